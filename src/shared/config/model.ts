@@ -1,0 +1,190 @@
+/**
+ * The normalized configuration model: what the rest of mosnd consumes.
+ *
+ * The raw MOSN v2 JSON is described once by the schema in `schema.ts` (raw types are
+ * derived from it); `normalize.ts` turns a validated raw document into this model:
+ * durations in milliseconds, addresses split, enums resolved, names cross-checked.
+ * Everything here is plain JSON-serialisable data so the master can send it to
+ * workers over IPC unchanged (regular expressions travel as source strings).
+ */
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+export type LbType = 'ROUNDROBIN' | 'RANDOM' | 'WEIGHTED_ROUNDROBIN' | 'LEAST_REQUEST';
+
+export interface MosndConfig {
+  /** Absolute path of the file this came from, or '<built-in>'. */
+  source: string;
+  /** servers[0].default_log_path: 'stdout', 'stderr' or a file path. */
+  logPath: string;
+  logLevel: LogLevel;
+  /** servers[0].graceful_timeout; default 30s. */
+  gracefulTimeoutMs: number;
+  /** Top-level `pid`, if set. */
+  pidFile?: string;
+  /** Top-level `uds_dir`, if set. */
+  udsDir?: string;
+  listeners: ListenerConfig[];
+  /** servers[0].routers, keyed by router_config_name (order kept). */
+  routers: RouterConfig[];
+  clusters: ClusterConfig[];
+  admin?: { host: string; port: number };
+  /** metrics.sinks[type=prometheus].config.port, if set. */
+  prometheusPort?: number;
+}
+
+export interface ListenerConfig {
+  name: string;
+  /** Host part of `address` ('0.0.0.0', '127.0.0.1', '::'). */
+  host: string;
+  /** Port of `address`; 0 means "pick one" (used by tests). */
+  port: number;
+  /** MOSN `bind_port`; mosnd binds every listener, false is accepted and warned about. */
+  bindPort: boolean;
+  /** What the filter chain does: an HTTP proxy or an L4 TCP proxy. */
+  kind: 'http' | 'tcp';
+  /** kind=http: the router_config_name of the `proxy` filter. */
+  routerConfigName?: string;
+  /** kind=http: 'Http1' (Auto is treated as Http1 until HTTP/2 lands). */
+  downstreamProtocol?: string;
+  upstreamProtocol?: string;
+  /** kind=tcp: the cluster of the `tcp_proxy` filter. */
+  tcpCluster?: string;
+  /** kind=tcp: idle timeout for a proxied pair, 0 = none. */
+  tcpIdleTimeoutMs?: number;
+}
+
+export interface HeaderToAdd {
+  key: string;
+  value: string;
+  /** Append to an existing header of that name (true) or replace it (false). */
+  append: boolean;
+}
+
+export interface HeaderMatch {
+  /** Lower-cased header name; ':authority', ':path', ':method' refer to the request line / host. */
+  name: string;
+  value: string;
+  /** value is a regular expression source (matched against the whole value). */
+  regex: boolean;
+}
+
+export interface RouteMatch {
+  /** Exactly one of prefix / path / regex is set (prefix '/' when the config gives none). */
+  prefix?: string;
+  path?: string;
+  /** Regular expression source, matched against the whole path (without query). */
+  regex?: string;
+  headers: HeaderMatch[];
+}
+
+export interface WeightedCluster {
+  name: string;
+  weight: number;
+}
+
+export interface RetryPolicy {
+  /** MOSN `retry_on`: retries are enabled. */
+  retryOn: boolean;
+  /** Per-try timeout in ms; 0 = use the route timeout. */
+  retryTimeoutMs: number;
+  numRetries: number;
+}
+
+export interface HeaderMutations {
+  requestHeadersToAdd: HeaderToAdd[];
+  /** Lower-cased names. */
+  requestHeadersToRemove: string[];
+  responseHeadersToAdd: HeaderToAdd[];
+  /** Lower-cased names. */
+  responseHeadersToRemove: string[];
+}
+
+export type RouteAction =
+  | {
+      kind: 'cluster';
+      /** Single cluster, or weighted_clusters (then `cluster` is undefined). */
+      cluster?: string;
+      weightedClusters?: WeightedCluster[];
+      /** Route timeout in ms (whole exchange until the response head); 0 = none. */
+      timeoutMs: number;
+      retry?: RetryPolicy;
+      prefixRewrite?: string;
+      hostRewrite?: string;
+    }
+  | {
+      kind: 'redirect';
+      /** 301 by default, as in MOSN/Envoy. */
+      responseCode: number;
+      pathRedirect?: string;
+      hostRedirect?: string;
+      schemeRedirect?: string;
+    }
+  | {
+      kind: 'direct';
+      status: number;
+      body: string;
+    };
+
+export interface Route extends HeaderMutations {
+  match: RouteMatch;
+  action: RouteAction;
+}
+
+export interface VirtualHost extends HeaderMutations {
+  name: string;
+  /** Lower-cased; '*' alone, '*.suffix' / '*-suffix' wildcards, or exact (port stripped). */
+  domains: string[];
+  routes: Route[];
+}
+
+export interface RouterConfig extends HeaderMutations {
+  name: string;
+  virtualHosts: VirtualHost[];
+}
+
+export interface HostConfig {
+  /** "ip:port" as written. */
+  address: string;
+  host: string;
+  port: number;
+  weight: number;
+}
+
+export interface CircuitBreakers {
+  maxConnections: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+  maxRetries: number;
+}
+
+export interface HealthCheckConfig {
+  timeoutMs: number;
+  intervalMs: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+  /** HTTP path to GET; absent = TCP connect check. */
+  httpPath?: string;
+}
+
+export interface ClusterConfig {
+  name: string;
+  lbType: LbType;
+  connectTimeoutMs: number;
+  /** 0 = unlimited requests per upstream connection. */
+  maxRequestPerConn: number;
+  /** Idle keep-alive connections kept per host. */
+  maxIdlePerHost: number;
+  /** How long an idle upstream connection is kept, ms. */
+  idleTimeoutMs: number;
+  circuitBreakers: CircuitBreakers;
+  healthCheck?: HealthCheckConfig;
+  hosts: HostConfig[];
+}
+
+/** One problem found in a config file. */
+export interface ConfigIssue {
+  /** JSON path such as `servers[0].listeners[1].address`. */
+  path: string;
+  message: string;
+}
