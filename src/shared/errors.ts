@@ -26,6 +26,8 @@ export const ErrorCodes = {
   MOSND_ERR_UPGRADE_FAILED: 'the new generation failed; the old one keeps serving',
   MOSND_ERR_TRANSFER_PROTOCOL: 'the handover peer sent a malformed message',
   MOSND_ERR_TRANSFER_TIMEOUT: 'the handover peer did not answer in time',
+  MOSND_ERR_TRANSFER_CLOSED: 'the handover peer closed the channel',
+  MOSND_ERR_TRANSFER_ADDON: 'the native fd-passing addon is not built or cannot be loaded',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
