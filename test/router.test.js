@@ -114,6 +114,12 @@ test('no matching virtual host gives no route', () => {
   assert.equal(t.match(req('/', 'example.com:9000')).vhost.name, 'only');
 });
 
+test('repeated and alternating Host headers keep selecting their own virtual host', () => {
+  const t = table([vhost('a', ['a.com'], []), vhost('b', ['b.com'], [])]);
+  const seq = ['a.com', 'a.com', 'B.com', 'x.com', 'x.com', 'b.com', 'a.com:1'];
+  assert.deepEqual(seq.map((h) => t.selectVirtualHost(h)?.name), ['a', 'a', 'b', undefined, undefined, 'b', 'a']);
+});
+
 test('rejects two virtual hosts claiming the same domain', () => {
   assert.throws(
     () => table([vhost('a', ['Example.com'], []), vhost('b', ['example.com'], [])]),

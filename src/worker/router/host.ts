@@ -53,6 +53,12 @@ export class VirtualHostSelector<T> {
   private readonly suffixes: WildcardGroup<T>[] = [];
   private readonly prefixes: WildcardGroup<T>[] = [];
   private catchAll: T | undefined;
+  /**
+   * One-entry cache: most traffic on a listener carries the same Host, so comparing with the
+   * previous one skips the port strip, lower-casing and wildcard lookups.
+   */
+  private lastHost: string | undefined;
+  private lastResult: T | undefined;
 
   /** Throws MOSND_ERR_CONFIG_INVALID when two virtual hosts claim the same domain. */
   constructor(entries: ReadonlyArray<{ name: string; domains: readonly string[]; value: T }>) {
@@ -80,6 +86,14 @@ export class VirtualHostSelector<T> {
 
   /** The virtual host for a Host header value as received (any case, may carry a port). */
   select(host: string): T | undefined {
+    if (host === this.lastHost) return this.lastResult;
+    const result = this.lookup(host);
+    this.lastHost = host;
+    this.lastResult = result;
+    return result;
+  }
+
+  private lookup(host: string): T | undefined {
     const h = hostWithoutPort(host).toLowerCase();
     const exact = this.exact.get(h);
     if (exact !== undefined) return exact;
