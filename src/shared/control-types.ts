@@ -1,0 +1,117 @@
+/**
+ * The messages of the control API (src/shared/control.proto) as plain TypeScript,
+ * in camelCase as the proto loader delivers them. Used by the master's control
+ * server, the control client and the CLI, so neither side touches gRPC types.
+ *
+ * 64-bit fields (uptime, memory, counters, timestamps) arrive as JS numbers: every
+ * value they carry stays well below 2^53.
+ */
+
+export type ProcessRole = 'master' | 'worker';
+export type ListenerProtocol = 'http' | 'tcp';
+export type UpgradeOutcome = 'none' | 'ok' | 'failed';
+
+export interface ProcessInfo {
+  role: ProcessRole;
+  /** 0 for the master, 1..N for workers. */
+  workerId: number;
+  generation: number;
+  pid: number;
+  state: string;
+  uptimeMs: number;
+  restarts: number;
+  /** Percent of one core. */
+  cpu: number;
+  /** Resident set size in bytes. */
+  memory: number;
+  /** Open downstream connections. */
+  connections: number;
+  requestsTotal: number;
+  /** Requests per second, recent average. */
+  rps: number;
+}
+
+export interface ListenerInfo {
+  name: string;
+  address: string;
+  protocol: ListenerProtocol;
+}
+
+export interface UpgradeResult {
+  result: UpgradeOutcome;
+  /** Unix ms; 0 when result is 'none'. */
+  atMs: number;
+  message: string;
+  fromGeneration: number;
+  toGeneration: number;
+}
+
+export interface StatusReply {
+  version: string;
+  generation: number;
+  masterPid: number;
+  state: string;
+  /** Unix ms. */
+  startedAt: number;
+  /** Path of the configuration file in use. */
+  configSource: string;
+  processes: ProcessInfo[];
+  listeners: ListenerInfo[];
+  lastUpgrade: UpgradeResult;
+}
+
+export interface StopRequest {
+  fast: boolean;
+}
+
+export interface StopReply {
+  accepted: boolean;
+  message: string;
+}
+
+export interface ReloadRequest {
+  /** Absent: reload the file the master started with. */
+  configPath?: string;
+}
+
+export interface ReloadReply {
+  ok: boolean;
+  errors: string[];
+  warnings: string[];
+  message: string;
+}
+
+export interface UpgradeRequest {
+  /** The install directory of the new version. */
+  binaryDir: string;
+  /** Empty: keep the current configuration file. */
+  configPath: string;
+  /** How long the new generation may take to become ready; 0: the master's default. */
+  timeoutMs: number;
+}
+
+export interface UpgradeEvent {
+  phase: string;
+  message: string;
+  /** True on the last event of the stream. */
+  done: boolean;
+  /** Whether the upgrade succeeded; meaningful when done. */
+  ok: boolean;
+  /** Unix ms. */
+  atMs: number;
+  /** The generation the event is about. */
+  generation: number;
+}
+
+/** What the master implements; the control server turns calls into these. */
+export interface ControlHandlers {
+  status(): Promise<StatusReply>;
+  stop(fast: boolean): Promise<StopReply>;
+  reload(configPath?: string): Promise<ReloadReply>;
+  /**
+   * Runs the whole upgrade, reporting progress through emit; the last event emitted
+   * must have done = true. emit never throws, also after the client went away.
+   * Throwing a MosndError ends the stream with that error code.
+   */
+  upgrade(req: UpgradeRequest, emit: (e: UpgradeEvent) => void): Promise<void>;
+}
