@@ -1,0 +1,181 @@
+/**
+ * The master's end of the control API: a gRPC server on a Unix socket in the run
+ * directory that turns each call into a call of the master's ControlHandlers.
+ *
+ * The socket is bound under a temporary name, made 0600, then renamed onto the final
+ * path. The rename replaces a stale socket atomically (no moment without a socket),
+ * nobody can connect before the mode is set, and during an upgrade the new master can
+ * take the path over while the old one finishes its calls: close() removes the socket
+ * file only while it is still this server's (same inode). The rename also keeps libuv,
+ * which unlinks the path it bound when the server closes, away from the final path.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as GrpcJs from '@grpc/grpc-js';
+import { MosndError } from '../shared/errors';
+import { loadControlApi, toStatusError } from '../shared/control-proto';
+import type {
+  ControlHandlers,
+  ReloadRequest,
+  StopRequest,
+  UpgradeEvent,
+  UpgradeRequest,
+} from '../shared/control-types';
+
+export type { ControlHandlers } from '../shared/control-types';
+
+/**
+ * How long close() lets calls in flight finish before cutting them. Status, stop and
+ * reload answer in milliseconds; an upgrade stream that is still open at close time
+ * has sent its final event already or is being abandoned, so waiting longer only
+ * delays the master's exit.
+ */
+export const CONTROL_CLOSE_GRACE_MS = 2_000;
+
+/** Only the owner of the run directory may drive the master. */
+const SOCKET_MODE = 0o600;
+/** sun_path is 108 bytes on Linux, including the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+let tempSerial = 0;
+
+/**
+ * The name the socket is bound under before the rename: in the same directory (a
+ * rename cannot cross file systems), and short, so that it fits whenever the final
+ * path does (`.ctl<pid><n>`, base 36, is shorter than a name like `control.sock`).
+ */
+function tempSocketPath(socketPath: string): string {
+  return path.join(path.dirname(socketPath), `.ctl${process.pid.toString(36)}${(tempSerial++).toString(36)}`);
+}
+
+export interface ControlServer {
+  readonly socketPath: string;
+  /** Stops serving (graceful, then forced) and removes the socket file if still ours. */
+  close(): Promise<void>;
+}
+
+export async function startControlServer(socketPath: string, handlers: ControlHandlers): Promise<ControlServer> {
+  const { grpc, Control } = loadControlApi();
+  refuseNonSocket(socketPath);
+  const tmpPath = tempSocketPath(socketPath);
+  for (const p of [socketPath, tmpPath]) {
+    // libuv silently truncates a longer path and binds somewhere else.
+    if (Buffer.byteLength(p) > MAX_SOCKET_PATH_BYTES) {
+      throw new MosndError('MOSND_ERR_RUNDIR', `the control socket path ${p} is longer than the ${MAX_SOCKET_PATH_BYTES} bytes a Unix socket allows; use a shorter run directory`);
+    }
+  }
+  removeIfPresent(tmpPath);
+
+  const server = new grpc.Server();
+  server.addService(Control.service, serviceImpl(grpc, handlers));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix:${tmpPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+    fs.chmodSync(tmpPath, SOCKET_MODE);
+    fs.renameSync(tmpPath, socketPath);
+  } catch (err) {
+    server.forceShutdown();
+    removeIfPresent(tmpPath);
+    throw new MosndError('MOSND_ERR_RUNDIR', `cannot serve the control socket ${socketPath}: ${(err as Error).message}`, [], { cause: err });
+  }
+  const { dev, ino } = fs.statSync(socketPath);
+
+  let closing: Promise<void> | undefined;
+  return {
+    socketPath,
+    close() {
+      closing ??= shutdown(server).then(() => {
+        try {
+          const now = fs.statSync(socketPath);
+          if (now.dev === dev && now.ino === ino) fs.unlinkSync(socketPath);
+        } catch {
+          // Already gone, or replaced and removed by its new owner: nothing to clean.
+        }
+      });
+      return closing;
+    },
+  };
+}
+
+function shutdown(server: GrpcJs.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, CONTROL_CLOSE_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
+
+/** A stale socket is replaced; anything else at the path is someone's file and kept. */
+function refuseNonSocket(socketPath: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(socketPath);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) {
+    throw new MosndError('MOSND_ERR_RUNDIR', `${socketPath} exists and is not a socket; refusing to replace it`);
+  }
+}
+
+function removeIfPresent(p: string): void {
+  try {
+    fs.unlinkSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function serviceImpl(grpc: typeof GrpcJs, handlers: ControlHandlers): GrpcJs.UntypedServiceImplementation {
+  /** Runs a handler for a unary call; a throw (also a synchronous one) becomes the call's status. */
+  function unary<Req, Rep>(method: string, run: (req: Req) => Promise<Rep>): GrpcJs.handleUnaryCall<Req, Rep> {
+    return (call, callback) => {
+      Promise.resolve()
+        .then(() => run(call.request))
+        .then(
+          (reply) => callback(null, reply),
+          (err: unknown) => callback(toStatusError(grpc, err, method)),
+        );
+    };
+  }
+
+  const upgrade: GrpcJs.handleServerStreamingCall<UpgradeRequest, UpgradeEvent> = (call) => {
+    let finished = false;
+    const emit = (event: UpgradeEvent): void => {
+      // The client may be gone (Ctrl-C): the upgrade goes on, its progress is dropped.
+      if (finished || call.cancelled || call.destroyed || call.writableEnded) return;
+      call.write({ ...event, atMs: event.atMs || Date.now() });
+    };
+    const req: UpgradeRequest = {
+      binaryDir: call.request.binaryDir,
+      configPath: call.request.configPath,
+      timeoutMs: call.request.timeoutMs,
+    };
+    Promise.resolve()
+      .then(() => handlers.upgrade(req, emit))
+      .then(
+        () => {
+          finished = true;
+          if (!call.writableEnded) call.end();
+        },
+        (err: unknown) => {
+          finished = true;
+          if (!call.writableEnded) call.emit('error', toStatusError(grpc, err, 'Upgrade'));
+        },
+      );
+  };
+
+  return {
+    Status: unary<Record<string, never>, unknown>('Status', () => handlers.status()),
+    Stop: unary<StopRequest, unknown>('Stop', (req) => handlers.stop(req.fast)),
+    // An empty path is treated as absent: both mean "the file the master started with".
+    Reload: unary<ReloadRequest, unknown>('Reload', (req) => handlers.reload(req.configPath || undefined)),
+    Upgrade: upgrade as GrpcJs.UntypedHandleCall,
+  };
+}
