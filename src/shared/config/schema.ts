@@ -94,6 +94,22 @@ export class Schema<T> {
 
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
+/**
+ * Every object a schema outputs remembers the JSON path it was read from (a hidden,
+ * non-enumerable property), so later cross-checks name the right place even after
+ * invalid array items were dropped.
+ */
+const PATH = Symbol('config-path');
+
+export function pathOf(o: object): string {
+  return (o as { [PATH]?: string })[PATH] ?? '';
+}
+
+function withPath<T extends object>(o: T, path: string): T {
+  Object.defineProperty(o, PATH, { value: path, enumerable: false });
+  return o;
+}
+
 type Shape = Record<string, Schema<any>>;
 type OptionalKeys<S extends Shape> = {
   [K in keyof S]: undefined extends Infer<S[K]> ? K : never;
@@ -325,7 +341,7 @@ export function object<S extends Shape>(shape: S, opts: ObjectOptions = {}): Sch
         out[k] = r;
       }
     }
-    return ok ? (out as ObjectOf<S>) : INVALID;
+    return ok ? withPath(out as ObjectOf<S>, path) : INVALID;
   });
 }
 
@@ -353,11 +369,11 @@ export function tagged<V extends Shape>(
     if (name === undefined) {
       const known = opts.notImplemented?.some((n) => n.toLowerCase() === env.type.toLowerCase());
       ctx.warn(typePath, `${opts.what} ${JSON.stringify(env.type)} ${known ? 'is not implemented by mosnd yet' : 'is unknown'}, ignored`);
-      return { type: undefined, name: env.type } as TaggedOf<V>;
+      return withPath({ type: undefined, name: env.type }, path) as TaggedOf<V>;
     }
     const config = variants[name].parse(env.config ?? {}, joinPath(path, 'config'), ctx);
     if (config === INVALID) return INVALID;
-    return { type: name, config } as TaggedOf<V>;
+    return withPath({ type: name, config }, path) as TaggedOf<V>;
   });
 }
 

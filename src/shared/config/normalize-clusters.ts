@@ -1,0 +1,98 @@
+/**
+ * cluster_manager.clusters[] -> ClusterConfig[]: defaults, duplicate names, hosts.
+ */
+
+import type { ClusterConfig, HealthCheckConfig, HostConfig, LbType } from './model';
+import type { RawCluster } from './mosn-schema';
+import { Ctx, joinPath, pathOf, show } from './schema';
+import { parseHostPort } from './address';
+import * as D from './defaults';
+
+export function normalizeClusters(raw: RawCluster[], ctx: Ctx): ClusterConfig[] {
+  const byName = new Map<string, string>(); // name -> path of its first definition
+  const out: ClusterConfig[] = [];
+  for (const c of raw) {
+    const at = pathOf(c);
+    const first = byName.get(c.name);
+    if (first !== undefined) {
+      ctx.error(joinPath(at, 'name'), `${show(c.name)} is already the name of ${first}; expected unique cluster names`);
+      continue;
+    }
+    byName.set(c.name, at);
+    out.push(normalizeCluster(c, ctx));
+  }
+  return out;
+}
+
+function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
+  const at = pathOf(c);
+  const thresholds = c.circuit_breakers ?? [];
+  if (thresholds.length > 1) {
+    ctx.warn(joinPath(joinPath(at, 'circuit_breakers'), 1), 'only the first thresholds (default priority) are used, ignored');
+  }
+  const t = thresholds[0] ?? {};
+  const circuitBreakers = {
+    maxConnections: t.max_connections ?? D.DEFAULT_CIRCUIT_BREAKERS.maxConnections,
+    maxPendingRequests: t.max_pending_requests ?? D.DEFAULT_CIRCUIT_BREAKERS.maxPendingRequests,
+    maxRequests: t.max_requests ?? D.DEFAULT_CIRCUIT_BREAKERS.maxRequests,
+    maxRetries: t.max_retries ?? D.DEFAULT_CIRCUIT_BREAKERS.maxRetries,
+  };
+  const hosts = normalizeHosts(c, ctx);
+  if (hosts.length === 0) {
+    ctx.warn(joinPath(at, 'hosts'), 'no hosts: requests routed to this cluster get 503');
+  }
+  return {
+    name: c.name,
+    // MOSN falls back to round robin for an unset lb_type, as Envoy does.
+    lbType: (c.lb_type ?? 'LB_ROUNDROBIN').replace(/^LB_/, '') as LbType,
+    connectTimeoutMs: c.connect_timeout ?? D.DEFAULT_CONNECT_TIMEOUT_MS,
+    maxRequestPerConn: c.max_request_per_conn ?? D.DEFAULT_MAX_REQUEST_PER_CONN,
+    maxIdlePerHost: Math.min(D.DEFAULT_MAX_IDLE_PER_HOST, circuitBreakers.maxConnections),
+    idleTimeoutMs: c.idle_timeout ?? D.DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
+    circuitBreakers,
+    healthCheck: normalizeHealthCheck(c, ctx),
+    hosts,
+  };
+}
+
+function normalizeHosts(c: RawCluster, ctx: Ctx): HostConfig[] {
+  const seen = new Set<string>();
+  const out: HostConfig[] = [];
+  for (const h of c.hosts) {
+    const hp = parseHostPort(h.address, { minPort: 1 })!; // the schema checked it
+    const key = `${hp.host.toLowerCase()}:${hp.port}`;
+    if (seen.has(key)) {
+      ctx.warn(joinPath(pathOf(h), 'address'), `${show(h.address)} is listed twice in this cluster, ignored`);
+      continue;
+    }
+    seen.add(key);
+    out.push({ address: h.address, host: hp.host, port: hp.port, weight: h.weight ?? 1 });
+  }
+  return out;
+}
+
+/**
+ * MOSN picks the checker by `protocol`: "Http1" with check_config.http_check_config does an
+ * HTTP GET (200 = healthy); anything unregistered falls back to a TCP connect. mosnd also
+ * treats an empty protocol with an http_check_config path as HTTP, since that is clearly meant.
+ */
+function normalizeHealthCheck(c: RawCluster, ctx: Ctx): HealthCheckConfig | undefined {
+  const hc = c.health_check;
+  if (!hc) return undefined;
+  const at = pathOf(hc);
+  const protocol = hc.protocol ?? '';
+  const path = hc.check_config?.http_check_config?.path;
+  const isHttp = protocol === '' || /^http1$/i.test(protocol);
+  if (!isHttp && !/^tcp$/i.test(protocol)) {
+    ctx.warn(joinPath(at, 'protocol'), `${show(protocol)} health checks are not implemented by mosnd yet; a TCP connect check is used`);
+  } else if (/^http1$/i.test(protocol) && path === undefined) {
+    ctx.warn(joinPath(at, 'check_config'), 'no http_check_config.path: a TCP connect check is used (as in MOSN)');
+  }
+  return {
+    timeoutMs: hc.timeout ?? D.DEFAULT_HEALTH_CHECK_TIMEOUT_MS,
+    intervalMs: hc.interval ?? D.DEFAULT_HEALTH_CHECK_INTERVAL_MS,
+    healthyThreshold: hc.healthy_threshold ?? D.DEFAULT_HEALTHY_THRESHOLD,
+    unhealthyThreshold: hc.unhealthy_threshold ?? D.DEFAULT_UNHEALTHY_THRESHOLD,
+    ...(isHttp && path !== undefined ? { httpPath: path } : {}),
+  };
+}

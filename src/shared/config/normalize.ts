@@ -1,0 +1,252 @@
+/**
+ * A validated raw MOSN document -> the MosndConfig model (model.ts): defaults applied,
+ * durations in ms, addresses split, and the checks that need the whole document:
+ * names that refer to each other, duplicates, one proxy filter per listener.
+ * Problems go to the Ctx with their JSON paths; the caller rejects the config if any
+ * error was recorded.
+ */
+
+import type { ListenerConfig, LogLevel, MosndConfig, RouterConfig } from './model';
+import type { RawConfig, RawFilter, RawListener, RawRouterConfig, RawServer } from './mosn-schema';
+import { Ctx, joinPath, pathOf, show } from './schema';
+import { parseHostPort } from './address';
+import { normalizeClusters } from './normalize-clusters';
+import { KnownNames, knownNames, normalizeRouter } from './normalize-routes';
+import * as D from './defaults';
+
+export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig | undefined {
+  if (raw.servers.length === 0) {
+    // Say so only if it is not because the servers given were all invalid (already reported).
+    if (!ctx.errors.some((e) => e.path.startsWith('servers['))) {
+      ctx.error('servers', 'is empty; expected one server with listeners');
+    }
+    return undefined;
+  }
+  if (raw.servers.length > 1) {
+    ctx.warn(joinPath('servers', 1), 'only servers[0] is served by mosnd; this server and any after it are ignored');
+  }
+  const server = raw.servers[0];
+  const clusters = normalizeClusters(raw.cluster_manager?.clusters ?? [], ctx);
+  const clusterNames = knownNames('cluster', clusters.map((c) => c.name));
+  const routers = normalizeRouters(collectRouterConfigs(server), clusterNames, ctx);
+  const routerNames = knownNames('router config', routers.map((r) => r.name));
+  const listeners = normalizeListeners(server.listeners, routerNames, clusterNames, ctx);
+  const admin = normalizeAdmin(raw);
+  checkAddressConflicts(listeners, admin, ctx);
+  const prometheusPort = normalizePrometheus(raw, ctx);
+  return {
+    source,
+    logPath: server.default_log_path ?? D.DEFAULT_LOG_PATH,
+    logLevel: (server.default_log_level?.toLowerCase() ?? D.DEFAULT_LOG_LEVEL) as LogLevel,
+    gracefulTimeoutMs: server.graceful_timeout ?? D.DEFAULT_GRACEFUL_TIMEOUT_MS,
+    ...(raw.pid !== undefined ? { pidFile: raw.pid } : {}),
+    ...(raw.uds_dir !== undefined ? { udsDir: raw.uds_dir } : {}),
+    listeners: listeners.map((l) => l.config),
+    routers,
+    clusters,
+    ...(admin ? { admin: admin.config } : {}),
+    ...(prometheusPort !== undefined ? { prometheusPort } : {}),
+  };
+}
+
+/** servers[0].routers, plus router configs that older MOSN files put in a `connection_manager` filter. */
+function collectRouterConfigs(server: RawServer): RawRouterConfig[] {
+  const out = [...server.routers];
+  for (const l of server.listeners) {
+    for (const chain of l.filter_chains) {
+      for (const f of chain.filters) if (f.type === 'connection_manager') out.push(f.config);
+    }
+  }
+  return out;
+}
+
+function normalizeRouters(raw: RawRouterConfig[], clusters: KnownNames, ctx: Ctx): RouterConfig[] {
+  const byName = new Map<string, string>();
+  const out: RouterConfig[] = [];
+  for (const r of raw) {
+    const first = byName.get(r.router_config_name);
+    if (first !== undefined) {
+      ctx.error(
+        joinPath(pathOf(r), 'router_config_name'),
+        `${show(r.router_config_name)} is already the name of ${first}; expected unique router config names`,
+      );
+      continue;
+    }
+    byName.set(r.router_config_name, pathOf(r));
+    out.push(normalizeRouter(r, clusters, ctx));
+  }
+  return out;
+}
+
+interface Placed<T> {
+  config: T;
+  /** JSON path of the raw object it came from. */
+  path: string;
+}
+
+function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: KnownNames, ctx: Ctx): Placed<ListenerConfig>[] {
+  const byName = new Map<string, string>();
+  const out: Placed<ListenerConfig>[] = [];
+  for (const l of raw) {
+    const listener = normalizeListener(l, routers, clusters, ctx);
+    if (!listener) continue;
+    const first = byName.get(listener.name);
+    if (first !== undefined) {
+      ctx.error(joinPath(pathOf(l), 'name'), `${show(listener.name)} is already the name of ${first}; expected unique listener names`);
+      continue;
+    }
+    byName.set(listener.name, pathOf(l));
+    out.push({ config: listener, path: pathOf(l) });
+  }
+  return out;
+}
+
+function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownNames, ctx: Ctx): ListenerConfig | undefined {
+  const at = pathOf(l);
+  const { host, port } = parseHostPort(l.address, { emptyHost: '0.0.0.0' })!; // the schema checked it
+  if (l.bind_port === false) {
+    ctx.warn(joinPath(at, 'bind_port'), 'false is not implemented by mosnd (every listener is bound), treated as true');
+  }
+  const base = { name: l.name ?? l.address, host, port, bindPort: true };
+  const chainsPath = joinPath(at, 'filter_chains');
+  if (l.filter_chains.length === 0) {
+    ctx.error(chainsPath, 'missing; expected a filter chain with a "proxy" or "tcp_proxy" filter');
+    return undefined;
+  }
+  if (l.filter_chains.length > 1) {
+    ctx.warn(joinPath(chainsPath, 1), 'only the first filter chain is used (as in MOSN), ignored');
+  }
+  const chain = l.filter_chains[0];
+  const main = chain.filters.filter((f) => f.type === 'proxy' || f.type === 'tcp_proxy');
+  if (main.length !== 1) {
+    const found = main.length === 0 ? 'has no "proxy" or "tcp_proxy" filter' : `has ${main.length} "proxy"/"tcp_proxy" filters`;
+    ctx.error(joinPath(pathOf(chain), 'filters'), `${found}; expected exactly one of them`);
+    return undefined;
+  }
+  const f = main[0];
+  if (f.type === 'proxy') return httpListener(base, f, routers, ctx);
+  if (f.type === 'tcp_proxy') return tcpListener(base, f, clusters, ctx);
+  return undefined;
+}
+
+type ListenerBase = Pick<ListenerConfig, 'name' | 'host' | 'port' | 'bindPort'>;
+
+function httpListener(
+  base: ListenerBase,
+  f: Extract<RawFilter, { type: 'proxy' }>,
+  routers: KnownNames,
+  ctx: Ctx,
+): ListenerConfig | undefined {
+  const at = pathOf(f.config);
+  const name = f.config.router_config_name;
+  if (name === undefined) {
+    ctx.error(joinPath(at, 'router_config_name'), `missing; expected ${routers.describe()}`);
+    return undefined;
+  }
+  if (!routers.has(name)) {
+    ctx.error(joinPath(at, 'router_config_name'), `${show(name)} is not a known router config; expected ${routers.describe()}`);
+    return undefined;
+  }
+  const protocol = (key: 'downstream_protocol' | 'upstream_protocol', value: string | undefined) => {
+    if (value === 'Auto') ctx.warn(joinPath(at, key), '"Auto" is served as Http1 until mosnd implements HTTP/2');
+    return 'Http1';
+  };
+  const downstreamProtocol = protocol('downstream_protocol', f.config.downstream_protocol);
+  // MOSN uses the downstream protocol upstream when upstream_protocol is not set.
+  const upstreamProtocol = protocol('upstream_protocol', f.config.upstream_protocol);
+  return { ...base, kind: 'http', routerConfigName: name, downstreamProtocol, upstreamProtocol };
+}
+
+/**
+ * MOSN's tcp_proxy picks the cluster of the first entry of `routes` whose source /
+ * destination addresses match; newer files also give a plain `cluster`. mosnd proxies
+ * every connection to one cluster, so address matching is accepted only when it cannot
+ * change the destination.
+ */
+function tcpListener(
+  base: ListenerBase,
+  f: Extract<RawFilter, { type: 'tcp_proxy' }>,
+  clusters: KnownNames,
+  ctx: Ctx,
+): ListenerConfig | undefined {
+  const at = pathOf(f.config);
+  const routes = f.config.routes ?? [];
+  let cluster = f.config.cluster;
+  let clusterPath = joinPath(at, 'cluster');
+  let ok = true;
+  if (routes.length > 0) {
+    const distinct = [...new Set(routes.map((r) => r.cluster))];
+    const matching = routes.some((r) => (r.source_addrs?.length ?? 0) > 0 || (r.destination_addrs?.length ?? 0) > 0);
+    if (distinct.length > 1) {
+      ctx.error(
+        joinPath(at, 'routes'),
+        `send connections to ${distinct.length} clusters by address, which is not implemented by mosnd yet; expected routes to one cluster`,
+      );
+      ok = false;
+    } else if (matching) {
+      ctx.warn(joinPath(at, 'routes'), `source/destination address matching is not implemented by mosnd yet; every connection goes to ${show(distinct[0])}`);
+    }
+    if (cluster !== undefined && cluster !== distinct[0]) {
+      ctx.warn(clusterPath, `${show(cluster)} is ignored: the routes decide the cluster (as in MOSN)`);
+    }
+    cluster = distinct[0];
+    clusterPath = joinPath(pathOf(routes[0]), 'cluster');
+    routes.forEach((r) => {
+      if (!clusters.has(r.cluster)) {
+        ctx.error(joinPath(pathOf(r), 'cluster'), `${show(r.cluster)} is not a known cluster; expected ${clusters.describe()}`);
+        ok = false;
+      }
+    });
+  } else if (cluster === undefined) {
+    ctx.error(clusterPath, `missing; expected ${clusters.describe()}`);
+    ok = false;
+  } else if (!clusters.has(cluster)) {
+    ctx.error(clusterPath, `${show(cluster)} is not a known cluster; expected ${clusters.describe()}`);
+    ok = false;
+  }
+  if (!ok || cluster === undefined) return undefined;
+  return { ...base, kind: 'tcp', tcpCluster: cluster, tcpIdleTimeoutMs: f.config.idle_timeout ?? 0 };
+}
+
+function normalizeAdmin(raw: RawConfig): Placed<{ host: string; port: number }> | undefined {
+  const sa = raw.admin?.address.socket_address;
+  if (!sa) return undefined;
+  return { config: { host: sa.address ?? D.DEFAULT_ADMIN_HOST, port: sa.port_value ?? D.DEFAULT_ADMIN_PORT }, path: pathOf(sa) };
+}
+
+/**
+ * Two sockets on one port collide when the hosts are equal or either is a wildcard
+ * (0.0.0.0 / ::). Port 0 asks the system for a free port, so it never collides.
+ */
+function checkAddressConflicts(
+  listeners: Placed<ListenerConfig>[],
+  admin: Placed<{ host: string; port: number }> | undefined,
+  ctx: Ctx,
+): void {
+  const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
+  const taken: { host: string; port: number; what: string }[] = [];
+  const claim = (host: string, port: number, what: string, path: string) => {
+    if (port === 0) return;
+    const clash = taken.find((t) => t.port === port && (t.host === host || wildcard(t.host) || wildcard(host)));
+    if (clash) ctx.error(path, `${show(`${host}:${port}`)} overlaps ${clash.what}; expected a different address or port`);
+    else taken.push({ host, port, what });
+  };
+  for (const { config: l, path } of listeners) {
+    claim(l.host, l.port, `the address of ${path}`, joinPath(path, 'address'));
+  }
+  if (admin) claim(admin.config.host, admin.config.port, 'the admin address', joinPath(admin.path, 'port_value'));
+}
+
+function normalizePrometheus(raw: RawConfig, ctx: Ctx): number | undefined {
+  const sinks = (raw.metrics?.sinks ?? []).filter(
+    (s): s is Extract<typeof s, { type: 'prometheus' }> => s.type === 'prometheus',
+  );
+  if (sinks.length > 1) ctx.warn(pathOf(sinks[1]), 'only the first prometheus sink is used, ignored');
+  const sink = sinks[0];
+  if (!sink) return undefined;
+  const endpoint = sink.config.endpoint;
+  if (endpoint !== undefined && endpoint !== D.PROMETHEUS_ENDPOINT) {
+    ctx.warn(joinPath(pathOf(sink.config), 'endpoint'), `${show(endpoint)} is not implemented by mosnd yet; metrics are served on "/metrics"`);
+  }
+  return sink.config.port;
+}
