@@ -291,3 +291,19 @@ test('a missing addon is reported with a stable code and how to build it', (t) =
     message: /node-gyp rebuild/,
   });
 });
+
+test('a worker thread that exits while a channel waits does not crash the process', async (t) => {
+  const { Worker } = require('node:worker_threads');
+  const socketPath = tmpSocketPath(t);
+  const worker = new Worker(`
+    const { FdChannel } = require(${JSON.stringify(require.resolve('../dist/transfer/fdpass.js'))});
+    const server = FdChannel.listen(${JSON.stringify(socketPath)});
+    server.accept(${STEP_TIMEOUT_MS}).catch(() => {});
+    require('node:worker_threads').parentPort.postMessage('waiting');
+  `, { eval: true });
+  await once(worker, 'message');
+  await worker.terminate(); // libuv runs the addon's close callbacks after Node unloads addons of the worker
+  const { a, b } = await localPair(t); // still alive, and the addon still works here
+  await a.send(Buffer.from('after'));
+  assert.equal((await b.recv(STEP_TIMEOUT_MS)).data.toString(), 'after');
+});

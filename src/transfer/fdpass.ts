@@ -43,7 +43,6 @@ export interface SocketInfo {
   domain: 'inet' | 'inet6' | 'unix' | 'other';
   listening: boolean;
 }
-export interface PeerCredentials { pid: number; uid: number; gid: number }
 export interface ReceivedMessage { data: Buffer; fds: number[] }
 interface RawMessage extends ReceivedMessage { truncated: boolean }
 
@@ -57,7 +56,6 @@ interface Addon {
   close(fd: number): void;
   dup(fd: number): number;
   getSocketInfo(fd: number): SocketInfo;
-  getPeerCredentials(fd: number): PeerCredentials;
   pollOpen(fd: number, callback: (status: number, events: number) => void): PollHandle;
   pollSet(handle: PollHandle, events: number): void;
   pollClose(handle: PollHandle): void;
@@ -241,12 +239,6 @@ export class FdChannel {
 
   get closed(): boolean {
     return this.isClosed;
-  }
-
-  /** Who is at the other end (SO_PEERCRED), to check the uid before trusting a peer. */
-  peerCredentials(): PeerCredentials {
-    if (this.isClosed) throw closedError();
-    return native().getPeerCredentials(this.fd);
   }
 
   /**

@@ -25,123 +25,95 @@
 #include <node_api.h>
 #include <uv.h>
 
-/* SCM_MAX_FD in the kernel: sendmsg refuses more fds in one message. */
-#define MAX_FDS 253
-/* Upper bound for one recv buffer; the JS layer uses far less (64 KiB). */
-#define MAX_RECV_BYTES (16 * 1024 * 1024)
+#define MAX_FDS 253                        /* SCM_MAX_FD: the kernel refuses more per message */
+#define MAX_RECV_BYTES (16 * 1024 * 1024)  /* sanity bound; the JS layer asks for 64 KiB */
+#define FD_MAX 0x7fffffff
 
-/* ---------- errors and arguments ---------- */
+/* ---------- values, errors and arguments ---------- */
 
-/* Throws Error{code:'ECONNREFUSED', errno:-111, syscall:'connect'} like Node does. */
+static napi_value num(napi_env env, int v) { napi_value out; napi_create_int32(env, v, &out); return out; }
+static napi_value str(napi_env env, const char *s) { napi_value out; napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &out); return out; }
+static napi_value boolean(napi_env env, bool b) { napi_value out; napi_get_boolean(env, b, &out); return out; }
+static napi_value null_value(napi_env env) { napi_value out; napi_get_null(env, &out); return out; }
+
+/* Throws Error{code:'ECONNREFUSED', errno:-111, syscall:'connect'} like Node's own errors. */
 static napi_value throw_errno(napi_env env, const char *syscall, int err) {
   const char *name = uv_err_name(-err); /* libuv's codes are negated errnos on Unix */
   char text[160];
-  napi_value code, msg, error, num, sys;
+  napi_value error;
   snprintf(text, sizeof text, "%s %s (%s)", syscall, name, strerror(err));
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &error);
-  napi_create_int32(env, -err, &num);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
-  napi_set_named_property(env, error, "errno", num);
-  napi_set_named_property(env, error, "syscall", sys);
+  napi_create_error(env, str(env, name), str(env, text), &error);
+  napi_set_named_property(env, error, "errno", num(env, -err));
+  napi_set_named_property(env, error, "syscall", str(env, syscall));
   napi_throw(env, error);
   return NULL;
 }
 
-static napi_value int_value(napi_env env, int v) {
-  napi_value out;
-  napi_create_int32(env, v, &out);
-  return out;
+static napi_value throw_arg(napi_env env, bool range, const char *text) {
+  if (range) napi_throw_range_error(env, "ERR_OUT_OF_RANGE", text);
+  else napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", text);
+  return NULL;
 }
 
-static napi_value null_value(napi_env env) {
-  napi_value out;
-  napi_get_null(env, &out);
-  return out;
-}
-
-/* Reads argv[i] as an integer in [min, max]; throws and returns 0 otherwise. */
-static int get_int(napi_env env, napi_value v, const char *what, int min, int max, int *out) {
+/* Reads an integer in [min, max] into *out, or throws a RangeError and returns false. */
+static bool get_int(napi_env env, napi_value v, const char *what, int min, int max, int *out) {
   double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int64_t)d || d < min || d > max) {
-    char text[96];
-    snprintf(text, sizeof text, "%s must be an integer from %d to %d", what, min, max);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", text);
-    return 0;
+  if (napi_get_value_double(env, v, &d) == napi_ok && d == (double)(int64_t)d && d >= min && d <= max) {
+    *out = (int)d;
+    return true;
   }
-  *out = (int)d;
-  return 1;
+  char text[96];
+  snprintf(text, sizeof text, "%s must be an integer from %d to %d", what, min, max);
+  throw_arg(env, true, text);
+  return false;
 }
 
-#define ARGS(n)                                                   \
-  napi_value argv[n];                                             \
-  size_t argc = n;                                                \
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);           \
-  for (size_t i_ = argc; i_ < n; i_++) napi_get_undefined(env, &argv[i_])
-#define FD_ARG(i, name)                                           \
-  int name;                                                       \
-  if (!get_int(env, argv[i], #name, 0, 0x7fffffff, &name)) return NULL
+/* Missing arguments read as undefined (napi_get_cb_info fills the rest of argv). */
+#define ARGS(n)           \
+  napi_value argv[n];     \
+  size_t argc = n;        \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+#define FD_ARG(i, name) \
+  int name;             \
+  if (!get_int(env, argv[i], #name, 0, FD_MAX, &name)) return NULL
 
 /* ---------- SEQPACKET sockets ---------- */
 
-static int socket_address(napi_env env, napi_value v, struct sockaddr_un *sa) {
-  size_t len = 0;
-  memset(sa, 0, sizeof *sa);
-  sa->sun_family = AF_UNIX;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok || len == 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "path must be a non-empty string");
-    return 0;
-  }
-  if (len >= sizeof sa->sun_path) {
-    throw_errno(env, "bind", ENAMETOOLONG);
-    return 0;
-  }
-  napi_get_value_string_utf8(env, v, sa->sun_path, sizeof sa->sun_path, &len);
-  return 1;
-}
-
-static int seqpacket_socket(void) {
-  return socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-}
-
-static napi_value seqpacket_listen(napi_env env, napi_callback_info info) {
+/*
+ * seqpacketListen(path, backlog) and seqpacketConnect(path) -> fd. An existing
+ * file at path gives EADDRINUSE; a full backlog gives EAGAIN (AF_UNIX never
+ * answers EINPROGRESS) and the caller retries.
+ */
+static napi_value seqpacket_open(napi_env env, napi_callback_info info) {
   ARGS(2);
-  struct sockaddr_un sa;
-  int backlog, fd;
-  if (!socket_address(env, argv[0], &sa) || !get_int(env, argv[1], "backlog", 1, 65535, &backlog)) return NULL;
-  if ((fd = seqpacket_socket()) < 0) return throw_errno(env, "socket", errno);
-  const char *failed = bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? "bind" : listen(fd, backlog) < 0 ? "listen" : NULL;
-  if (failed != NULL) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, failed, err);
-  }
-  return int_value(env, fd);
+  void *listening;
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  size_t len = 0;
+  int backlog = 0, fd;
+  napi_get_cb_info(env, info, NULL, NULL, NULL, &listening);
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok || len == 0)
+    return throw_arg(env, false, "path must be a non-empty string");
+  if (len >= sizeof sa.sun_path) return throw_errno(env, listening ? "bind" : "connect", ENAMETOOLONG);
+  napi_get_value_string_utf8(env, argv[0], sa.sun_path, sizeof sa.sun_path, &len);
+  if (listening && !get_int(env, argv[1], "backlog", 1, 65535, &backlog)) return NULL;
+  if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) return throw_errno(env, "socket", errno);
+  const char *failed = NULL;
+  if (!listening) failed = connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? "connect" : NULL;
+  else failed = bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? "bind" : listen(fd, backlog) < 0 ? "listen" : NULL;
+  if (failed == NULL) return num(env, fd);
+  int err = errno;
+  close(fd);
+  return throw_errno(env, failed, err);
 }
 
-/* A full backlog gives EAGAIN (AF_UNIX never answers EINPROGRESS): the caller retries. */
-static napi_value seqpacket_connect(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  struct sockaddr_un sa;
-  int fd;
-  if (!socket_address(env, argv[0], &sa)) return NULL;
-  if ((fd = seqpacket_socket()) < 0) return throw_errno(env, "socket", errno);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "connect", err);
-  }
-  return int_value(env, fd);
-}
-
+/* accept(fd) -> fd | -1 when no peer is waiting. */
 static napi_value accept_fd(napi_env env, napi_callback_info info) {
   ARGS(1);
   FD_ARG(0, fd);
   for (;;) {
     int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c >= 0) return int_value(env, c);
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, -1);
+    if (c >= 0) return num(env, c);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return num(env, -1);
     if (errno != EINTR && errno != ECONNABORTED) return throw_errno(env, "accept", errno);
   }
 }
@@ -153,6 +125,7 @@ typedef union { /* aligned room for one SCM_RIGHTS header and MAX_FDS ints */
   char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
 } control_t;
 
+/* send(fd, data, fds) -> bytes sent | -1 when the peer's queue is full. The kernel dups the fds. */
 static napi_value send_msg(napi_env env, napi_callback_info info) {
   ARGS(3);
   FD_ARG(0, fd);
@@ -163,21 +136,20 @@ static napi_value send_msg(napi_env env, napi_callback_info info) {
   int fds[MAX_FDS];
   control_t control;
   napi_is_buffer(env, argv[1], &is_buffer);
-  if (!is_buffer) return napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a Buffer"), NULL;
+  if (!is_buffer) return throw_arg(env, false, "data must be a Buffer");
   napi_get_buffer_info(env, argv[1], &data, &len);
-  if (len == 0) /* the receiver could not tell it from EOF */
-    return napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "data must not be empty: a zero-length SEQPACKET message reads as end of stream"), NULL;
+  if (len == 0) return throw_arg(env, true, "data must not be empty: a zero-length SEQPACKET message reads as end of stream");
   napi_is_array(env, argv[2], &is_array);
   if (is_array) napi_get_array_length(env, argv[2], &nfds);
   if (nfds > MAX_FDS) {
     char text[160];
     snprintf(text, sizeof text, "cannot send %u fds in one message: the kernel limit is %d (SCM_MAX_FD), send them in batches", nfds, MAX_FDS);
-    return napi_throw_range_error(env, "ERR_OUT_OF_RANGE", text), NULL;
+    return throw_arg(env, true, text);
   }
   for (uint32_t i = 0; i < nfds; i++) {
     napi_value v;
     napi_get_element(env, argv[2], i, &v);
-    if (!get_int(env, v, "fds[i]", 0, 0x7fffffff, &fds[i])) return NULL;
+    if (!get_int(env, v, "fds[i]", 0, FD_MAX, &fds[i])) return NULL;
   }
   struct iovec iov = { data, len };
   struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -193,26 +165,22 @@ static napi_value send_msg(napi_env env, napi_callback_info info) {
   }
   for (;;) {
     ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n >= 0) return int_value(env, (int)n);
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, -1);
+    if (n >= 0) return num(env, (int)n);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return num(env, -1);
     if (errno != EINTR) return throw_errno(env, "sendmsg", errno);
   }
 }
 
-static void close_all(const int *fds, int n) {
-  for (int i = 0; i < n; i++) close(fds[i]);
-}
-
 /*
- * recv(fd, maxBytes, maxFds = 253) -> { data, fds, truncated } | null on EAGAIN.
- * truncated: the message was longer than maxBytes (MSG_TRUNC, the rest is lost)
- * or carried more fds than maxFds (MSG_CTRUNC: the kernel closed the excess and
- * we close those that did arrive, so the result then holds no fds).
+ * recv(fd, maxBytes, maxFds = 253) -> { data, fds, truncated } | null when nothing is queued.
+ * truncated: longer than maxBytes (MSG_TRUNC, the rest is lost; its fds are returned)
+ * or more fds than maxFds (MSG_CTRUNC: the kernel closed the excess, we close those
+ * that arrived, fds is empty). End of stream: empty data, no fds.
  */
 static napi_value recv_msg(napi_env env, napi_callback_info info) {
   ARGS(3);
   FD_ARG(0, fd);
-  int max_bytes, max_fds = MAX_FDS, fds[MAX_FDS], nfds = 0;
+  int max_bytes, max_fds = MAX_FDS, fds[MAX_FDS + 1], nfds = 0, seen = 0;
   napi_valuetype t;
   if (!get_int(env, argv[1], "maxBytes", 1, MAX_RECV_BYTES, &max_bytes)) return NULL;
   napi_typeof(env, argv[2], &t);
@@ -232,39 +200,35 @@ static napi_value recv_msg(napi_env env, napi_callback_info info) {
   if (n < 0) {
     int err = errno;
     free(data);
-    if (err == EAGAIN || err == EWOULDBLOCK) return null_value(env);
-    return throw_errno(env, "recvmsg", err);
+    return err == EAGAIN || err == EWOULDBLOCK ? null_value(env) : throw_errno(env, "recvmsg", err);
   }
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    for (int i = 0; i < count; i++) {
+    for (size_t off = 0; CMSG_LEN(off + sizeof(int)) <= c->cmsg_len; off += sizeof(int), seen++) {
       int got;
-      memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (nfds < MAX_FDS) fds[nfds++] = got; else close(got);
+      memcpy(&got, CMSG_DATA(c) + off, sizeof(int));
+      if (nfds <= MAX_FDS) fds[nfds++] = got; else close(got);
     }
   }
-  /* CMSG_SPACE padding can fit one fd more than asked for: refuse it the same way. */
-  bool truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || nfds > max_fds;
-  if ((msg.msg_flags & MSG_CTRUNC) || nfds > max_fds || n == 0) {
-    close_all(fds, nfds); /* n == 0 reads as EOF: fds sent with an empty message are dropped */
-    nfds = 0;
+  /* CMSG_SPACE padding can fit one fd more than maxFds: refuse that message too. */
+  bool ctrunc = (msg.msg_flags & MSG_CTRUNC) || seen > max_fds;
+  bool truncated = ctrunc || (msg.msg_flags & MSG_TRUNC);
+  if (ctrunc || n == 0) { /* n == 0 reads as EOF: fds with an empty message are dropped too */
+    while (nfds > 0) close(fds[--nfds]);
   }
   napi_value result, buffer, list;
-  if (napi_create_buffer_copy(env, (size_t)n, data, NULL, &buffer) != napi_ok) {
-    free(data);
-    close_all(fds, nfds);
+  napi_status status = napi_create_buffer_copy(env, (size_t)n, data, NULL, &buffer);
+  free(data);
+  if (status != napi_ok) {
+    while (nfds > 0) close(fds[--nfds]);
     return throw_errno(env, "recvmsg", ENOMEM);
   }
-  free(data);
   napi_create_array_with_length(env, (size_t)nfds, &list);
-  for (int i = 0; i < nfds; i++) napi_set_element(env, list, (uint32_t)i, int_value(env, fds[i]));
-  napi_value trunc;
-  napi_get_boolean(env, truncated, &trunc);
+  for (int i = 0; i < nfds; i++) napi_set_element(env, list, (uint32_t)i, num(env, fds[i]));
   napi_create_object(env, &result);
   napi_set_named_property(env, result, "data", buffer);
   napi_set_named_property(env, result, "fds", list);
-  napi_set_named_property(env, result, "truncated", trunc);
+  napi_set_named_property(env, result, "truncated", boolean(env, truncated));
   return result;
 }
 
@@ -278,60 +242,37 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* dup(fd) -> a close-on-exec copy. */
 static napi_value dup_fd(napi_env env, napi_callback_info info) {
   ARGS(1);
   FD_ARG(0, fd);
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) return throw_errno(env, "dup", errno);
-  return int_value(env, copy);
+  return copy < 0 ? throw_errno(env, "dup", errno) : num(env, copy);
 }
 
-static napi_value string_value(napi_env env, const char *s) {
-  napi_value out;
-  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &out);
-  return out;
-}
-
-/* getSocketInfo(fd) -> { type: 'stream'|..., domain: 'inet'|..., listening } */
+/* getSocketInfo(fd) -> { type: 'stream'|'dgram'|'seqpacket'|'other', domain: 'inet'|'inet6'|'unix'|'other', listening } */
 static napi_value socket_info(napi_env env, napi_callback_info info) {
   ARGS(1);
   FD_ARG(0, fd);
   int type, domain, listening;
   socklen_t len = sizeof(int);
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
-      getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
       getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
     return throw_errno(env, "getsockopt", errno);
-  napi_value out, flag;
-  napi_create_object(env, &out);
-  napi_set_named_property(env, out, "type", string_value(env,
-      type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ? "dgram" : type == SOCK_SEQPACKET ? "seqpacket" : "other"));
-  napi_set_named_property(env, out, "domain", string_value(env,
-      domain == AF_INET ? "inet" : domain == AF_INET6 ? "inet6" : domain == AF_UNIX ? "unix" : "other"));
-  napi_get_boolean(env, listening != 0, &flag);
-  napi_set_named_property(env, out, "listening", flag);
-  return out;
-}
-
-/* getPeerCredentials(fd) -> { pid, uid, gid } of the process that connected. */
-static napi_value peer_credentials(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  FD_ARG(0, fd);
-  struct ucred cred;
-  socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "getsockopt", errno);
   napi_value out;
   napi_create_object(env, &out);
-  napi_set_named_property(env, out, "pid", int_value(env, (int)cred.pid));
-  napi_set_named_property(env, out, "uid", int_value(env, (int)cred.uid));
-  napi_set_named_property(env, out, "gid", int_value(env, (int)cred.gid));
+  napi_set_named_property(env, out, "type", str(env, type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ? "dgram"
+                                                   : type == SOCK_SEQPACKET ? "seqpacket" : "other"));
+  napi_set_named_property(env, out, "domain", str(env, domain == AF_INET ? "inet" : domain == AF_INET6 ? "inet6"
+                                                     : domain == AF_UNIX ? "unix" : "other"));
+  napi_set_named_property(env, out, "listening", boolean(env, listening != 0));
   return out;
 }
 
 /* ---------- readiness: one uv_poll_t per fd ---------- */
 
 typedef struct {
-  uv_poll_t handle; /* first member: a uv_handle_t* is also a poller_t* */
+  uv_poll_t handle; /* first member: the uv handle pointer is the poller pointer */
   napi_env env;
   napi_ref callback;
   napi_async_context context;
@@ -342,33 +283,32 @@ typedef struct { poller_t *p; } poll_box_t;
 
 static void on_closed(uv_handle_t *h) { free(h); }
 
-/* Stops watching at once (the fd may be closed right after) and frees on the next tick. */
-static void poller_close(poller_t *p, bool with_js) {
+/* Stops watching at once (the fd may be closed right after); memory goes on the next loop turn. */
+static void poller_close(poll_box_t *box) {
+  poller_t *p = box->p;
+  if (p == NULL) return;
+  box->p = NULL;
   uv_poll_stop(&p->handle);
-  if (with_js) {
-    napi_delete_reference(p->env, p->callback);
-    napi_async_destroy(p->env, p->context);
-  }
+  napi_delete_reference(p->env, p->callback);
+  napi_async_destroy(p->env, p->context);
   uv_close((uv_handle_t *)&p->handle, on_closed);
 }
-
-/* The environment is torn down (e.g. a worker thread exits) with the poller still open. */
-static void on_env_cleanup(void *arg) { poller_close(arg, false); }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   poller_t *p = (poller_t *)h;
   napi_env env = p->env;
   napi_handle_scope scope;
-  napi_value cb, recv, argv[2], result;
+  napi_value cb, global, result, argv[2];
   napi_open_handle_scope(env, &scope);
   napi_get_reference_value(env, p->callback, &cb);
-  napi_get_global(env, &recv); /* napi_make_callback wants an object receiver */
-  argv[0] = int_value(env, status);
-  argv[1] = int_value(env, events);
-  if (napi_make_callback(env, p->context, recv, cb, 2, argv, &result) != napi_ok) {
+  napi_get_global(env, &global);
+  argv[0] = num(env, status);
+  argv[1] = num(env, events);
+  /* make_callback (not call_function) so promise jobs and nextTicks run right after. */
+  if (napi_make_callback(env, p->context, global, cb, 2, argv, &result) != napi_ok) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
-    if (pending) { /* report as an uncaught exception instead of losing it */
+    if (pending) { /* report it as uncaught instead of losing it */
       napi_value error;
       napi_get_and_clear_last_exception(env, &error);
       napi_fatal_exception(env, error);
@@ -377,14 +317,10 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
+/* Runs when JS drops the handle, or when the environment is torn down (worker exit). */
 static void box_finalize(napi_env env, void *data, void *hint) {
-  poll_box_t *box = data;
-  (void)hint;
-  if (box->p != NULL) { /* dropped by JS without pollClose: stop it now */
-    napi_remove_env_cleanup_hook(env, on_env_cleanup, box->p);
-    poller_close(box->p, true);
-  }
-  free(box);
+  poller_close(data);
+  free(data);
 }
 
 static poll_box_t *get_box(napi_env env, napi_value v) {
@@ -392,79 +328,69 @@ static poll_box_t *get_box(napi_env env, napi_value v) {
   napi_valuetype t;
   napi_typeof(env, v, &t);
   if (t == napi_external) napi_get_value_external(env, v, (void **)&box);
-  if (box == NULL) napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a poll handle from pollOpen()");
+  if (box == NULL) throw_arg(env, false, "expected a poll handle from pollOpen()");
   return box;
 }
 
-/* pollOpen(fd, callback(status, events)) -> handle; not watching until pollSet. */
+/* pollOpen(fd, callback(status, events)) -> handle, not watching until pollSet. */
 static napi_value poll_open(napi_env env, napi_callback_info info) {
   ARGS(2);
   FD_ARG(0, fd);
   napi_valuetype t;
   uv_loop_t *loop;
+  napi_value external;
   napi_typeof(env, argv[1], &t);
-  if (t != napi_function) return napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "callback must be a function"), NULL;
+  if (t != napi_function) return throw_arg(env, false, "callback must be a function");
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_errno(env, "uv_poll_init", EINVAL);
   poller_t *p = calloc(1, sizeof *p);
   poll_box_t *box = calloc(1, sizeof *box);
-  if (p == NULL || box == NULL) {
-    free(p);
-    free(box);
-    return throw_errno(env, "uv_poll_init", ENOMEM);
-  }
-  int rc = uv_poll_init(loop, &p->handle, fd); /* UV_EEXIST if the fd is already watched */
+  int rc = p && box ? uv_poll_init(loop, &p->handle, fd) : UV_ENOMEM; /* UV_EEXIST: fd already watched */
   if (rc < 0) {
     free(p);
     free(box);
     return throw_errno(env, "uv_poll_init", -rc);
   }
-  napi_value name, external;
   p->env = env;
   box->p = p;
   napi_create_reference(env, argv[1], 1, &p->callback);
-  napi_create_string_utf8(env, "mosnd:fdpoll", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &p->context);
-  napi_add_env_cleanup_hook(env, on_env_cleanup, p);
+  napi_async_init(env, NULL, str(env, "mosnd:fdpoll"), &p->context);
   napi_create_external(env, box, box_finalize, NULL, &external);
   return external;
 }
 
-/* pollSet(handle, events): UV_READABLE 1 | UV_WRITABLE 2; 0 stops watching. */
+/* pollSet(handle, events): 1 readable | 2 writable (libuv's values); 0 stops watching. */
 static napi_value poll_set(napi_env env, napi_callback_info info) {
   ARGS(2);
   poll_box_t *box = get_box(env, argv[0]);
-  int events, rc;
+  int events;
   if (box == NULL || !get_int(env, argv[1], "events", 0, UV_READABLE | UV_WRITABLE, &events)) return NULL;
-  if (box->p == NULL) return napi_throw_error(env, "ERR_INVALID_STATE", "the poll handle is closed"), NULL;
-  rc = events ? uv_poll_start(&box->p->handle, events, on_poll) : uv_poll_stop(&box->p->handle);
-  if (rc < 0) return throw_errno(env, "uv_poll_start", -rc);
-  return NULL;
+  if (box->p == NULL) return throw_arg(env, false, "the poll handle is closed");
+  int rc = events ? uv_poll_start(&box->p->handle, events, on_poll) : uv_poll_stop(&box->p->handle);
+  return rc < 0 ? throw_errno(env, "uv_poll_start", -rc) : NULL;
 }
 
 /* pollClose(handle): idempotent; call it before closing the fd. */
 static napi_value poll_close(napi_env env, napi_callback_info info) {
   ARGS(1);
   poll_box_t *box = get_box(env, argv[0]);
-  if (box == NULL || box->p == NULL) return NULL;
-  napi_remove_env_cleanup_hook(env, on_env_cleanup, box->p);
-  poller_close(box->p, true);
-  box->p = NULL;
+  if (box != NULL) poller_close(box);
   return NULL;
 }
 
 NAPI_MODULE_INIT() {
-  static const struct { const char *name; napi_callback fn; } fns[] = {
-    { "seqpacketListen", seqpacket_listen }, { "seqpacketConnect", seqpacket_connect },
-    { "accept", accept_fd }, { "send", send_msg }, { "recv", recv_msg },
-    { "close", close_fd }, { "dup", dup_fd },
-    { "getSocketInfo", socket_info }, { "getPeerCredentials", peer_credentials },
-    { "pollOpen", poll_open }, { "pollSet", poll_set }, { "pollClose", poll_close },
+  static int listen_mode = 1; /* callback data telling seqpacket_open to bind + listen */
+  static const struct { const char *name; napi_callback fn; void *data; } fns[] = {
+    { "seqpacketListen", seqpacket_open, &listen_mode }, { "seqpacketConnect", seqpacket_open, NULL },
+    { "accept", accept_fd, NULL }, { "send", send_msg, NULL }, { "recv", recv_msg, NULL },
+    { "close", close_fd, NULL }, { "dup", dup_fd, NULL },
+    { "getSocketInfo", socket_info, NULL },
+    { "pollOpen", poll_open, NULL }, { "pollSet", poll_set, NULL }, { "pollClose", poll_close, NULL },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, fns[i].data, &f);
     napi_set_named_property(env, exports, fns[i].name, f);
   }
-  napi_set_named_property(env, exports, "MAX_FDS", int_value(env, MAX_FDS));
+  napi_set_named_property(env, exports, "MAX_FDS", num(env, MAX_FDS));
   return exports;
 }
