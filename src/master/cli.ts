@@ -1,0 +1,224 @@
+/**
+ * The `mosnd` command line. `start` runs the master in this process (or, with --daemon, in
+ * a detached child); the other commands talk to a running master over the control socket.
+ * Exit codes: 0 success, 1 failure, 2 usage, 3 not running (status).
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { ControlClient } from '../shared/control-client';
+import { MosndError, isMosndError } from '../shared/errors';
+import { Master, loadOrThrow } from './master-main';
+import { controlSocketPath, ensureRunDir, isAlive, pidfilePath, readPid, resolveRunDir } from './rundir';
+import { VERSION } from './version';
+import { DAEMON_READY_TIMEOUT_MS, STOP_WAIT_MARGIN_MS } from '../shared/constants';
+import { formatStatusTable } from './status-format';
+
+/** `mosnd stop` waits this long by default for the master to exit: MOSN's and our
+ *  default graceful_timeout (30 s) plus a margin. */
+const DEFAULT_STOP_WAIT_MS = 30_000 + STOP_WAIT_MARGIN_MS;
+/** How often `stop` and `start --daemon` look at the other process. */
+const POLL_INTERVAL_MS = 100;
+
+const EXIT_FAILURE = 1;
+const EXIT_NOT_RUNNING = 3;
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return n;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Where the run dir is for commands that talk to a master (config is not read). */
+function runDirOf(opts: { runDir?: string }): string {
+  return resolveRunDir(opts.runDir);
+}
+
+function fail(e: unknown): never {
+  if (isMosndError(e)) {
+    process.stderr.write(`mosnd: ${e.describe()}\n`);
+    process.exit(e.code === 'MOSND_ERR_NOT_RUNNING' ? EXIT_NOT_RUNNING : EXIT_FAILURE);
+  }
+  process.stderr.write(`mosnd: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.exit(EXIT_FAILURE);
+}
+
+async function startForeground(opts: StartOptions): Promise<void> {
+  const master = new Master({
+    configPath: opts.config,
+    workers: opts.workers,
+    runDir: opts.runDir,
+    onWarning: (w) => process.stderr.write(`mosnd: warning: ${w}\n`),
+  });
+  const code = await master.run();
+  process.exit(code);
+}
+
+async function startDaemon(opts: StartOptions): Promise<void> {
+  // Validate before detaching so errors reach the terminal.
+  const { config } = loadOrThrow(opts.config);
+  const runDir = resolveRunDir(opts.runDir, config.udsDir);
+  ensureRunDir(runDir);
+  const logFile = path.join(runDir, 'mosnd.out');
+  const out = fs.openSync(logFile, 'a', 0o600);
+  const args = [path.join(__dirname, '..', '..', 'bin', 'mosnd.js'), 'start', '-c', path.resolve(opts.config), '--run-dir', runDir];
+  if (opts.workers) args.push('--workers', String(opts.workers));
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
+  let exited: number | null = null;
+  child.on('exit', (code) => (exited = code ?? 1));
+  const client = new ControlClient(controlSocketPath(runDir));
+  const deadline = Date.now() + DAEMON_READY_TIMEOUT_MS;
+  try {
+    while (Date.now() < deadline) {
+      if (exited !== null) {
+        throw new MosndError('MOSND_ERR_WORKER_START', `the daemon exited with code ${exited}; see ${logFile}`);
+      }
+      try {
+        const st = await client.status();
+        if (st.masterPid === child.pid && st.state === 'serving') {
+          process.stdout.write(`mosnd started as a daemon, pid ${child.pid}, logs in ${logFile}\n`);
+          child.unref();
+          return;
+        }
+      } catch {
+        /* not up yet */
+      }
+      await sleep(POLL_INTERVAL_MS);
+    }
+    child.kill('SIGKILL');
+    throw new MosndError('MOSND_ERR_WORKER_START', `the daemon did not become ready in ${DAEMON_READY_TIMEOUT_MS} ms; see ${logFile}`);
+  } finally {
+    client.close();
+  }
+}
+
+interface StartOptions {
+  config: string;
+  workers?: number;
+  runDir?: string;
+  daemon?: boolean;
+}
+
+async function stopCommand(opts: { fast?: boolean; runDir?: string; timeout: number }): Promise<void> {
+  const dir = runDirOf(opts);
+  const pid = readPid(pidfilePath(dir));
+  const client = new ControlClient(controlSocketPath(dir));
+  try {
+    await client.stop(Boolean(opts.fast));
+  } catch (e) {
+    // The control socket is gone but the master lives (e.g. it is wedged): fall back to a signal.
+    if (isMosndError(e) && e.code === 'MOSND_ERR_NOT_RUNNING' && pid !== undefined && isAlive(pid)) {
+      process.kill(pid, opts.fast ? 'SIGINT' : 'SIGTERM');
+    } else {
+      throw e;
+    }
+  } finally {
+    client.close();
+  }
+  if (pid === undefined) return;
+  const deadline = Date.now() + opts.timeout;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) {
+      throw new MosndError('MOSND_ERR_CONTROL', `mosnd (pid ${pid}) is still running after ${opts.timeout} ms`);
+    }
+    await sleep(POLL_INTERVAL_MS);
+  }
+  process.stdout.write(`mosnd (pid ${pid}) stopped\n`);
+}
+
+async function reloadCommand(opts: { runDir?: string; config?: string }): Promise<void> {
+  const client = new ControlClient(controlSocketPath(runDirOf(opts)));
+  try {
+    const r = await client.reload(opts.config ? path.resolve(opts.config) : undefined);
+    for (const w of r.warnings) process.stderr.write(`mosnd: warning: ${w}\n`);
+    if (!r.ok) {
+      throw new MosndError('MOSND_ERR_RELOAD', r.message || 'the reload was rejected', r.errors);
+    }
+    process.stdout.write(`${r.message}\n`);
+  } finally {
+    client.close();
+  }
+}
+
+async function statusCommand(opts: { runDir?: string; json?: boolean }): Promise<void> {
+  const client = new ControlClient(controlSocketPath(runDirOf(opts)));
+  try {
+    const st = await client.status();
+    process.stdout.write(opts.json ? `${JSON.stringify(st, null, 2)}\n` : formatStatusTable(st));
+  } catch (e) {
+    if (isMosndError(e) && e.code === 'MOSND_ERR_NOT_RUNNING') {
+      process.stderr.write('mosnd is not running\n');
+      process.exit(EXIT_NOT_RUNNING);
+    }
+    throw e;
+  } finally {
+    client.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('mosnd')
+    .description('MOSN-compatible proxy and process supervisor with zero-drop upgrades')
+    .version(VERSION, '-v, --version', 'print the version')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('start')
+    .description('start the master and its workers')
+    .requiredOption('-c, --config <file>', 'MOSN v2 JSON configuration file')
+    .option('-w, --workers <n>', 'worker processes (default: one per core)', positiveInt)
+    .option('--run-dir <dir>', 'directory for the pidfile and control socket')
+    .option('-d, --daemon', 'run in the background once ready')
+    .action((opts: StartOptions) => (opts.daemon ? startDaemon(opts) : startForeground(opts)));
+
+  program
+    .command('stop')
+    .description('stop gracefully: finish requests in flight, then exit')
+    .option('--fast', 'close connections now (like SIGINT)')
+    .option('--run-dir <dir>', 'run directory of the mosnd to stop')
+    .option('--timeout <ms>', 'how long to wait for the exit', positiveInt, DEFAULT_STOP_WAIT_MS)
+    .action(stopCommand);
+
+  program
+    .command('reload')
+    .description('re-read the configuration; a bad one is rejected and the running one stays')
+    .option('--run-dir <dir>', 'run directory of the running mosnd')
+    .option('-c, --config <file>', 'switch to this configuration file')
+    .action(reloadCommand);
+
+  program
+    .command('status')
+    .description('show the processes of the running mosnd')
+    .option('--json', 'print one JSON document')
+    .option('--run-dir <dir>', 'run directory of the running mosnd')
+    .action(statusCommand);
+
+  program
+    .command('version')
+    .description('print the version')
+    .action(() => {
+      process.stdout.write(`mosnd ${VERSION} (node ${process.version})\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exit(e.exitCode === 0 ? 0 : 2);
+    }
+    fail(e);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The run directory (pidfile, control socket, later the handover sockets) and the pidfile.
+ * A live master owns the run dir; a pidfile or socket left by a dead one is stale and is
+ * cleaned up, never fatal.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MosndError } from '../shared/errors';
+
+export const PIDFILE_NAME = 'mosnd.pid';
+export const CONTROL_SOCKET_NAME = 'control.sock';
+
+/** /run/mosnd as root, else $XDG_RUNTIME_DIR/mosnd, else a per-user dir in the tmp dir. */
+export function defaultRunDir(): string {
+  if (typeof process.getuid === 'function' && process.getuid() === 0) return '/run/mosnd';
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  if (xdg) return path.join(xdg, 'mosnd');
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
+  return path.join(os.tmpdir(), `mosnd-${uid}`);
+}
+
+export function resolveRunDir(option: string | undefined, configUdsDir?: string): string {
+  return path.resolve(option ?? configUdsDir ?? defaultRunDir());
+}
+
+/** Creates the run dir with mode 0700 (tightening an existing one we own). */
+export function ensureRunDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = fs.statSync(dir);
+    if (!st.isDirectory()) throw new Error('not a directory');
+    if ((st.mode & 0o777) !== 0o700) fs.chmodSync(dir, 0o700);
+  } catch (e) {
+    throw new MosndError('MOSND_ERR_RUNDIR', `cannot use run directory ${dir}: ${(e as Error).message}`);
+  }
+}
+
+export function controlSocketPath(dir: string): string {
+  return path.join(dir, CONTROL_SOCKET_NAME);
+}
+
+export function pidfilePath(dir: string, configPid?: string): string {
+  return configPid ? path.resolve(configPid) : path.join(dir, PIDFILE_NAME);
+}
+
+export function readPid(file: string): number | undefined {
+  try {
+    const n = Number.parseInt(fs.readFileSync(file, 'utf8').trim(), 10);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Refuses when a live master owns the run dir; removes what a dead one left behind.
+ * Returns the pid of the owner, if alive.
+ */
+export function claimRunDir(dir: string, pidfile: string): void {
+  const pid = readPid(pidfile);
+  if (pid !== undefined && pid !== process.pid && isAlive(pid)) {
+    throw new MosndError(
+      'MOSND_ERR_ALREADY_RUNNING',
+      `mosnd is already running with pid ${pid} (run dir ${dir}); stop it first or use another --run-dir`,
+    );
+  }
+  for (const stale of [pidfile, controlSocketPath(dir)]) {
+    try {
+      fs.unlinkSync(stale);
+    } catch {
+      /* absent: fine */
+    }
+  }
+}
+
+/** Writes the pidfile atomically (temp file + rename), so readers never see half a pid. */
+export function writePidfile(file: string, pid: number): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${pid}.tmp`;
+  fs.writeFileSync(tmp, `${pid}\n`, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+/** Removes the pidfile if it still names `pid` (a newer owner's file is left alone). */
+export function removePidfile(file: string, pid: number): void {
+  if (readPid(file) === pid) {
+    try {
+      fs.unlinkSync(file);
+    } catch {
+      /* already gone */
+    }
+  }
+}

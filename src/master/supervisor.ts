@@ -1,0 +1,248 @@
+/**
+ * The master: owns the listening sockets, keeps N workers serving them, restarts the ones
+ * that die (exponential backoff, crash-loop limit), applies reloads, stops gracefully.
+ *
+ * Master states: starting → serving ⇄ reloading → stopping → stopped.
+ */
+import * as os from 'node:os';
+import type { MosndConfig, ListenerConfig } from '../shared/config/model';
+import type { Logger } from '../shared/logger';
+import { MosndError } from '../shared/errors';
+import { BoundListener, bindListener, formatAddress, sameAddress } from './listen-sockets';
+import { WorkerExit, WorkerProcess } from './worker-process';
+import {
+  CRASH_LOOP_LIMIT,
+  CRASH_WINDOW_MS,
+  RESPAWN_BACKOFF_INITIAL_MS,
+  RESPAWN_BACKOFF_MAX_MS,
+  RESPAWN_BACKOFF_RESET_MS,
+  STOP_KILL_GRACE_MS,
+} from '../shared/constants';
+
+export type MasterState = 'starting' | 'serving' | 'reloading' | 'stopping' | 'stopped';
+
+/** One worker position: the process in it now, and its restart history. */
+export interface WorkerSlot {
+  id: number;
+  worker: WorkerProcess | null;
+  restarts: number;
+  deaths: number[];
+  backoffMs: number;
+  respawnTimer: NodeJS.Timeout | null;
+  /** Given up after a crash loop. */
+  failed: boolean;
+}
+
+export interface SupervisorOptions {
+  workers: number;
+  generation: number;
+  log: Logger;
+}
+
+export class Supervisor {
+  state: MasterState = 'starting';
+  config: MosndConfig;
+  readonly listeners = new Map<string, BoundListener>();
+  readonly slots: WorkerSlot[] = [];
+  readonly startedAt = Date.now();
+  private readonly log: Logger;
+  readonly generation: number;
+  private stopPromise: Promise<void> | null = null;
+  /** Called once every worker has exited after a stop. */
+  onStopped: (() => void) | null = null;
+
+  constructor(config: MosndConfig, private readonly opts: SupervisorOptions) {
+    this.config = config;
+    this.log = opts.log;
+    this.generation = opts.generation;
+  }
+
+  static defaultWorkerCount(): number {
+    return Math.max(1, os.availableParallelism ? os.availableParallelism() : os.cpus().length);
+  }
+
+  /** Binds every listener and starts the workers; rejects (having cleaned up) on failure. */
+  async start(): Promise<void> {
+    try {
+      for (const l of this.config.listeners) this.listeners.set(l.name, bindListener(l));
+    } catch (e) {
+      this.closeListeners();
+      throw e;
+    }
+    for (let i = 0; i < this.opts.workers; i++) {
+      this.slots.push({ id: i, worker: null, restarts: 0, deaths: [], backoffMs: RESPAWN_BACKOFF_INITIAL_MS, respawnTimer: null, failed: false });
+    }
+    const results = await Promise.allSettled(this.slots.map((s) => this.spawn(s)));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) {
+      this.state = 'stopping';
+      for (const s of this.slots) s.worker?.kill();
+      await Promise.all(this.slots.map((s) => s.worker?.exited()));
+      this.closeListeners();
+      this.state = 'stopped';
+      throw failure.reason;
+    }
+    this.state = 'serving';
+    for (const l of this.listeners.values()) {
+      this.log.info(
+        { listener: l.name, address: formatAddress(l.address, l.port), kind: l.config.kind },
+        `listener ${l.name} listening on ${formatAddress(l.address, l.port)} (${l.config.kind === 'tcp' ? 'tcp_proxy' : 'http'})`,
+      );
+    }
+  }
+
+  private spawn(slot: WorkerSlot): Promise<void> {
+    const w = new WorkerProcess(slot.id, this.generation);
+    slot.worker = w;
+    w.on('exit', (e: WorkerExit) => this.onWorkerExit(slot, w, e));
+    w.on('send-error', (err: Error) => this.log.debug({ err, worker: slot.id }, 'IPC send failed'));
+    return w.start(this.config, [...this.listeners.values()]).then(() => {
+      this.log.debug({ worker: slot.id, pid: w.pid }, 'worker ready');
+    });
+  }
+
+  private onWorkerExit(slot: WorkerSlot, w: WorkerProcess, e: WorkerExit): void {
+    if (slot.worker !== w) return;
+    if (this.state === 'stopping' || this.state === 'stopped' || !e.unexpected) {
+      this.maybeStopped();
+      return;
+    }
+    if (this.state === 'starting') return; // start() reports it
+    const now = Date.now();
+    const lived = now - w.startedAt;
+    slot.deaths = slot.deaths.filter((t) => now - t < CRASH_WINDOW_MS);
+    slot.deaths.push(now);
+    if (lived >= RESPAWN_BACKOFF_RESET_MS) slot.backoffMs = RESPAWN_BACKOFF_INITIAL_MS;
+    const detail = { worker: slot.id, pid: w.pid, code: e.code, signal: e.signal, reason: w.fatalMessage };
+    if (slot.deaths.length > CRASH_LOOP_LIMIT) {
+      slot.failed = true;
+      slot.worker = null;
+      this.log.error(
+        { ...detail, code: 'MOSND_ERR_WORKER_CRASHLOOP' },
+        `worker ${slot.id} died ${slot.deaths.length} times in ${CRASH_WINDOW_MS / 1000} s; not restarting it (the other workers keep serving)`,
+      );
+      return;
+    }
+    const delay = slot.backoffMs;
+    slot.backoffMs = Math.min(slot.backoffMs * 2, RESPAWN_BACKOFF_MAX_MS);
+    this.log.warn({ ...detail, respawnInMs: delay }, `worker ${slot.id} exited unexpectedly; restarting`);
+    slot.respawnTimer = setTimeout(() => {
+      slot.respawnTimer = null;
+      if (this.state !== 'serving' && this.state !== 'reloading') return;
+      slot.restarts++;
+      this.spawn(slot).catch((err: Error) => this.log.error({ err: err.message, worker: slot.id }, 'worker restart failed'));
+    }, delay);
+  }
+
+  /**
+   * Applies a validated config: listeners whose address is unchanged keep their socket (and
+   * connections); new ones are bound first, so a bind failure rejects the reload with the
+   * running config untouched; removed ones stop accepting and their connections drain.
+   */
+  async reload(next: MosndConfig): Promise<{ ok: boolean; errors: string[] }> {
+    if (this.state !== 'serving') {
+      return { ok: false, errors: [`cannot reload while ${this.state}`] };
+    }
+    this.state = 'reloading';
+    try {
+      const added: BoundListener[] = [];
+      const kept = new Map<string, BoundListener>();
+      try {
+        for (const l of next.listeners) {
+          const old = this.listeners.get(l.name);
+          if (old && sameAddress(old.config, l)) {
+            kept.set(l.name, { ...old, config: l });
+          } else {
+            const b = bindListener(l);
+            added.push(b);
+            kept.set(l.name, b);
+          }
+        }
+      } catch (e) {
+        for (const b of added) b.handle.close();
+        return { ok: false, errors: [(e as Error).message] };
+      }
+      const removed = [...this.listeners.values()].filter((l) => kept.get(l.name)?.handle !== l.handle);
+      this.config = next;
+      const all = [...kept.values()];
+      const errors = (
+        await Promise.all(
+          this.slots.map((s) => (s.worker && s.worker.state === 'ready' ? s.worker.reload(next, all, added) : undefined)),
+        )
+      ).filter((e): e is string => e !== undefined);
+      this.listeners.clear();
+      for (const l of all) this.listeners.set(l.name, l);
+      for (const l of removed) l.handle.close();
+      for (const b of added) {
+        this.log.info({ listener: b.name, address: formatAddress(b.address, b.port) }, `listener ${b.name} listening on ${formatAddress(b.address, b.port)}`);
+      }
+      for (const l of removed) this.log.info({ listener: l.name }, `listener ${l.name} removed`);
+      if (errors.length > 0) {
+        // A worker that could not apply the config is replaced by one started with it.
+        for (const s of this.slots) {
+          if (s.worker && errors.some((e) => e.startsWith(`worker ${s.id}`))) s.worker.kill();
+        }
+      }
+      return { ok: errors.length === 0, errors };
+    } finally {
+      if (this.state === 'reloading') this.state = 'serving';
+    }
+  }
+
+  /**
+   * Graceful (fast=false): workers stop accepting, finish requests in flight up to
+   * graceful_timeout, close idle connections. Fast: connections are closed now.
+   */
+  stop(fast: boolean): Promise<void> {
+    if (this.stopPromise) return this.stopPromise;
+    this.state = 'stopping';
+    const deadline = fast ? 0 : this.config.gracefulTimeoutMs;
+    this.log.info({ fast, deadlineMs: deadline }, fast ? 'fast stop' : 'graceful stop');
+    for (const s of this.slots) {
+      if (s.respawnTimer) clearTimeout(s.respawnTimer);
+      s.respawnTimer = null;
+      s.worker?.drain(deadline);
+    }
+    // The workers hold their own copies of the sockets; closing ours only drops the master's.
+    this.closeListeners();
+    this.stopPromise = (async () => {
+      const killer = setTimeout(() => {
+        for (const s of this.slots) s.worker?.kill('SIGKILL');
+      }, deadline + STOP_KILL_GRACE_MS);
+      await Promise.all(this.slots.map((s) => s.worker?.exited()));
+      clearTimeout(killer);
+      this.state = 'stopped';
+    })();
+    return this.stopPromise;
+  }
+
+  private maybeStopped(): void {
+    if (this.state === 'stopped' && this.onStopped) this.onStopped();
+  }
+
+  private closeListeners(): void {
+    for (const l of this.listeners.values()) l.handle.close();
+  }
+
+  listenerSummaries(): Array<{ name: string; address: string; protocol: string }> {
+    return [...this.listeners.values()].map((l) => ({
+      name: l.name,
+      address: formatAddress(l.address, l.port),
+      protocol: l.config.kind,
+    }));
+  }
+
+  workers(): WorkerProcess[] {
+    return this.slots.map((s) => s.worker).filter((w): w is WorkerProcess => w !== null && w.state !== 'exited');
+  }
+}
+
+export function describeListenerChange(a: ListenerConfig, b: ListenerConfig): string {
+  return `${a.name}: ${formatAddress(a.host, a.port)} -> ${formatAddress(b.host, b.port)}`;
+}
+
+export function assertUsableConfig(config: MosndConfig): void {
+  if (config.listeners.length === 0) {
+    throw new MosndError('MOSND_ERR_CONFIG_INVALID', 'the configuration has no listener: nothing to serve');
+  }
+}

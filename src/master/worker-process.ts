@@ -1,0 +1,176 @@
+/**
+ * The master's handle on one worker process, with an explicit state machine:
+ *
+ *   spawning ──ready──▶ ready ──drain──▶ draining ──exit──▶ exited
+ *       │                 │
+ *       └──exit/timeout───┴──────────────exit──────────────▶ exited (crashed)
+ */
+import { ChildProcess, fork } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
+import type { MosndConfig } from '../shared/config/model';
+import type { MasterMessage, WorkerMessage, WorkerStats } from '../shared/ipc';
+import { isWorkerMessage } from '../shared/ipc';
+import type { BoundListener } from './listen-sockets';
+import { MosndError } from '../shared/errors';
+import { WORKER_READY_TIMEOUT_MS, WORKER_RELOAD_ACK_TIMEOUT_MS, WORKER_STATS_TIMEOUT_MS } from '../shared/constants';
+
+export type WorkerState = 'spawning' | 'ready' | 'draining' | 'exited';
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** It exited without being asked to. */
+  unexpected: boolean;
+}
+
+export class WorkerProcess extends EventEmitter {
+  state: WorkerState = 'spawning';
+  readonly startedAt = Date.now();
+  readonly child: ChildProcess;
+  private seq = 0;
+  private readonly pending = new Map<number, (m: WorkerMessage) => void>();
+  fatalMessage: string | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly generation: number,
+    workerScript: string = path.join(__dirname, '..', 'worker', 'main.js'),
+  ) {
+    super();
+    this.child = fork(workerScript, [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [],
+      env: { ...process.env, MOSND_WORKER_ID: String(id), MOSND_GENERATION: String(generation) },
+    });
+    this.child.on('message', (m: unknown) => {
+      if (isWorkerMessage(m)) this.onMessage(m);
+    });
+    this.child.on('error', () => {
+      /* 'exit' follows */
+    });
+    this.child.once('exit', (code, signal) => {
+      const unexpected = this.state !== 'draining';
+      this.state = 'exited';
+      for (const resolve of this.pending.values()) resolve({ t: 'ack', seq: -1, ok: false, error: 'worker exited' });
+      this.pending.clear();
+      this.emit('exit', { code, signal, unexpected } satisfies WorkerExit);
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  private onMessage(m: WorkerMessage): void {
+    switch (m.t) {
+      case 'ready':
+        if (this.state === 'spawning') {
+          this.state = 'ready';
+          this.emit('ready');
+        }
+        return;
+      case 'fatal':
+        this.fatalMessage = m.message;
+        return;
+      case 'ack':
+      case 'stats': {
+        const resolve = this.pending.get(m.seq);
+        if (resolve) {
+          this.pending.delete(m.seq);
+          resolve(m);
+        }
+        return;
+      }
+    }
+  }
+
+  send(m: MasterMessage, handle?: unknown): void {
+    if (this.state === 'exited' || !this.child.connected) return;
+    try {
+      this.child.send(m, handle as never, (err) => {
+        if (err) this.emit('send-error', err);
+      });
+    } catch (err) {
+      this.emit('send-error', err);
+    }
+  }
+
+  /** Sends the config and every listener, then waits for `ready`. */
+  start(config: MosndConfig, listeners: BoundListener[]): Promise<void> {
+    this.send({ t: 'init', config, generation: this.generation, workerId: this.id, listeners: listeners.map((l) => l.name) });
+    for (const l of listeners) this.send({ t: 'listener', name: l.name }, l.handle);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new MosndError('MOSND_ERR_WORKER_START', `worker ${this.id} was not ready within ${WORKER_READY_TIMEOUT_MS} ms`));
+      }, WORKER_READY_TIMEOUT_MS);
+      const onReady = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onExit = (e: WorkerExit): void => {
+        cleanup();
+        const why = this.fatalMessage ?? `exited with ${e.signal ?? `code ${e.code}`}`;
+        reject(new MosndError('MOSND_ERR_WORKER_START', `worker ${this.id} failed to start: ${why}`));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.off('ready', onReady);
+        this.off('exit', onExit);
+      };
+      this.on('ready', onReady);
+      this.on('exit', onExit);
+    });
+  }
+
+  private request(build: (seq: number) => MasterMessage, timeoutMs: number): Promise<WorkerMessage | undefined> {
+    const seq = ++this.seq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(seq);
+        resolve(undefined);
+      }, timeoutMs);
+      this.pending.set(seq, (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      this.send(build(seq));
+    });
+  }
+
+  async stats(): Promise<WorkerStats | undefined> {
+    if (this.state === 'exited') return undefined;
+    const m = await this.request((seq) => ({ t: 'stats', seq }), WORKER_STATS_TIMEOUT_MS);
+    return m && m.t === 'stats' ? m.stats : undefined;
+  }
+
+  /** Applies a new config; resolves with an error sentence, or undefined on success. */
+  async reload(config: MosndConfig, listeners: BoundListener[], added: BoundListener[]): Promise<string | undefined> {
+    const reply = this.request(
+      (seq) => ({ t: 'reload', seq, config, listeners: listeners.map((l) => l.name) }),
+      WORKER_RELOAD_ACK_TIMEOUT_MS,
+    );
+    for (const l of added) this.send({ t: 'listener', name: l.name }, l.handle);
+    const m = await reply;
+    if (!m) return `worker ${this.id} did not acknowledge the reload in time`;
+    if (m.t === 'ack' && !m.ok) return `worker ${this.id}: ${m.error ?? 'reload failed'}`;
+    return undefined;
+  }
+
+  drain(deadlineMs: number): void {
+    if (this.state === 'exited') return;
+    this.state = 'draining';
+    this.send({ t: 'drain', deadlineMs });
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.state !== 'exited') this.child.kill(signal);
+  }
+
+  /** Resolves when the process has exited (at once if it already has). */
+  exited(): Promise<void> {
+    if (this.state === 'exited') return Promise.resolve();
+    return new Promise((resolve) => this.once('exit', () => resolve()));
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Every timing and size limit mosnd uses, in one place, each with the reason for its value
+ * (Pingora's habit). Config values override some of these per listener or cluster.
+ */
+
+// ---- supervisor -------------------------------------------------------------------------
+
+/** A worker must say `ready` within this time after spawn: loading the code and config takes
+ *  ~150 ms on these machines; 10 s leaves room for a loaded box without hiding a hung worker. */
+export const WORKER_READY_TIMEOUT_MS = 10_000;
+
+/** First respawn delay after a worker dies; doubled on each further death in the crash window. */
+export const RESPAWN_BACKOFF_INITIAL_MS = 100;
+
+/** Respawn delay ceiling: a crash-looping worker is retried at most this often. */
+export const RESPAWN_BACKOFF_MAX_MS = 10_000;
+
+/** Deaths of one worker slot within CRASH_WINDOW_MS after which the slot is given up (and
+ *  reported) instead of respawned: 5 quick deaths is a bug, not bad luck. */
+export const CRASH_LOOP_LIMIT = 5;
+export const CRASH_WINDOW_MS = 60_000;
+
+/** A worker that stays up this long has its backoff reset: it was healthy. */
+export const RESPAWN_BACKOFF_RESET_MS = 30_000;
+
+/** After graceful_timeout, workers get this much longer to exit before SIGKILL: the
+ *  worker's own deadline fires first; this only covers a wedged event loop. */
+export const STOP_KILL_GRACE_MS = 2_000;
+
+/** A reload's config must be applied by every worker within this time, else the reload is
+ *  reported as failed for that worker (which is then restarted with the new config). */
+export const WORKER_RELOAD_ACK_TIMEOUT_MS = 5_000;
+
+/** Stats requests to workers: a worker that cannot answer in 1 s is shown without figures
+ *  rather than making `mosnd status` hang. */
+export const WORKER_STATS_TIMEOUT_MS = 1_000;
+
+/** `mosnd start --daemon` waits this long for the daemon to report ready. */
+export const DAEMON_READY_TIMEOUT_MS = 30_000;
+
+/** `mosnd stop` waits for the master to exit: graceful_timeout plus this margin. */
+export const STOP_WAIT_MARGIN_MS = 5_000;
+
+// ---- proxy: downstream ---------------------------------------------------------------------
+
+/** Largest request head (request line + headers) accepted: 64 KiB like Envoy's default
+ *  max_request_headers_kb (60) rounded up; beyond it 431. */
+export const MAX_HEADER_BYTES = 64 * 1024;
+
+/** Longest request line accepted before 414: nginx uses 8 KiB buffers for it. */
+export const MAX_REQUEST_LINE_BYTES = 8 * 1024;
+
+/** Most header fields in one message: Envoy's default max_headers_count is 100. */
+export const MAX_HEADER_COUNT = 100;
+
+/** A client must complete its request head within this time (slowloris guard), like
+ *  nginx client_header_timeout 60s. */
+export const REQUEST_HEAD_TIMEOUT_MS = 60_000;
+
+/** An idle keep-alive client connection is closed after this (nginx keepalive_timeout 75s;
+ *  Envoy idle_timeout 1h is too generous for a default). */
+export const DOWNSTREAM_IDLE_TIMEOUT_MS = 75_000;
+
+/** Longest chunk-size line (hex digits + extensions) accepted in a chunked body. */
+export const MAX_CHUNK_LINE_BYTES = 4 * 1024;
+
+// ---- proxy: upstream -----------------------------------------------------------------------
+
+/** How long a response head may take to arrive when the route sets no timeout: Envoy's 15 s
+ *  route default. */
+export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
+
+/** Largest upstream response head accepted before answering 502. */
+export const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
+
+/** TCP keep-alive probe delay on proxied sockets: detects dead peers of idle long-lived
+ *  streams within minutes instead of hours. */
+export const TCP_KEEPALIVE_DELAY_MS = 60_000;
+
+/** How many different hosts tcp_proxy tries before giving up on a client connection. */
+export const TCP_PROXY_MAX_CONNECT_ATTEMPTS = 3;

@@ -1,0 +1,48 @@
+/**
+ * The one table of messages between the master and its workers (Node IPC over the fork
+ * channel). Every message has a `t` (type). Requests that expect an answer carry a `seq`;
+ * the answer is an `ack` with the same `seq`. Listening sockets travel as the handle of a
+ * `listener` message, one handle per message (Node's IPC limit).
+ */
+import type { MosndConfig, LogLevel } from './config/model';
+
+/** Figures a worker reports to the master (for `mosnd status` and the admin API). */
+export interface WorkerStats {
+  connections: number;
+  requestsTotal: number;
+  /** Process resident memory, bytes (the master adds cpu from pidusage). */
+  rss: number;
+}
+
+export interface MasterToWorker {
+  /** First message: the config to serve. The worker answers `ready` once it serves every listener. */
+  init: { t: 'init'; config: MosndConfig; generation: number; workerId: number; listeners: string[] };
+  /** A listening socket for the listener `name` (the handle rides along). */
+  listener: { t: 'listener'; name: string };
+  /** Apply a new config; listeners not in `listeners` are closed (their connections drain). */
+  reload: { t: 'reload'; seq: number; config: MosndConfig; listeners: string[] };
+  /** Stop accepting, finish what is in flight, close idle connections, exit by `deadlineMs` from now. */
+  drain: { t: 'drain'; deadlineMs: number };
+  /** Ask for figures; answered by `stats` with the same seq. */
+  stats: { t: 'stats'; seq: number };
+  logLevel: { t: 'log-level'; level: LogLevel };
+}
+
+export interface WorkerToMaster {
+  ready: { t: 'ready'; pid: number };
+  ack: { t: 'ack'; seq: number; ok: boolean; error?: string };
+  stats: { t: 'stats'; seq: number; stats: WorkerStats };
+  /** A fatal problem the worker wants in the master's log before it exits. */
+  fatal: { t: 'fatal'; message: string };
+}
+
+export type MasterMessage = MasterToWorker[keyof MasterToWorker];
+export type WorkerMessage = WorkerToMaster[keyof WorkerToMaster];
+
+export function isWorkerMessage(m: unknown): m is WorkerMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+}
+
+export function isMasterMessage(m: unknown): m is MasterMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+}

@@ -1,0 +1,45 @@
+/** A cluster: its hosts, its load balancer, its circuit-breaker counters and statistics. */
+import type { CircuitBreakers, ClusterConfig } from '../../shared/config/model';
+import { createLoadBalancer, LoadBalancer } from '../lb';
+import { UpstreamHost } from './host';
+
+export interface ClusterStats {
+  rqTotal: number;
+  rqRetry: number;
+  rqTimeout: number;
+  rqPendingOverflow: number;
+  cxConnectFail: number;
+}
+
+export class Cluster {
+  readonly name: string;
+  readonly config: ClusterConfig;
+  readonly hosts: UpstreamHost[];
+  readonly lb: LoadBalancer<UpstreamHost>;
+  readonly circuitBreakers: CircuitBreakers;
+  openConnections = 0;
+  pendingRequests = 0;
+  activeRequests = 0;
+  activeRetries = 0;
+  readonly stats: ClusterStats = { rqTotal: 0, rqRetry: 0, rqTimeout: 0, rqPendingOverflow: 0, cxConnectFail: 0 };
+
+  constructor(config: ClusterConfig) {
+    this.name = config.name;
+    this.config = config;
+    this.circuitBreakers = config.circuitBreakers;
+    this.hosts = config.hosts.map((h) => new UpstreamHost(h, this));
+    this.lb = createLoadBalancer(config.lbType, this.hosts);
+  }
+
+  pickHost(exclude?: UpstreamHost): UpstreamHost | undefined {
+    return this.lb.pick(exclude);
+  }
+
+  sweep(now: number): void {
+    for (const h of this.hosts) h.pool.sweep(now, this.config.idleTimeoutMs, this.config.maxIdlePerHost);
+  }
+
+  close(): void {
+    for (const h of this.hosts) h.pool.close();
+  }
+}

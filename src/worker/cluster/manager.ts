@@ -1,0 +1,56 @@
+/**
+ * The cluster manager of a worker. On a config change, clusters whose config is unchanged
+ * keep their pools (live upstream connections survive a reload); changed or removed ones
+ * are replaced and their idle connections closed (active ones close when released).
+ */
+import type { ClusterConfig } from '../../shared/config/model';
+import { Cluster } from './cluster';
+
+/** Idle upstream connections are checked for expiry this often: fine enough for idle
+ *  timeouts of seconds, and one timer per worker instead of one per connection. */
+const POOL_SWEEP_INTERVAL_MS = 1_000;
+
+export class ClusterManager {
+  private clusters = new Map<string, Cluster>();
+  private configs = new Map<string, string>();
+  private readonly sweepTimer: NodeJS.Timeout;
+
+  constructor(configs: ClusterConfig[]) {
+    this.update(configs);
+    this.sweepTimer = setInterval(() => this.sweep(), POOL_SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  get(name: string): Cluster | undefined {
+    return this.clusters.get(name);
+  }
+
+  all(): IterableIterator<Cluster> {
+    return this.clusters.values();
+  }
+
+  update(configs: ClusterConfig[]): void {
+    const next = new Map<string, Cluster>();
+    const nextConfigs = new Map<string, string>();
+    for (const cfg of configs) {
+      const json = JSON.stringify(cfg);
+      const old = this.clusters.get(cfg.name);
+      if (old && this.configs.get(cfg.name) === json) next.set(cfg.name, old);
+      else next.set(cfg.name, new Cluster(cfg));
+      nextConfigs.set(cfg.name, json);
+    }
+    for (const [name, old] of this.clusters) if (next.get(name) !== old) old.close();
+    this.clusters = next;
+    this.configs = nextConfigs;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const c of this.clusters.values()) c.sweep(now);
+  }
+
+  close(): void {
+    clearInterval(this.sweepTimer);
+    for (const c of this.clusters.values()) c.close();
+  }
+}

@@ -1,0 +1,39 @@
+/** Character classes of RFC 9110/9112, as byte tables (fast on the hot path). */
+
+/** tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
+export const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
+
+/** field-vchar / SP / HTAB / obs-text: anything but CTLs (HTAB allowed) and DEL. */
+export const FIELD_VALUE = new Uint8Array(256);
+for (let c = 0x20; c <= 0xff; c++) FIELD_VALUE[c] = 1;
+FIELD_VALUE[0x7f] = 0;
+FIELD_VALUE[0x09] = 1;
+
+/** request-target bytes: visible ASCII (no SP, no CTL, no DEL). obs-text is refused. */
+export const TARGET = new Uint8Array(256);
+for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = 1;
+
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (TOKEN[s.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
+/** Same as isToken on a slice of a latin1 string, no allocation. */
+export function isTokenRange(s: string, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) if (TOKEN[s.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
+export function isFieldValueRange(s: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || FIELD_VALUE[c] !== 1) return false;
+  }
+  return true;
+}

@@ -1,0 +1,828 @@
+/**
+ * One downstream HTTP/1.1 connection and the exchange in progress on it.
+ *
+ * Requests on a connection are handled one at a time (pipelined requests wait in a buffer
+ * until the response before them is complete). Bodies are never buffered whole: they pass
+ * through as the buffers arrive, with backpressure both ways. The states:
+ *
+ *   Head ──request head──▶ Dispatch ──upstream acquired──▶ Exchange ──response done──▶ Head
+ *     │                       │ (local reply)                 │ 101
+ *     └──────────── close ◀───┴───────────────────────────────┴──▶ Tunnel
+ */
+import type * as net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { HttpParseError } from './errors';
+import { Head, HeadReader } from './head-reader';
+import { parseRequestHead, RequestHead } from './request-head';
+import { parseResponseHead, ResponseHead } from './response-head';
+import { ChunkedTracker } from './chunked';
+import { buildDownstreamHead, buildUpstreamHead } from './serialize';
+import { localReply } from './local-reply';
+import {
+  applyRequestHeaderMutations,
+  applyResponseHeaderMutations,
+  pickCluster,
+  redirectLocation,
+  rewritePath,
+  RouteMatchResult,
+} from '../router';
+import type { Cluster } from '../cluster/cluster';
+import type { UpstreamHost } from '../cluster/host';
+import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
+import type { PoolFailure } from '../cluster/pool';
+import type { TrackedConnection, WorkerContext } from '../context';
+import {
+  DEFAULT_ROUTE_TIMEOUT_MS,
+  DOWNSTREAM_IDLE_TIMEOUT_MS,
+  MAX_HEADER_BYTES,
+  MAX_REQUEST_LINE_BYTES,
+  MAX_RESPONSE_HEADER_BYTES,
+} from '../../shared/constants';
+
+const enum State {
+  Head,
+  /** Route chosen, waiting for an upstream connection (client reads paused). */
+  Dispatch,
+  /** Request sent (or being sent), response awaited or streaming. */
+  Exchange,
+  Tunnel,
+  Closed,
+}
+
+const enum Body {
+  None,
+  Length,
+  Chunked,
+}
+
+/** Methods a retry may resend (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+const REQUEST_LIMITS = {
+  maxHeadBytes: MAX_HEADER_BYTES,
+  maxLineBytes: MAX_REQUEST_LINE_BYTES,
+  tooLargeStatus: 431,
+  badStatus: 400,
+  skipLeadingCrlf: true,
+};
+const RESPONSE_LIMITS = {
+  maxHeadBytes: MAX_RESPONSE_HEADER_BYTES,
+  maxLineBytes: 0,
+  tooLargeStatus: 502,
+  badStatus: 502,
+  skipLeadingCrlf: false,
+};
+
+/** Envoy-style response flags, for the access log. */
+export type ResponseFlag = '' | 'NR' | 'UH' | 'UF' | 'UO' | 'UT' | 'UC' | 'DC' | 'NC';
+
+export class HttpConnection implements UpstreamOwner, TrackedConnection {
+  private state = State.Head;
+  private readonly reader = new HeadReader(REQUEST_LIMITS);
+  private readonly clientIp: string;
+  /** Bytes received after the current request (pipelining), replayed when it is done. */
+  private pipelined: Buffer | null = null;
+  private closeAfter = false;
+
+  // ---- the current request ----
+  private req: RequestHead | null = null;
+  private route: RouteMatchResult | null = null;
+  private cluster: Cluster | null = null;
+  private host: UpstreamHost | null = null;
+  private conn: UpstreamConn | null = null;
+  private cancelAcquire: (() => void) | null = null;
+  private upstreamHead = '';
+  private bodyKind = Body.None;
+  private bodyRemaining = 0;
+  private bodyChunks: ChunkedTracker | null = null;
+  private bodyDone = true;
+  /** Request bytes read but not yet sent upstream (body start), kept for a replay. */
+  private held: Buffer[] = [];
+  /** Every byte of the request is in `held`/the head: it can be sent again on retry. */
+  private replayable = true;
+  private attempts = 0;
+  private retriesLeft = 0;
+  private routeTimer: NodeJS.Timeout | null = null;
+  private tryTimer: NodeJS.Timeout | null = null;
+  flag: ResponseFlag = '';
+
+  // ---- the response ----
+  private readonly respReader = new HeadReader(RESPONSE_LIMITS);
+  private resp: ResponseHead | null = null;
+  private respRemaining = 0;
+  private respChunks: ChunkedTracker | null = null;
+  /** Decode chunked framing for an HTTP/1.0 client. */
+  private dechunk = false;
+  /** Any byte of the response was written to the client. */
+  private respStarted = false;
+  private upstreamReusable = true;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly ctx: WorkerContext,
+    private readonly routerName: string,
+  ) {
+    const ip = socket.remoteAddress ?? '';
+    this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+    socket.setNoDelay(true);
+    socket.setTimeout(DOWNSTREAM_IDLE_TIMEOUT_MS);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('end', () => this.onClientEnd());
+    socket.on('drain', () => this.onClientDrain());
+    socket.on('timeout', () => this.onClientTimeout());
+    socket.on('error', () => {
+      /* 'close' follows and cleans up */
+    });
+    socket.on('close', () => this.onClientClose());
+    ctx.track(this);
+  }
+
+  // ===================================================================== downstream input
+
+  private onData(data: Buffer): void {
+    switch (this.state) {
+      case State.Head:
+        this.onHeadBytes(data);
+        return;
+      case State.Dispatch:
+      case State.Exchange:
+        if (!this.bodyDone) this.onBodyBytes(data);
+        else this.holdPipelined(data);
+        return;
+      case State.Tunnel:
+        if (this.conn && !this.conn.socket.write(data)) this.socket.pause();
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onHeadBytes(data: Buffer): void {
+    let head: Head | null;
+    let req: RequestHead;
+    try {
+      head = this.reader.push(data);
+      if (head === null) return;
+      req = parseRequestHead(head.text);
+    } catch (e) {
+      this.protocolError(e);
+      return;
+    }
+    this.startRequest(req, head.rest);
+  }
+
+  private protocolError(e: unknown): void {
+    const status = e instanceof HttpParseError ? e.status : 400;
+    const reason = e instanceof HttpParseError ? e.reason : 'bad request';
+    this.ctx.counters.requestsTotal++;
+    this.countStatus(status);
+    this.ctx.log.debug({ client: this.clientIp, status, reason }, 'malformed request');
+    this.replyAndClose(status, `${reason}\n`);
+  }
+
+  private holdPipelined(data: Buffer): void {
+    this.pipelined = this.pipelined === null ? data : Buffer.concat([this.pipelined, data]);
+    // Stop reading: the next request waits for this response anyway.
+    this.socket.pause();
+  }
+
+  // ===================================================================== dispatch
+
+  private startRequest(req: RequestHead, rest: Buffer | null): void {
+    const c = this.ctx.counters;
+    c.requestsTotal++;
+    c.requestsActive++;
+    this.req = req;
+    this.flag = '';
+    this.respStarted = false;
+    this.attempts = 0;
+    if (this.ctx.draining) this.closeAfter = true;
+
+    // Framing of the request body.
+    if (req.chunked) {
+      this.bodyKind = Body.Chunked;
+      this.bodyChunks = new ChunkedTracker(400);
+      this.bodyDone = false;
+    } else if (req.contentLength > 0) {
+      this.bodyKind = Body.Length;
+      this.bodyRemaining = req.contentLength;
+      this.bodyDone = false;
+    } else {
+      this.bodyKind = Body.None;
+      this.bodyDone = true;
+    }
+    this.held = [];
+    this.replayable = true;
+    this.state = State.Dispatch;
+    // Wait for an upstream before reading more of the body (no unbounded buffering).
+    this.socket.pause();
+    if (rest !== null) this.onData(rest);
+    if (this.state !== State.Dispatch) return; // a body error already answered
+
+    const table = this.ctx.routers.get(this.routerName);
+    const route = table?.match(req);
+    if (!route) {
+      this.flag = 'NR';
+      this.localResponse(404, 'no route\n');
+      return;
+    }
+    this.route = route;
+    const action = route.route.action;
+    if (action.kind === 'direct') {
+      this.localResponse(action.status, action.body);
+      return;
+    }
+    if (action.kind === 'redirect') {
+      const location = redirectLocation(route, req, 'http');
+      this.localResponse(action.responseCode, '', ['location', location]);
+      return;
+    }
+    const clusterName = action.cluster ?? pickCluster(route);
+    const cluster = this.ctx.clusters.get(clusterName);
+    if (!cluster) {
+      this.flag = 'NC';
+      this.localResponse(503, 'no cluster\n');
+      return;
+    }
+    this.cluster = cluster;
+    cluster.stats.rqTotal++;
+    cluster.activeRequests++;
+    const retry = action.retry;
+    this.retriesLeft = retry && retry.retryOn ? Math.min(retry.numRetries, cluster.circuitBreakers.maxRetries) : 0;
+
+    const headers = applyRequestHeaderMutations(route, req.headers);
+    const path = action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path;
+    this.upstreamHead = buildUpstreamHead({
+      method: req.method,
+      path,
+      headers,
+      host: action.hostRewrite ?? req.host,
+      upgrade: req.upgrade,
+      connection: req.summary.connection,
+      clientIp: this.clientIp,
+      forwardedForIndex: req.summary.forwardedForIndex,
+      requestId: req.summary.requestIdIndex === -1 ? randomUUID() : undefined,
+      chunked: req.chunked,
+    });
+    if (this.bodyDone) this.armRouteTimer();
+    this.tryUpstream(undefined);
+  }
+
+  /** Picks a host and asks its pool for a connection (first try and every retry). */
+  private tryUpstream(exclude: UpstreamHost | undefined): void {
+    const cluster = this.cluster!;
+    const host = cluster.pickHost(exclude);
+    if (!host) {
+      this.flag = 'UH';
+      this.finishWithError(503, 'no healthy upstream\n');
+      return;
+    }
+    this.host = host;
+    host.activeRequests++;
+    host.stats.rqTotal++;
+    this.attempts++;
+    this.cancelAcquire = host.pool.acquire((err, conn, reused) => this.onAcquired(err, conn, reused));
+  }
+
+  private onAcquired(err: PoolFailure | null, conn: UpstreamConn | null, reused: boolean): void {
+    this.cancelAcquire = null;
+    if (this.state !== State.Dispatch) {
+      // The client went away while we waited.
+      if (conn) this.host!.pool.release(conn, !reused || true);
+      return;
+    }
+    if (err !== null || conn === null) {
+      this.host!.activeRequests--;
+      if (err === 'overflow') {
+        this.flag = 'UO';
+        this.finishWithError(503, 'upstream overflow\n');
+        return;
+      }
+      // Nothing was sent: a connect failure is always safe to retry.
+      if (this.retriesLeft > 0) {
+        this.retriesLeft--;
+        this.cluster!.stats.rqRetry++;
+        this.tryUpstream(this.host!);
+        return;
+      }
+      this.flag = 'UF';
+      this.finishWithError(503, 'upstream connect error\n');
+      return;
+    }
+    this.attach(conn, reused);
+  }
+
+  private attach(conn: UpstreamConn, reused: boolean): void {
+    this.conn = conn;
+    conn.owner = this;
+    conn.requests++;
+    this.state = State.Exchange;
+    this.resp = null;
+    this.respReader.reset();
+    this.upstreamReusable = true;
+    this.connWasReused = reused;
+    const s = conn.socket;
+    s.cork();
+    s.write(this.upstreamHead, 'latin1');
+    for (const b of this.held) s.write(b);
+    s.uncork();
+    if (!this.replayable || !this.bodyDone) this.held = [];
+    if (this.bodyDone) {
+      this.startTryTimer();
+    } else {
+      // Expect: 100-continue is forwarded; the upstream's 100 reaches the client.
+      this.replayable = false;
+      this.socket.resume();
+    }
+  }
+
+  private connWasReused = false;
+
+  // ===================================================================== request body
+
+  private onBodyBytes(data: Buffer): void {
+    let end: number;
+    try {
+      if (this.bodyKind === Body.Length) {
+        end = Math.min(data.length, this.bodyRemaining);
+        this.bodyRemaining -= end;
+        if (this.bodyRemaining === 0) this.bodyDone = true;
+      } else {
+        end = this.bodyChunks!.feed(data, 0);
+        if (this.bodyChunks!.done) this.bodyDone = true;
+      }
+    } catch (e) {
+      this.abortRequestBody(e);
+      return;
+    }
+    const part = end === data.length ? data : data.subarray(0, end);
+    if (this.state === State.Exchange && this.conn) {
+      if (part.length > 0 && !this.conn.socket.write(part)) this.socket.pause();
+    } else if (part.length > 0) {
+      this.held.push(part);
+    }
+    if (this.bodyDone) {
+      this.armRouteTimer();
+      if (this.state === State.Exchange) this.startTryTimer();
+    }
+    if (end < data.length) this.holdPipelined(data.subarray(end));
+  }
+
+  private abortRequestBody(e: unknown): void {
+    // A malformed body: the upstream (if any) got part of it and must not be reused.
+    const status = e instanceof HttpParseError ? e.status : 400;
+    this.releaseUpstream(false);
+    if (!this.respStarted) {
+      this.countStatus(status);
+      this.endRequest();
+      this.replyAndClose(status, `${e instanceof HttpParseError ? e.reason : 'bad request'}\n`);
+    } else {
+      this.destroy();
+    }
+  }
+
+  // ===================================================================== timers
+
+  private armRouteTimer(): void {
+    if (this.routeTimer !== null || this.route === null) return;
+    const action = this.route.route.action;
+    if (action.kind !== 'cluster') return;
+    const ms = action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
+    this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+  }
+
+  private startTryTimer(): void {
+    if (this.tryTimer !== null) clearTimeout(this.tryTimer);
+    this.tryTimer = null;
+    const action = this.route?.route.action;
+    if (!action || action.kind !== 'cluster' || !action.retry || action.retry.retryTimeoutMs <= 0) return;
+    this.tryTimer = setTimeout(() => this.onTryTimeout(), action.retry.retryTimeoutMs);
+  }
+
+  private clearTimers(): void {
+    if (this.routeTimer !== null) clearTimeout(this.routeTimer);
+    if (this.tryTimer !== null) clearTimeout(this.tryTimer);
+    this.routeTimer = null;
+    this.tryTimer = null;
+  }
+
+  private onRouteTimeout(): void {
+    this.routeTimer = null;
+    if (this.resp !== null) return; // the head arrived: the timeout bounds the wait for it
+    this.cluster!.stats.rqTimeout++;
+    this.flag = 'UT';
+    this.releaseUpstream(false);
+    this.finishWithError(504, 'upstream request timeout\n');
+  }
+
+  private onTryTimeout(): void {
+    this.tryTimer = null;
+    if (this.resp !== null) return;
+    this.cluster!.stats.rqTimeout++;
+    this.upstreamFailedBeforeResponse('timeout');
+  }
+
+  // ===================================================================== upstream events
+
+  onUpstreamData(data: Buffer): void {
+    if (this.state === State.Tunnel) {
+      if (!this.socket.write(data)) this.conn?.socket.pause();
+      return;
+    }
+    if (this.resp === null) {
+      this.onResponseHeadBytes(data);
+      return;
+    }
+    this.onResponseBody(data);
+  }
+
+  private onResponseHeadBytes(data: Buffer): void {
+    let head: Head | null;
+    let resp: ResponseHead;
+    try {
+      head = this.respReader.push(data);
+      if (head === null) return;
+      resp = parseResponseHead(head.text, this.req!.method);
+    } catch {
+      this.upstreamReusable = false;
+      this.upstreamFailedBeforeResponse('protocol');
+      return;
+    }
+    if (resp.status < 200) {
+      this.onInterimResponse(resp, head);
+      return;
+    }
+    this.onResponseHead(resp, head.rest);
+  }
+
+  private onInterimResponse(resp: ResponseHead, head: Head): void {
+    const req = this.req!;
+    if (resp.status === 101) {
+      if (req.upgrade === undefined) {
+        this.upstreamReusable = false;
+        this.upstreamFailedBeforeResponse('protocol');
+        return;
+      }
+      this.clearTimers();
+      this.resp = resp;
+      this.respStarted = true;
+      this.countStatus(101);
+      this.socket.write(
+        buildDownstreamHead({
+          status: 101,
+          reason: resp.reason,
+          headers: resp.headers,
+          connection: resp.summary.connection,
+          keepTransferEncoding: false,
+          switching: true,
+          connectionHeader: '',
+        }),
+        'latin1',
+      );
+      this.state = State.Tunnel;
+      this.upstreamReusable = false;
+      this.bodyDone = true;
+      if (this.pipelined !== null) {
+        const p = this.pipelined;
+        this.pipelined = null;
+        this.conn!.socket.write(p);
+      }
+      if (head.rest !== null) this.socket.write(head.rest);
+      this.socket.resume();
+      return;
+    }
+    // 100 Continue goes to a client that asked for it; other 1xx (102, 103) go to 1.1 clients.
+    if (req.minor === 1 && (resp.status !== 100 || req.expectContinue)) {
+      this.socket.write(head.text, 'latin1');
+    }
+    this.respReader.reset();
+    if (head.rest !== null) this.onResponseHeadBytes(head.rest);
+  }
+
+  private onResponseHead(resp: ResponseHead, rest: Buffer | null): void {
+    const req = this.req!;
+    this.clearTimers();
+    this.resp = resp;
+    if (!resp.reusable) this.upstreamReusable = false;
+    this.dechunk = resp.framing === 'chunked' && req.minor === 0;
+    // The client connection closes after this response if either side says so, the body
+    // is close-delimited, the request body is unfinished, or we are draining.
+    if (!req.keepAlive || resp.framing === 'close' || this.dechunk || this.ctx.draining) this.closeAfter = true;
+    const headers = this.route ? applyResponseHeaderMutations(this.route, resp.headers) : resp.headers;
+    let connectionHeader: 'close' | 'keep-alive' | '' = '';
+    if (this.closeAfter || !this.bodyDone) connectionHeader = 'close';
+    else if (req.minor === 0) connectionHeader = 'keep-alive';
+    const text = buildDownstreamHead({
+      status: resp.status,
+      reason: resp.reason,
+      headers,
+      connection: resp.summary.connection,
+      keepTransferEncoding: !this.dechunk,
+      switching: false,
+      connectionHeader,
+    });
+    this.countStatus(resp.status);
+    this.respStarted = true;
+    if (resp.framing === 'length') this.respRemaining = resp.contentLength;
+    else if (resp.framing === 'chunked') this.respChunks = new ChunkedTracker(502);
+    const s = this.socket;
+    s.cork();
+    s.write(text, 'latin1');
+    if (resp.framing === 'none') {
+      s.uncork();
+      if (rest !== null) this.upstreamReusable = false; // bytes after a bodiless response
+      this.responseDone();
+      return;
+    }
+    if (rest !== null) this.onResponseBody(rest);
+    s.uncork();
+  }
+
+  private onResponseBody(data: Buffer): void {
+    const resp = this.resp!;
+    let out: Buffer = data;
+    let done = false;
+    if (resp.framing === 'length') {
+      if (data.length >= this.respRemaining) {
+        if (data.length > this.respRemaining) {
+          this.upstreamReusable = false; // the upstream sent more than it announced
+          out = data.subarray(0, this.respRemaining);
+        }
+        this.respRemaining = 0;
+        done = true;
+      } else {
+        this.respRemaining -= data.length;
+      }
+    } else if (resp.framing === 'chunked') {
+      let end: number;
+      try {
+        if (this.dechunk) {
+          end = this.respChunks!.feed(data, 0, (b, s, e) => {
+            this.socket.write(b.subarray(s, e));
+          });
+        } else {
+          end = this.respChunks!.feed(data, 0);
+        }
+      } catch {
+        // Malformed framing mid-response: the client cannot be told cleanly.
+        this.flag = 'UC';
+        this.releaseUpstream(false);
+        this.destroy();
+        return;
+      }
+      if (end < data.length) this.upstreamReusable = false;
+      if (this.respChunks!.done) done = true;
+      if (this.dechunk) {
+        if (done) this.responseDone();
+        return;
+      }
+      out = end === data.length ? data : data.subarray(0, end);
+    }
+    if (out.length > 0 && !this.socket.write(out)) this.conn?.socket.pause();
+    if (done) this.responseDone();
+  }
+
+  onUpstreamEnd(): void {
+    if (this.state === State.Tunnel) {
+      this.socket.end();
+      return;
+    }
+    if (this.resp !== null && this.resp.framing === 'close') {
+      this.upstreamReusable = false;
+      this.responseDone();
+      return;
+    }
+    // FIN before the response was complete: the upstream closed on us.
+    this.conn?.socket.destroy();
+  }
+
+  onUpstreamClose(): void {
+    const wasConn = this.conn;
+    this.conn = null;
+    if (wasConn === null) return;
+    if (this.host) {
+      this.host.activeRequests--;
+      this.host = null;
+    }
+    if (this.state === State.Tunnel) {
+      this.socket.destroySoon();
+      return;
+    }
+    if (this.state !== State.Exchange) return;
+    if (this.resp === null) {
+      this.upstreamFailedBeforeResponse('reset', true);
+      return;
+    }
+    if (this.resp.framing === 'close') {
+      this.responseDone();
+      return;
+    }
+    // Reset mid-response: the client must see the connection close, not a short body.
+    this.flag = 'UC';
+    this.destroy();
+  }
+
+  onUpstreamDrain(): void {
+    if (this.state === State.Exchange || this.state === State.Tunnel) this.socket.resume();
+  }
+
+  private onClientDrain(): void {
+    if (this.conn && (this.state === State.Exchange || this.state === State.Tunnel)) this.conn.socket.resume();
+  }
+
+  /**
+   * The upstream failed before any response byte reached the client: retry when that is
+   * safe (the whole request is still in hand and it is idempotent, or the failed
+   * connection was a reused one that the upstream had closed), else answer 502/504.
+   */
+  private upstreamFailedBeforeResponse(why: 'reset' | 'protocol' | 'timeout', alreadyClosed = false): void {
+    const reusedConn = this.connWasReused;
+    if (!alreadyClosed) this.releaseUpstream(false);
+    else this.conn = null;
+    const req = this.req!;
+    const canResend = this.replayable && this.bodyDone && IDEMPOTENT.has(req.method) && req.upgrade === undefined;
+    if (canResend && (this.retriesLeft > 0 || (reusedConn && why === 'reset'))) {
+      if (!(reusedConn && why === 'reset')) this.retriesLeft--;
+      this.cluster!.stats.rqRetry++;
+      this.state = State.Dispatch;
+      this.respReader.reset();
+      this.resp = null;
+      this.tryUpstream(why === 'reset' && reusedConn ? undefined : this.host ?? undefined);
+      return;
+    }
+    if (why === 'timeout') {
+      this.flag = 'UT';
+      this.finishWithError(504, 'upstream request timeout\n');
+    } else {
+      this.flag = 'UC';
+      this.finishWithError(502, 'upstream connection closed before the response\n');
+    }
+  }
+
+  // ===================================================================== completion
+
+  private responseDone(): void {
+    if (this.state !== State.Exchange) return;
+    this.clearTimers();
+    this.releaseUpstream(this.upstreamReusable && this.bodyDone);
+    this.endRequest();
+    if (this.closeAfter || !this.bodyDone) {
+      this.closeGracefully();
+      return;
+    }
+    this.nextRequest();
+  }
+
+  /** Gives the upstream connection back to its pool (or closes it). */
+  private releaseUpstream(reusable: boolean): void {
+    if (this.cancelAcquire !== null) {
+      this.cancelAcquire();
+      this.cancelAcquire = null;
+      if (this.host) this.host.activeRequests--;
+      this.host = null;
+    }
+    const conn = this.conn;
+    if (conn === null) return;
+    this.conn = null;
+    if (this.host) {
+      this.host.activeRequests--;
+      this.host = null;
+    }
+    conn.socket.resume();
+    conn.host.pool.release(conn, reusable);
+  }
+
+  private endRequest(): void {
+    if (this.req === null) return;
+    this.ctx.counters.requestsActive--;
+    if (this.cluster) this.cluster.activeRequests--;
+    this.req = null;
+    this.route = null;
+    this.cluster = null;
+    this.resp = null;
+    this.respChunks = null;
+    this.bodyChunks = null;
+    this.held = [];
+  }
+
+  private nextRequest(): void {
+    this.state = State.Head;
+    this.reader.reset();
+    const p = this.pipelined;
+    this.pipelined = null;
+    if (this.ctx.draining) {
+      // Drain: answer nothing more on this connection once the pipeline is empty.
+      if (p === null) {
+        this.closeGracefully();
+        return;
+      }
+      this.closeAfter = true;
+    }
+    this.socket.resume();
+    if (p !== null) this.onData(p);
+  }
+
+  /** Answers locally (no upstream involved) and carries on with the connection. */
+  private localResponse(status: number, body: string, headers: string[] = []): void {
+    this.countStatus(status);
+    const req = this.req!;
+    const close = this.closeAfter || !req.keepAlive || !this.bodyDone;
+    if (this.route) headers = applyResponseHeaderMutations(this.route, headers);
+    this.socket.write(localReply(status, body, close, headers, req.method === 'HEAD'), 'utf8');
+    this.state = State.Exchange;
+    this.responseDoneLocal(close);
+  }
+
+  private responseDoneLocal(close: boolean): void {
+    this.clearTimers();
+    this.endRequest();
+    if (close) this.closeGracefully();
+    else this.nextRequest();
+  }
+
+  /** An error answer for the current request (nothing was sent to the client yet). */
+  private finishWithError(status: number, body: string): void {
+    this.clearTimers();
+    this.releaseUpstream(false);
+    if (this.respStarted) {
+      this.destroy();
+      return;
+    }
+    this.countStatus(status);
+    const req = this.req!;
+    const close = this.closeAfter || !req.keepAlive || !this.bodyDone;
+    this.socket.write(localReply(status, body, close, [], req.method === 'HEAD'), 'utf8');
+    this.responseDoneLocal(close);
+  }
+
+  private replyAndClose(status: number, body: string): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    this.socket.end(localReply(status, body, true), 'utf8');
+    this.socket.destroySoon();
+  }
+
+  private countStatus(status: number): void {
+    const cls = (status / 100) | 0;
+    if (cls >= 1 && cls <= 5) this.ctx.counters.responsesByClass[cls]++;
+  }
+
+  // ===================================================================== client lifecycle
+
+  private onClientEnd(): void {
+    // The client will send nothing more. Finish a complete exchange, then close.
+    if (this.state === State.Tunnel) {
+      this.conn?.socket.end();
+      return;
+    }
+    if (this.state === State.Head) {
+      this.closeGracefully();
+      return;
+    }
+    if (!this.bodyDone) {
+      this.flag = 'DC';
+      this.destroy();
+      return;
+    }
+    this.closeAfter = true;
+  }
+
+  private onClientTimeout(): void {
+    if (this.state !== State.Head) return; // the exchange has its own timers
+    if (this.reader.hasPartial) this.replyAndClose(408, 'request head timeout\n');
+    else this.closeGracefully();
+  }
+
+  private onClientClose(): void {
+    const inFlight = this.req !== null;
+    this.state = State.Closed;
+    this.clearTimers();
+    if (inFlight) {
+      if (!this.resp) this.flag = 'DC';
+      this.releaseUpstream(false);
+      this.endRequest();
+    } else {
+      this.releaseUpstream(false);
+    }
+    this.ctx.untrack(this);
+  }
+
+  private closeGracefully(): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    this.socket.end();
+    this.socket.destroySoon();
+  }
+
+  /** Drain: close now if idle between requests, else after the current response. */
+  drain(): void {
+    if (this.state === State.Head && !this.reader.hasPartial) this.closeGracefully();
+    else this.closeAfter = true;
+  }
+
+  destroy(): void {
+    this.state = State.Closed;
+    this.releaseUpstream(false);
+    this.socket.destroy();
+  }
+}

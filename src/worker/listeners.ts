@@ -1,0 +1,83 @@
+/**
+ * The listeners of a worker: each is a listening socket received from the master (the
+ * master binds, every worker accepts on the same socket) plus the handler for its
+ * connections, chosen by the listener's current config (so a reload can change it).
+ */
+import * as net from 'node:net';
+import type { ListenerConfig } from '../shared/config/model';
+import type { WorkerContext } from './context';
+import { HttpConnection } from './http/connection';
+import { TcpProxyConnection } from './tcp/tcp-proxy';
+
+interface Entry {
+  server: net.Server;
+  config: ListenerConfig;
+}
+
+export class WorkerListeners {
+  private readonly entries = new Map<string, Entry>();
+  private configs = new Map<string, ListenerConfig>();
+
+  constructor(private readonly ctx: WorkerContext) {}
+
+  setConfigs(listeners: ListenerConfig[]): void {
+    this.configs = new Map(listeners.map((l) => [l.name, l]));
+    for (const [name, e] of this.entries) {
+      const cfg = this.configs.get(name);
+      if (cfg) e.config = cfg;
+    }
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** Starts accepting on a listening handle received from the master. */
+  adopt(name: string, handle: unknown): Promise<void> {
+    const config = this.configs.get(name);
+    if (!config) return Promise.reject(new Error(`no config for listener ${name}`));
+    const old = this.entries.get(name);
+    if (old) old.server.close();
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+    const entry: Entry = { server, config };
+    server.on('connection', (socket) => this.onConnection(entry, socket));
+    server.on('error', (err) => this.ctx.log.error({ err, listener: name }, 'listener error'));
+    this.entries.set(name, entry);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(handle as net.Server, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  private onConnection(entry: Entry, socket: net.Socket): void {
+    if (this.ctx.draining) {
+      socket.destroy();
+      return;
+    }
+    const cfg = entry.config;
+    if (cfg.kind === 'tcp') {
+      new TcpProxyConnection(socket, this.ctx, cfg.tcpCluster ?? '', cfg.tcpIdleTimeoutMs ?? 0);
+    } else {
+      new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '');
+    }
+  }
+
+  /** Stops accepting on one listener; its live connections are left alone. */
+  close(name: string): void {
+    const e = this.entries.get(name);
+    if (!e) return;
+    this.entries.delete(name);
+    e.server.close();
+  }
+
+  closeAll(): void {
+    for (const name of [...this.entries.keys()]) this.close(name);
+  }
+}

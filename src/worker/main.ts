@@ -1,0 +1,170 @@
+/**
+ * Worker process entry. Started by the master with an IPC channel; serves the listeners the
+ * master hands it. Worker states: starting (waiting for config and listeners) → ready →
+ * draining → exit. If the master disappears (IPC disconnect), the worker drains and exits so
+ * no orphan keeps serving an old config.
+ */
+import { createLogger, Logger } from '../shared/logger';
+import type { MasterMessage, MasterToWorker, WorkerMessage, WorkerStats } from '../shared/ipc';
+import { isMasterMessage } from '../shared/ipc';
+import { ClusterManager } from './cluster/manager';
+import { WorkerContext } from './context';
+import { WorkerListeners } from './listeners';
+import { buildRouteTables } from './runtime';
+import type { MosndConfig } from '../shared/config/model';
+
+type WorkerState = 'starting' | 'ready' | 'draining';
+
+/** After the drain deadline, connections still open are cut; this bounds the final flush. */
+const EXIT_FLUSH_MS = 100;
+
+class Worker {
+  private state: WorkerState = 'starting';
+  private ctx: WorkerContext | null = null;
+  private listeners: WorkerListeners | null = null;
+  private expected = new Set<string>();
+  private log: Logger | null = null;
+  private config: MosndConfig | null = null;
+  /** Listener handles that arrived before init (cannot happen with the master's ordering, kept safe). */
+  private early: Array<{ name: string; handle: unknown }> = [];
+
+  handle(msg: MasterMessage, handle: unknown): void {
+    switch (msg.t) {
+      case 'init':
+        this.init(msg);
+        return;
+      case 'listener':
+        if (!this.listeners) this.early.push({ name: msg.name, handle });
+        else void this.adopt(msg.name, handle);
+        return;
+      case 'reload':
+        this.reload(msg);
+        return;
+      case 'drain':
+        this.drain(msg.deadlineMs);
+        return;
+      case 'stats':
+        send({ t: 'stats', seq: msg.seq, stats: this.stats() });
+        return;
+      case 'log-level':
+        if (this.log) this.log.level = msg.level;
+        return;
+    }
+  }
+
+  private init(msg: MasterToWorker['init']): void {
+    this.config = msg.config;
+    this.log = createLogger({
+      path: msg.config.logPath,
+      level: msg.config.logLevel,
+      generation: msg.generation,
+      worker: msg.workerId,
+    });
+    const ctx = new WorkerContext(new ClusterManager(msg.config.clusters), this.log);
+    ctx.routers = buildRouteTables(msg.config);
+    this.ctx = ctx;
+    this.listeners = new WorkerListeners(ctx);
+    this.listeners.setConfigs(msg.config.listeners);
+    this.expected = new Set(msg.listeners);
+    for (const e of this.early.splice(0)) void this.adopt(e.name, e.handle);
+    this.maybeReady();
+  }
+
+  private async adopt(name: string, handle: unknown): Promise<void> {
+    try {
+      await this.listeners!.adopt(name, handle);
+    } catch (err) {
+      this.log?.error({ err, listener: name }, 'cannot serve listener');
+      send({ t: 'fatal', message: `cannot serve listener ${name}: ${(err as Error).message}` });
+      process.exit(1);
+    }
+    this.expected.delete(name);
+    this.maybeReady();
+  }
+
+  private maybeReady(): void {
+    if (this.state !== 'starting' || this.expected.size > 0) return;
+    this.state = 'ready';
+    this.log?.debug('worker ready');
+    send({ t: 'ready', pid: process.pid });
+  }
+
+  private reload(msg: MasterToWorker['reload']): void {
+    const ctx = this.ctx!;
+    try {
+      const routers = buildRouteTables(msg.config);
+      ctx.clusters.update(msg.config.clusters);
+      ctx.routers = routers;
+      this.listeners!.setConfigs(msg.config.listeners);
+      const keep = new Set(msg.listeners);
+      for (const name of this.listeners!.names()) if (!keep.has(name)) this.listeners!.close(name);
+      this.config = msg.config;
+      if (this.log && this.log.level !== msg.config.logLevel) this.log.level = msg.config.logLevel;
+      send({ t: 'ack', seq: msg.seq, ok: true });
+    } catch (err) {
+      send({ t: 'ack', seq: msg.seq, ok: false, error: (err as Error).message });
+    }
+  }
+
+  drain(deadlineMs: number): void {
+    if (this.state === 'draining') return;
+    this.state = 'draining';
+    const ctx = this.ctx;
+    if (!ctx) process.exit(0);
+    ctx.draining = true;
+    this.listeners?.closeAll();
+    const finish = (): void => {
+      ctx.clusters.close();
+      setTimeout(() => process.exit(0), 0).unref();
+    };
+    ctx.onIdle = finish;
+    for (const c of [...ctx.connections]) c.drain();
+    if (ctx.connections.size === 0) {
+      finish();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.log?.warn({ open: ctx.connections.size }, 'drain deadline reached; closing connections');
+      for (const c of [...ctx.connections]) c.destroy();
+      setTimeout(() => process.exit(0), EXIT_FLUSH_MS);
+    }, deadlineMs);
+    timer.unref();
+  }
+
+  private stats(): WorkerStats {
+    const c = this.ctx?.counters;
+    return {
+      connections: c?.connectionsActive ?? 0,
+      requestsTotal: c?.requestsTotal ?? 0,
+      rss: process.memoryUsage.rss(),
+    };
+  }
+
+  onMasterGone(): void {
+    this.log?.warn('master is gone; draining');
+    this.drain(this.config?.gracefulTimeoutMs ?? 30_000);
+  }
+}
+
+function send(m: WorkerMessage): void {
+  if (process.connected) process.send!(m);
+}
+
+function main(): void {
+  if (!process.send) {
+    process.stderr.write('mosnd worker: must be started by the mosnd master\n');
+    process.exit(2);
+  }
+  const worker = new Worker();
+  process.on('message', (m: unknown, handle: unknown) => {
+    if (isMasterMessage(m)) worker.handle(m, handle);
+  });
+  process.on('disconnect', () => worker.onMasterGone());
+  // The master signals the process group on `mosnd stop --fast`; workers follow the master.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => worker.drain(0));
+  process.on('SIGHUP', () => {});
+  process.on('SIGUSR2', () => {});
+}
+
+main();

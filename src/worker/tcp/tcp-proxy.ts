@@ -1,0 +1,137 @@
+/**
+ * L4 proxy for one client connection: connect to a host of the cluster (trying other hosts
+ * on failure), then copy bytes both ways with backpressure. Half-close travels: a FIN from
+ * one side is passed on with end() and the other direction keeps flowing until its FIN.
+ * An upstream that cannot be reached closes the client connection.
+ */
+import * as net from 'node:net';
+import type { TrackedConnection, WorkerContext } from '../context';
+import type { UpstreamHost } from '../cluster/host';
+import { TCP_KEEPALIVE_DELAY_MS, TCP_PROXY_MAX_CONNECT_ATTEMPTS } from '../../shared/constants';
+
+export class TcpProxyConnection implements TrackedConnection {
+  private upstream: net.Socket | null = null;
+  private host: UpstreamHost | null = null;
+  private attempts = 0;
+  private closed = false;
+  private clientEnded = false;
+  private upstreamEnded = false;
+  /** Client bytes read before the upstream connected. */
+  private early: Buffer[] = [];
+
+  constructor(
+    private readonly client: net.Socket,
+    private readonly ctx: WorkerContext,
+    private readonly clusterName: string,
+    private readonly idleTimeoutMs: number,
+  ) {
+    ctx.track(this);
+    client.setNoDelay(true);
+    client.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
+    client.on('data', (d: Buffer) => this.onClientData(d));
+    client.on('end', () => this.onClientEnd());
+    client.on('drain', () => this.upstream?.resume());
+    client.on('error', () => {});
+    client.on('close', () => this.onClose());
+    if (idleTimeoutMs > 0) {
+      client.setTimeout(idleTimeoutMs, () => this.destroy());
+    }
+    this.connect(undefined);
+  }
+
+  private connect(exclude: UpstreamHost | undefined): void {
+    const cluster = this.ctx.clusters.get(this.clusterName);
+    const host = cluster?.pickHost(exclude);
+    if (!cluster || !host || this.attempts >= TCP_PROXY_MAX_CONNECT_ATTEMPTS) {
+      this.destroy();
+      return;
+    }
+    this.attempts++;
+    this.host = host;
+    host.activeRequests++;
+    host.stats.cxTotal++;
+    cluster.stats.rqTotal++;
+    const up = net.connect({ host: host.host, port: host.port, noDelay: true, allowHalfOpen: true });
+    const timer = setTimeout(() => up.destroy(new Error('connect timeout')), cluster.config.connectTimeoutMs);
+    let connected = false;
+    up.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      if (this.closed) {
+        up.destroy();
+        return;
+      }
+      this.attachUpstream(up);
+    });
+    up.on('error', () => {});
+    up.once('close', () => {
+      clearTimeout(timer);
+      host.activeRequests--;
+      if (!connected) {
+        host.stats.cxConnectFail++;
+        cluster.stats.cxConnectFail++;
+        if (!this.closed) this.connect(host);
+        return;
+      }
+      this.upstream = null;
+      this.destroy();
+    });
+  }
+
+  private attachUpstream(up: net.Socket): void {
+    this.upstream = up;
+    up.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
+    for (const b of this.early) up.write(b);
+    this.early = [];
+    if (this.clientEnded) up.end();
+    else this.client.resume();
+    up.on('data', (d: Buffer) => {
+      if (!this.client.write(d)) up.pause();
+    });
+    up.on('drain', () => this.client.resume());
+    up.on('end', () => {
+      this.upstreamEnded = true;
+      this.client.end();
+      this.maybeDone();
+    });
+  }
+
+  private onClientData(d: Buffer): void {
+    const up = this.upstream;
+    if (up === null) {
+      this.early.push(d);
+      this.client.pause(); // nothing more until the upstream is there
+      return;
+    }
+    if (!up.write(d)) this.client.pause();
+  }
+
+  private onClientEnd(): void {
+    this.clientEnded = true;
+    if (this.upstream !== null) this.upstream.end();
+    this.maybeDone();
+  }
+
+  private maybeDone(): void {
+    // Both directions finished: wait for the writes to flush, then close.
+    if (this.clientEnded && this.upstreamEnded) {
+      this.client.destroySoon();
+      this.upstream?.destroySoon();
+    }
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.upstream?.destroy();
+    this.ctx.untrack(this);
+  }
+
+  drain(): void {
+    // A TCP stream has no request boundary: it is left to finish until the drain deadline.
+  }
+
+  destroy(): void {
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+}
