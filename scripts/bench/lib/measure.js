@@ -1,0 +1,152 @@
+'use strict';
+// One measurement of one peer in one scenario. Each returns a result object for the report.
+
+const http = require('node:http');
+const { runWrk } = require('./wrk');
+const { IdleClient } = require('./idle');
+const { peerPids, cpuByPid, rssBytes, cpuTimes, cpuBusy } = require('./proc-stats');
+const { SANITY_TIMEOUT_MS, IDLE_SETTLE_MS, UPGRADE_AT_FRACTION, UPGRADE_LOAD_MIN_S } = require('./constants');
+const { runUpgrade } = require('../peers/mosnd');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function pidsOf(handle) {
+  return handle.proc || handle.tag ? peerPids(handle.proc ? handle.proc.pid : null, handle.tag) : [];
+}
+
+/** One GET through the peer; resolves to null when the body is the backend's, else a reason. */
+function sanity(port, urlPath, expectBody) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: SANITY_TIMEOUT_MS }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== 200) resolve(`status ${res.statusCode}`);
+        else if (expectBody !== undefined && body !== expectBody) resolve(`unexpected body ${JSON.stringify(body.slice(0, 60))}`);
+        else resolve(null);
+      });
+      res.on('error', (e) => resolve(e.message));
+    });
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(`no answer within ${SANITY_TIMEOUT_MS} ms`);
+    });
+    req.on('error', (e) => resolve(e.message));
+  });
+}
+
+function cpuDelta(before, after) {
+  let total = 0;
+  for (const [pid, v] of after) total += v - (before.get(pid) || 0);
+  return total;
+}
+
+function portOf(handle, scenario) {
+  return scenario.mode === 'tcp' ? handle.tcpPort : handle.httpPort;
+}
+
+async function warmUp(ctx, url, conns) {
+  if (ctx.warmupS > 0) await runWrk(ctx.registry, { url, conns, durationS: ctx.warmupS, cpus: ctx.plan.load });
+}
+
+/** wrk after a warm-up; proxy CPU time per request and RSS from /proc. */
+async function measureLoad(ctx, peer, handle, scenario) {
+  const url = `http://127.0.0.1:${portOf(handle, scenario)}${scenario.path}`;
+  await warmUp(ctx, url, scenario.conns);
+  const before = peer.isProxy ? cpuByPid(pidsOf(handle)) : new Map();
+  const machineBefore = cpuTimes();
+  const w = await runWrk(ctx.registry, { url, conns: scenario.conns, durationS: ctx.durationS, cpus: ctx.plan.load });
+  const busy = cpuBusy(machineBefore, cpuTimes());
+  const pids = peer.isProxy ? pidsOf(handle) : [];
+  const cpu = peer.isProxy ? cpuDelta(before, cpuByPid(pids)) : null;
+  if (w.requests === 0) return { status: 'failed', reason: `no request completed (errors: ${JSON.stringify(w.errors)})` };
+  return {
+    status: 'ok',
+    wrk: w,
+    cpuSeconds: cpu,
+    cpuPerReqUs: cpu === null ? null : (cpu / w.requests) * 1e6,
+    cpuPercent: cpu === null ? null : (cpu / w.seconds) * 100,
+    rssBytes: peer.isProxy ? rssBytes(pids) : null,
+    processes: pids.length,
+    // Whole-machine busy % of the proxy CPU and the load CPU: which side was the bottleneck
+    // (and whether other work on the machine was stealing time).
+    cpuBusy: {
+      proxy: ctx.plan.proxy !== null ? busy[ctx.plan.proxy] ?? null : null,
+      load: ctx.plan.load !== null ? busy[ctx.plan.load] ?? null : null,
+    },
+  };
+}
+
+/** N idle keep-alive connections: RSS of the proxy before and with them, then a liveness probe. */
+async function measureIdle(ctx, peer, handle, scenario) {
+  const port = portOf(handle, scenario);
+  const rssBefore = rssBytes(pidsOf(handle));
+  const client = new IdleClient(ctx.registry, ctx.plan.load);
+  try {
+    const opened = await client.open(port, scenario.path, ctx.idleConns);
+    await sleep(IDLE_SETTLE_MS[ctx.quick ? 'quick' : 'full']);
+    const pids = pidsOf(handle);
+    const rssAfter = rssBytes(pids);
+    const probe = await client.probe();
+    return {
+      status: 'ok',
+      count: ctx.idleConns,
+      opened: opened.ok,
+      openFailed: opened.failed,
+      firstError: opened.firstError,
+      openMs: opened.ms,
+      rssBefore,
+      rssAfter,
+      perConnKB: opened.ok > 0 ? (rssAfter - rssBefore) / opened.ok / 1024 : null,
+      alive: probe.ok,
+      closedWhileIdle: probe.closedWhileIdle,
+      processes: pids.length,
+    };
+  } finally {
+    await client.close();
+  }
+}
+
+/** Second stage: wrk runs while `mosnd upgrade` replaces the generation. */
+async function measureUpgradeLoad(ctx, peer, handle, scenario, baseline) {
+  const url = `http://127.0.0.1:${portOf(handle, scenario)}${scenario.path}`;
+  await warmUp(ctx, url, scenario.conns);
+  const durationS = Math.max(ctx.durationS, UPGRADE_LOAD_MIN_S[ctx.quick ? 'quick' : 'full']);
+  const wrkRun = runWrk(ctx.registry, { url, conns: scenario.conns, durationS, cpus: ctx.plan.load });
+  await sleep(durationS * 1000 * UPGRADE_AT_FRACTION);
+  const upgrade = await runUpgrade(ctx, handle);
+  const w = await wrkRun;
+  return {
+    status: 'ok',
+    durationS,
+    wrk: w,
+    upgrade,
+    baselineP999: baseline && baseline.status === 'ok' ? baseline.wrk.latencyMs.p999 : null,
+    rssAfter: rssBytes(pidsOf(handle)),
+  };
+}
+
+/** Second stage: idle keep-alive connections must still answer after `mosnd upgrade`. */
+async function measureUpgradeIdle(ctx, peer, handle, scenario) {
+  const client = new IdleClient(ctx.registry, ctx.plan.load);
+  try {
+    const opened = await client.open(portOf(handle, scenario), scenario.path, ctx.idleConns);
+    const upgrade = await runUpgrade(ctx, handle);
+    const probe = await client.probe();
+    return {
+      status: 'ok',
+      count: ctx.idleConns,
+      opened: opened.ok,
+      upgrade,
+      alive: probe.ok,
+      closedDuring: probe.closedWhileIdle,
+      firstError: probe.firstError,
+      rssAfter: rssBytes(pidsOf(handle)),
+    };
+  } finally {
+    await client.close();
+  }
+}
+
+module.exports = { sanity, measureLoad, measureIdle, measureUpgradeLoad, measureUpgradeIdle, pidsOf };

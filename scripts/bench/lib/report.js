@@ -1,0 +1,228 @@
+'use strict';
+// Turns the results of one run into Markdown (absolute figures + ratios) and JSON.
+
+const SUBJECTS = ['mosnd-1w', 'mosnd-2w', 'http-proxy-3', 'node-pipe'];
+const REFERENCES = ['nginx', 'haproxy', 'http-proxy-3', 'node-pipe', 'direct'];
+
+const fmt = {
+  n(v, digits = 0) {
+    if (v === undefined || v === null || !Number.isFinite(v)) return '—';
+    return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  },
+  ms(v) {
+    if (v === undefined || v === null || !Number.isFinite(v)) return '—';
+    return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+  },
+  mb(bytes) {
+    return bytes === undefined || bytes === null ? '—' : (bytes / 1048576).toFixed(1);
+  },
+  ratio(v) {
+    if (!Number.isFinite(v)) return '—';
+    return v >= 10 ? v.toFixed(1) : v.toFixed(2);
+  },
+};
+
+function peerLabel(peer, scenario) {
+  return scenario.mode === 'tcp' && peer.tcpLabel ? peer.tcpLabel : peer.label;
+}
+
+function statusCell(r) {
+  return `${r.status}${r.reason ? `: ${r.reason}` : ''}`;
+}
+
+function loadTable(scenario, peers, results) {
+  const big = scenario.metric === 'MBps';
+  const head = big
+    ? '| peer | MB/s | req/s | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |'
+    : '| peer | req/s | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |';
+  const cols = head.split('|').length - 2;
+  const lines = [head, `|${' --- |'.repeat(cols)}`];
+  for (const peer of peers) {
+    const r = results[peer.id];
+    if (!r) continue;
+    if (r.status !== 'ok') {
+      lines.push(`| ${peerLabel(peer, scenario)} | ${statusCell(r)} |${' |'.repeat(cols - 2)}`);
+      continue;
+    }
+    const w = r.wrk;
+    const cells = [
+      peerLabel(peer, scenario),
+      ...(big ? [fmt.n(w.bytesPerSec / 1048576, 0)] : []),
+      fmt.n(w.rps),
+      fmt.ms(w.latencyMs.p50),
+      fmt.ms(w.latencyMs.p99),
+      fmt.ms(w.latencyMs.p999),
+      errorsCell(w.errors),
+      r.cpuPerReqUs === null ? '—' : fmt.n(r.cpuPerReqUs, 1),
+      r.cpuPercent === null ? '—' : fmt.n(r.cpuPercent),
+      r.rssBytes === null ? '—' : fmt.mb(r.rssBytes),
+      r.cpuBusy ? `${fmt.n(r.cpuBusy.proxy)} / ${fmt.n(r.cpuBusy.load)}` : '—',
+    ];
+    lines.push(`| ${cells.join(' | ')} |${r.note ? ` ${r.note}` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+function errorsCell(e) {
+  if (e.total === 0) return '0';
+  const parts = Object.entries(e)
+    .filter(([k, v]) => k !== 'total' && v > 0)
+    .map(([k, v]) => `${k} ${v}`);
+  return `${e.total} (${parts.join(', ')})`;
+}
+
+function idleTable(peers, results) {
+  const lines = [
+    '| peer | connections open | RSS before MB | RSS with idle MB | added KB / connection | still alive at probe | open time s |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const peer of peers) {
+    const r = results[peer.id];
+    if (!r) continue;
+    if (r.status !== 'ok') {
+      lines.push(`| ${peer.label} | ${statusCell(r)} | | | | | |`);
+      continue;
+    }
+    lines.push(
+      `| ${peer.label} | ${fmt.n(r.opened)} / ${fmt.n(r.count)}${r.openFailed ? ` (${r.firstError})` : ''} | ${fmt.mb(r.rssBefore)} | ${fmt.mb(r.rssAfter)} | ${fmt.n(r.perConnKB, 1)} | ${fmt.n(r.alive)}${r.closedWhileIdle ? ` (${r.closedWhileIdle} closed while idle)` : ''} | ${(r.openMs / 1000).toFixed(1)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function upgradeTable(scenario, peers, results) {
+  const lines = [];
+  for (const peer of peers) {
+    const r = results[peer.id];
+    if (!r) continue;
+    if (r.status !== 'ok') {
+      lines.push(`- ${peer.label}: ${statusCell(r)}`);
+      continue;
+    }
+    const up = r.upgrade;
+    const upText = `upgrade command exit ${up.code ?? up.signal} in ${(up.ms / 1000).toFixed(1)} s${up.code === 0 ? '' : ` (${up.output})`}`;
+    if (scenario.kind === 'upgrade-load') {
+      const w = r.wrk;
+      lines.push(
+        `- ${peer.label}: ${upText}; ${fmt.n(w.requests)} requests, errors ${errorsCell(w.errors)}, p99 ${fmt.ms(w.latencyMs.p99)} ms, p99.9 ${fmt.ms(w.latencyMs.p999)} ms, max ${fmt.ms(w.latencyMs.max)} ms${r.baselineP999 ? ` (p99.9 without upgrade: ${fmt.ms(r.baselineP999)} ms)` : ''}`,
+      );
+    } else {
+      lines.push(
+        `- ${peer.label}: ${upText}; ${fmt.n(r.opened)} idle connections before, ${fmt.n(r.alive)} answered after the upgrade, ${fmt.n(r.closedDuring)} closed during it; RSS after ${fmt.mb(r.rssAfter)} MB`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Metric value of one result for ratio purposes, or null. */
+function metricOf(scenario, r, which) {
+  if (!r || r.status !== 'ok') return null;
+  if (which === 'throughput') return scenario.metric === 'MBps' ? r.wrk.bytesPerSec : r.wrk.rps;
+  if (which === 'p99') return r.wrk.latencyMs.p99;
+  if (which === 'cpu') return r.cpuPerReqUs;
+  if (which === 'rss') return r.rssAfter;
+  if (which === 'perconn') return r.perConnKB;
+  return null;
+}
+
+const RATIO_GROUPS = [
+  { which: 'throughput', kinds: ['load'], title: 'Throughput (req/s, or MB/s for 1 MB): subject ÷ reference, higher is better for the subject' },
+  { which: 'p99', kinds: ['load'], title: 'p99 latency: subject ÷ reference, lower is better for the subject' },
+  { which: 'cpu', kinds: ['load'], title: 'Proxy CPU time per request: subject ÷ reference, lower is better for the subject' },
+  { which: 'rss', kinds: ['idle'], title: 'RSS with the idle connections open: subject ÷ reference, lower is better for the subject' },
+];
+
+function ratios(run) {
+  const out = [];
+  for (const g of RATIO_GROUPS) {
+    for (const s of run.scenarios) {
+      if (!g.kinds.includes(s.scenario.kind)) continue;
+      for (const subject of SUBJECTS) {
+        const sv = metricOf(s.scenario, s.results[subject], g.which);
+        if (!sv) continue;
+        for (const ref of REFERENCES) {
+          if (ref === subject) continue;
+          if (g.which === 'cpu' && ref === 'direct') continue;
+          const rv = metricOf(s.scenario, s.results[ref], g.which);
+          if (!rv) continue;
+          out.push({ metric: g.which, scenario: s.scenario.id, subject, reference: ref, value: sv / rv });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function ratioTables(list) {
+  const parts = [];
+  for (const g of RATIO_GROUPS) {
+    const rows = list.filter((r) => r.metric === g.which);
+    if (rows.length === 0) continue;
+    const refs = REFERENCES.filter((ref) => rows.some((r) => r.reference === ref));
+    const keys = [...new Set(rows.map((r) => `${r.scenario}|${r.subject}`))];
+    const lines = [`**${g.title}**`, '', `| scenario: subject | ${refs.map((r) => `÷ ${r}`).join(' | ')} |`, `| --- |${' --- |'.repeat(refs.length)}`];
+    for (const key of keys) {
+      const [scenario, subject] = key.split('|');
+      const cells = refs.map((ref) => {
+        const r = rows.find((x) => x.scenario === scenario && x.subject === subject && x.reference === ref);
+        return r ? fmt.ratio(r.value) : '';
+      });
+      const strong = subject.startsWith('mosnd') ? `**${scenario}: ${subject}**` : `${scenario}: ${subject}`;
+      lines.push(`| ${strong} | ${cells.join(' | ')} |`);
+    }
+    parts.push(lines.join('\n'));
+  }
+  return parts.join('\n\n');
+}
+
+function markdown(run) {
+  const m = run.meta;
+  const out = [];
+  out.push('# mosnd benchmark results', '');
+  out.push(`- Date: ${m.date}`);
+  out.push(`- Mode: ${m.mode}; warm-up ${m.warmupS} s then ${m.durationS} s measured per peer and scenario; ${m.idleConns} idle connections`);
+  out.push(`- CPU: ${m.cpu.model}, ${m.cpu.count} CPU(s) usable (${m.cpu.allowed.join(',')}); load average at start ${m.loadStart}, at end ${m.loadEnd}`);
+  out.push(`- Pinning: ${m.pinning}`);
+  out.push(`- Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join('; ')}`);
+  out.push(`- Open-file limit: ${m.nofile}; total run time ${m.elapsedS} s`);
+  if (m.notes.length) out.push(...m.notes.map((n) => `- Note: ${n}`));
+  out.push('');
+  out.push('Ratios come from this one run (same machine, same minute): compare those, not absolute figures between runs.', '');
+  out.push('## Ratios', '');
+  const rt = ratioTables(run.ratios);
+  out.push(rt || '(no ratio: too few peers measured)', '');
+  for (const s of run.scenarios) {
+    const sc = s.scenario;
+    out.push(`## ${sc.id}: ${sc.title}`, '');
+    if (s.skipped) {
+      out.push(`Skipped: ${s.skipped}`, '');
+      continue;
+    }
+    if (sc.kind === 'load') out.push(loadTable(sc, run.peers, s.results));
+    else if (sc.kind === 'idle') out.push(idleTable(run.peers, s.results));
+    else out.push(upgradeTable(sc, run.peers, s.results));
+    out.push('');
+  }
+  out.push('† mosnd with 2 workers runs on two CPUs, one of them shared with the load generator and the backend; every other proxy runs with one worker on its own CPU.');
+  out.push('');
+  return out.join('\n');
+}
+
+function json(run) {
+  return {
+    meta: run.meta,
+    scenarios: run.scenarios.map((s) => ({
+      id: s.scenario.id,
+      title: s.scenario.title,
+      kind: s.scenario.kind,
+      mode: s.scenario.mode,
+      conns: s.scenario.conns,
+      skipped: s.skipped || null,
+      results: s.results,
+    })),
+    ratios: run.ratios,
+  };
+}
+
+module.exports = { markdown, json, ratios };

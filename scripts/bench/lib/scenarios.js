@@ -1,0 +1,124 @@
+'use strict';
+// What is measured. Each scenario runs against every peer that offers its mode (http or tcp).
+
+const nodeScripts = require('../peers/node-scripts');
+const mosnd = require('../peers/mosnd');
+
+/** Peers in the order they run and appear in tables. */
+const PEERS = [
+  require('../peers/direct'),
+  require('../peers/nginx'),
+  require('../peers/haproxy'),
+  nodeScripts.httpProxy3,
+  nodeScripts.nodePipe,
+  mosnd.mosnd1,
+  mosnd.mosnd2,
+];
+
+/**
+ * kind "load": wrk at `conns` keep-alive connections for the measurement time, after a warm-up.
+ * kind "idle": `count` idle keep-alive connections, RSS of the proxy's processes.
+ * kind "upgrade-*": second stage, mosnd only, skipped until `mosnd upgrade` exists.
+ * `quick`: part of the --quick selection.
+ */
+const SCENARIOS = [
+  {
+    id: 'small-64',
+    kind: 'load',
+    mode: 'http',
+    path: '/small',
+    conns: 64,
+    metric: 'rps',
+    quick: true,
+    title: 'HTTP/1.1 keep-alive, small response, 64 connections',
+  },
+  {
+    id: 'small-256',
+    kind: 'load',
+    mode: 'http',
+    path: '/small',
+    conns: 256,
+    metric: 'rps',
+    quick: false,
+    title: 'HTTP/1.1 keep-alive, small response, 256 connections',
+  },
+  {
+    id: 'large-1m',
+    kind: 'load',
+    mode: 'http',
+    path: '/1m.bin',
+    conns: 16,
+    metric: 'MBps',
+    quick: false,
+    title: 'HTTP/1.1 keep-alive, 1 MB responses, 16 connections',
+  },
+  {
+    id: 'tcp-small-64',
+    kind: 'load',
+    mode: 'tcp',
+    path: '/small',
+    conns: 64,
+    metric: 'rps',
+    quick: true,
+    title: 'TCP proxy (L4 pipe), HTTP small responses through it, 64 connections',
+  },
+  {
+    id: 'tcp-large-1m',
+    kind: 'load',
+    mode: 'tcp',
+    path: '/1m.bin',
+    conns: 16,
+    metric: 'MBps',
+    quick: false,
+    title: 'TCP proxy (L4 pipe), 1 MB HTTP responses through it, 16 connections',
+  },
+  {
+    id: 'idle',
+    kind: 'idle',
+    mode: 'http',
+    path: '/small',
+    quick: true,
+    title: 'Idle HTTP/1.1 keep-alive connections: memory of the proxy',
+  },
+  {
+    id: 'upgrade-load',
+    kind: 'upgrade-load',
+    mode: 'http',
+    path: '/small',
+    conns: 64,
+    stage: 2,
+    mosndOnly: true,
+    quick: true,
+    title: 'Second stage: `mosnd upgrade` under load (64 connections)',
+  },
+  {
+    id: 'upgrade-idle',
+    kind: 'upgrade-idle',
+    mode: 'http',
+    path: '/small',
+    stage: 2,
+    mosndOnly: true,
+    quick: true,
+    title: 'Second stage: idle keep-alive connections across `mosnd upgrade`',
+  },
+];
+
+/**
+ * Splits `--only a,b` into peers and scenarios. A name selects a peer or a scenario by id or id
+ * prefix ("mosnd" = both mosnd peers, "tcp" = both TCP scenarios). No peer named = all peers,
+ * no scenario named = the mode's default scenarios.
+ */
+function select(only, quick) {
+  const names = (only || '').split(',').map((s) => s.trim()).filter(Boolean);
+  const match = (id) => names.some((n) => id === n || id.startsWith(`${n}-`) || id.startsWith(n));
+  const unknown = names.filter((n) => !PEERS.some((p) => p.id === n || p.id.startsWith(n)) && !SCENARIOS.some((s) => s.id === n || s.id.startsWith(n)));
+  const peers = PEERS.filter((p) => match(p.id));
+  const scenarios = SCENARIOS.filter((s) => match(s.id));
+  return {
+    unknown,
+    peers: peers.length ? peers : PEERS,
+    scenarios: scenarios.length ? scenarios : SCENARIOS.filter((s) => !quick || s.quick),
+  };
+}
+
+module.exports = { PEERS, SCENARIOS, select };

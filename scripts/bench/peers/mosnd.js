@@ -1,0 +1,131 @@
+'use strict';
+// Peers "mosnd-1w" and "mosnd-2w": the project's own proxy, started from this checkout with
+// `node bin/mosnd.js start`, an HTTP reverse-proxy listener and a tcp_proxy listener to the
+// backend. While mosnd cannot start (not written/built yet, or broken) the peer reports
+// "unavailable: <reason>" and the run goes on.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { freePort } = require('../lib/system');
+const { MOSND_LISTENING_LINES_TIMEOUT_MS, MOSND_PROBE_TIMEOUT_MS, MOSND_UPGRADE_TIMEOUT_MS } = require('../lib/constants');
+const { Unavailable, peerDir, waitReady } = require('./common');
+
+function bin(ctx) {
+  return path.join(ctx.repoRoot, 'bin', 'mosnd.js');
+}
+
+function config(httpPort, tcpPort, backendPort) {
+  return {
+    servers: [
+      {
+        default_log_level: 'WARN',
+        routers: [
+          {
+            router_config_name: 'r',
+            virtual_hosts: [{ name: 'v', domains: ['*'], routers: [{ match: { prefix: '/' }, route: { cluster_name: 'backend' } }] }],
+          },
+        ],
+        listeners: [
+          {
+            name: 'http',
+            address: `127.0.0.1:${httpPort}`,
+            bind_port: true,
+            filter_chains: [
+              { filters: [{ type: 'proxy', config: { downstream_protocol: 'Http1', upstream_protocol: 'Http1', router_config_name: 'r' } }] },
+            ],
+          },
+          {
+            name: 'tcp',
+            address: `127.0.0.1:${tcpPort}`,
+            bind_port: true,
+            filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster: 'backend' } }] }],
+          },
+        ],
+      },
+    ],
+    cluster_manager: {
+      clusters: [{ name: 'backend', type: 'SIMPLE', lb_type: 'LB_ROUNDROBIN', hosts: [{ address: `127.0.0.1:${backendPort}` }] }],
+    },
+  };
+}
+
+/** Whether `mosnd upgrade` exists in this checkout (second stage of the suite). */
+function upgradeSupport(ctx) {
+  if (!fs.existsSync(bin(ctx))) return { ok: false, reason: 'bin/mosnd.js not found' };
+  const r = spawnSync(process.execPath, [bin(ctx), 'upgrade', '--help'], { encoding: 'utf8', timeout: MOSND_PROBE_TIMEOUT_MS });
+  if (r.status === 0) return { ok: true };
+  const out = `${r.stderr || ''} ${r.stdout || ''}`.trim().split('\n').filter(Boolean).pop() || '';
+  return { ok: false, reason: `\`mosnd upgrade --help\` failed (exit ${r.status ?? r.signal})${out ? `: ${out.slice(0, 200)}` : ''}` };
+}
+
+function mosndVersion(ctx) {
+  if (!fs.existsSync(bin(ctx))) return 'not built';
+  const r = spawnSync(process.execPath, [bin(ctx), 'version'], { encoding: 'utf8', timeout: MOSND_PROBE_TIMEOUT_MS });
+  return r.status === 0 ? (r.stdout || '').trim().split('\n')[0] : 'unknown';
+}
+
+function makePeer(workers) {
+  const id = `mosnd-${workers}w`;
+  return {
+    id,
+    label: workers === 1 ? 'mosnd 1 worker' : `mosnd ${workers} workers †`,
+    tcpLabel: workers === 1 ? 'mosnd tcp_proxy 1 worker' : `mosnd tcp_proxy ${workers} workers †`,
+    isProxy: true,
+    isMosnd: true,
+    workers,
+    cpuSet: workers === 1 ? 'proxy' : 'proxy2',
+    http: true,
+    tcp: true,
+    async start(ctx) {
+      if (!fs.existsSync(bin(ctx))) throw new Unavailable('bin/mosnd.js not found');
+      const dir = peerDir(ctx, id);
+      const runDir = path.join(dir, 'run');
+      fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+      const httpPort = await freePort();
+      const tcpPort = await freePort();
+      const file = path.join(dir, 'mosnd.json');
+      fs.writeFileSync(file, JSON.stringify(config(httpPort, tcpPort, ctx.backend.port), null, 2));
+      const args = [bin(ctx), 'start', '-c', file, '--workers', String(workers), '--run-dir', runDir];
+      const proc = ctx.registry.spawn(id, process.execPath, args, {
+        cpus: workers === 1 ? ctx.plan.proxy : ctx.plan.proxy2,
+        cwd: ctx.repoRoot,
+        logFile: path.join(dir, 'stdout.log'),
+      });
+      let listening = 0;
+      proc.onOutput((text) => {
+        listening += (text.match(/listening/g) || []).length;
+      });
+      try {
+        await waitReady(proc, [httpPort, tcpPort], 'mosnd');
+      } catch (e) {
+        await ctx.registry.stop(proc, 'SIGINT', 2000);
+        throw new Unavailable(e.message);
+      }
+      // One `listening` line per listener is the contract; wait for them (workers may still be
+      // starting behind a listening socket the master already holds), but go on without them.
+      const deadline = Date.now() + MOSND_LISTENING_LINES_TIMEOUT_MS;
+      while (listening < 2 && Date.now() < deadline && !proc.exited) await new Promise((r) => setTimeout(r, 50));
+      if (proc.exited) throw new Unavailable(`mosnd exited after start: ${proc.lastLines(3)}`);
+      const note = listening < 2 ? `only ${listening} "listening" line(s) seen` : null;
+      return { httpPort, tcpPort, proc, tag: dir, runDir, note };
+    },
+  };
+}
+
+/**
+ * Runs `mosnd upgrade` against a running peer (second stage: the command does not exist yet).
+ * The new generation comes from this same checkout.
+ */
+function runUpgrade(ctx, handle) {
+  const args = [bin(ctx), 'upgrade', '--binary', ctx.repoRoot, '--run-dir', handle.runDir];
+  const t0 = Date.now();
+  const proc = ctx.registry.spawn('mosnd-upgrade', process.execPath, args, { cwd: ctx.repoRoot });
+  const killer = setTimeout(() => ctx.registry.stop(proc, 'SIGKILL', 0), MOSND_UPGRADE_TIMEOUT_MS);
+  return proc.exitPromise.then((exit) => {
+    clearTimeout(killer);
+    return { code: exit.code, signal: exit.signal, ms: Date.now() - t0, output: proc.lastLines(3) };
+  });
+}
+
+module.exports = { mosnd1: makePeer(1), mosnd2: makePeer(2), upgradeSupport, mosndVersion, runUpgrade };

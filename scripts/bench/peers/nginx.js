@@ -1,0 +1,79 @@
+'use strict';
+// Peer "nginx": one worker process, HTTP reverse proxy with an upstream keep-alive pool, and an
+// L4 proxy (stream module) on a second port for the TCP scenarios.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { freePort, NGINX_STREAM_MODULE, which } = require('../lib/system');
+const { PEER_KEEPALIVE_TIMEOUT_S } = require('../lib/constants');
+const { Unavailable, peerDir, waitReady, nginxPreamble, nginxHttpPaths } = require('./common');
+
+// Idle upstream connections nginx keeps per worker: at least the largest wrk connection count so
+// that the pool never forces a reconnect in the 256-connection scenario.
+const UPSTREAM_KEEPALIVE = 512;
+
+module.exports = {
+  id: 'nginx',
+  label: 'nginx',
+  tcpLabel: 'nginx (stream)',
+  isProxy: true,
+  http: true,
+  tcp: true,
+  async start(ctx) {
+    if (!which('nginx')) throw new Unavailable('nginx is not installed');
+    const dir = peerDir(ctx, 'nginx');
+    const httpPort = await freePort();
+    const stream = fs.existsSync(NGINX_STREAM_MODULE);
+    const tcpPort = stream ? await freePort() : null;
+    const b = ctx.backend.port;
+    const conf = `${stream ? `load_module ${NGINX_STREAM_MODULE};` : ''}
+${nginxPreamble(dir, ctx.nofile)}
+events { worker_connections ${ctx.workerConnections}; }
+http {
+  ${nginxHttpPaths(dir)}
+  tcp_nodelay on;
+  keepalive_timeout ${PEER_KEEPALIVE_TIMEOUT_S}s;
+  keepalive_requests 100000000;
+  upstream backend {
+    server 127.0.0.1:${b};
+    keepalive ${UPSTREAM_KEEPALIVE};
+    keepalive_requests 100000000;
+    keepalive_timeout ${PEER_KEEPALIVE_TIMEOUT_S}s;
+  }
+  server {
+    listen 127.0.0.1:${httpPort} backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      # Stream large bodies through memory buffers, never through temp files on disk.
+      proxy_buffer_size 64k;
+      proxy_buffers 16 64k;
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+${stream ? `stream {
+  upstream tcp_backend { server 127.0.0.1:${b}; }
+  server { listen 127.0.0.1:${tcpPort} backlog=4096; proxy_pass tcp_backend; }
+}` : ''}
+`;
+    fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
+    const proc = ctx.registry.spawn('nginx', 'nginx', ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf')], {
+      cpus: ctx.plan.proxy,
+      logFile: path.join(dir, 'stdout.log'),
+    });
+    try {
+      await waitReady(proc, stream ? [httpPort, tcpPort] : [httpPort], 'nginx');
+    } catch (e) {
+      let errLog = '';
+      try {
+        errLog = fs.readFileSync(path.join(dir, 'error.log'), 'utf8').trim().split('\n').slice(-2).join(' | ');
+      } catch {
+        // none
+      }
+      throw new Error(`${e.message} ${errLog}`);
+    }
+    return { httpPort, tcpPort, proc, tag: dir, tcpUnavailable: stream ? null : 'nginx stream module not installed' };
+  },
+};
