@@ -307,3 +307,13 @@ test('a worker thread that exits while a channel waits does not crash the proces
   await a.send(Buffer.from('after'));
   assert.equal((await b.recv(STEP_TIMEOUT_MS)).data.toString(), 'after');
 });
+
+test('a peer that closes with our messages unread ends a pending recv with MOSND_ERR_TRANSFER_CLOSED', async (t) => {
+  const { a, b } = await localPair(t);
+  const pending = a.recv(STEP_TIMEOUT_MS);
+  await a.send(Buffer.from('never read'));
+  b.close(); // unread data in b's queue: the kernel resets a (POLLERR, then ECONNRESET)
+  await assert.rejects(pending, { code: 'MOSND_ERR_TRANSFER_CLOSED' });
+  await assert.rejects(a.recv(STEP_TIMEOUT_MS), { code: 'MOSND_ERR_TRANSFER_CLOSED' });
+  await assert.rejects(a.send(Buffer.from('x')), { code: 'MOSND_ERR_TRANSFER_CLOSED' });
+});

@@ -94,6 +94,18 @@ function hasCode(e: unknown, ...codes: string[]): boolean {
   return codes.includes((e as { code?: unknown } | null)?.code as string);
 }
 
+/** Runs a send/recv syscall, turning "the peer went away" errnos into MOSND_ERR_TRANSFER_CLOSED. */
+function peerGone<T>(syscall: () => T): T {
+  try {
+    return syscall();
+  } catch (e) {
+    if (hasCode(e, 'EPIPE', 'ECONNRESET')) {
+      throw new MosndError('MOSND_ERR_TRANSFER_CLOSED', 'the handover peer closed the channel', [], { cause: e });
+    }
+    throw e;
+  }
+}
+
 interface Waiter {
   /** Tries the operation once: true when it settled (resolved or rejected), false on EAGAIN. */
   attempt(): boolean;
@@ -118,6 +130,7 @@ class Readiness {
   /** Runs tryOnce now and then each time the fd is ready, until it returns non-null, throws or times out. */
   wait<T>(kind: number, timeoutMs: number, tryOnce: () => T | null, onTimeout: () => Error): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      checkTimeout(timeoutMs); // a throw in here is a rejection, like every other failure
       if (this.closed) return reject(closedError());
       const queue = this.queues[kind];
       let timer: NodeJS.Timeout | undefined;
@@ -164,16 +177,17 @@ class Readiness {
   private onEvent(status: number, events: number): void {
     if (this.closed) return;
     if (status < 0) {
-      // The poll itself failed (e.g. EBADF): nobody can make progress on this fd.
-      const err = Object.assign(new Error(`poll failed on the fd channel (libuv status ${status})`), { code: 'EIO' });
-      for (const queue of Object.values(this.queues)) for (const w of queue.splice(0)) w.fail(err);
-    } else {
-      // A hang-up or socket error is reported as readable and writable: the next syscall reports it.
-      for (const kind of [READABLE, WRITABLE]) {
-        const queue = this.queues[kind];
-        if (!(events & kind)) continue;
-        while (queue.length > 0 && !this.closed && queue[0].attempt()) queue.shift();
-      }
+      // libuv reports POLLERR as a status and stops the handle. On a Unix socket that is
+      // a pending socket error (the peer closed with our messages unread): let every
+      // waiter try its syscall, which returns the error (clearing it) or queued data.
+      this.armed = 0;
+      events = READABLE | WRITABLE;
+    }
+    // A hang-up is reported as readable (and writable): the next syscall tells which.
+    for (const kind of [READABLE, WRITABLE]) {
+      const queue = this.queues[kind];
+      if (!(events & kind)) continue;
+      while (queue.length > 0 && !this.closed && queue[0].attempt()) queue.shift();
     }
     this.rearm();
   }
@@ -246,20 +260,10 @@ export class FdChannel {
    * its own copies). data must be 1..MAX_MESSAGE_BYTES bytes.
    */
   send(data: Buffer, fds: number[] = [], timeoutMs = SEND_TIMEOUT_MS): Promise<void> {
-    checkTimeout(timeoutMs);
     if (data.length > MAX_MESSAGE_BYTES) {
       return Promise.reject(new RangeError(`a message is at most ${MAX_MESSAGE_BYTES} bytes, got ${data.length}`));
     }
-    const tryOnce = (): true | null => {
-      try {
-        return native().send(this.fd, data, fds) < 0 ? null : true;
-      } catch (e) {
-        if (hasCode(e, 'EPIPE', 'ECONNRESET')) {
-          throw new MosndError('MOSND_ERR_TRANSFER_CLOSED', 'the handover peer closed the channel', [], { cause: e });
-        }
-        throw e;
-      }
-    };
+    const tryOnce = (): true | null => peerGone(() => (native().send(this.fd, data, fds) < 0 ? null : true));
     return this.readiness
       .wait(WRITABLE, timeoutMs, tryOnce, () => new MosndError('MOSND_ERR_TRANSFER_TIMEOUT', `the handover peer did not take a message within ${timeoutMs} ms`))
       .then(() => undefined);
@@ -271,11 +275,10 @@ export class FdChannel {
    * MOSND_ERR_TRANSFER_CLOSED at end of stream, MOSND_ERR_TRANSFER_TIMEOUT after timeoutMs.
    */
   recv(timeoutMs: number, options: RecvOptions = {}): Promise<ReceivedMessage> {
-    checkTimeout(timeoutMs);
     const maxBytes = options.maxBytes ?? MAX_MESSAGE_BYTES;
     const maxFds = options.maxFds ?? MAX_FDS_PER_MESSAGE;
     const tryOnce = (): ReceivedMessage | null => {
-      const raw = native().recv(this.fd, maxBytes, maxFds);
+      const raw = peerGone(() => native().recv(this.fd, maxBytes, maxFds));
       if (raw === null) return null;
       if (raw.truncated) {
         for (const fd of raw.fds) native().close(fd);
@@ -324,7 +327,6 @@ export class FdChannelServer {
 
   /** Waits for the next peer. */
   accept(timeoutMs: number): Promise<FdChannel> {
-    checkTimeout(timeoutMs);
     const tryOnce = (): FdChannel | null => {
       const fd = native().accept(this.fd);
       return fd < 0 ? null : FdChannel.adopt(fd);
