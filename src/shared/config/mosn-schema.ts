@@ -20,7 +20,6 @@ import {
   duration,
   enumOf,
   integer,
-  isEmptyValue,
   isPlainObject,
   joinPath,
   object,
@@ -437,6 +436,3 @@ export type RawVirtualHost = RawRouterConfig['virtual_hosts'][number];
 export type RawRoute = RawVirtualHost['routers'][number];
 export type RawHeaderValueOption = Infer<typeof headerValueOption>;
 export type RawCluster = NonNullable<RawConfig['cluster_manager']>['clusters'][number];
-
-/** True when a value would count as "set" for MOSN (used for warnings about zero values). */
-export { isEmptyValue };

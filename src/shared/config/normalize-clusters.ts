@@ -38,6 +38,7 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
     maxRetries: t.max_retries ?? D.DEFAULT_CIRCUIT_BREAKERS.maxRetries,
   };
   const hosts = normalizeHosts(c, ctx);
+  const healthCheck = normalizeHealthCheck(c, ctx);
   if (hosts.length === 0) {
     ctx.warn(joinPath(at, 'hosts'), 'no hosts: requests routed to this cluster get 503');
   }
@@ -50,7 +51,7 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
     maxIdlePerHost: Math.min(D.DEFAULT_MAX_IDLE_PER_HOST, circuitBreakers.maxConnections),
     idleTimeoutMs: c.idle_timeout ?? D.DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     circuitBreakers,
-    healthCheck: normalizeHealthCheck(c, ctx),
+    ...(healthCheck ? { healthCheck } : {}), // no `undefined` keys: the model travels as JSON
     hosts,
   };
 }

@@ -49,6 +49,7 @@ function normalizeVirtualHost(
   vh.domains.forEach((d, i) => {
     const domain = stripPort(d.toLowerCase());
     const owner = domainOwner.get(domain);
+    if (owner === at) return; // the same host twice in one virtual host (e.g. with and without port)
     if (owner !== undefined) {
       ctx.error(joinPath(joinPath(at, 'domains'), i), `${show(d)} is already a domain of ${owner}; expected each domain in one virtual host`);
       return;
@@ -115,7 +116,7 @@ function compiles(source: string, path: string, ctx: Ctx): boolean {
     new RegExp(source);
     return true;
   } catch (e) {
-    const why = e instanceof Error ? e.message.replace(/^Invalid regular expression: /, '') : String(e);
+    const why = e instanceof Error ? e.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '') : String(e);
     ctx.error(path, `${show(source)} is not a valid regular expression (${why}); expected a regular expression such as "^/api/v[0-9]+/"`);
     return false;
   }

@@ -85,6 +85,7 @@ interface Placed<T> {
 }
 
 function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: KnownNames, ctx: Ctx): Placed<ListenerConfig>[] {
+  if (raw.length === 0) ctx.warn(joinPath(joinPath('servers', 0), 'listeners'), 'no listeners: mosnd serves nothing but its admin API');
   const byName = new Map<string, string>();
   const out: Placed<ListenerConfig>[] = [];
   for (const l of raw) {

@@ -78,18 +78,6 @@ export class Schema<T> {
     );
   }
 
-  /** Transforms a valid value (e.g. to canonical spelling). */
-  map<U>(fn: (v: T) => U): Schema<U> {
-    return new Schema<U>(this.expected, (value, path, ctx) => {
-      const out = this.run(value, path, ctx);
-      return out === INVALID ? INVALID : fn(out as T);
-    });
-  }
-
-  /** Overrides the "expected ..." text. */
-  describe(expected: string): Schema<T> {
-    return new Schema<T>(expected, this.run, this.isOptional, this.fallback);
-  }
 }
 
 export type Infer<S> = S extends Schema<infer T> ? T : never;
@@ -326,7 +314,7 @@ export function object<S extends Shape>(shape: S, opts: ObjectOptions = {}): Sch
       const value = written === undefined ? undefined : v[written];
       const at = joinPath(path, written ?? k);
       if (value === undefined || value === null) {
-        if (schema.fallback) out[k] = schema.fallback.value;
+        if (schema.fallback) out[k] = structuredClone(schema.fallback.value); // never share a default between documents
         else if (!schema.isOptional) {
           ctx.error(at, `missing; expected ${schema.expected}`);
           ok = false;
@@ -336,7 +324,7 @@ export function object<S extends Shape>(shape: S, opts: ObjectOptions = {}): Sch
       const r = schema.parse(value, at, ctx);
       if (r === INVALID) {
         if (!schema.isOptional) ok = false;
-        else if (schema.fallback) out[k] = schema.fallback.value;
+        else if (schema.fallback) out[k] = structuredClone(schema.fallback.value); // never share a default between documents
       } else if (r !== undefined) {
         out[k] = r;
       }
@@ -358,7 +346,7 @@ export function tagged<V extends Shape>(
   const names = Object.keys(variants);
   const expected = `a ${opts.what} object {"type": ..., "config": {...}}`;
   const envelope = object(
-    { type: string({ nonEmpty: true }), config: any() },
+    { type: string({ nonEmpty: true }), config: any().optional() },
     { notImplemented: opts.otherKeys ?? [], expected },
   );
   return new Schema(expected, (v, path, ctx) => {
