@@ -222,9 +222,11 @@ describe('rejected configs name the JSON path of each problem', () => {
     assertProblem(parse(d), 'cluster_manager.clusters[1].name', '"c1" is already the name of cluster_manager.clusters[0]');
   });
 
-  test('rejects two router configs with the same name', () => {
+  test('rejects two different router configs with the same name, but tolerates an identical copy', () => {
     const d = base();
     server(d).routers.push(structuredClone(server(d).routers[0]));
+    assert.deepEqual(parse(d).errors, []);
+    server(d).routers[1].virtual_hosts[0].domains = ['other.example.com'];
     assertProblem(parse(d), 'servers[0].routers[1].router_config_name', '"r1" is already the name of servers[0].routers[0]');
   });
 
@@ -398,10 +400,10 @@ describe('rejected configs name the JSON path of each problem', () => {
 });
 
 describe('warnings: a real MOSN file loads, and nothing is ignored silently', () => {
-  test('warns about an unknown key by its path and still loads', () => {
+  test('warns about an unknown key by its path, even with an empty value, and still loads', () => {
     const d = base();
     listener(d).log_path = 'stdout';
-    cluster(d).hosts[0].colour = 'blue';
+    cluster(d).hosts[0].colour = ''; // even an empty unknown key is reported
     const r = parse(d);
     assert.deepEqual(r.errors, []);
     assert.ok(r.config);

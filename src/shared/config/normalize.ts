@@ -60,19 +60,25 @@ function collectRouterConfigs(server: RawServer): RawRouterConfig[] {
   return out;
 }
 
+/**
+ * Router config names must be unique. An identical copy is tolerated: older MOSN files
+ * repeat the same connection_manager in several listeners.
+ */
 function normalizeRouters(raw: RawRouterConfig[], clusters: KnownNames, ctx: Ctx): RouterConfig[] {
-  const byName = new Map<string, string>();
+  const byName = new Map<string, { path: string; json: string }>();
   const out: RouterConfig[] = [];
   for (const r of raw) {
+    const json = JSON.stringify(r);
     const first = byName.get(r.router_config_name);
     if (first !== undefined) {
+      if (first.json === json) continue;
       ctx.error(
         joinPath(pathOf(r), 'router_config_name'),
-        `${show(r.router_config_name)} is already the name of ${first}; expected unique router config names`,
+        `${show(r.router_config_name)} is already the name of ${first.path}; expected unique router config names`,
       );
       continue;
     }
-    byName.set(r.router_config_name, pathOf(r));
+    byName.set(r.router_config_name, { path: pathOf(r), json });
     out.push(normalizeRouter(r, clusters, ctx));
   }
   return out;

@@ -296,15 +296,12 @@ export function object<S extends Shape>(shape: S, opts: ObjectOptions = {}): Sch
         else given.set(k, key);
         continue;
       }
-      if (isEmptyValue(v[key])) continue; // a known-but-unused key set to its zero value
       const u = matchKey(key, unsupported);
-      if (u !== undefined) {
-        ctx.error(at, `is not implemented by mosnd yet: ${opts.unsupported![u]}`);
-      } else if (matchKey(key, notImplemented) !== undefined) {
-        ctx.warn(at, 'not implemented by mosnd yet, ignored');
-      } else {
-        ctx.warn(at, 'unknown key, ignored');
-      }
+      const mosnKey = u !== undefined || matchKey(key, notImplemented) !== undefined;
+      if (!mosnKey) ctx.warn(at, 'unknown key, ignored');
+      else if (isEmptyValue(v[key])) continue; // a MOSN key left at its zero value changes nothing
+      else if (u !== undefined) ctx.error(at, `is not implemented by mosnd yet: ${opts.unsupported![u]}`);
+      else ctx.warn(at, 'not implemented by mosnd yet, ignored');
     }
     const out: Record<string, unknown> = {};
     let ok = true;
