@@ -12,7 +12,7 @@ const { Registry } = require('./lib/procs');
 const system = require('./lib/system');
 const { PEERS, SCENARIOS, select } = require('./lib/scenarios');
 const { sanity, measureLoad, measureIdle, measureUpgradeLoad, measureUpgradeIdle } = require('./lib/measure');
-const { peerPids, isAlive } = require('./lib/proc-stats');
+const { peerPids, isAlive, cpuTimes, cpuBusy } = require('./lib/proc-stats');
 const report = require('./lib/report');
 const { startBackend, SMALL_BODY } = require('./peers/backend');
 const { Unavailable } = require('./peers/common');
@@ -22,14 +22,19 @@ const { WATCHDOG_GRACE_MS, PEER_STOP_GRACE_MS } = require('./lib/constants');
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const DEFAULT_OUT = path.join(REPO_ROOT, 'bench', 'results', 'latest.md');
 
-// Mode defaults. Full: 7 peers x 5 load scenarios of (3 + 10) s plus idle ≈ 7-8 min, under the
-// 10-minute bound; quick: three scenarios of (1 + 3) s ≈ 1 min.
+// Mode defaults. Full: 7 peers x up to 5 load scenarios of (3 + 10) s plus idle ≈ 7 min, and the
+// second-stage upgrade scenarios ≈ 1 min more, under the 10-minute bound; quick: three scenarios
+// of (1 + 2) s ≈ 45 s.
 const MODES = {
   full: { warmupS: 3, durationS: 10, idleConns: 10000, budgetS: 570 },
-  quick: { warmupS: 1, durationS: 3, idleConns: 1000, budgetS: 55 },
+  quick: { warmupS: 1, durationS: 2, idleConns: 1000, budgetS: 55 },
 };
 // Open files wanted: 10,000 idle connections on each side plus upstream pools, with room to spare.
 const NOFILE_WANTED = 65536;
+// Length of the "how busy is the machine without us" sample taken before the run.
+const IDLE_SAMPLE_MS = { quick: 500, full: 2000 };
+// Busy % of a CPU, with nothing of ours running, above which the run is flagged as noisy.
+const NOISY_BUSY_PERCENT = 5;
 // Descriptors kept free beside the idle connections in each process (upstream pools, listeners).
 const IDLE_FD_MARGIN = 2000;
 
@@ -39,7 +44,7 @@ const HELP = `Usage: node scripts/bench/run.js [options]   (npm run bench -- [op
   --only a,b         peers and/or scenarios by id or prefix (see --list), e.g. --only nginx,mosnd,small-64
   --json FILE        also write the results as JSON
   --out FILE         Markdown report path (default bench/results/latest.md; "-" = do not write)
-  --duration S       seconds measured per peer and scenario (default 10, quick 3)
+  --duration S       seconds measured per peer and scenario (default 10, quick 2)
   --warmup S         warm-up seconds before each measurement (default 3, quick 1)
   --idle-conns N     idle connections for the idle scenarios (default 10000, quick 1000)
   --budget S         time budget in seconds; measurements that would pass it are skipped
@@ -354,7 +359,15 @@ async function main() {
     run.meta.versions = { ...system.toolVersions(REPO_ROOT), mosnd: `${mosndVersion(ctx)} @ ${gitDescribe()}` };
     log(`CPU: ${cpu.model}, ${cpu.count} usable CPU(s); ${run.meta.pinning}`);
     log(`Node ${process.version}; mode ${run.meta.mode}; peers ${sel.peers.map((p) => p.id).join(',')}; scenarios ${sel.scenarios.map((s) => s.id).join(',')}`);
-    if (os.loadavg()[0] > 0.5) log(`note: load average ${os.loadavg()[0].toFixed(2)} at start; other work on the machine makes figures noisy`);
+    // How busy the machine is without us: the noise floor of every figure that follows.
+    const before = cpuTimes();
+    await new Promise((r) => setTimeout(r, opts.quick ? IDLE_SAMPLE_MS.quick : IDLE_SAMPLE_MS.full));
+    run.meta.idleBusy = cpuBusy(before, cpuTimes());
+    const noisy = Object.entries(run.meta.idleBusy).filter(([, v]) => v > NOISY_BUSY_PERCENT);
+    if (noisy.length) {
+      const text = noisy.map(([c, v]) => `CPU ${c} ${v.toFixed(0)}% busy`).join(', ');
+      log(`note: ${text} before the run: other work on the machine makes the figures noisy`);
+    }
 
     if (sel.scenarios.some((s) => s.stage === 2) && sel.peers.some((p) => p.isMosnd)) {
       ctx.upgrade = upgradeSupport(ctx);

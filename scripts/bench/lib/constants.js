@@ -68,7 +68,7 @@ module.exports = {
 
   // Upgrade under load runs at least this long (s) so that the handover, which takes a few
   // seconds, sits well inside the measurement.
-  UPGRADE_LOAD_MIN_S: { quick: 6, full: 15 },
+  UPGRADE_LOAD_MIN_S: { quick: 5, full: 15 },
 
   // apt-get update + install of the tools takes ~10-60 s; bounded so a broken mirror cannot hang us.
   INSTALL_TIMEOUT_MS: 300000,

@@ -176,6 +176,55 @@ function ratioTables(list) {
   return parts.join('\n\n');
 }
 
+// Headline rows: scenario, metric, references, in the order the brief's claims need them.
+const HEADLINES = [
+  { scenario: 'small-64', which: 'throughput', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 64 conns: req/s' },
+  { scenario: 'small-256', which: 'throughput', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 256 conns: req/s' },
+  { scenario: 'large-1m', which: 'throughput', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP 1 MB: MB/s' },
+  { scenario: 'tcp-small-64', which: 'throughput', refs: ['node-pipe', 'nginx', 'haproxy'], label: 'TCP small, 64 conns: req/s' },
+  { scenario: 'tcp-large-1m', which: 'throughput', refs: ['node-pipe', 'nginx', 'haproxy'], label: 'TCP 1 MB: MB/s' },
+  { scenario: 'small-64', which: 'p99', refs: ['nginx', 'http-proxy-3'], label: 'HTTP small, 64 conns: p99 latency' },
+  { scenario: 'small-64', which: 'cpu', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small: CPU time per request' },
+  { scenario: 'tcp-small-64', which: 'cpu', refs: ['node-pipe', 'nginx'], label: 'TCP small: CPU time per request' },
+  { scenario: 'idle', which: 'rss', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'RSS with idle connections' },
+];
+
+const SHORT = { nginx: 'nginx', haproxy: 'HAProxy', 'http-proxy-3': 'http-proxy-3', 'node-pipe': 'node pipe', direct: 'direct' };
+
+function headline(run) {
+  const mosnd = run.peers.filter((p) => p.isMosnd);
+  if (mosnd.length === 0) return '';
+  const lines = [
+    `| measure (× = mosnd ÷ peer; higher is better for throughput, lower for the rest) | ${mosnd.map((p) => p.label).join(' | ')} |`,
+    `| --- |${' --- |'.repeat(mosnd.length)}`,
+  ];
+  let any = false;
+  for (const h of HEADLINES) {
+    const s = run.scenarios.find((x) => x.scenario.id === h.scenario);
+    if (!s) continue;
+    const cells = mosnd.map((p) => {
+      const r = s.results[p.id];
+      if (!r) return '';
+      if (r.status !== 'ok') return r.status;
+      return h.refs
+        .map((ref) => {
+          const x = run.ratios.find((q) => q.metric === h.which && q.scenario === h.scenario && q.subject === p.id && q.reference === ref);
+          return x ? `${fmt.ratio(x.value)}× ${SHORT[ref]}` : null;
+        })
+        .filter(Boolean)
+        .join(', ');
+    });
+    if (cells.every((c) => !c)) continue;
+    any = true;
+    lines.push(`| ${h.label} | ${cells.join(' | ')} |`);
+  }
+  const unavailable = mosnd.map((p) => {
+    const r = run.scenarios.map((s) => s.results[p.id]).find((x) => x && x.status !== 'ok');
+    return r && r.status !== 'skipped' && !run.scenarios.some((s) => s.results[p.id] && s.results[p.id].status === 'ok') ? `- ${p.id}: ${statusCell(r)}` : null;
+  }).filter(Boolean);
+  return [any ? lines.join('\n') : '', ...unavailable].filter(Boolean).join('\n\n');
+}
+
 function markdown(run) {
   const m = run.meta;
   const out = [];
@@ -186,10 +235,15 @@ function markdown(run) {
   out.push(`- Pinning: ${m.pinning}`);
   out.push(`- Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join('; ')}`);
   out.push(`- Open-file limit: ${m.nofile}; total run time ${m.elapsedS} s`);
+  if (m.idleBusy) {
+    out.push(`- CPU busy before the run, nothing of ours running: ${Object.entries(m.idleBusy).map(([c, v]) => `CPU ${c} ${v.toFixed(0)}%`).join(', ')} (other work on the machine; above a few % the figures are noisy)`);
+  }
   if (m.notes.length) out.push(...m.notes.map((n) => `- Note: ${n}`));
   out.push('');
   out.push('Ratios come from this one run (same machine, same minute): compare those, not absolute figures between runs.', '');
-  out.push('## Ratios', '');
+  const head = headline(run);
+  if (head) out.push('## Headline: mosnd against its peers', '', head, '');
+  out.push('## All ratios', '');
   const rt = ratioTables(run.ratios);
   out.push(rt || '(no ratio: too few peers measured)', '');
   for (const s of run.scenarios) {

@@ -19,7 +19,9 @@ function config(httpPort, tcpPort, backendPort) {
   return {
     servers: [
       {
-        default_log_level: 'WARN',
+        // INFO: mosnd announces each listener ("listener http listening on ...") at info once all
+        // workers are ready, which is the readiness signal used below; it logs nothing per request.
+        default_log_level: 'INFO',
         routers: [
           {
             router_config_name: 'r',
@@ -54,7 +56,10 @@ function config(httpPort, tcpPort, backendPort) {
 function upgradeSupport(ctx) {
   if (!fs.existsSync(bin(ctx))) return { ok: false, reason: 'bin/mosnd.js not found' };
   const r = spawnSync(process.execPath, [bin(ctx), 'upgrade', '--help'], { encoding: 'utf8', timeout: MOSND_PROBE_TIMEOUT_MS });
-  if (r.status === 0) return { ok: true };
+  // A CLI without the command may still exit 0 and print its general help for `upgrade --help`
+  // (commander does): only a usage line naming the upgrade command counts.
+  if (r.status === 0 && /Usage:\s*mosnd\s+upgrade\b/.test(r.stdout || '')) return { ok: true };
+  if (r.status === 0) return { ok: false, reason: '`mosnd upgrade` does not exist yet (`mosnd upgrade --help` shows no upgrade usage)' };
   const out = `${r.stderr || ''} ${r.stdout || ''}`.trim().split('\n').filter(Boolean).pop() || '';
   return { ok: false, reason: `\`mosnd upgrade --help\` failed (exit ${r.status ?? r.signal})${out ? `: ${out.slice(0, 200)}` : ''}` };
 }
@@ -62,7 +67,7 @@ function upgradeSupport(ctx) {
 function mosndVersion(ctx) {
   if (!fs.existsSync(bin(ctx))) return 'not built';
   const r = spawnSync(process.execPath, [bin(ctx), 'version'], { encoding: 'utf8', timeout: MOSND_PROBE_TIMEOUT_MS });
-  return r.status === 0 ? (r.stdout || '').trim().split('\n')[0] : 'unknown';
+  return r.status === 0 ? (r.stdout || '').trim().split('\n')[0].replace(/^mosnd\s+/, '') : 'unknown';
 }
 
 function makePeer(workers) {
