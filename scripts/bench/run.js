@@ -51,6 +51,7 @@ const HELP = `Usage: node scripts/bench/run.js [options]   (npm run bench -- [op
   --no-pin           do not pin processes to CPUs with taskset
   --no-install       do not run scripts/install-bench-tools.sh when a tool is missing
   --keep-tmp         keep the temp directory (configs and logs of every peer)
+  --mosnd-dir DIR    the mosnd install to measure (default: this checkout)
   --list             list peer and scenario ids
   -h, --help         this help`;
 
@@ -80,6 +81,7 @@ function parseArgs(argv) {
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--no-install') o.install = false;
     else if (a === '--keep-tmp') o.keepTmp = true;
+    else if (a === '--mosnd-dir') o.mosndDir = path.resolve(next());
     else if (a === '--list') o.list = true;
     else if (a === '-h' || a === '--help') o.help = true;
     else fail(`unknown option ${a} (see --help)`);
@@ -101,10 +103,10 @@ function log(msg) {
   process.stderr.write(`[${s}s] ${msg}\n`);
 }
 
-function gitDescribe() {
+function gitDescribe(dir) {
   try {
-    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     return `${rev}${dirty ? ' (with uncommitted changes)' : ''}`;
   } catch {
     return 'unknown';
@@ -272,11 +274,21 @@ async function main() {
   const registry = new Registry(tmp);
   const cleanupSync = () => registry.killAllSync();
   process.on('exit', cleanupSync);
+  // First signal: stop every process gracefully (so that nginx/mosnd masters reap their workers)
+  // within a bounded time, remove the temp directory, exit. A second signal: kill at once.
+  let stopping = false;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
+      if (stopping) {
+        cleanupSync();
+        process.exit(130);
+      }
+      stopping = true;
       log(`${sig}: stopping every process of the run`);
-      cleanupSync();
-      process.exit(130);
+      registry.stopAll().finally(() => {
+        if (!opts.keepTmp) fs.rmSync(tmp, { recursive: true, force: true });
+        process.exit(130);
+      });
     });
   }
 
@@ -341,6 +353,7 @@ async function main() {
     }
     const ctx = {
       repoRoot: REPO_ROOT,
+      mosndRoot: opts.mosndDir || REPO_ROOT,
       tmp,
       registry,
       plan,
@@ -356,7 +369,7 @@ async function main() {
       upgrade: { ok: false, reason: 'not checked' },
       backend: null,
     };
-    run.meta.versions = { ...system.toolVersions(REPO_ROOT), mosnd: `${mosndVersion(ctx)} @ ${gitDescribe()}` };
+    run.meta.versions = { ...system.toolVersions(REPO_ROOT), mosnd: `${mosndVersion(ctx)} @ ${gitDescribe(ctx.mosndRoot)}` };
     log(`CPU: ${cpu.model}, ${cpu.count} usable CPU(s); ${run.meta.pinning}`);
     log(`Node ${process.version}; mode ${run.meta.mode}; peers ${sel.peers.map((p) => p.id).join(',')}; scenarios ${sel.scenarios.map((s) => s.id).join(',')}`);
     // How busy the machine is without us: the noise floor of every figure that follows.

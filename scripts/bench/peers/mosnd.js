@@ -11,8 +11,9 @@ const { freePort } = require('../lib/system');
 const { MOSND_LISTENING_LINES_TIMEOUT_MS, MOSND_PROBE_TIMEOUT_MS, MOSND_UPGRADE_TIMEOUT_MS } = require('../lib/constants');
 const { Unavailable, peerDir, waitReady } = require('./common');
 
+/** The mosnd install under test: this checkout unless --mosnd-dir names another one. */
 function bin(ctx) {
-  return path.join(ctx.repoRoot, 'bin', 'mosnd.js');
+  return path.join(ctx.mosndRoot, 'bin', 'mosnd.js');
 }
 
 function config(httpPort, tcpPort, backendPort) {
@@ -94,7 +95,7 @@ function makePeer(workers) {
       const args = [bin(ctx), 'start', '-c', file, '--workers', String(workers), '--run-dir', runDir];
       const proc = ctx.registry.spawn(id, process.execPath, args, {
         cpus: workers === 1 ? ctx.plan.proxy : ctx.plan.proxy2,
-        cwd: ctx.repoRoot,
+        cwd: ctx.mosndRoot,
         logFile: path.join(dir, 'stdout.log'),
       });
       let listening = 0;
@@ -123,9 +124,9 @@ function makePeer(workers) {
  * The new generation comes from this same checkout.
  */
 function runUpgrade(ctx, handle) {
-  const args = [bin(ctx), 'upgrade', '--binary', ctx.repoRoot, '--run-dir', handle.runDir];
+  const args = [bin(ctx), 'upgrade', '--binary', ctx.mosndRoot, '--run-dir', handle.runDir];
   const t0 = Date.now();
-  const proc = ctx.registry.spawn('mosnd-upgrade', process.execPath, args, { cwd: ctx.repoRoot });
+  const proc = ctx.registry.spawn('mosnd-upgrade', process.execPath, args, { cwd: ctx.mosndRoot });
   const killer = setTimeout(() => ctx.registry.stop(proc, 'SIGKILL', 0), MOSND_UPGRADE_TIMEOUT_MS);
   return proc.exitPromise.then((exit) => {
     clearTimeout(killer);
