@@ -122,7 +122,8 @@ function metricOf(scenario, r, which) {
   if (which === 'p99') return r.wrk.latencyMs.p99;
   if (which === 'cpu') return r.cpuPerReqUs;
   if (which === 'rss') return r.rssAfter;
-  if (which === 'perconn') return r.perConnKB;
+  // Per-connection memory is a difference of two RSS samples; GC can make it <= 0 (no ratio then).
+  if (which === 'perconn') return r.perConnKB > 0 ? r.perConnKB : null;
   return null;
 }
 
@@ -131,6 +132,7 @@ const RATIO_GROUPS = [
   { which: 'p99', kinds: ['load'], title: 'p99 latency: subject ÷ reference, lower is better for the subject' },
   { which: 'cpu', kinds: ['load'], title: 'Proxy CPU time per request: subject ÷ reference, lower is better for the subject' },
   { which: 'rss', kinds: ['idle'], title: 'RSS with the idle connections open: subject ÷ reference, lower is better for the subject' },
+  { which: 'perconn', kinds: ['idle'], title: 'Memory added per idle connection: subject ÷ reference, lower is better for the subject' },
 ];
 
 function ratios(run) {
@@ -187,6 +189,7 @@ const HEADLINES = [
   { scenario: 'small-64', which: 'cpu', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small: CPU time per request' },
   { scenario: 'tcp-small-64', which: 'cpu', refs: ['node-pipe', 'nginx'], label: 'TCP small: CPU time per request' },
   { scenario: 'idle', which: 'rss', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'RSS with idle connections' },
+  { scenario: 'idle', which: 'perconn', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'memory added per idle connection' },
 ];
 
 const SHORT = { nginx: 'nginx', haproxy: 'HAProxy', 'http-proxy-3': 'http-proxy-3', 'node-pipe': 'node pipe', direct: 'direct' };
