@@ -59,7 +59,17 @@ export function bindListener(cfg: ListenerConfig): BoundListener {
             : name;
     throw new MosndError('MOSND_ERR_LISTEN', `listener ${cfg.name} cannot bind ${formatAddress(cfg.host, cfg.port)}: ${why}`);
   }
-  return adoptHandle(cfg, h);
+  const bound = adoptHandle(cfg, h);
+  if (bound.port === 0) {
+    // libuv defers EADDRINUSE from bind() to listen(); the master never listens, so it
+    // shows as a socket left unbound (port 0). Listening on it would pick a random port.
+    h.close();
+    throw new MosndError(
+      'MOSND_ERR_LISTEN',
+      `listener ${cfg.name} cannot bind ${formatAddress(cfg.host, cfg.port)}: the address is already in use`,
+    );
+  }
+  return bound;
 }
 
 /** Wraps an already bound or listening fd (received from an older generation). */
@@ -74,7 +84,7 @@ export function listenerFromFd(cfg: ListenerConfig, fd: number): BoundListener {
 function adoptHandle(cfg: ListenerConfig, h: TcpHandle): BoundListener {
   const out: { address?: string; port?: number } = {};
   h.getsockname(out);
-  return { name: cfg.name, config: cfg, handle: h, address: out.address ?? cfg.host, port: out.port ?? cfg.port };
+  return { name: cfg.name, config: cfg, handle: h, address: out.address ?? cfg.host, port: out.port ?? 0 };
 }
 
 export function formatAddress(host: string, port: number): string {
