@@ -1,0 +1,335 @@
+'use strict';
+/**
+ * Test helpers: start a real mosnd master through the CLI, real upstream servers, and
+ * clients. Everything binds port 0 on 127.0.0.1 and is cleaned up by the caller (use
+ * `t.after(...)` or the returned `stop()`).
+ */
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'bin', 'mosnd.js');
+
+/** How long a master may take to report it serves: spawning workers takes ~200 ms, but the
+ *  test runner runs files in parallel on 2 cores. */
+const START_TIMEOUT_MS = 20_000;
+/** How long a CLI command may take in tests. */
+const CLI_TIMEOUT_MS = 60_000;
+
+function tmpDir(prefix = 'mosnd-test-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+function writeConfig(config, dir = tmpDir()) {
+  const file = path.join(dir, 'mosn.json');
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+/** An HTTP listener entry of a MOSN config. */
+function httpListener(name, routerName, port = 0) {
+  return {
+    name,
+    address: `127.0.0.1:${port}`,
+    bind_port: true,
+    filter_chains: [
+      {
+        filters: [
+          {
+            type: 'proxy',
+            config: { downstream_protocol: 'Http1', upstream_protocol: 'Http1', router_config_name: routerName },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function tcpListener(name, cluster, port = 0) {
+  return {
+    name,
+    address: `127.0.0.1:${port}`,
+    bind_port: true,
+    filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster } }] }],
+  };
+}
+
+function cluster(name, addresses, extra = {}) {
+  return {
+    name,
+    type: 'SIMPLE',
+    lb_type: 'LB_ROUNDROBIN',
+    hosts: addresses.map((a) => (typeof a === 'string' ? { address: a } : a)),
+    ...extra,
+  };
+}
+
+/**
+ * A whole MOSN config: `routes` are the routers of one virtual host with domains ["*"]
+ * (or pass `virtualHosts`), `clusters` as built by cluster(), `listeners` default to one
+ * HTTP listener "http" on port 0.
+ */
+function proxyConfig({ routes, virtualHosts, clusters = [], listeners, server = {}, extra = {} }) {
+  return {
+    servers: [
+      {
+        default_log_path: 'stdout',
+        default_log_level: 'INFO',
+        graceful_timeout: '5s',
+        routers: [
+          {
+            router_config_name: 'r',
+            virtual_hosts: virtualHosts ?? [{ name: 'v', domains: ['*'], routers: routes ?? [] }],
+          },
+        ],
+        listeners: listeners ?? [httpListener('http', 'r')],
+        ...server,
+      },
+    ],
+    cluster_manager: { clusters },
+    ...extra,
+  };
+}
+
+/**
+ * Starts `mosnd start` on a config object (or file path). Resolves once the master says it
+ * serves, with the listener ports parsed from its "listening on" lines.
+ */
+function startMosnd({ config, configFile, workers = 1, runDir = tmpDir('mosnd-run-'), args = [], env = {} }) {
+  const file = configFile ?? writeConfig(config);
+  const child = spawn(process.execPath, [BIN, 'start', '-c', file, '--workers', String(workers), '--run-dir', runDir, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  const m = {
+    child,
+    pid: child.pid,
+    runDir,
+    configFile: file,
+    ports: {},
+    logs: [],
+    stderr: '',
+    exited: null,
+    exitPromise: new Promise((resolve) => child.on('exit', (code, signal) => resolve((m.exited = { code, signal })))),
+    logWaiters: [],
+    /** Resolves with the first log line (parsed JSON) for which pred is true. */
+    waitForLog(pred, timeoutMs = START_TIMEOUT_MS) {
+      const found = m.logs.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`log line not seen in ${timeoutMs} ms; stderr: ${m.stderr}`)), timeoutMs);
+        m.logWaiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (m.exited) return m.exited;
+      child.kill(signal);
+      return m.exitPromise;
+    },
+    async kill() {
+      if (m.exited) return m.exited;
+      // Kill the master and its workers (they exit by themselves when the master is gone,
+      // but a test must not leave them draining in the background).
+      const pids = workerPids(child.pid);
+      child.kill('SIGKILL');
+      for (const p of pids) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {}
+      }
+      return m.exitPromise;
+    },
+    cli(cmdArgs, opts) {
+      return runCli([...cmdArgs, '--run-dir', runDir], opts);
+    },
+  };
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) !== -1) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let obj;
+      try {
+        obj = JSON.parse(line);
+      } catch {
+        obj = { msg: line };
+      }
+      m.logs.push(obj);
+      if (obj.listener && obj.address && / listening on /.test(obj.msg)) {
+        m.ports[obj.listener] = Number(obj.address.slice(obj.address.lastIndexOf(':') + 1));
+      }
+      for (const w of [...m.logWaiters]) {
+        if (w.pred(obj)) {
+          m.logWaiters.splice(m.logWaiters.indexOf(w), 1);
+          w.resolve(obj);
+        }
+      }
+    }
+  });
+  child.stderr.on('data', (d) => (m.stderr += d));
+  const ready = m.waitForLog((l) => /serving with/.test(l.msg ?? ''));
+  return Promise.race([
+    ready.then(() => m),
+    m.exitPromise.then((e) => {
+      throw new Error(`mosnd exited before serving (code ${e.code}, signal ${e.signal}): ${m.stderr}`);
+    }),
+  ]);
+}
+
+/** Pids of the children of `pid` (the workers of a master). */
+function workerPids(pid) {
+  try {
+    return fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Runs the mosnd CLI; resolves with { code, stdout, stderr }. */
+function runCli(args, { timeoutMs = CLI_TIMEOUT_MS, env = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mosnd ${args.join(' ')} did not finish in ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * A real HTTP/1.1 upstream (node:http). `handler(req, res)` answers; it counts accepted TCP
+ * connections and requests so tests can check reuse.
+ */
+function startHttpUpstream(handler) {
+  const server = http.createServer(handler ?? ((req, res) => res.end(`${req.method} ${req.url}`)));
+  server.keepAliveTimeout = 60_000;
+  const up = { server, connections: 0, requests: 0, port: 0, address: '' };
+  server.on('connection', () => up.connections++);
+  server.on('request', () => up.requests++);
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      up.port = server.address().port;
+      up.address = `127.0.0.1:${up.port}`;
+      up.close = () => new Promise((r) => {
+        server.closeAllConnections?.();
+        server.close(() => r());
+      });
+      resolve(up);
+    });
+  });
+}
+
+/** A TCP echo server. */
+function startEchoServer() {
+  const sockets = new Set();
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const port = server.address().port;
+      resolve({
+        server,
+        port,
+        address: `127.0.0.1:${port}`,
+        close: () => new Promise((r) => {
+          for (const s of sockets) s.destroy();
+          server.close(() => r());
+        }),
+      });
+    });
+  });
+}
+
+/** One request with node:http; resolves { status, headers, body (Buffer), socketId }. */
+function request(port, { method = 'GET', path: p = '/', headers = {}, body, agent = false, timeoutMs = 10_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), socket: res.socket }));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('request timeout')));
+    req.on('error', reject);
+    if (body !== undefined) req.end(body);
+    else req.end();
+  });
+}
+
+/**
+ * Sends raw bytes and collects everything the server sends until it closes (or timeout).
+ * Resolves { data (string, latin1), closed: boolean, status (first status code or 0) }.
+ */
+function rawExchange(port, bytes, { timeoutMs = 5_000, endAfterWrite = false } = {}) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    const chunks = [];
+    let closed = false;
+    const finish = () => {
+      const data = Buffer.concat(chunks).toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(data);
+      resolve({ data, closed, status: m ? Number(m[1]) : 0 });
+    };
+    const timer = setTimeout(() => {
+      s.destroy();
+      finish();
+    }, timeoutMs);
+    s.on('connect', () => {
+      if (endAfterWrite) s.end(bytes);
+      else s.write(bytes);
+    });
+    s.on('data', (d) => chunks.push(d));
+    s.on('error', () => {});
+    s.on('close', () => {
+      closed = true;
+      clearTimeout(timer);
+      finish();
+    });
+  });
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+module.exports = {
+  ROOT,
+  BIN,
+  tmpDir,
+  writeConfig,
+  httpListener,
+  tcpListener,
+  cluster,
+  proxyConfig,
+  startMosnd,
+  workerPids,
+  runCli,
+  startHttpUpstream,
+  startEchoServer,
+  request,
+  rawExchange,
+  sleep,
+};
