@@ -16,11 +16,32 @@ export interface WorkerCounters {
   responsesByClass: number[];
 }
 
+/** A connection taken off its sockets for a handover: fds plus bytes already read. */
+export type Detached =
+  | { kind: 'http'; listener: string; fds: [number]; data: Buffer | null }
+  | {
+      kind: 'tcp';
+      listener: string;
+      cluster: string;
+      host: string;
+      fds: [number, number];
+      toUpstream: Buffer | null;
+      toClient: Buffer | null;
+    };
+
 export interface TrackedConnection {
   /** Close when idle; finish what is in flight first. */
   drain(): void;
   /** Close now. */
   destroy(): void;
+  /** At a boundary where it can move to another process (nothing in flight, nothing unflushed). */
+  movable(): boolean;
+  /** Stops kernel reads now and describes what moves. Only when movable(). */
+  detach(): Detached;
+  /** The move failed: read again and keep serving here. */
+  reattach(): void;
+  /** The new owner has it: drop this process's copy without a FIN (no end(), only close). */
+  release(): void;
 }
 
 export class WorkerContext {
@@ -34,6 +55,9 @@ export class WorkerContext {
   };
   readonly connections = new Set<TrackedConnection>();
   draining = false;
+  /** An upgrade is moving connections away: park them at request boundaries instead of
+   *  reading the next request. */
+  handoverMode = false;
   /** Called whenever the last connection goes away (the drain waits on it). */
   onIdle: (() => void) | null = null;
 

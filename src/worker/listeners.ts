@@ -63,9 +63,13 @@ export class WorkerListeners {
     }
     const cfg = entry.config;
     if (cfg.kind === 'tcp') {
-      new TcpProxyConnection(socket, this.ctx, cfg.tcpCluster ?? '', cfg.tcpIdleTimeoutMs ?? 0);
+      new TcpProxyConnection(socket, this.ctx, {
+        listener: cfg.name,
+        cluster: cfg.tcpCluster ?? '',
+        idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0,
+      });
     } else {
-      new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '');
+      new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name);
     }
   }
 

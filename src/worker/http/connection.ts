@@ -30,7 +30,8 @@ import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
 import type { PoolFailure } from '../cluster/pool';
-import type { TrackedConnection, WorkerContext } from '../context';
+import type { Detached, TrackedConnection, WorkerContext } from '../context';
+import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
 import {
   DEFAULT_ROUTE_TIMEOUT_MS,
   DOWNSTREAM_IDLE_TIMEOUT_MS,
@@ -121,6 +122,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     private readonly socket: net.Socket,
     private readonly ctx: WorkerContext,
     private readonly routerName: string,
+    readonly listenerName: string = '',
   ) {
     const ip = socket.remoteAddress ?? '';
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
@@ -142,7 +144,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   private onData(data: Buffer): void {
     switch (this.state) {
       case State.Head:
-        this.onHeadBytes(data);
+        if (this.parked) this.holdPipelined(data);
+        else this.onHeadBytes(data);
         return;
       case State.Dispatch:
       case State.Exchange:
@@ -708,6 +711,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   private nextRequest(): void {
     this.state = State.Head;
     this.reader.reset();
+    if (this.ctx.handoverMode) {
+      this.park();
+      return;
+    }
     const p = this.pipelined;
     this.pipelined = null;
     if (this.ctx.draining) {
@@ -812,6 +819,72 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.state = State.Closed;
     this.socket.end();
     this.socket.destroySoon();
+  }
+
+  // ===================================================================== handover
+
+  /** Kernel reads are stopped: the connection waits at a request boundary to be moved. */
+  private parked = false;
+  private moved = false;
+
+  /**
+   * Stop at this request boundary. Reads stop on the next turn of the loop: stopping inside
+   * a 'data' callback would be undone by the stream's read-ahead; bytes that arrive before
+   * then are kept with the connection.
+   */
+  private park(): void {
+    if (this.parked) return;
+    this.parked = true;
+    setImmediate(() => {
+      if (this.parked) stopReading(this.socket);
+    });
+  }
+
+  movable(): boolean {
+    return (
+      this.state === State.Head &&
+      !this.closeAfter &&
+      !this.moved &&
+      this.req === null &&
+      isQuiet(this.socket)
+    );
+  }
+
+  detach(): Detached {
+    stopReading(this.socket);
+    this.parked = true;
+    const partial = this.reader.takePartial();
+    const p = this.pipelined;
+    this.pipelined = null;
+    const data = partial && p ? Buffer.concat([partial, p]) : (partial ?? p);
+    this.detachedData = data;
+    return { kind: 'http', listener: this.listenerName, fds: [socketFd(this.socket)], data };
+  }
+
+  private detachedData: Buffer | null = null;
+
+  reattach(): void {
+    this.parked = false;
+    const data = this.detachedData;
+    this.detachedData = null;
+    if (this.state !== State.Head) return;
+    startReading(this.socket);
+    this.socket.resume();
+    if (data !== null) this.onData(data);
+  }
+
+  release(): void {
+    this.moved = true;
+    this.state = State.Closed;
+    this.socket.destroy();
+  }
+
+  /**
+   * Takes over a connection moved from an older generation: `data` are bytes the old
+   * owner had read and not processed; they are handled before anything from the kernel.
+   */
+  inject(data: Buffer | null): void {
+    if (data !== null && data.length > 0) this.onData(data);
   }
 
   /** Drain: close now if idle between requests, else after the current response. */

@@ -3,17 +3,38 @@
  * on failure), then copy bytes both ways with backpressure. Half-close travels: a FIN from
  * one side is passed on with end() and the other direction keeps flowing until its FIN.
  * An upstream that cannot be reached closes the client connection.
+ *
+ * A pair can also be adopted from an older generation (both sockets already connected) and
+ * handed on to a newer one: see movable()/detach().
  */
 import * as net from 'node:net';
-import type { TrackedConnection, WorkerContext } from '../context';
+import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import type { UpstreamHost } from '../cluster/host';
+import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
 import { TCP_KEEPALIVE_DELAY_MS, TCP_PROXY_MAX_CONNECT_ATTEMPTS } from '../../shared/constants';
+
+export interface TcpProxyOptions {
+  listener: string;
+  cluster: string;
+  /** Close the pair after this long without traffic; 0 = never. */
+  idleTimeoutMs: number;
+}
+
+/** A pair moved from another process: the upstream socket and bytes that were in hand. */
+export interface AdoptedPair {
+  upstream: net.Socket;
+  hostAddress: string;
+  toUpstream: Buffer | null;
+  toClient: Buffer | null;
+}
 
 export class TcpProxyConnection implements TrackedConnection {
   private upstream: net.Socket | null = null;
   private host: UpstreamHost | null = null;
+  private hostAddress = '';
   private attempts = 0;
   private closed = false;
+  private moved = false;
   private clientEnded = false;
   private upstreamEnded = false;
   /** Client bytes read before the upstream connected. */
@@ -22,8 +43,8 @@ export class TcpProxyConnection implements TrackedConnection {
   constructor(
     private readonly client: net.Socket,
     private readonly ctx: WorkerContext,
-    private readonly clusterName: string,
-    private readonly idleTimeoutMs: number,
+    private readonly opts: TcpProxyOptions,
+    adopted?: AdoptedPair,
   ) {
     ctx.track(this);
     client.setNoDelay(true);
@@ -33,14 +54,26 @@ export class TcpProxyConnection implements TrackedConnection {
     client.on('drain', () => this.upstream?.resume());
     client.on('error', () => {});
     client.on('close', () => this.onClose());
-    if (idleTimeoutMs > 0) {
-      client.setTimeout(idleTimeoutMs, () => this.destroy());
+    if (opts.idleTimeoutMs > 0) {
+      client.setTimeout(opts.idleTimeoutMs, () => this.destroy());
     }
-    this.connect(undefined);
+    if (adopted) {
+      this.hostAddress = adopted.hostAddress;
+      const cluster = ctx.clusters.get(opts.cluster);
+      this.host = cluster?.hosts.find((h) => h.address === adopted.hostAddress) ?? null;
+      if (this.host) this.host.activeRequests++;
+      adopted.upstream.on('error', () => {});
+      adopted.upstream.once('close', () => this.onUpstreamClose(true, this.host));
+      this.attachUpstream(adopted.upstream);
+      if (adopted.toUpstream) adopted.upstream.write(adopted.toUpstream);
+      if (adopted.toClient) client.write(adopted.toClient);
+    } else {
+      this.connect(undefined);
+    }
   }
 
   private connect(exclude: UpstreamHost | undefined): void {
-    const cluster = this.ctx.clusters.get(this.clusterName);
+    const cluster = this.ctx.clusters.get(this.opts.cluster);
     const host = cluster?.pickHost(exclude);
     if (!cluster || !host || this.attempts >= TCP_PROXY_MAX_CONNECT_ATTEMPTS) {
       this.destroy();
@@ -48,6 +81,7 @@ export class TcpProxyConnection implements TrackedConnection {
     }
     this.attempts++;
     this.host = host;
+    this.hostAddress = host.address;
     host.activeRequests++;
     host.stats.cxTotal++;
     cluster.stats.rqTotal++;
@@ -66,16 +100,21 @@ export class TcpProxyConnection implements TrackedConnection {
     up.on('error', () => {});
     up.once('close', () => {
       clearTimeout(timer);
-      host.activeRequests--;
       if (!connected) {
+        host.activeRequests--;
         host.stats.cxConnectFail++;
         cluster.stats.cxConnectFail++;
         if (!this.closed) this.connect(host);
         return;
       }
-      this.upstream = null;
-      this.destroy();
+      this.onUpstreamClose(false, host);
     });
+  }
+
+  private onUpstreamClose(_adopted: boolean, host: UpstreamHost | null): void {
+    if (host) host.activeRequests--;
+    this.upstream = null;
+    if (!this.moved) this.destroy();
   }
 
   private attachUpstream(up: net.Socket): void {
@@ -122,7 +161,7 @@ export class TcpProxyConnection implements TrackedConnection {
 
   private onClose(): void {
     this.closed = true;
-    this.upstream?.destroy();
+    if (!this.moved) this.upstream?.destroy();
     this.ctx.untrack(this);
   }
 
@@ -131,6 +170,49 @@ export class TcpProxyConnection implements TrackedConnection {
   }
 
   destroy(): void {
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+
+  // ===================================================================== handover
+
+  movable(): boolean {
+    const up = this.upstream;
+    return (
+      up !== null &&
+      !this.closed &&
+      !this.moved &&
+      !this.clientEnded &&
+      !this.upstreamEnded &&
+      this.early.length === 0 &&
+      isQuiet(this.client) &&
+      isQuiet(up)
+    );
+  }
+
+  detach(): Detached {
+    const up = this.upstream!;
+    stopReading(this.client);
+    stopReading(up);
+    return {
+      kind: 'tcp',
+      listener: this.opts.listener,
+      cluster: this.opts.cluster,
+      host: this.hostAddress,
+      fds: [socketFd(this.client), socketFd(up)],
+      toUpstream: null,
+      toClient: null,
+    };
+  }
+
+  reattach(): void {
+    if (this.closed || !this.upstream) return;
+    startReading(this.client);
+    startReading(this.upstream);
+  }
+
+  release(): void {
+    this.moved = true;
     this.client.destroy();
     this.upstream?.destroy();
   }
