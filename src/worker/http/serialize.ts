@@ -76,7 +76,9 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
     }
     s += `${name}: ${value}\r\n`;
   }
-  if (!sawHost && o.host !== '') s += `host: ${o.host}\r\n`;
+  // Always: the upstream request is HTTP/1.1, which needs a Host even when an HTTP/1.0 client
+  // sent none (RFC 9112 §3.2: then an empty value).
+  if (!sawHost) s += `host: ${o.host}\r\n`;
   if (o.forwardedForIndex === -1) s += `x-forwarded-for: ${o.clientIp}\r\n`;
   if (!sawProto) s += 'x-forwarded-proto: http\r\n';
   if (o.requestId !== undefined) s += `x-request-id: ${o.requestId}\r\n`;
