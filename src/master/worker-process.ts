@@ -31,6 +31,10 @@ export class WorkerProcess extends EventEmitter {
   private seq = 0;
   private readonly pending = new Map<number, (m: WorkerMessage) => void>();
   fatalMessage: string | undefined;
+  /** Upgrade (old worker): how its connections left, once it has reported. */
+  handover: { moved: number; drained: number; closed: number } | undefined;
+  /** Upgrade: where this (new) worker receives moved connections. */
+  transferPath: string | undefined;
 
   constructor(
     readonly id: number,
@@ -73,6 +77,10 @@ export class WorkerProcess extends EventEmitter {
       case 'fatal':
         this.fatalMessage = m.message;
         return;
+      case 'handover-done':
+        this.handover = { moved: m.moved, drained: m.drained, closed: m.closed };
+        this.emit('handover-done', this.handover);
+        return;
       case 'ack':
       case 'stats': {
         const resolve = this.pending.get(m.seq);
@@ -97,8 +105,17 @@ export class WorkerProcess extends EventEmitter {
   }
 
   /** Sends the config and every listener, then waits for `ready`. */
-  start(config: MosndConfig, listeners: BoundListener[]): Promise<void> {
-    this.send({ t: 'init', config, generation: this.generation, workerId: this.id, listeners: listeners.map((l) => l.name) });
+  start(config: MosndConfig, listeners: BoundListener[], upgrade?: { transferPath: string }): Promise<void> {
+    this.transferPath = upgrade?.transferPath;
+    this.send({
+      t: 'init',
+      config,
+      generation: this.generation,
+      workerId: this.id,
+      listeners: listeners.map((l) => l.name),
+      deferAccept: upgrade !== undefined,
+      transferPath: upgrade?.transferPath,
+    });
     for (const l of listeners) this.send({ t: 'listener', name: l.name }, l.handle);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -156,6 +173,13 @@ export class WorkerProcess extends EventEmitter {
     if (!m) return `worker ${this.id} did not acknowledge the reload in time`;
     if (m.t === 'ack' && !m.ok) return `worker ${this.id}: ${m.error ?? 'reload failed'}`;
     return undefined;
+  }
+
+  /** Upgrade (old worker): move connections to the new worker at `target`, then exit. */
+  handOver(target: string, deadlineMs: number): void {
+    if (this.state === 'exited') return;
+    this.state = 'draining';
+    this.send({ t: 'handover', target, deadlineMs });
   }
 
   drain(deadlineMs: number): void {

@@ -16,7 +16,25 @@ export interface WorkerStats {
 
 export interface MasterToWorker {
   /** First message: the config to serve. The worker answers `ready` once it serves every listener. */
-  init: { t: 'init'; config: MosndConfig; generation: number; workerId: number; listeners: string[] };
+  init: {
+    t: 'init';
+    config: MosndConfig;
+    generation: number;
+    workerId: number;
+    listeners: string[];
+    /** Upgrade: hold the listeners without accepting until `accept` (the old generation
+     *  still serves; a failed new generation must not have taken any connection). */
+    deferAccept: boolean;
+    /** Upgrade: receive live connections from the old generation on this socket path. */
+    transferPath?: string;
+  };
+  /** Upgrade committed: start accepting on the held listeners. */
+  accept: { t: 'accept' };
+  /** Upgrade (old generation): stop accepting and move every connection to `target`
+   *  (a new worker's transfer socket); what cannot move by `deadlineMs` from now is closed. */
+  handover: { t: 'handover'; target: string; deadlineMs: number };
+  /** Upgrade rolled back after `handover` began: accept again (listener handles follow). */
+  resume: { t: 'resume' };
   /** A listening socket for the listener `name` (the handle rides along). */
   listener: { t: 'listener'; name: string };
   /** Apply a new config; listeners not in `listeners` are closed (their connections drain). */
@@ -30,6 +48,8 @@ export interface MasterToWorker {
 
 export interface WorkerToMaster {
   ready: { t: 'ready'; pid: number };
+  /** End of a handover: how the connections left this worker. */
+  handoverDone: { t: 'handover-done'; moved: number; drained: number; closed: number };
   ack: { t: 'ack'; seq: number; ok: boolean; error?: string };
   stats: { t: 'stats'; seq: number; stats: WorkerStats };
   /** A fatal problem the worker wants in the master's log before it exits. */

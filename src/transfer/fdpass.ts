@@ -360,9 +360,9 @@ function expectSocket(fd: number, listening: boolean): void {
 }
 
 /** Wraps a received connected TCP (or Unix stream) socket; the Socket owns the fd from now on. */
-export function socketFromFd(fd: number): net.Socket {
+export function socketFromFd(fd: number, allowHalfOpen = false): net.Socket {
   expectSocket(fd, false);
-  return new net.Socket({ fd, readable: true, writable: true });
+  return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen });
 }
 
 /**

@@ -17,8 +17,28 @@ interface Entry {
 export class WorkerListeners {
   private readonly entries = new Map<string, Entry>();
   private configs = new Map<string, ListenerConfig>();
+  /** Handles received while accepting is deferred (upgrade before commit). */
+  private readonly held = new Map<string, unknown>();
+  private deferred: boolean;
 
-  constructor(private readonly ctx: WorkerContext) {}
+  constructor(
+    private readonly ctx: WorkerContext,
+    deferAccept = false,
+  ) {
+    this.deferred = deferAccept;
+  }
+
+  config(name: string): ListenerConfig | undefined {
+    return this.configs.get(name);
+  }
+
+  /** Starts accepting on every held listener (the upgrade was committed). */
+  async startAccepting(): Promise<void> {
+    this.deferred = false;
+    const held = [...this.held];
+    this.held.clear();
+    await Promise.all(held.map(([name, handle]) => this.adopt(name, handle)));
+  }
 
   setConfigs(listeners: ListenerConfig[]): void {
     this.configs = new Map(listeners.map((l) => [l.name, l]));
@@ -40,6 +60,10 @@ export class WorkerListeners {
   adopt(name: string, handle: unknown): Promise<void> {
     const config = this.configs.get(name);
     if (!config) return Promise.reject(new Error(`no config for listener ${name}`));
+    if (this.deferred) {
+      this.held.set(name, handle);
+      return Promise.resolve();
+    }
     const old = this.entries.get(name);
     if (old) old.server.close();
     const server = net.createServer({ allowHalfOpen: true, noDelay: true });

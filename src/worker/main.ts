@@ -11,9 +11,11 @@ import { ClusterManager } from './cluster/manager';
 import { WorkerContext } from './context';
 import { WorkerListeners } from './listeners';
 import { buildRouteTables } from './runtime';
+import { handOver, makeAdopter, resumeHere } from './handover';
+import { ConnectionReceiver } from '../transfer/conn-receiver';
 import type { MosndConfig } from '../shared/config/model';
 
-type WorkerState = 'starting' | 'ready' | 'draining';
+type WorkerState = 'starting' | 'ready' | 'handing-over' | 'draining';
 
 /** After the drain deadline, connections still open are cut; this bounds the final flush. */
 const EXIT_FLUSH_MS = 100;
@@ -27,6 +29,7 @@ class Worker {
   private config: MosndConfig | null = null;
   /** Listener handles that arrived before init (cannot happen with the master's ordering, kept safe). */
   private early: Array<{ name: string; handle: unknown }> = [];
+  private receiver: ConnectionReceiver | null = null;
 
   handle(msg: MasterMessage, handle: unknown): void {
     switch (msg.t) {
@@ -49,6 +52,18 @@ class Worker {
       case 'log-level':
         if (this.log) this.log.level = msg.level;
         return;
+      case 'accept':
+        void this.listeners?.startAccepting().catch((err: Error) => this.fatal(`cannot accept: ${err.message}`));
+        return;
+      case 'handover':
+        void this.handover(msg.target, msg.deadlineMs);
+        return;
+      case 'resume':
+        if (this.state === 'handing-over' && this.ctx) {
+          this.state = 'ready';
+          resumeHere(this.ctx);
+        }
+        return;
     }
   }
 
@@ -63,20 +78,29 @@ class Worker {
     const ctx = new WorkerContext(new ClusterManager(msg.config.clusters), this.log);
     ctx.routers = buildRouteTables(msg.config);
     this.ctx = ctx;
-    this.listeners = new WorkerListeners(ctx);
+    this.listeners = new WorkerListeners(ctx, msg.deferAccept);
     this.listeners.setConfigs(msg.config.listeners);
+    if (msg.transferPath) {
+      this.receiver = new ConnectionReceiver(msg.transferPath, makeAdopter(ctx, this.listeners), (err) =>
+        this.log?.warn({ err: err.message }, 'connection handover receive error'),
+      );
+    }
     this.expected = new Set(msg.listeners);
     for (const e of this.early.splice(0)) void this.adopt(e.name, e.handle);
     this.maybeReady();
+  }
+
+  private fatal(message: string): never {
+    this.log?.error(message);
+    send({ t: 'fatal', message });
+    process.exit(1);
   }
 
   private async adopt(name: string, handle: unknown): Promise<void> {
     try {
       await this.listeners!.adopt(name, handle);
     } catch (err) {
-      this.log?.error({ err, listener: name }, 'cannot serve listener');
-      send({ t: 'fatal', message: `cannot serve listener ${name}: ${(err as Error).message}` });
-      process.exit(1);
+      this.fatal(`cannot serve listener ${name}: ${(err as Error).message}`);
     }
     this.expected.delete(name);
     this.maybeReady();
@@ -104,6 +128,19 @@ class Worker {
     } catch (err) {
       send({ t: 'ack', seq: msg.seq, ok: false, error: (err as Error).message });
     }
+  }
+
+  /** Old generation: move every connection to the new worker at `target`, then exit. */
+  private async handover(target: string, deadlineMs: number): Promise<void> {
+    const ctx = this.ctx;
+    if (!ctx || this.state !== 'ready') return;
+    this.state = 'handing-over';
+    const r = await handOver(ctx, this.listeners!, target, deadlineMs, () => this.state === 'handing-over');
+    if (this.state !== 'handing-over') return; // resumed meanwhile
+    send({ t: 'handover-done', ...r });
+    this.state = 'draining';
+    ctx.clusters.close();
+    setTimeout(() => process.exit(0), EXIT_FLUSH_MS).unref();
   }
 
   drain(deadlineMs: number): void {
@@ -141,6 +178,7 @@ class Worker {
   }
 
   onMasterGone(): void {
+    if (this.state === 'handing-over') return; // the handover finishes on its own
     this.log?.warn('master is gone; draining');
     this.drain(this.config?.gracefulTimeoutMs ?? 30_000);
   }

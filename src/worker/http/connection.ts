@@ -865,8 +865,12 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   reattach(): void {
     this.parked = false;
-    const data = this.detachedData;
+    let data = this.detachedData;
     this.detachedData = null;
+    if (this.pipelined !== null) {
+      data = data === null ? this.pipelined : Buffer.concat([data, this.pipelined]);
+      this.pipelined = null;
+    }
     if (this.state !== State.Head) return;
     startReading(this.socket);
     this.socket.resume();
@@ -889,6 +893,13 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   /** Drain: close now if idle between requests, else after the current response. */
   drain(): void {
+    if (this.parked) {
+      // Parked for a handover that will not happen: answer what waits, then close.
+      this.closeAfter = true;
+      this.reattach();
+      if (this.state === State.Head && !this.reader.hasPartial && this.pipelined === null) this.closeGracefully();
+      return;
+    }
     if (this.state === State.Head && !this.reader.hasPartial) this.closeGracefully();
     else this.closeAfter = true;
   }

@@ -1,0 +1,111 @@
+/**
+ * New-worker side of moving live connections: listens on its transfer socket, adopts each
+ * connection of a batch (the adopter builds the worker's connection object on the fds) and
+ * acknowledges the batch in one message. Fds it cannot use are closed; a malformed message
+ * closes that channel (the old worker then keeps its connections).
+ */
+import { FdChannel, FdChannelServer } from './fdpass';
+import { ConnDesc, decodeConnMessage, encode } from './messages';
+import { native } from './fdpass';
+import { RECEIVER_IDLE_WAIT_MS } from './constants';
+import { isMosndError } from '../shared/errors';
+
+/** Builds a live connection from a description and its fds; false = refused (fds untouched). */
+export type Adopter = (desc: ConnDesc, fds: number[]) => boolean;
+
+export class ConnectionReceiver {
+  private readonly server: FdChannelServer;
+  private readonly channels = new Set<FdChannel>();
+  private closed = false;
+  adopted = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly adopt: Adopter,
+    private readonly onError: (err: Error) => void,
+  ) {
+    this.server = FdChannel.listen(path);
+    void this.acceptLoop();
+  }
+
+  private async acceptLoop(): Promise<void> {
+    while (!this.closed) {
+      let ch: FdChannel;
+      try {
+        ch = await this.server.accept(RECEIVER_IDLE_WAIT_MS);
+      } catch (e) {
+        if (this.closed) return;
+        if (isMosndError(e) && e.code === 'MOSND_ERR_TRANSFER_TIMEOUT') continue;
+        this.onError(e as Error);
+        return;
+      }
+      this.channels.add(ch);
+      void this.serve(ch);
+    }
+  }
+
+  private async serve(ch: FdChannel): Promise<void> {
+    try {
+      while (!this.closed) {
+        let msg;
+        try {
+          msg = await ch.recv(RECEIVER_IDLE_WAIT_MS);
+        } catch (e) {
+          if (isMosndError(e) && e.code === 'MOSND_ERR_TRANSFER_TIMEOUT') continue;
+          throw e;
+        }
+        let m;
+        try {
+          m = decodeConnMessage(msg.data, msg.fds.length);
+        } catch (e) {
+          for (const fd of msg.fds) native().close(fd);
+          throw e;
+        }
+        if (m.t !== 'conns') {
+          for (const fd of msg.fds) native().close(fd);
+          continue;
+        }
+        const accepted: number[] = [];
+        const refused: number[] = [];
+        const used = new Set<number>();
+        for (const desc of m.items) {
+          const idx = desc.kind === 'http' ? [desc.fd] : [desc.clientFd, desc.upstreamFd];
+          if (idx.some((i) => used.has(i))) {
+            refused.push(desc.id);
+            continue;
+          }
+          const fds = idx.map((i) => msg.fds[i]);
+          let ok = false;
+          try {
+            ok = this.adopt(desc, fds);
+          } catch (e) {
+            this.onError(e as Error);
+          }
+          if (ok) {
+            for (const i of idx) used.add(i);
+            accepted.push(desc.id);
+          } else {
+            refused.push(desc.id);
+          }
+        }
+        // Fds no accepted connection took are ours to close.
+        msg.fds.forEach((fd, i) => {
+          if (!used.has(i)) native().close(fd);
+        });
+        this.adopted += accepted.length;
+        await ch.send(encode({ t: 'ack', accepted, refused }));
+      }
+    } catch (e) {
+      if (!(isMosndError(e) && e.code === 'MOSND_ERR_TRANSFER_CLOSED') && !this.closed) this.onError(e as Error);
+    } finally {
+      this.channels.delete(ch);
+      ch.close();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const ch of this.channels) ch.close();
+    this.server.close();
+  }
+}

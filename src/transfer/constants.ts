@@ -1,0 +1,40 @@
+/** Timing and size limits of the handover protocol (README.md in this directory). */
+
+/** The new master must connect to upgrade.sock this soon after it is spawned: loading Node
+ *  and mosnd takes ~300 ms; 15 s covers a loaded machine without hiding a dead start. */
+export const NEW_MASTER_HELLO_TIMEOUT_MS = 15_000;
+
+/** Default for `mosnd upgrade --timeout`: from spawn to the new generation ready. */
+export const DEFAULT_UPGRADE_TIMEOUT_MS = 60_000;
+
+/** The new master answers `commit` with `serving` within this time (it only tells its
+ *  workers to accept and takes over the pidfile and control socket). */
+export const COMMIT_ACK_TIMEOUT_MS = 5_000;
+
+/** An old worker connects to its new peer's transfer socket within this time. */
+export const CONN_CHANNEL_CONNECT_TIMEOUT_MS = 2_000;
+
+/** A batch of moved connections must be acknowledged within this time, else the old
+ *  worker takes them back (readStart) and keeps serving them: adopting 253 sockets takes
+ *  a few ms, so 2 s only trips on a wedged peer. */
+export const CONN_ACK_TIMEOUT_MS = 2_000;
+
+/** How often an old worker looks for connections that reached a movable boundary. Short:
+ *  a parked keep-alive client waits (its next request sits in the kernel) until moved. */
+export const HANDOVER_POLL_MS = 5;
+
+/** Bytes of already-read data one moved connection may carry (base64 in JSON keeps the
+ *  message under MAX_MESSAGE_BYTES); a connection holding more is drained instead. */
+export const MAX_CONN_DATA_BYTES = 16 * 1024;
+
+/** JSON budget of one batch message, under fdpass MAX_MESSAGE_BYTES (64 KiB) with room
+ *  for the envelope. */
+export const MAX_BATCH_JSON_BYTES = 60 * 1024;
+
+/** How long a receiving channel waits between messages before re-arming (not an error:
+ *  old workers may take long to free their busy connections). */
+export const RECEIVER_IDLE_WAIT_MS = 60_000;
+
+/** How long the new master waits for the old master's `done` after `serving` before it
+ *  stops caring (the old generation may be draining long requests). */
+export const OLD_GENERATION_EXIT_WAIT_MS = 120_000;

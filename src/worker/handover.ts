@@ -1,0 +1,123 @@
+/**
+ * Both worker roles of an upgrade.
+ *
+ * Old worker (`handOver`): stop accepting, then keep moving every connection that reaches a
+ * movable boundary to the new worker until none is left or the deadline passes. Connections
+ * the peer refuses, or all of them if the channel fails, finish here by draining.
+ *
+ * New worker (`adopter`): turns a received description and its fds into live connection
+ * objects of this worker.
+ */
+import { FdChannel, socketFromFd } from '../transfer/fdpass';
+import { ConnectionSender } from '../transfer/conn-sender';
+import type { Adopter } from '../transfer/conn-receiver';
+import { CONN_CHANNEL_CONNECT_TIMEOUT_MS, HANDOVER_POLL_MS } from '../transfer/constants';
+import type { TrackedConnection, WorkerContext } from './context';
+import type { WorkerListeners } from './listeners';
+import { HttpConnection } from './http/connection';
+import { TcpProxyConnection } from './tcp/tcp-proxy';
+
+export interface HandoverResult {
+  moved: number;
+  /** Finished here (client closed, refused by the peer, or drained after a failure). */
+  drained: number;
+  /** Still open at the deadline and cut. */
+  closed: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function handOver(
+  ctx: WorkerContext,
+  listeners: WorkerListeners,
+  target: string,
+  deadlineMs: number,
+  /** False once the upgrade was rolled back (stop moving; keep everything here). */
+  active: () => boolean,
+): Promise<HandoverResult> {
+  const log = ctx.log;
+  ctx.handoverMode = true;
+  listeners.closeAll();
+  const started = Date.now();
+  const deadline = started + deadlineMs;
+  const startCount = ctx.connections.size;
+  let sender: ConnectionSender | null = null;
+  let ch: FdChannel | null = null;
+  try {
+    ch = await FdChannel.connect(target, CONN_CHANNEL_CONNECT_TIMEOUT_MS);
+    sender = new ConnectionSender(ch);
+  } catch (err) {
+    log.warn({ err: (err as Error).message, target }, 'cannot reach the new worker; draining connections here');
+  }
+  const stay = new Set<TrackedConnection>();
+  let moved = 0;
+  let draining = false;
+  const startDraining = (): void => {
+    if (draining) return;
+    draining = true;
+    ctx.handoverMode = false;
+    for (const c of [...ctx.connections]) c.drain();
+  };
+  if (!sender) startDraining();
+  while (ctx.connections.size > 0 && Date.now() < deadline && active()) {
+    if (sender && !draining) {
+      const movable = [...ctx.connections].filter((c) => !stay.has(c) && c.movable());
+      if (movable.length > 0) {
+        const r = await sender.send(movable);
+        moved += r.moved;
+        for (const c of r.refused) {
+          stay.add(c);
+          c.drain();
+        }
+        if (r.broken) {
+          log.warn('the connection handover channel failed; draining the rest here');
+          startDraining();
+        }
+        continue;
+      }
+    }
+    await sleep(HANDOVER_POLL_MS);
+  }
+  ch?.close();
+  if (!active()) return { moved, drained: 0, closed: 0 };
+  const closed = ctx.connections.size;
+  for (const c of [...ctx.connections]) c.destroy();
+  const result = { moved, drained: Math.max(0, startCount - moved - closed), closed };
+  log.info({ ...result, ms: Date.now() - started }, 'handover finished');
+  return result;
+}
+
+/** Aborted handover (the new generation died): serve everything here again. */
+export function resumeHere(ctx: WorkerContext): void {
+  ctx.handoverMode = false;
+  for (const c of [...ctx.connections]) c.reattach();
+}
+
+export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Adopter {
+  return (desc, fds) => {
+    const cfg = listeners.config(desc.listener);
+    if (!cfg) return false;
+    if (desc.kind === 'http') {
+      if (cfg.kind !== 'http') return false;
+      const socket = socketFromFd(fds[0], true);
+      const conn = new HttpConnection(socket, ctx, cfg.routerConfigName ?? '', cfg.name);
+      conn.inject(desc.data ? Buffer.from(desc.data, 'base64') : null);
+      return true;
+    }
+    if (cfg.kind !== 'tcp' || cfg.tcpCluster !== desc.cluster) return false;
+    const client = socketFromFd(fds[0], true);
+    const upstream = socketFromFd(fds[1], true);
+    new TcpProxyConnection(
+      client,
+      ctx,
+      { listener: cfg.name, cluster: desc.cluster, idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0 },
+      {
+        upstream,
+        hostAddress: desc.host,
+        toUpstream: desc.toUpstream ? Buffer.from(desc.toUpstream, 'base64') : null,
+        toClient: desc.toClient ? Buffer.from(desc.toClient, 'base64') : null,
+      },
+    );
+    return true;
+  };
+}
