@@ -558,10 +558,11 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       }
     } else if (resp.framing === 'chunked') {
       let end: number;
+      let full = false;
       try {
         if (this.dechunk) {
           end = this.respChunks!.feed(data, 0, (b, s, e) => {
-            this.socket.write(b.subarray(s, e));
+            if (!this.socket.write(b.subarray(s, e))) full = true;
           });
         } else {
           end = this.respChunks!.feed(data, 0);
@@ -576,6 +577,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       if (end < data.length) this.upstreamReusable = false;
       if (this.respChunks!.done) done = true;
       if (this.dechunk) {
+        if (full) this.conn?.socket.pause(); // resumed by the client's 'drain'
         if (done) this.responseDone();
         return;
       }
