@@ -73,7 +73,8 @@ function parseResponse(buf, { noBody = false, closed = false } = {}) {
 /**
  * A client connection kept open across requests. `send(bytes)` writes; `read({noBody})`
  * resolves the next complete response (1xx included, one at a time); `closed` resolves when
- * the server closes. `id` tells sockets apart.
+ * the server closes. Meant for small responses: bytes are gathered in one buffer that is
+ * copied on each read, so megabytes make it slow.
  */
 function rawClient(port) {
   const socket = net.connect(port, '127.0.0.1');
