@@ -3,7 +3,7 @@
  * the control API, handles signals, and cleans up (pidfile, socket) when it stops.
  */
 import pidusage from 'pidusage';
-import { loadConfigFile, formatIssue } from '../shared/config/load';
+import { loadConfigOrThrow, formatIssue } from '../shared/config/load';
 import type { MosndConfig } from '../shared/config/model';
 import { MosndError } from '../shared/errors';
 import { createLogger, Logger } from '../shared/logger';
@@ -23,15 +23,8 @@ export interface MasterOptions {
 }
 
 export function loadOrThrow(path: string): { config: MosndConfig; warnings: string[] } {
-  const r = loadConfigFile(path);
-  if (r.errors.length > 0 || !r.config) {
-    const n = r.errors.length;
-    throw new MosndError(
-      'MOSND_ERR_CONFIG_INVALID',
-      `${path}: ${n} problem${n === 1 ? '' : 's'} in the configuration`,
-      r.errors.map(formatIssue),
-    );
-  }
+  // Throws with the catalogue code of the failure: READ, JSON or INVALID.
+  const r = loadConfigOrThrow(path);
   assertUsableConfig(r.config);
   return { config: r.config, warnings: r.warnings.map(formatIssue) };
 }
