@@ -6,7 +6,9 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { parseDuration } from '../shared/duration';
+import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../transfer/constants';
 import { ControlClient } from '../shared/control-client';
 import { MosndError, isMosndError } from '../shared/errors';
 import { Master, loadOrThrow } from './master-main';
@@ -53,6 +55,7 @@ async function startForeground(opts: StartOptions): Promise<void> {
     configPath: opts.config,
     workers: opts.workers,
     runDir: opts.runDir,
+    upgradeFrom: opts.upgradeFrom,
     onWarning: (w) => process.stderr.write(`mosnd: warning: ${w}\n`),
   });
   const code = await master.run();
@@ -102,6 +105,7 @@ interface StartOptions {
   workers?: number;
   runDir?: string;
   daemon?: boolean;
+  upgradeFrom?: string;
 }
 
 async function stopCommand(opts: { fast?: boolean; runDir?: string; timeout: number }): Promise<void> {
@@ -161,6 +165,29 @@ async function statusCommand(opts: { runDir?: string; json?: boolean }): Promise
   }
 }
 
+function durationOption(v: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError('expected a duration such as "60s" or "2m"');
+  return ms;
+}
+
+async function upgradeCommand(opts: { binary: string; config?: string; timeout: number; runDir?: string }): Promise<void> {
+  const client = new ControlClient(controlSocketPath(runDirOf(opts)));
+  const started = Date.now();
+  try {
+    const final = await client.upgrade(
+      { binaryDir: path.resolve(opts.binary), configPath: opts.config ? path.resolve(opts.config) : '', timeoutMs: opts.timeout },
+      (e) => {
+        if (!e.done) process.stdout.write(`[${((e.atMs - started) / 1000).toFixed(2)}s] ${e.phase}: ${e.message}\n`);
+      },
+    );
+    if (!final.ok) throw new MosndError('MOSND_ERR_UPGRADE_FAILED', final.message);
+    process.stdout.write(`[${((final.atMs - started) / 1000).toFixed(2)}s] ${final.phase}: ${final.message}\n`);
+  } finally {
+    client.close();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
@@ -177,6 +204,7 @@ export function buildProgram(): Command {
     .option('-w, --workers <n>', 'worker processes (default: one per core)', positiveInt)
     .option('--run-dir <dir>', 'directory for the pidfile and control socket')
     .option('-d, --daemon', 'run in the background once ready')
+    .addOption(new Option('--upgrade-from <socket>', 'internal: join a running generation as its upgrade').hideHelp())
     .action((opts: StartOptions) => (opts.daemon ? startDaemon(opts) : startForeground(opts)));
 
   program
@@ -200,6 +228,15 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON document')
     .option('--run-dir <dir>', 'run directory of the running mosnd')
     .action(statusCommand);
+
+  program
+    .command('upgrade')
+    .description('start another install as a new generation and hand it every listener and live connection')
+    .requiredOption('--binary <dir>', 'root of the installed and built mosnd to run (its package.json declares the mosnd bin)')
+    .option('-c, --config <file>', 'switch to this configuration file at the same time')
+    .option('--timeout <duration>', 'how long the new generation may take to be ready (Go duration)', durationOption, DEFAULT_UPGRADE_TIMEOUT_MS)
+    .option('--run-dir <dir>', 'run directory of the running mosnd')
+    .action(upgradeCommand);
 
   program
     .command('version')

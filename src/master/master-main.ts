@@ -7,17 +7,22 @@ import { loadConfigOrThrow, formatIssue } from '../shared/config/load';
 import type { MosndConfig } from '../shared/config/model';
 import { MosndError } from '../shared/errors';
 import { createLogger, Logger } from '../shared/logger';
-import type { ProcessInfo, ReloadReply, StatusReply } from '../shared/control-types';
+import type { ProcessInfo, ReloadReply, StatusReply, UpgradeEvent, UpgradeRequest } from '../shared/control-types';
 import { startControlServer, ControlServer } from './control-server';
 import { Supervisor, assertUsableConfig } from './supervisor';
 import { claimRunDir, controlSocketPath, ensureRunDir, pidfilePath, removePidfile, resolveRunDir, writePidfile } from './rundir';
-import { VERSION } from './version';
+import { INSTALL_DIR, VERSION } from './version';
+import { UpgradeCoordinator } from './upgrade-old';
+import { UpgradeJoin } from './upgrade-new';
+import * as path from 'node:path';
 
 export interface MasterOptions {
   configPath: string;
   workers?: number;
   runDir?: string;
   generation?: number;
+  /** Upgrade: join the old generation through this socket instead of starting afresh. */
+  upgradeFrom?: string;
   /** Called with one line for each config warning, before anything starts. */
   onWarning?: (line: string) => void;
 }
@@ -43,8 +48,13 @@ export class Master {
     this.configPath = opts.configPath;
   }
 
+  private upgrade: UpgradeCoordinator | null = null;
+  private workerCount = 1;
+  private lastUpgrade: StatusReply['lastUpgrade'] = { result: 'none', atMs: 0, message: '', fromGeneration: 0, toGeneration: 0 };
+
   /** Starts serving; resolves with the exit code when the master has stopped. */
   async run(): Promise<number> {
+    if (this.opts.upgradeFrom) return this.runUpgraded(this.opts.upgradeFrom);
     const { config, warnings } = loadOrThrow(this.configPath);
     const generation = this.opts.generation ?? 1;
     this.log = createLogger({ path: config.logPath, level: config.logLevel, generation, worker: 'master' });
@@ -55,14 +65,97 @@ export class Master {
     this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
     ensureRunDir(this.runDir);
     this.pidfile = pidfilePath(this.runDir, config.pidFile);
+    // Writes the pidfile now, before binding or spawning: a second start racing this one is refused.
     claimRunDir(this.runDir, this.pidfile);
 
     const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
+    this.workerCount = workers;
     this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     this.installSignals();
-    await this.supervisor.start();
+    try {
+      await this.supervisor.start();
+    } catch (e) {
+      removePidfile(this.pidfile, process.pid);
+      throw e;
+    }
+    await this.startControl();
+    this.log.info(
+      { version: VERSION, workers, runDir: this.runDir, config: config.source },
+      `mosnd ${VERSION} serving with ${workers} worker${workers === 1 ? '' : 's'} (run dir ${this.runDir})`,
+    );
+    return done;
+  }
+
+  /**
+   * Upgrade start: receive the sockets from the old generation, start the workers holding
+   * them (not accepting), report ready, and take over at commit.
+   */
+  private async runUpgraded(sockPath: string): Promise<number> {
+    const join = await UpgradeJoin.connect(sockPath, VERSION);
+    let loaded: { config: MosndConfig; warnings: string[] };
+    try {
+      loaded = loadOrThrow(this.configPath);
+    } catch (e) {
+      const err = e as MosndError;
+      await join.abort(err.message, err.details ?? []);
+      throw e;
+    }
+    const { config, warnings } = loaded;
+    const generation = join.generation;
+    this.log = createLogger({ path: config.logPath, level: config.logLevel, generation, worker: 'master' });
+    for (const w of warnings) this.log.warn(`config: ${w}`);
+    this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
+    this.pidfile = pidfilePath(this.runDir, config.pidFile);
+    const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
+    this.workerCount = workers;
+    this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
+    const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
+    try {
+      const listeners = join.bindListeners(config);
+      await this.supervisor.start({
+        listeners,
+        transferPath: (id) => path.join(this.runDir, `xfer-${generation}-${id}.sock`),
+      });
+    } catch (e) {
+      const err = e as MosndError;
+      await join.abort(err.message, err.details ?? []);
+      throw e;
+    }
+    await join.ready(this.supervisor.transferPaths());
+    const how = await join.waitCommit();
+    // Commit: accept, then own the pidfile and the control socket.
+    this.supervisor.acceptAll();
+    this.installSignals();
     writePidfile(this.pidfile, process.pid);
+    await this.startControl();
+    await join.serving();
+    this.log.info(
+      { version: VERSION, workers, generation, from: join.oldGeneration, orphaned: how === 'orphaned' },
+      `mosnd ${VERSION} serving with ${workers} worker${workers === 1 ? '' : 's'} as generation ${generation} (upgraded from ${join.oldGeneration})`,
+    );
+    this.lastUpgrade = {
+      result: 'ok',
+      atMs: Date.now(),
+      message: 'the old generation is handing over its connections',
+      fromGeneration: join.oldGeneration,
+      toGeneration: generation,
+    };
+    void join.waitDone().then((totals) => {
+      this.lastUpgrade = {
+        result: 'ok',
+        atMs: Date.now(),
+        message: totals
+          ? `${totals.moved} connections moved, ${totals.drained} finished in the old generation, ${totals.closed} closed`
+          : 'the old generation exited without reporting',
+        fromGeneration: join.oldGeneration,
+        toGeneration: generation,
+      };
+    });
+    return done;
+  }
+
+  private async startControl(): Promise<void> {
     this.control = await startControlServer(controlSocketPath(this.runDir), {
       status: () => this.status(),
       stop: async (fast) => {
@@ -70,15 +163,58 @@ export class Master {
         return { accepted: true, message: fast ? 'fast stop started' : 'graceful stop started' };
       },
       reload: (p) => this.reload(p),
-      upgrade: async () => {
-        throw new MosndError('MOSND_ERR_UPGRADE_BINARY', 'upgrade is not available in this version');
+      upgrade: (req, emit) => this.runUpgrade(req, emit),
+    });
+  }
+
+  private coordinator(): UpgradeCoordinator {
+    if (this.upgrade?.busy) return this.upgrade; // its run() refuses a second upgrade
+    this.upgrade = new UpgradeCoordinator({
+      supervisor: this.supervisor,
+      log: this.log,
+      runDir: this.runDir,
+      configPath: this.configPath,
+      workers: this.workerCount,
+      onCommitted: () => {
+        // The new master owns the pidfile and control socket now; ours must not be removed
+        // on exit (removePidfile checks the pid; the control server checks the inode).
+      },
+      onResumed: async () => {
+        writePidfile(this.pidfile, process.pid);
+        if (this.control) await this.control.close();
+        await this.startControl();
       },
     });
-    this.log.info(
-      { version: VERSION, workers, runDir: this.runDir, config: config.source },
-      `mosnd ${VERSION} serving with ${workers} worker${workers === 1 ? '' : 's'} (run dir ${this.runDir})`,
-    );
-    return done;
+    return this.upgrade;
+  }
+
+  /** The Upgrade RPC (and SIGUSR2): on success this generation exits afterwards. */
+  private async runUpgrade(req: UpgradeRequest, emit: (e: UpgradeEvent) => void): Promise<void> {
+    const c = this.coordinator();
+    let outcome;
+    try {
+      outcome = await c.run(req, emit);
+    } catch (e) {
+      const err = e as MosndError;
+      this.lastUpgrade = { result: 'failed', atMs: Date.now(), message: err.message, fromGeneration: this.supervisor.generation, toGeneration: this.supervisor.generation + 1 };
+      throw e;
+    }
+    emit({ phase: 'done', message: `${outcome.message}; generation ${outcome.fromGeneration} exits`, done: true, ok: true, atMs: Date.now(), generation: outcome.toGeneration });
+    // Let the final event reach the client, then leave.
+    setTimeout(() => void this.exitAfterUpgrade(), 50);
+  }
+
+  private async exitAfterUpgrade(): Promise<void> {
+    if (this.control) await this.control.close();
+    this.supervisor.state = 'stopped';
+    this.closeListenersAfterUpgrade();
+    removePidfile(this.pidfile, process.pid);
+    this.log.info('handed over to the new generation; exiting');
+    this.exitResolve?.(0);
+  }
+
+  private closeListenersAfterUpgrade(): void {
+    for (const l of this.supervisor.listeners.values()) l.handle.close();
   }
 
   private installSignals(): void {
@@ -94,7 +230,10 @@ export class Master {
       this.log.info('reopening log files');
     });
     process.on('SIGUSR2', () => {
-      this.log.warn('upgrade (SIGUSR2) is not available in this version');
+      // Upgrade to the code of the running install itself (like nginx's USR2).
+      void this.runUpgrade({ binaryDir: INSTALL_DIR, configPath: '', timeoutMs: 0 }, () => {}).catch((err: Error) =>
+        this.log.error({ err: err.message }, 'upgrade (SIGUSR2) failed'),
+      );
     });
   }
 
@@ -126,7 +265,10 @@ export class Master {
 
   async stop(fast: boolean): Promise<void> {
     if (!this.supervisor || this.supervisor.state === 'stopped') return;
-    if (this.supervisor.state === 'starting') process.exit(1);
+    if (this.supervisor.state === 'starting') {
+      removePidfile(this.pidfile, process.pid);
+      process.exit(1);
+    }
     await this.supervisor.stop(fast);
     if (this.control) await this.control.close();
     removePidfile(this.pidfile, process.pid);
@@ -192,7 +334,7 @@ export class Master {
       configSource: sup.config.source,
       processes,
       listeners: sup.listenerSummaries().map((l) => ({ ...l, protocol: l.protocol === 'tcp' ? 'tcp' : 'http' })),
-      lastUpgrade: { result: 'none', atMs: 0, message: '', fromGeneration: 0, toGeneration: 0 },
+      lastUpgrade: this.lastUpgrade,
     };
   }
 }

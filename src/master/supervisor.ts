@@ -19,7 +19,14 @@ import {
   STOP_KILL_GRACE_MS,
 } from '../shared/constants';
 
-export type MasterState = 'starting' | 'serving' | 'reloading' | 'stopping' | 'stopped';
+export type MasterState = 'starting' | 'serving' | 'reloading' | 'handing-over' | 'stopping' | 'stopped';
+
+/** How a new generation starts: with sockets received from the old one, not accepting
+ *  until commit, each worker receiving connections on a transfer socket. */
+export interface UpgradeStart {
+  listeners: BoundListener[];
+  transferPath: (workerId: number) => string;
+}
 
 /** One worker position: the process in it now, and its restart history. */
 export interface WorkerSlot {
@@ -61,10 +68,17 @@ export class Supervisor {
     return Math.max(1, os.availableParallelism ? os.availableParallelism() : os.cpus().length);
   }
 
+  /** Listener handles held without accepting (upgrade before commit). */
+  private deferAccept = false;
+  private upgradeStart: UpgradeStart | undefined;
+
   /** Binds every listener and starts the workers; rejects (having cleaned up) on failure. */
-  async start(): Promise<void> {
+  async start(upgrade?: UpgradeStart): Promise<void> {
+    this.upgradeStart = upgrade;
+    this.deferAccept = upgrade !== undefined;
     try {
-      for (const l of this.config.listeners) this.listeners.set(l.name, bindListener(l));
+      if (upgrade) for (const l of upgrade.listeners) this.listeners.set(l.name, l);
+      else for (const l of this.config.listeners) this.listeners.set(l.name, bindListener(l));
     } catch (e) {
       this.closeListeners();
       throw e;
@@ -83,6 +97,11 @@ export class Supervisor {
       throw failure.reason;
     }
     this.state = 'serving';
+    if (this.deferAccept) return; // listening is announced at commit
+    this.announceListeners();
+  }
+
+  private announceListeners(): void {
     for (const l of this.listeners.values()) {
       this.log.info(
         { listener: l.name, address: formatAddress(l.address, l.port), kind: l.config.kind },
@@ -96,14 +115,15 @@ export class Supervisor {
     slot.worker = w;
     w.on('exit', (e: WorkerExit) => this.onWorkerExit(slot, w, e));
     w.on('send-error', (err: Error) => this.log.debug({ err, worker: slot.id }, 'IPC send failed'));
-    return w.start(this.config, [...this.listeners.values()]).then(() => {
+    const upgrade = this.deferAccept && this.upgradeStart ? { transferPath: this.upgradeStart.transferPath(slot.id) } : undefined;
+    return w.start(this.config, [...this.listeners.values()], upgrade).then(() => {
       this.log.debug({ worker: slot.id, pid: w.pid }, 'worker ready');
     });
   }
 
   private onWorkerExit(slot: WorkerSlot, w: WorkerProcess, e: WorkerExit): void {
     if (slot.worker !== w) return;
-    if (this.state === 'stopping' || this.state === 'stopped' || !e.unexpected) {
+    if (this.state === 'stopping' || this.state === 'stopped' || this.state === 'handing-over' || !e.unexpected) {
       this.maybeStopped();
       return;
     }
@@ -214,6 +234,69 @@ export class Supervisor {
       this.state = 'stopped';
     })();
     return this.stopPromise;
+  }
+
+  /** New generation, upgrade committed: the workers start accepting. */
+  acceptAll(): void {
+    this.deferAccept = false;
+    for (const s of this.slots) s.worker?.send({ t: 'accept' });
+    this.announceListeners();
+  }
+
+  /** The transfer socket of each worker of this (new) generation. */
+  transferPaths(): Array<{ id: number; pid: number; transferPath: string }> {
+    return this.slots
+      .filter((s) => s.worker?.transferPath)
+      .map((s) => ({ id: s.id, pid: s.worker!.pid, transferPath: s.worker!.transferPath! }));
+  }
+
+  /**
+   * Old generation, upgrade committed: every worker stops accepting and moves its
+   * connections to a worker of the new generation. Resolves with the totals when all
+   * old workers have exited.
+   */
+  async handOver(targets: string[], deadlineMs: number): Promise<{ moved: number; drained: number; closed: number }> {
+    this.state = 'handing-over';
+    const workers = this.workers();
+    for (const s of this.slots) {
+      if (s.respawnTimer) clearTimeout(s.respawnTimer);
+      s.respawnTimer = null;
+    }
+    workers.forEach((w, i) => w.handOver(targets[i % targets.length], deadlineMs));
+    const killer = setTimeout(() => {
+      for (const w of workers) w.kill('SIGKILL');
+    }, deadlineMs + STOP_KILL_GRACE_MS);
+    await Promise.all(workers.map((w) => w.exited()));
+    clearTimeout(killer);
+    const total = { moved: 0, drained: 0, closed: 0 };
+    for (const w of workers) {
+      total.moved += w.handover?.moved ?? 0;
+      total.drained += w.handover?.drained ?? 0;
+      total.closed += w.handover?.closed ?? 0;
+    }
+    return total;
+  }
+
+  /** Old generation, the new one died after commit: accept and serve here again. */
+  resume(): void {
+    if (this.state !== 'handing-over') return;
+    this.state = 'serving';
+    for (const w of this.workers()) {
+      if (w.state !== 'draining') continue;
+      w.state = 'ready';
+      w.send({ t: 'resume' });
+      for (const l of this.listeners.values()) w.send({ t: 'listener', name: l.name }, l.handle);
+    }
+  }
+
+  /** Totals of handovers reported so far (for progress). */
+  handoverProgress(): { moved: number; reported: number; workers: number } {
+    const ws = this.slots.map((s) => s.worker).filter((w): w is WorkerProcess => w !== null);
+    return {
+      moved: ws.reduce((n, w) => n + (w.handover?.moved ?? 0), 0),
+      reported: ws.filter((w) => w.handover !== undefined).length,
+      workers: ws.length,
+    };
   }
 
   private maybeStopped(): void {

@@ -10,7 +10,12 @@ import { native } from './fdpass';
 import { RECEIVER_IDLE_WAIT_MS } from './constants';
 import { isMosndError } from '../shared/errors';
 
-/** Builds a live connection from a description and its fds; false = refused (fds untouched). */
+/**
+ * Builds a live connection from a description and its fds; false = refused. The adopter
+ * owns the fds it is given in every case (they are private duplicates): on refusal or
+ * error it closes them itself, so a half-built connection can never leave an fd that both
+ * libuv and this receiver think they own.
+ */
 export type Adopter = (desc: ConnDesc, fds: number[]) => boolean;
 
 export class ConnectionReceiver {
@@ -74,24 +79,19 @@ export class ConnectionReceiver {
             refused.push(desc.id);
             continue;
           }
-          const fds = idx.map((i) => msg.fds[i]);
+          for (const i of idx) used.add(i);
+          const fds = idx.map((i) => native().dup(msg.fds[i]));
           let ok = false;
           try {
             ok = this.adopt(desc, fds);
           } catch (e) {
             this.onError(e as Error);
           }
-          if (ok) {
-            for (const i of idx) used.add(i);
-            accepted.push(desc.id);
-          } else {
-            refused.push(desc.id);
-          }
+          if (ok) accepted.push(desc.id);
+          else refused.push(desc.id);
         }
-        // Fds no accepted connection took are ours to close.
-        msg.fds.forEach((fd, i) => {
-          if (!used.has(i)) native().close(fd);
-        });
+        // The received fds themselves are always ours to close: connections hold duplicates.
+        for (const fd of msg.fds) native().close(fd);
         this.adopted += accepted.length;
         await ch.send(encode({ t: 'ack', accepted, refused }));
       }

@@ -8,7 +8,8 @@
  * New worker (`adopter`): turns a received description and its fds into live connection
  * objects of this worker.
  */
-import { FdChannel, socketFromFd } from '../transfer/fdpass';
+import type * as net from 'node:net';
+import { FdChannel, native, socketFromFd } from '../transfer/fdpass';
 import { ConnectionSender } from '../transfer/conn-sender';
 import type { Adopter } from '../transfer/conn-receiver';
 import { CONN_CHANNEL_CONNECT_TIMEOUT_MS, HANDOVER_POLL_MS } from '../transfer/constants';
@@ -95,29 +96,45 @@ export function resumeHere(ctx: WorkerContext): void {
 
 export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Adopter {
   return (desc, fds) => {
-    const cfg = listeners.config(desc.listener);
-    if (!cfg) return false;
-    if (desc.kind === 'http') {
-      if (cfg.kind !== 'http') return false;
-      const socket = socketFromFd(fds[0], true);
-      const conn = new HttpConnection(socket, ctx, cfg.routerConfigName ?? '', cfg.name);
-      conn.inject(desc.data ? Buffer.from(desc.data, 'base64') : null);
+    const sockets: net.Socket[] = [];
+    try {
+      const cfg = listeners.config(desc.listener);
+      if (!cfg) return refuse(fds);
+      if (desc.kind === 'http') {
+        if (cfg.kind !== 'http') return refuse(fds);
+        const socket = socketFromFd(fds[0], true);
+        sockets.push(socket);
+        const conn = new HttpConnection(socket, ctx, cfg.routerConfigName ?? '', cfg.name);
+        conn.inject(desc.data ? Buffer.from(desc.data, 'base64') : null);
+        return true;
+      }
+      if (cfg.kind !== 'tcp' || cfg.tcpCluster !== desc.cluster) return refuse(fds);
+      const client = socketFromFd(fds[0], true);
+      sockets.push(client);
+      const upstream = socketFromFd(fds[1], true);
+      sockets.push(upstream);
+      new TcpProxyConnection(
+        client,
+        ctx,
+        { listener: cfg.name, cluster: desc.cluster, idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0 },
+        {
+          upstream,
+          hostAddress: desc.host,
+          toUpstream: desc.toUpstream ? Buffer.from(desc.toUpstream, 'base64') : null,
+          toClient: desc.toClient ? Buffer.from(desc.toClient, 'base64') : null,
+        },
+      );
       return true;
+    } catch (e) {
+      // Sockets own their fds: destroy closes them; the rest are closed by hand.
+      for (const s of sockets) s.destroy();
+      refuse(fds.slice(sockets.length));
+      throw e;
     }
-    if (cfg.kind !== 'tcp' || cfg.tcpCluster !== desc.cluster) return false;
-    const client = socketFromFd(fds[0], true);
-    const upstream = socketFromFd(fds[1], true);
-    new TcpProxyConnection(
-      client,
-      ctx,
-      { listener: cfg.name, cluster: desc.cluster, idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0 },
-      {
-        upstream,
-        hostAddress: desc.host,
-        toUpstream: desc.toUpstream ? Buffer.from(desc.toUpstream, 'base64') : null,
-        toClient: desc.toClient ? Buffer.from(desc.toClient, 'base64') : null,
-      },
-    );
-    return true;
   };
+}
+
+function refuse(fds: number[]): false {
+  for (const fd of fds) native().close(fd);
+  return false;
 }
