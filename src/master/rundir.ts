@@ -62,23 +62,67 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+function alreadyRunning(dir: string, pid: number | undefined): MosndError {
+  return new MosndError(
+    'MOSND_ERR_ALREADY_RUNNING',
+    `mosnd is already running${pid ? ` with pid ${pid}` : ''} (run dir ${dir}); stop it first or use another --run-dir`,
+  );
+}
+
+/** How many times a claim retries after removing a stale pidfile (another start may race it). */
+const CLAIM_ATTEMPTS = 3;
+
 /**
- * Refuses when a live master owns the run dir; removes what a dead one left behind.
- * Returns the pid of the owner, if alive.
+ * Claims the run dir for this process by creating the pidfile with our pid, atomically and
+ * exclusively (a complete temp file hard-linked onto the name: link() fails if it exists),
+ * so two masters starting at once cannot both own it. A live owner's pidfile refuses the
+ * claim; a dead one's is moved aside (rename: only one racer gets it), checked again, and
+ * removed, with the control socket it left. Call removePidfile() if the start then fails.
  */
 export function claimRunDir(dir: string, pidfile: string): void {
-  const pid = readPid(pidfile);
-  if (pid !== undefined && pid !== process.pid && isAlive(pid)) {
-    throw new MosndError(
-      'MOSND_ERR_ALREADY_RUNNING',
-      `mosnd is already running with pid ${pid} (run dir ${dir}); stop it first or use another --run-dir`,
-    );
-  }
-  for (const stale of [pidfile, controlSocketPath(dir)]) {
-    try {
-      fs.unlinkSync(stale);
-    } catch {
-      /* absent: fine */
+  fs.mkdirSync(path.dirname(pidfile), { recursive: true });
+  const tmp = `${pidfile}.${process.pid}.tmp`;
+  const aside = `${pidfile}.${process.pid}.stale`;
+  fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
+  try {
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      try {
+        fs.linkSync(tmp, pidfile);
+        try {
+          fs.unlinkSync(controlSocketPath(dir)); // left by a dead master: we own the dir now
+        } catch {
+          /* absent: fine */
+        }
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const pid = readPid(pidfile);
+      if (pid !== undefined && pid !== process.pid && isAlive(pid)) throw alreadyRunning(dir, pid);
+      try {
+        fs.renameSync(pidfile, aside);
+      } catch {
+        continue; // another start moved it first
+      }
+      const movedPid = readPid(aside);
+      if (movedPid !== undefined && movedPid !== process.pid && isAlive(movedPid)) {
+        // A racing start claimed the dir between our read and our rename: give it back.
+        try {
+          fs.linkSync(aside, pidfile);
+        } catch {
+          /* someone else's again: theirs stays */
+        }
+        throw alreadyRunning(dir, movedPid);
+      }
+    }
+    throw alreadyRunning(dir, readPid(pidfile));
+  } finally {
+    for (const f of [tmp, aside]) {
+      try {
+        fs.unlinkSync(f);
+      } catch {
+        /* absent */
+      }
     }
   }
 }
