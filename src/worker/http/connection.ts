@@ -266,6 +266,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       forwardedForIndex: req.summary.forwardedForIndex,
       requestId: req.summary.requestIdIndex === -1 ? randomUUID() : undefined,
       chunked: req.chunked,
+      contentLength: req.chunked ? -1 : req.contentLength,
     });
     if (this.bodyDone) this.armRouteTimer();
     this.tryUpstream(undefined);
@@ -523,6 +524,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       keepTransferEncoding: !this.dechunk,
       switching: false,
       connectionHeader,
+      contentLength: resp.framing === 'chunked' ? -1 : resp.contentLength,
     });
     this.countStatus(resp.status);
     this.respStarted = true;

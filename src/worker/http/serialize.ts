@@ -52,6 +52,8 @@ export interface UpstreamHeadOptions {
   forwardedForIndex: number;
   requestId: string | undefined;
   chunked: boolean;
+  /** The parsed body length: sent as one Content-Length field; -1 sends none. */
+  contentLength?: number;
 }
 
 export function buildUpstreamHead(o: UpstreamHeadOptions): string {
@@ -60,12 +62,17 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
   let s = `${o.method} ${o.path} HTTP/1.1\r\n`;
   let sawHost = false;
   let sawProto = false;
+  let sawLength = false;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
     if (isHopByHop(name, o.chunked, o.upgrade !== undefined)) continue;
     if (listed !== null && listed.has(name.toLowerCase())) continue;
     let value = h[i + 1];
-    if (name.length === 4 && name.toLowerCase() === 'host') {
+    if (o.contentLength !== undefined && isContentLength(name)) {
+      if (sawLength || o.contentLength < 0) continue;
+      sawLength = true;
+      value = String(o.contentLength);
+    } else if (name.length === 4 && name.toLowerCase() === 'host') {
       if (sawHost) continue;
       sawHost = true;
       value = o.host;
@@ -97,21 +104,39 @@ export interface DownstreamHeadOptions {
   switching: boolean;
   /** What to say about the client connection: 'close', 'keep-alive' (HTTP/1.0 clients) or nothing. */
   connectionHeader: 'close' | 'keep-alive' | '';
+  /** The parsed Content-Length: sent as one field; -1 sends none (the body is chunked). */
+  contentLength?: number;
 }
 
 export function buildDownstreamHead(o: DownstreamHeadOptions): string {
   const listed = connectionListed(o.connection);
   const h = o.headers;
   let s = `HTTP/1.1 ${o.status} ${o.reason}\r\n`;
+  let sawLength = false;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
     if (isHopByHop(name, o.keepTransferEncoding, o.switching)) continue;
     if (listed !== null && listed.has(name.toLowerCase())) continue;
+    if (o.contentLength !== undefined && isContentLength(name)) {
+      if (sawLength || o.contentLength < 0) continue;
+      sawLength = true;
+      s += `${name}: ${o.contentLength}\r\n`;
+      continue;
+    }
     s += `${name}: ${h[i + 1]}\r\n`;
   }
   if (o.switching) s += 'connection: upgrade\r\n';
   else if (o.connectionHeader !== '') s += `connection: ${o.connectionHeader}\r\n`;
   return `${s}\r\n`;
+}
+
+/**
+ * Content-Length is forwarded as the one value it was parsed to: repeated fields or a list
+ * of identical values ("3, 3") must not be passed on as received (RFC 9110 §8.6), and it is
+ * dropped when Transfer-Encoding decides the framing (RFC 9112 §6.3).
+ */
+function isContentLength(name: string): boolean {
+  return name.length === 14 && name.toLowerCase() === 'content-length';
 }
 
 export { hasToken };
