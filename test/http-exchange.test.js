@@ -314,3 +314,34 @@ test('passes an Upgrade through: 101, then bytes both ways on the same connectio
   await expectBytes('bye');
   assert.equal(await c.waitClosed(), true, 'the tunnel closes when both sides have ended');
 });
+
+test('forwards Content-Length as one value both ways, and drops it when chunked decides the framing', async (t) => {
+  const heads = [];
+  const up = await raw.startRawUpstream((s) => {
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      const i = buf.indexOf('\r\n\r\n');
+      if (i === -1 || buf.length < i + 4 + 3) return;
+      heads.push(buf.slice(0, i + 4));
+      buf = buf.slice(i + 7);
+      if (heads.length === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok');
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+    });
+  });
+  t.after(() => up.close());
+  const m = await proxyTo(t, up.address);
+  const c = await client(t, m.ports.http);
+  c.send('POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 3\r\n\r\nabc');
+  const r1 = await c.read();
+  assert.deepEqual(heads[0].match(/^content-length:.*$/gim), ['Content-Length: 3']);
+  assert.equal(r1.rawHeaders.filter((x) => /^content-length$/i.test(x)).length, 1);
+  assert.equal(r1.headers['content-length'], '2');
+  assert.equal(r1.body.toString(), 'ok');
+  c.send('POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc');
+  const r2 = await c.read();
+  assert.deepEqual(heads[1].match(/^content-length:.*$/gim), ['Content-Length: 3']);
+  assert.equal(r2.headers['content-length'], undefined, 'Transfer-Encoding overrides Content-Length, which must not be forwarded');
+  assert.equal(r2.headers['transfer-encoding'], 'chunked');
+  assert.equal(r2.body.toString(), 'ok');
+});
