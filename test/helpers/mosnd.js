@@ -333,3 +333,53 @@ module.exports = {
   rawExchange,
   sleep,
 };
+
+/**
+ * A second install of this mosnd (what `npm ci && npm run build` in another checkout gives):
+ * the built files copied, node_modules linked. `mutate(dir)` may change it (a broken build).
+ */
+function makeInstall(mutate) {
+  const dir = tmpDir('mosnd-install-');
+  for (const item of ['bin', 'dist', 'config', 'package.json']) {
+    fs.cpSync(path.join(ROOT, item), path.join(dir, item), { recursive: true });
+  }
+  fs.mkdirSync(path.join(dir, 'src', 'shared'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'src', 'shared', 'control.proto'), path.join(dir, 'src', 'shared', 'control.proto'));
+  fs.cpSync(path.join(ROOT, 'build', 'Release'), path.join(dir, 'build', 'Release'), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  if (mutate) mutate(dir);
+  return dir;
+}
+
+/** The pid in the run dir's pidfile (the serving master). */
+function servingPid(runDir) {
+  try {
+    return Number(fs.readFileSync(path.join(runDir, 'mosnd.pid'), 'utf8').trim());
+  } catch {
+    return 0;
+  }
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `pred()` is true, polling; rejects after `timeoutMs` with `what`. */
+async function waitFor(pred, what, timeoutMs = 10_000, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await pred()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+module.exports.makeInstall = makeInstall;
+module.exports.servingPid = servingPid;
+module.exports.isAlive = isAlive;
+module.exports.waitFor = waitFor;
