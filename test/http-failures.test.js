@@ -1,0 +1,299 @@
+'use strict';
+/**
+ * Upstream and client failures through a real mosnd: refused connections, retries, timeouts,
+ * resets mid-response, upstreams that close kept-alive connections, non-idempotent requests,
+ * clients that vanish, malformed upstream responses. Nothing may hang.
+ */
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const h = require('./helpers/mosnd');
+const raw = require('./helpers/http-raw');
+
+/** Upper bound for "answered, not hung" (the route timeouts used here are far below it). */
+const NO_HANG_MS = 8_000;
+
+async function proxy(t, hosts, { routeExtra = {}, clusterExtra = {} } = {}) {
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', ...routeExtra } }],
+      clusters: [h.cluster('c', hosts, clusterExtra)],
+    }),
+  });
+  t.after(() => m.kill());
+  return m;
+}
+
+async function rawUpstream(t, onConnection) {
+  const up = await raw.startRawUpstream(onConnection);
+  t.after(() => up.close());
+  return up;
+}
+
+async function httpUpstream(t, handler) {
+  const up = await h.startHttpUpstream(handler);
+  t.after(() => up.close());
+  return up;
+}
+
+const get = (m, path = '/', opts = {}) => h.request(m.ports.http, { path, timeoutMs: NO_HANG_MS, ...opts });
+
+test('answers 503 when the upstream refuses connections, and keeps the client connection', async (t) => {
+  const port = await raw.deadPort();
+  const m = await proxy(t, [`127.0.0.1:${port}`]);
+  const c = raw.rawClient(m.ports.http);
+  t.after(() => c.close());
+  for (let i = 0; i < 3; i++) {
+    c.send('GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+    const r = await c.read();
+    assert.equal(r.status, 503);
+  }
+  assert.equal(c.isClosed, false);
+});
+
+test('retries a refused connection on the other host when retry_on is set', async (t) => {
+  const live = await httpUpstream(t, (req, res) => res.end('live'));
+  const dead = await raw.deadPort();
+  const m = await proxy(t, [`127.0.0.1:${dead}`, live.address], {
+    routeExtra: { retry_policy: { retry_on: true, num_retries: 2 } },
+  });
+  for (let i = 0; i < 10; i++) {
+    const r = await get(m);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'live');
+  }
+  assert.equal(live.requests, 10);
+});
+
+test('answers 504 when the upstream does not answer within the route timeout', async (t) => {
+  const up = await rawUpstream(t, () => {}); // accepts, reads, never answers
+  const m = await proxy(t, [up.address], { routeExtra: { timeout: '300ms' } });
+  const t0 = Date.now();
+  const r = await get(m);
+  const took = Date.now() - t0;
+  assert.equal(r.status, 504);
+  assert.ok(took >= 250, `answered after ${took} ms, before the 300 ms timeout`);
+  // The connection that timed out is not reused: a late answer on it must not be taken for
+  // the next request's.
+  const r2 = await get(m);
+  assert.equal(r2.status, 504);
+  assert.equal(up.connections, 2);
+});
+
+test('closes the client connection when the upstream resets after part of the response', async (t) => {
+  let n = 0;
+  const up = await rawUpstream(t, (s) =>
+    raw.onRequestHeads(s, () => {
+      if (++n === 1) {
+        s.write(`HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`);
+        setTimeout(() => s.resetAndDestroy(), 50);
+      } else {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext');
+      }
+    }),
+  );
+  const m = await proxy(t, [up.address]);
+  const c = raw.rawClient(m.ports.http);
+  t.after(() => c.close());
+  c.send('GET /a HTTP/1.1\r\nHost: t\r\n\r\n');
+  await assert.rejects(c.read(), /closed before a complete response/);
+  assert.equal(c.isClosed, true, 'the client saw the connection close, not a hang');
+  assert.match(c.pending.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n/, 'the part already relayed arrived');
+  const r = await get(m, '/b');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'next');
+});
+
+test('closes the client connection when the upstream sends FIN before the announced length', async (t) => {
+  const up = await rawUpstream(t, (s) =>
+    raw.onRequestHeads(s, () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nonly-ten-b')),
+  );
+  const m = await proxy(t, [up.address]);
+  const c = raw.rawClient(m.ports.http);
+  t.after(() => c.close());
+  c.send('GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+  await assert.rejects(c.read(), /closed before a complete response/);
+  assert.equal(c.isClosed, true);
+});
+
+test('keeps working when the upstream closes kept-alive connections right after each response (node keepAliveTimeout)', async (t) => {
+  const up = await httpUpstream(t, (req, res) => res.end(`ok ${req.url}`));
+  up.server.keepAliveTimeout = 1; // closes an idle connection about 1 ms after each response
+  const m = await proxy(t, [up.address]);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  for (let i = 0; i < 60; i++) {
+    // Gaps around the upstream's close, so some requests race it.
+    await h.sleep(i % 4);
+    const r = await get(m, `/n${i}`, { agent });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), `ok /n${i}`);
+  }
+});
+
+test('retries a GET on a new connection when a reused one is closed without an answer', async (t) => {
+  // Answers the first request of each connection, then closes on the second one: what a
+  // request racing an upstream's keep-alive close looks like (MOSN issue: such a retry hung).
+  const heads = [];
+  const up = await rawUpstream(t, (s) => {
+    let onThis = 0;
+    raw.onRequestHeads(s, (head) => {
+      heads.push(head.split('\r\n')[0]);
+      if (++onThis === 1) s.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`);
+      else s.destroy();
+    });
+  });
+  const m = await proxy(t, [up.address]);
+  for (let i = 0; i < 5; i++) {
+    const r = await get(m, `/g${i}`);
+    assert.equal(r.status, 200, `request ${i}`);
+    assert.equal(r.body.toString(), 'ok');
+  }
+  assert.equal(up.connections, 5);
+});
+
+test('never reuses a connection the upstream answered with Connection: close', async (t) => {
+  const up = await rawUpstream(t, (s) =>
+    raw.onRequestHeads(s, () => s.end('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok')),
+  );
+  const m = await proxy(t, [up.address]);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  for (let i = 0; i < 10; i++) {
+    const r = await get(m, '/', { agent });
+    assert.equal(r.status, 200);
+  }
+  assert.equal(up.connections, 10, 'a connection the upstream closes is never reused');
+});
+
+test('keeps working when the upstream closes without Connection: close right after answering', async (t) => {
+  const up = await rawUpstream(t, (s) =>
+    raw.onRequestHeads(s, () => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      setImmediate(() => s.end());
+    }),
+  );
+  const m = await proxy(t, [up.address]);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  for (let i = 0; i < 20; i++) {
+    const r = await get(m, '/', { agent });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'ok');
+  }
+});
+
+test('does not retry a POST that the upstream received, even with retries allowed', async (t) => {
+  let posts = 0;
+  const up = await rawUpstream(t, (s) => {
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\r\n\r\nbody')) {
+        posts++;
+        s.destroy();
+      }
+    });
+  });
+  const m = await proxy(t, [up.address], { routeExtra: { retry_policy: { retry_on: true, num_retries: 3 } } });
+  const r = await get(m, '/', { method: 'POST', body: 'body', headers: { 'content-length': 4 } });
+  assert.equal(r.status, 502);
+  assert.equal(posts, 1);
+});
+
+test('retries a GET reset before any answer when retry_on is set, and not without it', async (t) => {
+  let n = 0;
+  const up = await rawUpstream(t, (s) =>
+    raw.onRequestHeads(s, () => {
+      if (++n % 2 === 1) s.destroy();
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond');
+    }),
+  );
+  const withRetry = await proxy(t, [up.address], { routeExtra: { retry_policy: { retry_on: true, num_retries: 1 } } });
+  const r = await get(withRetry, '/');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'second');
+  assert.equal(n, 2);
+
+  n = 0;
+  const noRetry = await proxy(t, [up.address]);
+  const r2 = await get(noRetry, '/');
+  assert.equal(r2.status, 502);
+  assert.equal(n, 1);
+});
+
+test('a client that disconnects mid-request does not harm other clients', async (t) => {
+  let aborted = 0;
+  const up = await httpUpstream(t, (req, res) => {
+    if (req.url === '/upload') {
+      req.on('aborted', () => aborted++);
+      req.on('error', () => {});
+      req.resume();
+      return;
+    }
+    if (req.url === '/slow') {
+      setTimeout(() => res.end('slow answer'), 300);
+      return;
+    }
+    res.end(`fast ${req.url}`);
+  });
+  const m = await proxy(t, [up.address]);
+  const [workerBefore] = h.workerPids(m.pid);
+  const steady = raw.rawClient(m.ports.http);
+  t.after(() => steady.close());
+
+  // Half an upload, then gone.
+  const quitter = raw.rawClient(m.ports.http);
+  t.after(() => quitter.close());
+  await quitter.connected;
+  quitter.send(`POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n${'u'.repeat(100_000)}`);
+  steady.send('GET /one HTTP/1.1\r\nHost: t\r\n\r\n');
+  assert.equal((await steady.read()).body.toString(), 'fast /one');
+  await h.sleep(50);
+  quitter.close();
+
+  // Waiting for an answer, then gone: the late answer must not reach anyone else.
+  const impatient = raw.rawClient(m.ports.http);
+  t.after(() => impatient.close());
+  impatient.send('GET /slow HTTP/1.1\r\nHost: t\r\n\r\n');
+  await h.sleep(100);
+  impatient.close();
+  for (let i = 0; i < 5; i++) {
+    steady.send(`GET /after${i} HTTP/1.1\r\nHost: t\r\n\r\n`);
+    assert.equal((await steady.read()).body.toString(), `fast /after${i}`);
+    const r = await get(m, `/new${i}`);
+    assert.equal(r.body.toString(), `fast /new${i}`);
+  }
+  await h.sleep(400); // past the slow answer
+  for (let i = 0; i < 3; i++) assert.equal((await get(m, `/late${i}`)).body.toString(), `fast /late${i}`);
+  assert.equal(aborted, 1, 'the upstream saw the upload aborted');
+  assert.deepEqual(h.workerPids(m.pid), [workerBefore]);
+});
+
+test('answers 502 for malformed upstream responses', async (t) => {
+  const answers = {
+    '/garbage': 'garbage\r\n\r\n',
+    '/bare-lf': 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok',
+    '/bad-version': 'HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok',
+    '/bad-status': 'HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok',
+    '/bad-cl': 'HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nok',
+    '/two-cl': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok',
+    '/bad-name': 'HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\nok',
+    '/bad-te': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok',
+    '/obs-fold': 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 2\r\n\r\nok',
+    '/nul': 'HTTP/1.1 200 OK\r\nX-A: a\u0000b\r\nContent-Length: 2\r\n\r\nok',
+    '/empty': '',
+  };
+  const up = await rawUpstream(t, (s) =>
+    raw.onRequestHeads(s, (head) => {
+      const path = head.split(' ')[1];
+      if (answers[path] === '') s.end();
+      else s.end(Buffer.from(answers[path], 'latin1'));
+    }),
+  );
+  const m = await proxy(t, [up.address]);
+  for (const path of Object.keys(answers)) {
+    const r = await get(m, path);
+    assert.equal(r.status, 502, path);
+  }
+});

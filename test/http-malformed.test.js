@@ -1,0 +1,178 @@
+'use strict';
+/**
+ * A corpus of malformed requests sent raw to a real mosnd. Each must get the right status
+ * and a closed connection; afterwards the worker is the same process, a normal request
+ * works, and a well-behaved keep-alive client running alongside never noticed.
+ */
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./helpers/mosnd');
+const raw = require('./helpers/http-raw');
+
+const H = 'Host: t\r\n';
+const POST_CHUNKED = `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n`;
+
+/** [name, raw request, expected status]. */
+const CORPUS = [
+  // Message framing: anything that could let two parties disagree on where a body ends.
+  ['two differing Content-Length fields', `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello`, 400],
+  ['a Content-Length list with differing values', `POST / HTTP/1.1\r\n${H}Content-Length: 5, 6\r\n\r\nhello`, 400],
+  ['a non-numeric Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: abc\r\n\r\n`, 400],
+  ['a negative Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n`, 400],
+  ['a signed Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: +5\r\n\r\nhello`, 400],
+  ['Content-Length with Transfer-Encoding', `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
+  ['Transfer-Encoding not ending in chunked', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`, 400],
+  ['an unknown Transfer-Encoding alone', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n`, 400],
+  ['chunked applied twice', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
+  ['Transfer-Encoding in an HTTP/1.0 request', `POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
+  ['an invalid chunk size', `${POST_CHUNKED}zz\r\nabc\r\n0\r\n\r\n`, 400],
+  ['a chunk size too large to represent', `${POST_CHUNKED}ffffffffffffffffff\r\nabc\r\n`, 400],
+  ['chunk data not followed by CRLF', `${POST_CHUNKED}3\r\nabcX\r\n0\r\n\r\n`, 400],
+  ['a chunk size line ending in a bare LF', `${POST_CHUNKED}3\nabc\r\n0\r\n\r\n`, 400],
+  ['a last chunk with a broken final CRLF', `${POST_CHUNKED}0\r\n\rX`, 400],
+  ['a trailer line ending in a bare LF', `${POST_CHUNKED}0\r\nX-T: 1\n\r\n`, 400],
+  // Field syntax.
+  ['whitespace between a field name and the colon', `GET / HTTP/1.1\r\nHost : t\r\n\r\n`, 400],
+  ['non-token characters in a field name', `GET / HTTP/1.1\r\n${H}X[bad]: 1\r\n\r\n`, 400],
+  ['a field line without a colon', `GET / HTTP/1.1\r\n${H}NoColonHere\r\n\r\n`, 400],
+  ['an empty field name', `GET / HTTP/1.1\r\n${H}: value\r\n\r\n`, 400],
+  ['obs-fold (a continuation line)', `GET / HTTP/1.1\r\n${H}X-A: one\r\n two\r\n\r\n`, 400],
+  ['bare LF line endings', 'GET / HTTP/1.1\nHost: t\n\n', 400],
+  ['a bare CR inside a field value', `GET / HTTP/1.1\r\n${H}X-A: a\rb\r\n\r\n`, 400],
+  ['a NUL in a field value', `GET / HTTP/1.1\r\n${H}X-A: a\u0000b\r\n\r\n`, 400],
+  ['a control character in a field value', `GET / HTTP/1.1\r\n${H}X-A: a\u0001b\r\n\r\n`, 400],
+  ['a DEL in a field value', `GET / HTTP/1.1\r\n${H}X-A: a\u007fb\r\n\r\n`, 400],
+  ['no Host in HTTP/1.1', 'GET / HTTP/1.1\r\nX-A: 1\r\n\r\n', 400],
+  ['two Host fields', `GET / HTTP/1.1\r\n${H}Host: u\r\n\r\n`, 400],
+  ['a Host with a space', 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
+  ['a Host with a slash', 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n', 400],
+  // Sizes.
+  ['an oversized header section', `GET / HTTP/1.1\r\n${H}${'X-Big: '.concat('v'.repeat(8000), '\r\n').repeat(10)}\r\n`, 431],
+  ['too many header fields', `GET / HTTP/1.1\r\n${H}${Array.from({ length: 150 }, (_, i) => `X-F${i}: v\r\n`).join('')}\r\n`, 431],
+  ['a request line that is too long', `GET /${'a'.repeat(10_000)} HTTP/1.1\r\n${H}\r\n`, 414],
+  ['a request line that is too long and never ends', `GET /${'a'.repeat(20_000)}`, 414],
+  // Request line.
+  ['an unsupported HTTP version', `GET / HTTP/2.0\r\n${H}\r\n`, 505],
+  ['HTTP/3.0', `GET / HTTP/3.0\r\n${H}\r\n`, 505],
+  ['a garbage request line', `HELLO\r\n${H}\r\n`, 400],
+  ['a lower-case protocol name', `GET / http/1.1\r\n${H}\r\n`, 400],
+  ['a version with trailing junk', `GET / HTTP/1.1x\r\n${H}\r\n`, 400],
+  ['an absolute-form target with an empty authority', `GET http:/// HTTP/1.1\r\n${H}\r\n`, 400],
+  ['an absolute-form target with an unknown scheme', `GET ftp://example.com/ HTTP/1.1\r\n${H}\r\n`, 400],
+  ['a relative target without a slash', `GET index.html HTTP/1.1\r\n${H}\r\n`, 400],
+  ['invalid characters in the method', `GE(T / HTTP/1.1\r\n${H}\r\n`, 400],
+  ['an empty method', ` / HTTP/1.1\r\n${H}\r\n`, 400],
+  ['a request target with a space', `GET /a b HTTP/1.1\r\n${H}\r\n`, 400],
+  ['two spaces before the target', `GET  / HTTP/1.1\r\n${H}\r\n`, 400],
+  ['a non-ASCII byte in the target', `GET /caf\u00e9 HTTP/1.1\r\n${H}\r\n`, 400],
+  ['the asterisk form with GET', `GET * HTTP/1.1\r\n${H}\r\n`, 400],
+  // Semantics mosnd does not support.
+  ['an Expect other than 100-continue', `POST / HTTP/1.1\r\n${H}Expect: 200-ok\r\nContent-Length: 0\r\n\r\n`, 417],
+  ['CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 501],
+];
+
+test('answers malformed requests with their status and a close, and harms nothing else', { timeout: 45_000 }, async (t) => {
+  assert.ok(CORPUS.length >= 25);
+  const up = await h.startHttpUpstream((req, res) => {
+    req.resume();
+    req.on('end', () => res.end(`ok ${req.method} ${req.url}`));
+  });
+  t.after(() => up.close());
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
+      clusters: [h.cluster('c', [up.address])],
+    }),
+  });
+  t.after(() => m.kill());
+  const workersBefore = h.workerPids(m.pid);
+  assert.equal(workersBefore.length, 1);
+
+  // A well-behaved keep-alive client with a request in flight alongside every bad one.
+  const steady = raw.rawClient(m.ports.http);
+  t.after(() => steady.close());
+  await steady.connected;
+  let steadyOk = 0;
+  const steadyRequest = async () => {
+    steady.send(`GET /steady${steadyOk} HTTP/1.1\r\nHost: t\r\n\r\n`);
+    const r = await steady.read();
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), `ok GET /steady${steadyOk}`);
+    steadyOk++;
+  };
+
+  for (const [name, bytes, status] of CORPUS) {
+    await t.test(`answers ${status} and closes for ${name}`, async () => {
+      const [r] = await Promise.all([h.rawExchange(m.ports.http, Buffer.from(bytes, 'latin1'), { timeoutMs: 5_000 }), steadyRequest()]);
+      assert.equal(r.status, status, `got ${JSON.stringify(r.data.slice(0, 120))}`);
+      assert.equal(r.closed, true, 'the connection was closed');
+    });
+  }
+
+  assert.deepEqual(h.workerPids(m.pid), workersBefore, 'the worker did not crash');
+  const r = await h.request(m.ports.http, { path: '/normal' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'ok GET /normal');
+  assert.equal(steadyOk, CORPUS.length);
+  assert.equal(steady.isClosed, false);
+  // No malformed request reached the upstream.
+  assert.equal(up.requests, steadyOk + 1);
+});
+
+test('a request that is valid after all passes: leading empty lines, absolute form, OWS around values', async (t) => {
+  const up = await h.startHttpUpstream((req, res) => res.end(`${req.url} ${req.headers.host} [${req.headers['x-a']}]`));
+  t.after(() => up.close());
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
+      clusters: [h.cluster('c', [up.address])],
+    }),
+  });
+  t.after(() => m.kill());
+  const c = raw.rawClient(m.ports.http);
+  t.after(() => c.close());
+  c.send('\r\n\r\nGET /lead HTTP/1.1\r\nHost: t\r\nX-A: \t padded \t\r\n\r\n');
+  assert.equal((await c.read()).body.toString(), '/lead t [padded]');
+  c.send('GET http://abs.example:8080/p?q=1 HTTP/1.1\r\nHost: ignored\r\n\r\n');
+  assert.equal((await c.read()).body.toString(), '/p?q=1 abs.example:8080 [undefined]');
+  c.send(`POST /cl HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 3\r\n\r\nabc`);
+  assert.equal((await c.read()).status, 200, 'a list of identical Content-Length values is one value');
+  assert.equal(c.isClosed, false);
+});
+
+test('answers a good request, then the malformed one pipelined behind it, then closes', async (t) => {
+  const up = await h.startHttpUpstream((req, res) => res.end(`ok ${req.url}`));
+  t.after(() => up.close());
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
+      clusters: [h.cluster('c', [up.address])],
+    }),
+  });
+  t.after(() => m.kill());
+  const r = await h.rawExchange(
+    m.ports.http,
+    'GET /good HTTP/1.1\r\nHost: t\r\n\r\nGET /bad HTTP/1.1\r\nHost : t\r\n\r\nGET /never HTTP/1.1\r\nHost: t\r\n\r\n',
+  );
+  assert.equal(r.closed, true);
+  const statuses = [...r.data.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((x) => Number(x[1]));
+  assert.deepEqual(statuses, [200, 400]);
+  assert.match(r.data, /ok \/good/);
+  assert.equal(up.requests, 1, 'nothing after the malformed request was forwarded');
+});
+
+test('refuses a head sent byte by byte as soon as it is malformed', async (t) => {
+  const m = await h.startMosnd({ config: h.proxyConfig({ routes: [{ match: { prefix: '/' }, direct_response: { status: 200 } }] }) });
+  t.after(() => m.kill());
+  const c = raw.rawClient(m.ports.http);
+  t.after(() => c.close());
+  await c.connected;
+  // The bare LF is refused before the head is complete: no waiting for a CRLF CRLF.
+  for (const ch of 'GET / HTTP/1.1\r\nHost: t\nX') {
+    c.send(ch);
+    await h.sleep(2);
+  }
+  const r = await c.read();
+  assert.equal(r.status, 400);
+  assert.equal(await c.waitClosed(), true);
+});
