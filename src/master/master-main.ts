@@ -13,6 +13,7 @@ import { Supervisor, assertUsableConfig } from './supervisor';
 import { claimRunDir, controlSocketPath, ensureRunDir, pidfilePath, removePidfile, resolveRunDir, writePidfile } from './rundir';
 import { INSTALL_DIR, VERSION } from './version';
 import { UpgradeCoordinator } from './upgrade-old';
+import { closeNotify, sdNotify } from './sd-notify';
 import { UpgradeJoin } from './upgrade-new';
 import * as path from 'node:path';
 
@@ -80,6 +81,7 @@ export class Master {
       throw e;
     }
     await this.startControl();
+    void sdNotify({ READY: 1, MAINPID: process.pid, STATUS: `serving generation ${generation} with ${workers} workers` });
     this.log.info(
       { version: VERSION, workers, runDir: this.runDir, config: config.source },
       `mosnd ${VERSION} serving with ${workers} worker${workers === 1 ? '' : 's'} (run dir ${this.runDir})`,
@@ -130,6 +132,8 @@ export class Master {
     writePidfile(this.pidfile, process.pid);
     await this.startControl();
     await join.serving();
+    // Under systemd the service's main process is now this one (needs NotifyAccess=all).
+    void sdNotify({ MAINPID: process.pid, READY: 1, STATUS: `serving generation ${generation} with ${workers} workers` });
     this.log.info(
       { version: VERSION, workers, generation, from: join.oldGeneration, orphaned: how === 'orphaned' },
       `mosnd ${VERSION} serving with ${workers} worker${workers === 1 ? '' : 's'} as generation ${generation} (upgraded from ${join.oldGeneration})`,
@@ -248,7 +252,9 @@ export class Master {
       return { ok: false, errors: err.details?.length ? err.details : [err.message], warnings: [], message: err.message };
     }
     this.log.info({ config: file }, 'reloading');
+    void sdNotify({ RELOADING: 1, STATUS: 'reloading' });
     const r = await this.supervisor.reload(loaded.config);
+    void sdNotify({ READY: 1, STATUS: r.ok ? 'serving (reloaded)' : 'serving (reload rejected)' });
     if (r.ok) {
       this.configPath = file;
       this.log.info('reload applied');
@@ -269,7 +275,9 @@ export class Master {
       removePidfile(this.pidfile, process.pid);
       process.exit(1);
     }
+    void sdNotify({ STOPPING: 1, STATUS: fast ? 'fast stop' : 'graceful stop' });
     await this.supervisor.stop(fast);
+    closeNotify();
     if (this.control) await this.control.close();
     removePidfile(this.pidfile, process.pid);
     this.log.info('stopped');
