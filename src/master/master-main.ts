@@ -14,6 +14,7 @@ import { claimRunDir, controlSocketPath, ensureRunDir, pidfilePath, removePidfil
 import { INSTALL_DIR, VERSION } from './version';
 import { UpgradeCoordinator } from './upgrade-old';
 import { closeNotify, sdNotify } from './sd-notify';
+import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
 import * as path from 'node:path';
 
@@ -213,6 +214,12 @@ export class Master {
     this.supervisor.state = 'stopped';
     this.closeListenersAfterUpgrade();
     removePidfile(this.pidfile, process.pid);
+    if (keeperWanted()) {
+      // PID 1 of a container: exiting would end the container with the new generation in it.
+      const code = await runKeeper(this.pidfile, this.upgrade?.spawnedPids ?? new Set(), this.log);
+      this.exitResolve?.(code);
+      return;
+    }
     this.log.info('handed over to the new generation; exiting');
     this.exitResolve?.(0);
   }

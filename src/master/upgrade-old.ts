@@ -81,6 +81,8 @@ export function resolveInstall(dir: string): string {
 export class UpgradeCoordinator {
   state: HandoverState = 'idle';
   last: UpgradeOutcome | undefined;
+  /** Pids of the new masters this process spawned (libuv reaps them, not the keeper). */
+  readonly spawnedPids = new Set<number>();
 
   constructor(private readonly ctx: UpgradeContext) {}
 
@@ -127,6 +129,7 @@ export class UpgradeCoordinator {
         [entry, 'start', '-c', configPath, '--run-dir', this.ctx.runDir, '--workers', String(this.ctx.workers), '--upgrade-from', sockPath],
         { detached: true, stdio: ['ignore', 'inherit', 'inherit'], env: process.env },
       );
+      if (child.pid) this.spawnedPids.add(child.pid);
       const exited = new Promise<string>((resolve) => {
         child!.once('exit', (code, signal) => resolve(`the new master exited (${signal ?? `code ${code}`})`));
         child!.once('error', (err) => resolve(`the new master could not start: ${err.message}`));

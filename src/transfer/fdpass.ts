@@ -55,6 +55,8 @@ interface Addon {
   recv(fd: number, maxBytes: number, maxFds?: number): RawMessage | null;
   close(fd: number): void;
   dup(fd: number): number;
+  /** waitpid(pid, WNOHANG): pid when reaped, 0 while running, -1 when not our child. */
+  reap(pid: number): number;
   getSocketInfo(fd: number): SocketInfo;
   pollOpen(fd: number, callback: (status: number, events: number) => void): PollHandle;
   pollSet(handle: PollHandle, events: number): void;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
@@ -250,6 +251,19 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
   return copy < 0 ? throw_errno(env, "dup", errno) : num(env, copy);
 }
 
+/* reap(pid) -> pid when a finished child was reaped, 0 while it runs, -1 when it is not our
+ * child (ECHILD). For the container keeper (PID 1): masters of later generations are
+ * re-parented to it and libuv, which only waits for the children it spawned, never reaps them.
+ * Never call it for a pid that libuv spawned: libuv must see that exit itself. */
+static napi_value reap_pid(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  FD_ARG(0, pid);
+  int status;
+  pid_t r = waitpid((pid_t)pid, &status, WNOHANG);
+  if (r < 0) return errno == ECHILD ? num(env, -1) : throw_errno(env, "waitpid", errno);
+  return num(env, (int)r);
+}
+
 /* getSocketInfo(fd) -> { type: 'stream'|'dgram'|'seqpacket'|'other', domain: 'inet'|'inet6'|'unix'|'other', listening } */
 static napi_value socket_info(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -382,7 +396,7 @@ NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; void *data; } fns[] = {
     { "seqpacketListen", seqpacket_open, &listen_mode }, { "seqpacketConnect", seqpacket_open, NULL },
     { "accept", accept_fd, NULL }, { "send", send_msg, NULL }, { "recv", recv_msg, NULL },
-    { "close", close_fd, NULL }, { "dup", dup_fd, NULL },
+    { "close", close_fd, NULL }, { "dup", dup_fd, NULL }, { "reap", reap_pid, NULL },
     { "getSocketInfo", socket_info, NULL },
     { "pollOpen", poll_open, NULL }, { "pollSet", poll_set, NULL }, { "pollClose", poll_close, NULL },
   };
