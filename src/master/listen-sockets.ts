@@ -91,7 +91,8 @@ export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Same socket can serve the new config when address and port are unchanged. */
+/** Same socket can serve the new config when address and port are unchanged (port 0 included:
+ *  it asked for any port once, and the one bound is kept across reloads). */
 export function sameAddress(a: ListenerConfig, b: ListenerConfig): boolean {
-  return a.host === b.host && a.port === b.port && a.port !== 0;
+  return a.host === b.host && a.port === b.port;
 }
