@@ -16,7 +16,10 @@ export type AcquireCallback = (err: PoolFailure | null, conn: UpstreamConn | nul
 
 interface Waiter {
   cb: AcquireCallback;
+  /** No longer pending: cancelled, or handed a connection. */
   cancelled: boolean;
+  /** Set when a connection is being opened for this waiter: cancelling must stop it. */
+  cancelConnect: (() => void) | null;
 }
 
 export class Http1Pool {
@@ -54,11 +57,17 @@ export class Http1Pool {
         cb('overflow', null, false);
         return noop;
       }
-      const w: Waiter = { cb, cancelled: false };
+      const w: Waiter = { cb, cancelled: false, cancelConnect: null };
       this.waiters.push(w);
       this.cluster.pendingRequests++;
       return () => {
-        if (!w.cancelled) {
+        if (w.cancelConnect !== null) {
+          // Already out of the queue, its connection still opening: stop that, so the
+          // callback never reaches a requester that gave up.
+          const cancel = w.cancelConnect;
+          w.cancelConnect = null;
+          cancel();
+        } else if (!w.cancelled) {
           w.cancelled = true;
           this.cluster.pendingRequests--;
         }
@@ -111,6 +120,7 @@ export class Http1Pool {
     while (this.waiters.length > 0) {
       const w = this.waiters.shift()!;
       if (w.cancelled) continue;
+      w.cancelled = true;
       this.cluster.pendingRequests--;
       w.cb(null, conn, true);
       return;
@@ -128,8 +138,14 @@ export class Http1Pool {
     while (this.waiters.length > 0 && this.cluster.openConnections < this.cluster.circuitBreakers.maxConnections) {
       const w = this.waiters.shift()!;
       if (w.cancelled) continue;
+      w.cancelled = true;
       this.cluster.pendingRequests--;
-      this.connect(w.cb);
+      const cancel = this.connect((err, c, reused) => {
+        w.cancelConnect = null;
+        w.cb(err, c, reused);
+      });
+      // The callback above is asynchronous, so this is set before it can run.
+      w.cancelConnect = cancel;
     }
   }
 
