@@ -297,3 +297,51 @@ test('answers 502 for malformed upstream responses', async (t) => {
     assert.equal(r.status, 502, path);
   }
 });
+
+test('queues requests past max_connections and answers 503 past max_pending_requests', async (t) => {
+  const up = await httpUpstream(t, (req, res) => setTimeout(() => res.end(`done ${req.url}`), 150));
+  const m = await proxy(t, [up.address], { clusterExtra: { circuit_breakers: [{ max_connections: 1, max_pending_requests: 2 }] } });
+  const results = await Promise.all([0, 1, 2, 3].map((i) => h.sleep(i * 20).then(() => get(m, `/q${i}`))));
+  assert.deepEqual(
+    results.map((r) => r.status),
+    [200, 200, 200, 503],
+    'one in flight, two waiting, the fourth overflows',
+  );
+  assert.deepEqual(results.slice(0, 3).map((r) => r.body.toString()), ['done /q0', 'done /q1', 'done /q2']);
+  assert.equal(up.connections, 1, 'the waiting requests reused the one connection');
+  // The pending count went back to zero: two more can wait again.
+  const again = await Promise.all([0, 1, 2].map((i) => h.sleep(i * 20).then(() => get(m, `/r${i}`))));
+  assert.deepEqual(again.map((r) => r.status), [200, 200, 200]);
+});
+
+test('a request that gives up while its pooled connection is still opening leaves the worker alive', { timeout: 30_000 }, async (t) => {
+  // max_connections 1: /b waits for /a's connection. /a times out, its connection closes,
+  // and a new one starts opening for /b towards an upstream whose accept queue is full.
+  // /b times out too; then the upstream accepts again. The connection opened for /b must
+  // not be handed to a request that is gone.
+  const up = await raw.startStoppableUpstream();
+  t.after(() => up.close());
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [
+        { match: { prefix: '/a' }, route: { cluster_name: 'c', timeout: '1s' } },
+        { match: { prefix: '/b' }, route: { cluster_name: 'c', timeout: '1500ms' } },
+      ],
+      clusters: [h.cluster('c', [up.address], { connect_timeout: '10s', circuit_breakers: [{ max_connections: 1 }] })],
+    }),
+  });
+  t.after(() => m.kill());
+  const workers = h.workerPids(m.pid);
+  const a = get(m, '/a');
+  await h.sleep(200); // /a's connection is accepted
+  up.stop();
+  up.fill();
+  await h.sleep(100);
+  const b = get(m, '/b');
+  assert.equal((await a).status, 504);
+  assert.equal((await b).status, 504);
+  up.cont();
+  await h.sleep(2_500); // past the SYN retransmission that would have completed the connect
+  assert.deepEqual(h.workerPids(m.pid), workers, 'the worker is the same process');
+  assert.deepEqual(m.logs.filter((l) => /uncaught|crash|exited/i.test(l.msg ?? '')), []);
+});

@@ -213,6 +213,48 @@ function deadPort() {
   });
 }
 
+/**
+ * An upstream in a child process that accepts connections and never answers, with an accept
+ * backlog of 1: after stop() (SIGSTOP) new connections queue, and once the queue is full
+ * (fill it with fill()) connects hang in SYN retransmission until cont() (SIGCONT). That
+ * makes "a connection still opening" last as long as a test needs.
+ */
+async function startStoppableUpstream() {
+  const { spawn } = require('node:child_process');
+  const code =
+    "const s = require('net').createServer((c) => c.on('error', () => {}));" +
+    "s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => console.log(s.address().port));";
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    child.once('exit', (c) => reject(new Error(`stoppable upstream exited with ${c}`)));
+  });
+  const fillers = [];
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    pid: child.pid,
+    stop: () => process.kill(child.pid, 'SIGSTOP'),
+    cont: () => process.kill(child.pid, 'SIGCONT'),
+    /** Opens `n` connections from here that sit in (or wait for) the accept queue. */
+    fill(n = 4) {
+      for (let i = 0; i < n; i++) {
+        const c = net.connect(port, '127.0.0.1');
+        c.on('error', () => {});
+        fillers.push(c);
+      }
+    },
+    close() {
+      for (const c of fillers) c.destroy();
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        return new Promise((r) => child.once('exit', r));
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
 /** Deterministic pseudo-random bytes (fast enough for tens of MB). */
 function randomBytes(n, seed = 1) {
   const out = Buffer.allocUnsafe(n);
@@ -245,6 +287,7 @@ module.exports = {
   startRawUpstream,
   onRequestHeads,
   deadPort,
+  startStoppableUpstream,
   randomBytes,
   sha256,
   rssBytes,
