@@ -29,6 +29,28 @@ export type Detached =
       toClient: Buffer | null;
     };
 
+/** One finished HTTP request, for the access log and the latency histograms. */
+export interface RequestRecord {
+  listener: string;
+  clientIp: string;
+  method: string;
+  path: string;
+  /** Status sent to the client; 0 when none was (the client left first). */
+  status: number;
+  /** Request body bytes received, response body bytes sent. */
+  bytesIn: number;
+  bytesOut: number;
+  /** From the request head to the end of the response, ms. */
+  durationMs: number;
+  /** From sending upstream to the response head, ms; -1 when no upstream answered. */
+  upstreamMs: number;
+  cluster: string;
+  upstreamHost: string;
+  /** Envoy response flag ('' for none): NR, NC, UH, UF, UO, UT, UC, DC. */
+  flag: string;
+  attempts: number;
+}
+
 export interface TrackedConnection {
   /** Close when idle; finish what is in flight first. */
   drain(): void;
@@ -58,6 +80,8 @@ export class WorkerContext {
   /** An upgrade is moving connections away: park them at request boundaries instead of
    *  reading the next request. */
   handoverMode = false;
+  /** Observers of finished requests (access log, metrics); null costs nothing per request. */
+  onRequest: ((r: RequestRecord) => void) | null = null;
   /** Called whenever the last connection goes away (the drain waits on it). */
   onIdle: (() => void) | null = null;
 

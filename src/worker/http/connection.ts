@@ -30,7 +30,8 @@ import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
 import type { PoolFailure } from '../cluster/pool';
-import type { Detached, TrackedConnection, WorkerContext } from '../context';
+import type { Detached, RequestRecord, TrackedConnection, WorkerContext } from '../context';
+import { performance } from 'node:perf_hooks';
 import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
 import {
   DEFAULT_ROUTE_TIMEOUT_MS,
@@ -106,6 +107,14 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   private routeTimer: NodeJS.Timeout | null = null;
   private tryTimer: NodeJS.Timeout | null = null;
   flag: ResponseFlag = '';
+  // ---- figures of the current request (access log, metrics) ----
+  private status = 0;
+  private t0 = 0;
+  private tUp = 0;
+  private upMs = -1;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private upstreamAddress = '';
 
   // ---- the response ----
   private readonly respReader = new HeadReader(RESPONSE_LIMITS);
@@ -179,6 +188,11 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     const reason = e instanceof HttpParseError ? e.reason : 'bad request';
     this.ctx.counters.requestsTotal++;
     this.countStatus(status);
+    this.t0 = 0;
+    this.bytesIn = this.bytesOut = 0;
+    this.upMs = -1;
+    this.upstreamAddress = '';
+    if (this.ctx.onRequest !== null) this.ctx.onRequest(this.record('-', '-'));
     this.ctx.log.debug({ client: this.clientIp, status, reason }, 'malformed request');
     this.replyAndClose(status, `${reason}\n`);
   }
@@ -197,6 +211,12 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     c.requestsActive++;
     this.req = req;
     this.flag = '';
+    this.status = 0;
+    this.t0 = performance.now();
+    this.upMs = -1;
+    this.bytesIn = 0;
+    this.bytesOut = 0;
+    this.upstreamAddress = '';
     this.respStarted = false;
     this.attempts = 0;
     if (this.ctx.draining) this.closeAfter = true;
@@ -326,6 +346,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.respReader.reset();
     this.upstreamReusable = true;
     this.connWasReused = reused;
+    this.upstreamAddress = conn.host.address;
+    this.tUp = performance.now();
     const s = conn.socket;
     s.cork();
     s.write(this.upstreamHead, 'latin1');
@@ -361,6 +383,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       return;
     }
     const part = end === data.length ? data : data.subarray(0, end);
+    this.bytesIn += part.length;
     if (this.state === State.Exchange && this.conn) {
       if (part.length > 0 && !this.conn.socket.write(part)) this.socket.pause();
     } else if (part.length > 0) {
@@ -506,6 +529,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   private onResponseHead(resp: ResponseHead, rest: Buffer | null): void {
     const req = this.req!;
+    this.upMs = performance.now() - this.tUp;
     this.clearTimers();
     this.resp = resp;
     if (!resp.reusable) this.upstreamReusable = false;
@@ -586,6 +610,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       }
       out = end === data.length ? data : data.subarray(0, end);
     }
+    this.bytesOut += out.length;
     if (out.length > 0 && !this.socket.write(out)) this.conn?.socket.pause();
     if (done) this.responseDone();
   }
@@ -702,6 +727,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   private endRequest(): void {
     if (this.req === null) return;
+    if (this.ctx.onRequest !== null) this.ctx.onRequest(this.record(this.req.method, this.req.path));
     this.ctx.counters.requestsActive--;
     if (this.cluster) this.cluster.activeRequests--;
     this.req = null;
@@ -774,7 +800,26 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.socket.destroySoon();
   }
 
+  private record(method: string, path: string): RequestRecord {
+    return {
+      listener: this.listenerName,
+      clientIp: this.clientIp,
+      method,
+      path,
+      status: this.status,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      durationMs: this.t0 > 0 ? performance.now() - this.t0 : 0,
+      upstreamMs: this.upMs,
+      cluster: this.cluster?.name ?? '',
+      upstreamHost: this.upstreamAddress,
+      flag: this.flag,
+      attempts: this.attempts,
+    };
+  }
+
   private countStatus(status: number): void {
+    this.status = status;
     const cls = (status / 100) | 0;
     if (cls >= 1 && cls <= 5) this.ctx.counters.responsesByClass[cls]++;
   }
