@@ -63,6 +63,18 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
   let sawHost = false;
   let sawProto = false;
   let sawLength = false;
+  // The client address goes at the end of the last X-Forwarded-For (or in a new one). Found
+  // by name, not by o.forwardedForIndex: route header mutations may have moved or removed
+  // the received fields since the index was taken.
+  let xff = -1;
+  if (listed === null || !listed.has('x-forwarded-for')) {
+    for (let i = h.length - 2; i >= 0; i -= 2) {
+      if (h[i].length === 15 && h[i].toLowerCase() === 'x-forwarded-for') {
+        xff = i + 1;
+        break;
+      }
+    }
+  }
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
     if (isHopByHop(name, o.chunked, o.upgrade !== undefined)) continue;
@@ -76,7 +88,7 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
       if (sawHost) continue;
       sawHost = true;
       value = o.host;
-    } else if (i + 1 === o.forwardedForIndex) {
+    } else if (i + 1 === xff) {
       value = `${value}, ${o.clientIp}`;
     } else if (name.length === 17 && name.toLowerCase() === 'x-forwarded-proto') {
       sawProto = true;
@@ -86,7 +98,7 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
   // Always: the upstream request is HTTP/1.1, which needs a Host even when an HTTP/1.0 client
   // sent none (RFC 9112 §3.2: then an empty value).
   if (!sawHost) s += `host: ${o.host}\r\n`;
-  if (o.forwardedForIndex === -1) s += `x-forwarded-for: ${o.clientIp}\r\n`;
+  if (xff === -1) s += `x-forwarded-for: ${o.clientIp}\r\n`;
   if (!sawProto) s += 'x-forwarded-proto: http\r\n';
   if (o.requestId !== undefined) s += `x-request-id: ${o.requestId}\r\n`;
   if (o.upgrade !== undefined) s += 'connection: upgrade\r\n';
