@@ -345,3 +345,25 @@ test('forwards Content-Length as one value both ways, and drops it when chunked 
   assert.equal(r2.headers['transfer-encoding'], 'chunked');
   assert.equal(r2.body.toString(), 'ok');
 });
+
+test('appends the client address to the last X-Forwarded-For, also after route header mutations', async (t) => {
+  const up = await upstream(t, (req, res) => res.end(JSON.stringify(req.rawHeaders)));
+  const m = await proxyTo(t, up.address, { routeExtra: { request_headers_to_remove: ['x-drop'] } });
+  const seen = async (extra) => {
+    const r = await h.rawExchange(m.ports.http, `GET / HTTP/1.1\r\nHost: t\r\n${extra}Connection: close\r\n\r\n`);
+    const rawHeaders = JSON.parse(r.data.split('\r\n\r\n')[1]);
+    const pairs = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) pairs.push(`${rawHeaders[i].toLowerCase()}: ${rawHeaders[i + 1]}`);
+    return pairs;
+  };
+  const two = await seen('X-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n');
+  assert.deepEqual(
+    two.filter((p) => p.startsWith('x-forwarded-for')),
+    ['x-forwarded-for: 1.1.1.1', 'x-forwarded-for: 2.2.2.2, 127.0.0.1'],
+    'the proxy address list stays in hop order',
+  );
+  const shifted = await seen('X-Drop: 1\r\nX-Forwarded-For: 1.1.1.1\r\nX-Other: o\r\n');
+  assert.ok(shifted.includes('x-forwarded-for: 1.1.1.1, 127.0.0.1'), JSON.stringify(shifted));
+  assert.ok(shifted.includes('x-other: o'), 'no other field gets the address');
+  assert.ok(!shifted.some((p) => p.startsWith('x-drop')));
+});
