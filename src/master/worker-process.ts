@@ -44,7 +44,8 @@ export class WorkerProcess extends EventEmitter {
     super();
     this.child = fork(workerScript, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: [],
+      // Debugging aid: MOSND_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp" profiles workers.
+      execArgv: (process.env.MOSND_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean),
       env: { ...process.env, MOSND_WORKER_ID: String(id), MOSND_GENERATION: String(generation) },
     });
     this.child.on('message', (m: unknown) => {
