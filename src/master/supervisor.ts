@@ -185,13 +185,27 @@ export class Supervisor {
       const removed = [...this.listeners.values()].filter((l) => kept.get(l.name)?.handle !== l.handle);
       this.config = next;
       const all = [...kept.values()];
+      // Config and listeners change together, before any await: a worker spawned meanwhile
+      // starts from a consistent pair.
+      this.listeners.clear();
+      for (const l of all) this.listeners.set(l.name, l);
+      // A worker still starting got the old config with its init: it gets this reload too (it
+      // arrives after the init and the listeners sent with it), but the reply does not wait
+      // for it to finish starting.
+      for (const s of this.slots) {
+        const w = s.worker;
+        if (w?.state !== 'spawning') continue;
+        void w.reload(next, all, added).then((err) => {
+          if (err === undefined || s.worker !== w || w.state === 'exited') return;
+          this.log.error({ worker: s.id, err }, 'a starting worker could not apply the reload; restarting it');
+          w.kill();
+        });
+      }
       const errors = (
         await Promise.all(
           this.slots.map((s) => (s.worker && s.worker.state === 'ready' ? s.worker.reload(next, all, added) : undefined)),
         )
       ).filter((e): e is string => e !== undefined);
-      this.listeners.clear();
-      for (const l of all) this.listeners.set(l.name, l);
       for (const l of removed) l.handle.close();
       for (const b of added) {
         this.log.info({ listener: b.name, address: formatAddress(b.address, b.port) }, `listener ${b.name} listening on ${formatAddress(b.address, b.port)}`);
@@ -255,7 +269,7 @@ export class Supervisor {
    * connections to a worker of the new generation. Resolves with the totals when all
    * old workers have exited.
    */
-  async handOver(targets: string[], deadlineMs: number): Promise<{ moved: number; drained: number; closed: number }> {
+  async handOver(targets: string[], deadlineMs: number): Promise<{ moved: number; drained: number; closed: number; ms: number }> {
     this.state = 'handing-over';
     const workers = this.workers();
     for (const s of this.slots) {
@@ -268,8 +282,9 @@ export class Supervisor {
     }, deadlineMs + STOP_KILL_GRACE_MS);
     await Promise.all(workers.map((w) => w.exited()));
     clearTimeout(killer);
-    const total = { moved: 0, drained: 0, closed: 0 };
+    const total = { moved: 0, drained: 0, closed: 0, ms: 0 };
     for (const w of workers) {
+      total.ms = Math.max(total.ms, w.handover?.ms ?? 0);
       total.moved += w.handover?.moved ?? 0;
       total.drained += w.handover?.drained ?? 0;
       total.closed += w.handover?.closed ?? 0;

@@ -186,7 +186,7 @@ export class UpgradeCoordinator {
         const p = supervisor.handoverProgress();
         say('moving', `${p.moved} connections moved so far (${p.reported}/${p.workers} old workers finished)`, from);
       }, PROGRESS_INTERVAL_MS);
-      let totals: { moved: number; drained: number; closed: number };
+      let totals: { moved: number; drained: number; closed: number; ms: number };
       try {
         const handing = supervisor.handOver(targets, supervisor.config.gracefulTimeoutMs);
         totals = await Promise.race([
@@ -204,9 +204,13 @@ export class UpgradeCoordinator {
       } finally {
         clearInterval(progress);
       }
-      say('moved', `${totals.moved} connections moved, ${totals.drained} finished here, ${totals.closed} closed at the deadline`, from);
+      say(
+        'moved',
+        `${totals.moved} connections moved, ${totals.drained} finished here, ${totals.closed} closed at the deadline (handover ${totals.ms} ms)`,
+        from,
+      );
       try {
-        await ch.send(encode({ t: 'done', ...totals }));
+        await ch.send(encode({ t: 'done', moved: totals.moved, drained: totals.drained, closed: totals.closed }));
       } catch {
         /* the new master does not need it to serve */
       }

@@ -32,7 +32,7 @@ export class WorkerProcess extends EventEmitter {
   private readonly pending = new Map<number, (m: WorkerMessage) => void>();
   fatalMessage: string | undefined;
   /** Upgrade (old worker): how its connections left, once it has reported. */
-  handover: { moved: number; drained: number; closed: number } | undefined;
+  handover: { moved: number; drained: number; closed: number; ms: number } | undefined;
   /** Upgrade: where this (new) worker receives moved connections. */
   transferPath: string | undefined;
 
@@ -79,7 +79,7 @@ export class WorkerProcess extends EventEmitter {
         this.fatalMessage = m.message;
         return;
       case 'handover-done':
-        this.handover = { moved: m.moved, drained: m.drained, closed: m.closed };
+        this.handover = { moved: m.moved, drained: m.drained, closed: m.closed, ms: m.ms };
         this.emit('handover-done', this.handover);
         return;
       case 'ack':

@@ -49,7 +49,7 @@ export interface MasterToWorker {
 export interface WorkerToMaster {
   ready: { t: 'ready'; pid: number };
   /** End of a handover: how the connections left this worker. */
-  handoverDone: { t: 'handover-done'; moved: number; drained: number; closed: number };
+  handoverDone: { t: 'handover-done'; moved: number; drained: number; closed: number; ms: number };
   ack: { t: 'ack'; seq: number; ok: boolean; error?: string };
   stats: { t: 'stats'; seq: number; stats: WorkerStats };
   /** A fatal problem the worker wants in the master's log before it exits. */

@@ -24,6 +24,8 @@ export interface HandoverResult {
   drained: number;
   /** Still open at the deadline and cut. */
   closed: number;
+  /** From the handover order to the last connection gone, ms. */
+  ms: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -80,11 +82,11 @@ export async function handOver(
     await sleep(HANDOVER_POLL_MS);
   }
   ch?.close();
-  if (!active()) return { moved, drained: 0, closed: 0 };
+  if (!active()) return { moved, drained: 0, closed: 0, ms: Date.now() - started };
   const closed = ctx.connections.size;
   for (const c of [...ctx.connections]) c.destroy();
-  const result = { moved, drained: Math.max(0, startCount - moved - closed), closed };
-  log.info({ ...result, ms: Date.now() - started }, 'handover finished');
+  const result = { moved, drained: Math.max(0, startCount - moved - closed), closed, ms: Date.now() - started };
+  log.info(result, 'handover finished');
   return result;
 }
 
