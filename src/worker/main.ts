@@ -122,9 +122,13 @@ class Worker {
       this.listeners!.setConfigs(msg.config.listeners);
       const keep = new Set(msg.listeners);
       for (const name of this.listeners!.names()) if (!keep.has(name)) this.listeners!.close(name);
+      // Still starting: a listener this reload removed is no longer waited for (the master
+      // closed its socket; a handle still queued for us is lost).
+      for (const name of [...this.expected]) if (!keep.has(name)) this.expected.delete(name);
       this.config = msg.config;
       if (this.log && this.log.level !== msg.config.logLevel) this.log.level = msg.config.logLevel;
       send({ t: 'ack', seq: msg.seq, ok: true });
+      this.maybeReady();
     } catch (err) {
       send({ t: 'ack', seq: msg.seq, ok: false, error: (err as Error).message });
     }
