@@ -121,6 +121,7 @@ export class WorkerProcess extends EventEmitter {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
+        this.kill(); // a hung worker must not keep the slot; its exit goes through the respawn path
         reject(new MosndError('MOSND_ERR_WORKER_START', `worker ${this.id} was not ready within ${WORKER_READY_TIMEOUT_MS} ms`));
       }, WORKER_READY_TIMEOUT_MS);
       const onReady = (): void => {
