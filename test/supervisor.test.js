@@ -10,7 +10,7 @@ const net = require('node:net');
 const h = require('./helpers/mosnd');
 const p = require('./helpers/procs');
 const { keepAliveClient, loadLoop } = require('./helpers/clients');
-const { CRASH_LOOP_LIMIT } = require('../dist/shared/constants');
+const { CRASH_LOOP_LIMIT, WORKER_READY_TIMEOUT_MS } = require('../dist/shared/constants');
 
 /** How long processes may take to go away once they should (no connection is open). */
 const EXIT_BOUND_MS = 10_000;
@@ -254,4 +254,23 @@ test(`a worker that keeps dying is given up after ${CRASH_LOOP_LIMIT} restarts w
   assert.equal(still.pid, survivor.pid);
   assert.equal(still.restarts, 0);
   for (let i = 0; i < 5; i++) assert.equal((await h.request(m.ports.http)).status, 200);
+});
+
+test('a restarted worker that never reports ready is killed at the ready deadline and replaced', async (t) => {
+  const m = await h.startMosnd({ config: directConfig(), workers: 2 });
+  t.after(() => m.kill());
+  const [victim, survivor] = await statusWorkers(m.runDir);
+  process.kill(victim.pid, 'SIGKILL');
+  // Freeze the replacement before it can say ready: it must not hold the slot forever.
+  const stuck = await p.waitFor(
+    () => h.workerPids(m.pid).find((x) => x !== victim.pid && x !== survivor.pid),
+    RESPAWN_BOUND_MS,
+    'replacement worker',
+  );
+  process.kill(stuck, 'SIGSTOP');
+  t.after(() => p.killAll([stuck]));
+  await p.waitGone([stuck], WORKER_READY_TIMEOUT_MS + EXIT_BOUND_MS);
+  const next = await waitRespawned(m.runDir, victim.workerId, stuck);
+  assert.equal(next.restarts, 2);
+  assert.equal((await h.request(m.ports.http)).status, 200);
 });
