@@ -145,12 +145,17 @@ test('path matching needs the exact path, with or without a query', () => {
   assert.equal(t.match(req('/healthz')), undefined);
 });
 
-test('a regex must match the whole path without the query', () => {
-  const t = table([vhost('v', ['*'], [route({ regex: '/users/[0-9]+' })])]);
+test('a route regex matches anywhere in the path without the query, as MOSN does, unless anchored', () => {
+  const t = table([vhost('v', ['*'], [route({ regex: '^/users/[0-9]+$' })])]);
   assert.ok(t.match(req('/users/42')));
   assert.ok(t.match(req('/users/42?tab=1')));
   assert.equal(t.match(req('/users/42/posts')), undefined);
   assert.equal(t.match(req('/v1/users/42')), undefined);
+  const loose = table([vhost('v', ['*'], [route({ regex: '/users/[0-9]+' })])]);
+  assert.ok(loose.match(req('/v1/users/42/posts')));
+  assert.equal(loose.match(req('/users/x?id=/users/1')), undefined, 'the query is not searched');
+  const prefixLike = table([vhost('v', ['*'], [route({ regex: '^/api' })])]);
+  assert.ok(prefixLike.match(req('/api/users')));
 });
 
 test('a regex starting with (?i) matches case-insensitively', () => {
@@ -187,11 +192,13 @@ test('header matchers compare names case-insensitively and values exactly', () =
   assert.equal(t.match(req('/', 'h', [])).route, fallback, 'an absent header fails the matcher');
 });
 
-test('a regex header matcher must match the whole value', () => {
-  const r = route({ prefix: '/', headers: [{ name: 'user-agent', value: 'curl/.*', regex: true }] });
+test('a regex header matcher searches the value like MOSN, and matches the whole value when anchored', () => {
+  const r = route({ prefix: '/', headers: [{ name: 'user-agent', value: '^curl/.*', regex: true }] });
   const t = table([vhost('v', ['*'], [r])]);
   assert.ok(t.match(req('/', 'h', ['User-Agent', 'curl/8.5.0'])));
   assert.equal(t.match(req('/', 'h', ['User-Agent', 'Mozilla curl/8.5.0'])), undefined);
+  const loose = table([vhost('v', ['*'], [route({ prefix: '/', headers: [{ name: 'user-agent', value: 'curl', regex: true }] })])]);
+  assert.ok(loose.match(req('/', 'h', ['User-Agent', 'Mozilla curl/8.5.0'])));
   assert.equal(t.match(req('/', 'h', ['Accept', 'curl/8'])), undefined);
 });
 

@@ -52,6 +52,12 @@ export interface ListenerConfig {
   tcpCluster?: string;
   /** kind=tcp: idle timeout for a proxied pair, 0 = none. */
   tcpIdleTimeoutMs?: number;
+  /** MOSN `access_logs` (enabled ones): one JSON line per HTTP request to each path ('stdout', 'stderr' or a file). */
+  accessLogs?: AccessLogConfig[];
+}
+
+export interface AccessLogConfig {
+  path: string;
 }
 
 export interface HeaderToAdd {
@@ -65,7 +71,7 @@ export interface HeaderMatch {
   /** Lower-cased header name; ':authority', ':path', ':method' refer to the request line / host. */
   name: string;
   value: string;
-  /** value is a regular expression source (matched against the whole value). */
+  /** value is a regular expression source, searched in the value like Go's regexp.MatchString. */
   regex: boolean;
 }
 
@@ -73,7 +79,7 @@ export interface RouteMatch {
   /** Exactly one of prefix / path / regex is set (prefix '/' when the config gives none). */
   prefix?: string;
   path?: string;
-  /** Regular expression source, matched against the whole path (without query). */
+  /** Regular expression source, searched in the path without query (MOSN semantics). */
   regex?: string;
   headers: HeaderMatch[];
 }

@@ -59,10 +59,12 @@ export function pathEnd(target: string): number {
 }
 
 /**
- * Compiles `source` to match a whole string. A leading `(?i)` (Go / RE2 syntax, common in
- * MOSN configs) becomes the `i` flag.
+ * Compiles a route or header regex with MOSN's semantics: Go's `regexp.MatchString`, which
+ * finds the pattern anywhere in the string (anchor it with `^...$` to match the whole; MOSN
+ * users' files rely on this, e.g. `"regex": "^/api"` matching `/api/users`). A leading `(?i)`
+ * (Go / RE2 syntax) becomes the `i` flag.
  */
-export function compileFullMatch(source: string, where: string): RegExp {
+export function compileGoRegex(source: string, where: string): RegExp {
   let flags = '';
   let body = source;
   if (body.startsWith('(?i)')) {
@@ -70,7 +72,7 @@ export function compileFullMatch(source: string, where: string): RegExp {
     body = body.slice(4);
   }
   try {
-    return new RegExp(`^(?:${body})$`, flags);
+    return new RegExp(body, flags);
   } catch (e) {
     throw new MosndError('MOSND_ERR_CONFIG_INVALID', `invalid regular expression at ${where}`, [
       `${where}: ${JSON.stringify(source)}: ${(e as Error).message}`,
@@ -80,7 +82,7 @@ export function compileFullMatch(source: string, where: string): RegExp {
 
 export function compilePathMatcher(m: RouteMatch, where: string): PathMatcher {
   if (m.path !== undefined) return { kind: PathKind.Exact, value: m.path };
-  if (m.regex !== undefined) return { kind: PathKind.Regex, value: '', regex: compileFullMatch(m.regex, `${where}.regex`) };
+  if (m.regex !== undefined) return { kind: PathKind.Regex, value: '', regex: compileGoRegex(m.regex, `${where}.regex`) };
   return { kind: PathKind.Prefix, value: m.prefix ?? '/' };
 }
 
@@ -98,7 +100,7 @@ export function compileHeaderMatcher(h: HeaderMatch, where: string): HeaderMatch
     source,
     name,
     value: h.value,
-    regex: h.regex ? compileFullMatch(h.value, `${where}.value`) : undefined,
+    regex: h.regex ? compileGoRegex(h.value, `${where}.value`) : undefined,
   };
 }
 
@@ -117,7 +119,7 @@ export function pathMatches(m: PathMatcher, target: string, end: number, bare: s
   }
 }
 
-/** All matchers match: each header is present and equals the value (or fully matches the regex). */
+/** All matchers match: each header is present and equals the value (or contains a match of the regex). */
 export function headersMatch(matchers: readonly HeaderMatcher[], req: RouteRequest): boolean {
   for (let i = 0; i < matchers.length; i++) {
     const m = matchers[i];

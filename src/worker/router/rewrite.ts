@@ -5,8 +5,9 @@ import type { RouteMatchResult } from './result';
 
 /**
  * The path to send upstream. With `prefix_rewrite`, the matched part is replaced: the prefix
- * for a prefix route, the whole path for an exact-path route, and for a regex route the part
- * the regex matched -- which is the whole path, since route regexes match the whole path.
+ * for a prefix route, and the whole path for an exact-path or a regex route (a regex may match
+ * only part of the path, as in MOSN, but replacing a fragment in the middle is never what a
+ * rewrite means).
  * The query string is kept. Without a rewrite (or if `path` no longer starts with the
  * route's prefix) the path is returned unchanged.
  */
