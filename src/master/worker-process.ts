@@ -9,7 +9,7 @@ import { ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 import type { MosndConfig } from '../shared/config/model';
-import type { MasterMessage, WorkerMessage, WorkerStats } from '../shared/ipc';
+import type { MasterMessage, MetricsSnapshot, WorkerMessage, WorkerStats } from '../shared/ipc';
 import { isWorkerMessage } from '../shared/ipc';
 import type { BoundListener } from './listen-sockets';
 import { MosndError } from '../shared/errors';
@@ -82,6 +82,17 @@ export class WorkerProcess extends EventEmitter {
         this.handover = { moved: m.moved, drained: m.drained, closed: m.closed, ms: m.ms };
         this.emit('handover-done', this.handover);
         return;
+      case 'metrics': {
+        // Every snapshot (asked for, or the final one before a graceful exit) is kept by the
+        // master's metrics collector, which listens for this event.
+        this.emit('metrics', m.snapshot, m.final);
+        const resolve = m.final ? undefined : this.pending.get(m.seq);
+        if (resolve) {
+          this.pending.delete(m.seq);
+          resolve(m);
+        }
+        return;
+      }
       case 'ack':
       case 'stats': {
         const resolve = this.pending.get(m.seq);
@@ -162,6 +173,13 @@ export class WorkerProcess extends EventEmitter {
     if (this.state === 'exited') return undefined;
     const m = await this.request((seq) => ({ t: 'stats', seq }), WORKER_STATS_TIMEOUT_MS);
     return m && m.t === 'stats' ? m.stats : undefined;
+  }
+
+  /** The worker's metrics snapshot, or undefined if it does not answer in time. */
+  async metrics(timeoutMs: number): Promise<MetricsSnapshot | undefined> {
+    if (this.state === 'exited') return undefined;
+    const m = await this.request((seq) => ({ t: 'metrics', seq }), timeoutMs);
+    return m && m.t === 'metrics' ? m.snapshot : undefined;
   }
 
   /** Applies a new config; resolves with an error sentence, or undefined on success. */

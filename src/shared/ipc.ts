@@ -14,6 +14,21 @@ export interface WorkerStats {
   rss: number;
 }
 
+/**
+ * One metric as prom-client's `registry.getMetricsAsJSON()` gives it (the input of
+ * `AggregatorRegistry.aggregate()`): workers build these from plain numbers when asked.
+ * Histogram values carry `metricName` (`<name>_bucket` with an `le` label, `_sum`, `_count`).
+ */
+export interface MetricJson {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }>;
+  aggregator: 'sum';
+}
+
+export type MetricsSnapshot = MetricJson[];
+
 export interface MasterToWorker {
   /** First message: the config to serve. The worker answers `ready` once it serves every listener. */
   init: {
@@ -44,6 +59,12 @@ export interface MasterToWorker {
   /** Ask for figures; answered by `stats` with the same seq. */
   stats: { t: 'stats'; seq: number };
   logLevel: { t: 'log-level'; level: LogLevel };
+  /** Ask for a metrics snapshot; answered by `metrics` with the same seq. */
+  metrics: { t: 'metrics'; seq: number };
+  /** Admin /drain_listeners: stop accepting on every listener (connections keep running). */
+  drainListeners: { t: 'drain-listeners' };
+  /** SIGUSR1 on the master (logrotate): reopen log and access log files. */
+  reopenLogs: { t: 'reopen-logs' };
 }
 
 export interface WorkerToMaster {
@@ -52,6 +73,9 @@ export interface WorkerToMaster {
   handoverDone: { t: 'handover-done'; moved: number; drained: number; closed: number; ms: number };
   ack: { t: 'ack'; seq: number; ok: boolean; error?: string };
   stats: { t: 'stats'; seq: number; stats: WorkerStats };
+  /** A metrics snapshot: the answer to `metrics` (same seq), or unasked with seq 0 and
+   *  final=true just before a graceful exit (drain, handover), so no count is lost. */
+  metrics: { t: 'metrics'; seq: number; final: boolean; snapshot: MetricsSnapshot };
   /** A fatal problem the worker wants in the master's log before it exits. */
   fatal: { t: 'fatal'; message: string };
 }

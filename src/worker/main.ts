@@ -4,7 +4,7 @@
  * draining → exit. If the master disappears (IPC disconnect), the worker drains and exits so
  * no orphan keeps serving an old config.
  */
-import { createLogger, Logger } from '../shared/logger';
+import { createLogger, Logger, reopenLogFile } from '../shared/logger';
 import type { MasterMessage, MasterToWorker, WorkerMessage, WorkerStats } from '../shared/ipc';
 import { isMasterMessage } from '../shared/ipc';
 import { ClusterManager } from './cluster/manager';
@@ -14,11 +14,17 @@ import { buildRouteTables } from './runtime';
 import { handOver, makeAdopter, resumeHere } from './handover';
 import { ConnectionReceiver } from '../transfer/conn-receiver';
 import type { MosndConfig } from '../shared/config/model';
+import { WorkerMetrics } from './metrics';
+import { AccessLog } from './access-log';
 
 type WorkerState = 'starting' | 'ready' | 'handing-over' | 'draining';
 
 /** After the drain deadline, connections still open are cut; this bounds the final flush. */
 const EXIT_FLUSH_MS = 100;
+/** A graceful exit sends its last metrics snapshot first (so the master's counters lose
+ *  nothing); writing a few KiB to the IPC pipe takes microseconds, so a master that has not
+ *  taken it in half a second is stuck and the worker exits anyway. */
+const FINAL_METRICS_WAIT_MS = 500;
 
 class Worker {
   private state: WorkerState = 'starting';
@@ -30,6 +36,8 @@ class Worker {
   /** Listener handles that arrived before init (cannot happen with the master's ordering, kept safe). */
   private early: Array<{ name: string; handle: unknown }> = [];
   private receiver: ConnectionReceiver | null = null;
+  private readonly metrics = new WorkerMetrics();
+  private accessLog: AccessLog | null = null;
 
   handle(msg: MasterMessage, handle: unknown): void {
     switch (msg.t) {
@@ -51,6 +59,16 @@ class Worker {
         return;
       case 'log-level':
         if (this.log) this.log.level = msg.level;
+        return;
+      case 'metrics':
+        if (this.ctx) send({ t: 'metrics', seq: msg.seq, final: false, snapshot: this.metrics.snapshot(this.ctx) });
+        return;
+      case 'drain-listeners':
+        this.listeners?.closeAll();
+        return;
+      case 'reopen-logs':
+        if (this.log && !reopenLogFile(this.log)) this.log.error('cannot reopen the log file; still writing to the old one');
+        this.accessLog?.reopen();
         return;
       case 'accept':
         void this.listeners?.startAccepting().catch((err: Error) => this.fatal(`cannot accept: ${err.message}`));
@@ -78,6 +96,9 @@ class Worker {
     const ctx = new WorkerContext(new ClusterManager(msg.config.clusters), this.log);
     ctx.routers = buildRouteTables(msg.config);
     this.ctx = ctx;
+    this.accessLog = new AccessLog(msg.generation, msg.workerId);
+    process.on('exit', () => this.accessLog?.flushSync());
+    this.observeRequests(msg.config);
     this.listeners = new WorkerListeners(ctx, msg.deferAccept);
     this.listeners.setConfigs(msg.config.listeners);
     if (msg.transferPath) {
@@ -126,6 +147,7 @@ class Worker {
       // closed its socket; a handle still queued for us is lost).
       for (const name of [...this.expected]) if (!keep.has(name)) this.expected.delete(name);
       this.config = msg.config;
+      this.observeRequests(msg.config);
       if (this.log && this.log.level !== msg.config.logLevel) this.log.level = msg.config.logLevel;
       send({ t: 'ack', seq: msg.seq, ok: true });
       this.maybeReady();
@@ -144,7 +166,7 @@ class Worker {
     send({ t: 'handover-done', ...r });
     this.state = 'draining';
     ctx.clusters.close();
-    setTimeout(() => process.exit(0), EXIT_FLUSH_MS).unref();
+    setTimeout(() => this.exitWithFinalMetrics(), EXIT_FLUSH_MS).unref();
   }
 
   drain(deadlineMs: number): void {
@@ -156,7 +178,7 @@ class Worker {
     this.listeners?.closeAll();
     const finish = (): void => {
       ctx.clusters.close();
-      setTimeout(() => process.exit(0), 0).unref();
+      setTimeout(() => this.exitWithFinalMetrics(), 0).unref();
     };
     ctx.onIdle = finish;
     for (const c of [...ctx.connections]) c.drain();
@@ -167,9 +189,34 @@ class Worker {
     const timer = setTimeout(() => {
       this.log?.warn({ open: ctx.connections.size }, 'drain deadline reached; closing connections');
       for (const c of [...ctx.connections]) c.destroy();
-      setTimeout(() => process.exit(0), EXIT_FLUSH_MS);
+      setTimeout(() => this.exitWithFinalMetrics(), EXIT_FLUSH_MS);
     }, deadlineMs);
     timer.unref();
+  }
+
+  /** Every finished request feeds the metrics, and the access logs of its listener if any. */
+  private observeRequests(config: MosndConfig): void {
+    const ctx = this.ctx!;
+    const metrics = this.metrics;
+    const access = this.accessLog!;
+    access.configure(config.listeners);
+    ctx.onRequest = access.active
+      ? (r) => {
+          metrics.observe(r);
+          access.write(r);
+        }
+      : (r) => metrics.observe(r);
+  }
+
+  /** Graceful exit (drain, handover): the last metrics snapshot reaches the master first. */
+  private exitWithFinalMetrics(): void {
+    const exit = (): never => process.exit(0);
+    if (!this.ctx || !process.connected) exit();
+    const timer = setTimeout(exit, FINAL_METRICS_WAIT_MS);
+    process.send!({ t: 'metrics', seq: 0, final: true, snapshot: this.metrics.snapshot(this.ctx!) } satisfies WorkerMessage, () => {
+      clearTimeout(timer);
+      exit();
+    });
   }
 
   private stats(): WorkerStats {

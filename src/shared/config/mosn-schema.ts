@@ -273,6 +273,15 @@ const filterChain = object(
   { notImplemented: ['match'] },
 );
 
+/** MOSN's AccessLog (config.go): mosnd writes JSON lines; MOSN's `log_format` template is not implemented. */
+const accessLog = object(
+  {
+    log_path: string({ nonEmpty: true }),
+    disable: boolean().optional(),
+  },
+  { notImplemented: ['log_format'] },
+);
+
 const listener = object(
   {
     name: string({ nonEmpty: true }).optional(),
@@ -281,10 +290,11 @@ const listener = object(
     network: enumOf(['tcp'], { caseInsensitive: true, notImplemented: ['udp', 'unix'] }).optional(),
     filter_chains: array(filterChain).default([]),
     stream_filters: array(streamFilter).optional(),
+    access_logs: array(accessLog).optional(),
   },
   {
     notImplemented: [
-      'type', 'access_logs', 'listener_filters', 'inspector', 'connection_idle_timeout', 'tunnel_listener',
+      'type', 'listener_filters', 'inspector', 'connection_idle_timeout', 'tunnel_listener',
       'per_conn_buffer_limit_bytes',
     ],
     unsupported: { use_original_dst: 'connections would be forwarded to their original destination' },

@@ -114,7 +114,8 @@ function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownN
   if (l.bind_port === false) {
     ctx.warn(joinPath(at, 'bind_port'), 'false is not implemented by mosnd (every listener is bound), treated as true');
   }
-  const base = { name: l.name ?? l.address, host, port, bindPort: true };
+  const accessLogs = (l.access_logs ?? []).filter((a) => a.disable !== true).map((a) => ({ path: a.log_path }));
+  const base = { name: l.name ?? l.address, host, port, bindPort: true, ...(accessLogs.length > 0 ? { accessLogs } : {}) };
   const chainsPath = joinPath(at, 'filter_chains');
   if (l.filter_chains.length === 0) {
     ctx.error(chainsPath, 'missing; expected a filter chain with a "proxy" or "tcp_proxy" filter');
@@ -136,7 +137,7 @@ function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownN
   return undefined;
 }
 
-type ListenerBase = Pick<ListenerConfig, 'name' | 'host' | 'port' | 'bindPort'>;
+type ListenerBase = Pick<ListenerConfig, 'name' | 'host' | 'port' | 'bindPort' | 'accessLogs'>;
 
 function httpListener(
   base: ListenerBase,

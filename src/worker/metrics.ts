@@ -1,0 +1,235 @@
+/**
+ * A worker's metrics. The hot path only touches plain numbers: the counters the proxy code
+ * already keeps (WorkerContext.counters, Cluster/UpstreamHost stats, pool sizes) and, per
+ * finished request (`observe`), a few increments and one bucket of a plain array. Nothing
+ * here calls prom-client: `snapshot()` turns the numbers into prom-client's
+ * `getMetricsAsJSON()` shape only when the master asks, and the master merges the
+ * snapshots of all workers with `AggregatorRegistry.aggregate()` (src/master/metrics.ts).
+ *
+ * Data metrics carry no `worker` label: the master sums them across workers.
+ */
+import type { RequestRecord, WorkerContext } from './context';
+import type { ClusterStats } from './cluster/cluster';
+import type { HostStats } from './cluster/host';
+import type { MetricJson, MetricsSnapshot } from '../shared/ipc';
+
+/** Upper bounds (seconds) of the latency histograms: from half a millisecond (a local
+ *  upstream on keep-alive) to a minute (past the default route timeout of 15 s). */
+export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Metric names, shared with the master's admin pages that read them back. */
+export const M = {
+  cxTotal: 'mosnd_downstream_cx_total',
+  cxActive: 'mosnd_downstream_cx_active',
+  rqTotal: 'mosnd_downstream_rq_total',
+  rqActive: 'mosnd_downstream_rq_active',
+  rqXx: 'mosnd_downstream_rq_xx_total',
+  rqFlag: 'mosnd_downstream_rq_response_flag_total',
+  rqTime: 'mosnd_downstream_rq_time_seconds',
+  upRqTotal: 'mosnd_upstream_rq_total',
+  upRqRetry: 'mosnd_upstream_rq_retry_total',
+  upRqTimeout: 'mosnd_upstream_rq_timeout_total',
+  upRqOverflow: 'mosnd_upstream_rq_pending_overflow_total',
+  upCxConnectFail: 'mosnd_upstream_cx_connect_fail_total',
+  upCxActive: 'mosnd_upstream_cx_active',
+  upRqActive: 'mosnd_upstream_rq_active',
+  upRqPending: 'mosnd_upstream_rq_pending_active',
+  upRqTime: 'mosnd_upstream_rq_time_seconds',
+  hostRqTotal: 'mosnd_upstream_host_rq_total',
+  hostCxTotal: 'mosnd_upstream_host_cx_total',
+  hostCxConnectFail: 'mosnd_upstream_host_cx_connect_fail_total',
+  hostRqActive: 'mosnd_upstream_host_rq_active',
+  hostCxActive: 'mosnd_upstream_host_cx_active',
+  hostCxIdle: 'mosnd_upstream_host_cx_idle',
+  hostHealthFailed: 'mosnd_upstream_host_health_failed',
+} as const;
+
+/** Counts per latency bucket (not cumulative), plus sum and count, like prom-client keeps them. */
+class Histogram {
+  readonly counts = new Float64Array(LATENCY_BUCKETS_S.length + 1);
+  sum = 0;
+  count = 0;
+
+  observe(seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS_S.length && seconds > LATENCY_BUCKETS_S[i]) i++;
+    this.counts[i]++;
+    this.sum += seconds;
+    this.count++;
+  }
+
+  /** The `_bucket` (cumulative), `_sum` and `_count` values of one label set. */
+  export(name: string, labels: Record<string, string>, out: MetricJson['values']): void {
+    let cumulative = 0;
+    for (let i = 0; i <= LATENCY_BUCKETS_S.length; i++) {
+      cumulative += this.counts[i];
+      const le = i < LATENCY_BUCKETS_S.length ? LATENCY_BUCKETS_S[i] : '+Inf';
+      out.push({ labels: { le, ...labels }, value: cumulative, metricName: `${name}_bucket` });
+    }
+    out.push({ labels: { ...labels }, value: this.sum, metricName: `${name}_sum` });
+    out.push({ labels: { ...labels }, value: this.count, metricName: `${name}_count` });
+  }
+}
+
+interface ListenerFigures {
+  total: number;
+  /** Index 1..5 for 1xx..5xx. */
+  byClass: number[];
+  flags: Map<string, number>;
+  time: Histogram;
+}
+
+/**
+ * Counters of a cluster or host object, kept monotonic across reloads: a reload that
+ * changes a cluster replaces its object (fresh stats at zero), so the figures of the
+ * object it replaced are folded into `base`.
+ */
+interface Tracked<S> {
+  obj: { stats: S };
+  base: S;
+}
+
+function add<S extends object>(a: S, b: S): S {
+  const out = { ...a } as Record<string, number>;
+  for (const [k, v] of Object.entries(b as Record<string, number>)) out[k] = (out[k] ?? 0) + v;
+  return out as S;
+}
+
+function zeroLike<S extends object>(s: S): S {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(s)) out[k] = 0;
+  return out as S;
+}
+
+export class WorkerMetrics {
+  private readonly listeners = new Map<string, ListenerFigures>();
+  private readonly upstreamTime = new Map<string, Histogram>();
+  private readonly clusters = new Map<string, Tracked<ClusterStats>>();
+  private readonly hosts = new Map<string, Tracked<HostStats> & { cluster: string; host: string }>();
+
+  /** Per finished HTTP request (ctx.onRequest): plain increments only. */
+  observe(r: RequestRecord): void {
+    let l = this.listeners.get(r.listener);
+    if (l === undefined) {
+      l = { total: 0, byClass: [0, 0, 0, 0, 0, 0], flags: new Map(), time: new Histogram() };
+      this.listeners.set(r.listener, l);
+    }
+    l.total++;
+    const cls = (r.status / 100) | 0;
+    if (cls >= 1 && cls <= 5) l.byClass[cls]++;
+    if (r.flag !== '') l.flags.set(r.flag, (l.flags.get(r.flag) ?? 0) + 1);
+    l.time.observe(r.durationMs / 1000);
+    if (r.upstreamMs >= 0 && r.cluster !== '') {
+      let h = this.upstreamTime.get(r.cluster);
+      if (h === undefined) {
+        h = new Histogram();
+        this.upstreamTime.set(r.cluster, h);
+      }
+      h.observe(r.upstreamMs / 1000);
+    }
+  }
+
+  /** The worker's figures in prom-client's JSON shape. */
+  snapshot(ctx: WorkerContext): MetricsSnapshot {
+    const metric = (name: string, type: MetricJson['type'], help: string): MetricJson => ({
+      name,
+      help,
+      type,
+      values: [],
+      aggregator: 'sum',
+    });
+    const c = ctx.counters;
+    const cxTotal = metric(M.cxTotal, 'counter', 'Downstream connections accepted');
+    cxTotal.values.push({ labels: {}, value: c.connectionsTotal });
+    const cxActive = metric(M.cxActive, 'gauge', 'Downstream connections open');
+    cxActive.values.push({ labels: {}, value: c.connectionsActive });
+    const rqActive = metric(M.rqActive, 'gauge', 'Downstream requests in flight');
+    rqActive.values.push({ labels: {}, value: c.requestsActive });
+
+    const rqTotal = metric(M.rqTotal, 'counter', 'Downstream HTTP requests finished');
+    const rqXx = metric(M.rqXx, 'counter', 'Downstream HTTP responses by status class');
+    const rqFlag = metric(M.rqFlag, 'counter', 'Downstream HTTP requests by Envoy response flag (UH, UF, UT, UC, DC, UO, NR, NC)');
+    const rqTime = metric(M.rqTime, 'histogram', 'Downstream request duration, from the request head to the end of the response, in seconds');
+    for (const [listener, l] of this.listeners) {
+      rqTotal.values.push({ labels: { listener }, value: l.total });
+      for (let i = 1; i <= 5; i++) {
+        rqXx.values.push({ labels: { listener, response_code_class: `${i}xx` }, value: l.byClass[i] });
+      }
+      for (const [flag, n] of l.flags) rqFlag.values.push({ labels: { listener, response_flag: flag }, value: n });
+      l.time.export(M.rqTime, { listener }, rqTime.values);
+    }
+
+    const up = {
+      rqTotal: metric(M.upRqTotal, 'counter', 'Upstream requests (and tcp_proxy connections) per cluster'),
+      rqRetry: metric(M.upRqRetry, 'counter', 'Upstream request retries per cluster'),
+      rqTimeout: metric(M.upRqTimeout, 'counter', 'Upstream requests that timed out per cluster'),
+      rqOverflow: metric(M.upRqOverflow, 'counter', 'Upstream requests refused by the circuit breaker (pending queue full)'),
+      cxConnectFail: metric(M.upCxConnectFail, 'counter', 'Upstream connection attempts that failed per cluster'),
+      cxActive: metric(M.upCxActive, 'gauge', 'Upstream connections open or opening per cluster'),
+      rqActive: metric(M.upRqActive, 'gauge', 'Upstream requests in flight per cluster'),
+      rqPending: metric(M.upRqPending, 'gauge', 'Requests waiting for an upstream connection per cluster'),
+      rqTime: metric(M.upRqTime, 'histogram', 'Upstream latency, from sending the request to the response head, in seconds'),
+    };
+    const host = {
+      rqTotal: metric(M.hostRqTotal, 'counter', 'Upstream requests per host'),
+      cxTotal: metric(M.hostCxTotal, 'counter', 'Upstream connections opened per host'),
+      cxConnectFail: metric(M.hostCxConnectFail, 'counter', 'Upstream connection attempts that failed per host'),
+      rqActive: metric(M.hostRqActive, 'gauge', 'Upstream requests in flight per host'),
+      cxActive: metric(M.hostCxActive, 'gauge', 'Connection pool size per host (open or opening)'),
+      cxIdle: metric(M.hostCxIdle, 'gauge', 'Idle keep-alive connections in the pool per host'),
+      healthFailed: metric(M.hostHealthFailed, 'gauge', 'Workers that see the host as unhealthy (0 = healthy everywhere)'),
+    };
+
+    for (const cl of ctx.clusters.all()) {
+      const cluster = cl.name;
+      this.track(this.clusters, cluster, cl);
+      const labels = { cluster };
+      up.cxActive.values.push({ labels, value: cl.openConnections });
+      up.rqActive.values.push({ labels, value: cl.activeRequests });
+      up.rqPending.values.push({ labels, value: cl.pendingRequests });
+      for (const h of cl.hosts) {
+        const key = `${cluster}\u0000${h.address}`;
+        this.track(this.hosts, key, h, { cluster, host: h.address });
+        const hl = { cluster, host: h.address };
+        host.rqActive.values.push({ labels: hl, value: h.activeRequests });
+        host.cxActive.values.push({ labels: hl, value: h.pool.open });
+        host.cxIdle.values.push({ labels: hl, value: h.pool.idleCount });
+        host.healthFailed.values.push({ labels: hl, value: h.healthy ? 0 : 1 });
+      }
+    }
+    for (const [cluster, t] of this.clusters) {
+      const s = add(t.base, t.obj.stats);
+      const labels = { cluster };
+      up.rqTotal.values.push({ labels, value: s.rqTotal });
+      up.rqRetry.values.push({ labels, value: s.rqRetry });
+      up.rqTimeout.values.push({ labels, value: s.rqTimeout });
+      up.rqOverflow.values.push({ labels, value: s.rqPendingOverflow });
+      up.cxConnectFail.values.push({ labels, value: s.cxConnectFail });
+    }
+    for (const t of this.hosts.values()) {
+      const s = add(t.base, t.obj.stats);
+      const labels = { cluster: t.cluster, host: t.host };
+      host.rqTotal.values.push({ labels, value: s.rqTotal });
+      host.cxTotal.values.push({ labels, value: s.cxTotal });
+      host.cxConnectFail.values.push({ labels, value: s.cxConnectFail });
+    }
+    for (const [cluster, h] of this.upstreamTime) h.export(M.upRqTime, { cluster }, up.rqTime.values);
+
+    return [cxTotal, cxActive, rqTotal, rqActive, rqXx, rqFlag, rqTime, ...Object.values(up), ...Object.values(host)];
+  }
+
+  private track<S extends object, X extends object>(
+    map: Map<string, Tracked<S> & X>,
+    key: string,
+    obj: { stats: S },
+    extra?: X,
+  ): void {
+    const t = map.get(key);
+    if (t === undefined) {
+      map.set(key, { obj, base: zeroLike(obj.stats), ...(extra as X) });
+    } else if (t.obj !== obj) {
+      t.base = add(t.base, t.obj.stats);
+      t.obj = obj;
+    }
+  }
+}
