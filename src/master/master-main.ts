@@ -16,6 +16,7 @@ import { UpgradeCoordinator } from './upgrade-old';
 import { closeNotify, sdNotify } from './sd-notify';
 import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
+import { Observability } from './admin/observability';
 import * as path from 'node:path';
 
 export interface MasterOptions {
@@ -51,6 +52,8 @@ export class Master {
   }
 
   private upgrade: UpgradeCoordinator | null = null;
+  /** Metrics, admin API, metrics sink, run-time log level. */
+  private obs!: Observability;
   private workerCount = 1;
   private lastUpgrade: StatusReply['lastUpgrade'] = { result: 'none', atMs: 0, message: '', fromGeneration: 0, toGeneration: 0 };
 
@@ -73,11 +76,16 @@ export class Master {
     const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
     this.workerCount = workers;
     this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
+    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false) });
+    this.obs.attach(this.supervisor);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     this.installSignals();
     try {
       await this.supervisor.start();
+      await this.obs.startServers(config);
     } catch (e) {
+      await this.obs.close();
+      if (this.supervisor.state === 'serving') await this.supervisor.stop(true);
       removePidfile(this.pidfile, process.pid);
       throw e;
     }
@@ -113,6 +121,9 @@ export class Master {
     const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
     this.workerCount = workers;
     this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
+    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false) });
+    this.obs.attach(this.supervisor);
+    this.obs.adoptCounters(join.counters);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     try {
       const listeners = join.bindListeners(config);
@@ -132,6 +143,12 @@ export class Master {
     this.installSignals();
     writePidfile(this.pidfile, process.pid);
     await this.startControl();
+    const committedAt = Date.now();
+    this.obs.recordUpgrade('ok');
+    this.obs.setOlderGeneration(join.oldGeneration, join.oldProcesses);
+    await this.obs.startServers(config, new Map(join.reserved)).catch((err: Error) =>
+      this.log.error({ err: err.message }, `admin API / metrics sink not served: ${err.message}`),
+    );
     await join.serving();
     // Under systemd the service's main process is now this one (needs NotifyAccess=all).
     void sdNotify({ MAINPID: process.pid, READY: 1, STATUS: `serving generation ${generation} with ${workers} workers` });
@@ -147,6 +164,10 @@ export class Master {
       toGeneration: generation,
     };
     void join.waitDone().then((totals) => {
+      if (totals) {
+        this.obs.adoptCounters(totals.counters);
+        this.obs.recordHandover((Date.now() - committedAt) / 1000);
+      }
       this.lastUpgrade = {
         result: 'ok',
         atMs: Date.now(),
@@ -183,8 +204,13 @@ export class Master {
       onCommitted: () => {
         // The new master owns the pidfile and control socket now; ours must not be removed
         // on exit (removePidfile checks the pid; the control server checks the inode).
+        // It serves the admin API and metrics sink from now on, on the sockets it received.
+        this.obs.suspendServers();
       },
+      handoverExtras: () => this.obs.handoverExtras(),
+      finalCounters: () => this.obs.finalCounters(),
       onResumed: async () => {
+        await this.obs.resumeServers().catch((err: Error) => this.log.error({ err: err.message }, 'cannot serve the admin API again'));
         writePidfile(this.pidfile, process.pid);
         if (this.control) await this.control.close();
         await this.startControl();
@@ -201,6 +227,7 @@ export class Master {
       outcome = await c.run(req, emit);
     } catch (e) {
       const err = e as MosndError;
+      this.obs.recordUpgrade('failed');
       this.lastUpgrade = { result: 'failed', atMs: Date.now(), message: err.message, fromGeneration: this.supervisor.generation, toGeneration: this.supervisor.generation + 1 };
       throw e;
     }
@@ -211,6 +238,7 @@ export class Master {
 
   private async exitAfterUpgrade(): Promise<void> {
     if (this.control) await this.control.close();
+    await this.obs.close();
     this.supervisor.state = 'stopped';
     this.closeListenersAfterUpgrade();
     removePidfile(this.pidfile, process.pid);
@@ -238,7 +266,7 @@ export class Master {
       });
     });
     process.on('SIGUSR1', () => {
-      this.log.info('reopening log files');
+      this.obs.reopenLogs();
     });
     process.on('SIGUSR2', () => {
       // Upgrade to the code of the running install itself (like nginx's USR2).
@@ -264,6 +292,7 @@ export class Master {
     void sdNotify({ READY: 1, STATUS: r.ok ? 'serving (reloaded)' : 'serving (reload rejected)' });
     if (r.ok) {
       this.configPath = file;
+      this.obs.reloaded(loaded.config);
       this.log.info('reload applied');
     } else {
       this.log.error({ errors: r.errors }, 'reload failed');
@@ -285,6 +314,7 @@ export class Master {
     void sdNotify({ STOPPING: 1, STATUS: fast ? 'fast stop' : 'graceful stop' });
     await this.supervisor.stop(fast);
     closeNotify();
+    await this.obs.close();
     if (this.control) await this.control.close();
     removePidfile(this.pidfile, process.pid);
     this.log.info('stopped');
@@ -340,7 +370,10 @@ export class Master {
         rps: Math.max(0, rps),
       });
     }
+    processes.push(...(await this.obs.olderProcesses()));
     return {
+      adminAddress: this.obs.admin.describe(),
+      metricsAddress: this.obs.sink.describe(),
       version: VERSION,
       generation: sup.generation,
       masterPid: process.pid,

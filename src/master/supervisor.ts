@@ -57,6 +57,8 @@ export class Supervisor {
   private stopPromise: Promise<void> | null = null;
   /** Called once every worker has exited after a stop. */
   onStopped: (() => void) | null = null;
+  /** Called with each worker process as soon as it is created (metrics, log level). */
+  onWorkerSpawned: ((w: WorkerProcess) => void) | null = null;
 
   constructor(config: MosndConfig, private readonly opts: SupervisorOptions) {
     this.config = config;
@@ -113,6 +115,7 @@ export class Supervisor {
   private spawn(slot: WorkerSlot): Promise<void> {
     const w = new WorkerProcess(slot.id, this.generation);
     slot.worker = w;
+    this.onWorkerSpawned?.(w);
     w.on('exit', (e: WorkerExit) => this.onWorkerExit(slot, w, e));
     w.on('send-error', (err: Error) => this.log.debug({ err, worker: slot.id }, 'IPC send failed'));
     const upgrade = this.deferAccept && this.upgradeStart ? { transferPath: this.upgradeStart.transferPath(slot.id) } : undefined;
@@ -248,6 +251,18 @@ export class Supervisor {
       this.state = 'stopped';
     })();
     return this.stopPromise;
+  }
+
+  /**
+   * Admin /drain_listeners: every listener stops accepting (the workers close their
+   * servers, the master its sockets, so new clients are refused); open connections keep
+   * running. A reload binds the configured listeners again.
+   */
+  drainListeners(): void {
+    for (const s of this.slots) s.worker?.send({ t: 'drain-listeners' });
+    this.closeListeners();
+    this.listeners.clear();
+    this.log.warn('listeners drained: no new connections are accepted');
   }
 
   /** New generation, upgrade committed: the workers start accepting. */

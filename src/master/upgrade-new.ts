@@ -7,7 +7,7 @@
 import { MosndError } from '../shared/errors';
 import type { ListenerConfig, MosndConfig } from '../shared/config/model';
 import { FdChannel, native } from '../transfer/fdpass';
-import { decodeMasterMessage, encode, ListenerDesc, MasterChannelMessage, NewWorkerDesc, PROTOCOL_VERSION } from '../transfer/messages';
+import { decodeMasterMessage, encode, ListenerDesc, MasterChannelMessage, NewWorkerDesc, OldProcessDesc, PROTOCOL_VERSION } from '../transfer/messages';
 import { NEW_MASTER_HELLO_TIMEOUT_MS, OLD_GENERATION_EXIT_WAIT_MS } from '../transfer/constants';
 import { BoundListener, bindListener, listenerFromFd } from './listen-sockets';
 
@@ -15,14 +15,22 @@ import { BoundListener, bindListener, listenerFromFd } from './listen-sockets';
  *  past 10 minutes it is wedged and this generation gives up. */
 const COMMIT_WAIT_TIMEOUT_MS = 600_000;
 
+/** Extra sockets (admin API, metrics sink) travel with the listeners under names starting with this. */
+export const RESERVED_SOCKET_PREFIX = '__';
+
 export class UpgradeJoin {
   private received: Array<{ desc: ListenerDesc; fd: number }> = [];
+  /** The old generation's admin/metrics sockets, by reserved name (taken at commit). */
+  readonly reserved = new Map<string, ListenerDesc & { fd: number }>();
+  /** The old generation's processes (shown as draining by `mosnd status`). */
+  oldProcesses: OldProcessDesc[] = [];
 
   private constructor(
     private readonly ch: FdChannel,
     /** The generation of the old master; this one is oldGeneration + 1. */
     readonly oldGeneration: number,
-    readonly counters: Record<string, number>,
+    /** The old generation's metric totals (see messages.ts), '' for none. */
+    readonly counters: string,
   ) {}
 
   get generation(): number {
@@ -45,8 +53,11 @@ export class UpgradeJoin {
         for (const fd of raw.fds) native().close(fd);
         throw new MosndError('MOSND_ERR_TRANSFER_PROTOCOL', `expected the listeners, got "${m.t}"`);
       }
-      const join = new UpgradeJoin(ch, m.generation, m.counters);
-      join.received = m.listeners.map((desc, i) => ({ desc, fd: raw.fds[i] }));
+      const join = new UpgradeJoin(ch, m.generation, typeof m.counters === 'string' ? m.counters : '');
+      const all = m.listeners.map((desc, i) => ({ desc, fd: raw.fds[i] }));
+      join.received = all.filter((r) => !r.desc.name.startsWith(RESERVED_SOCKET_PREFIX));
+      for (const r of all) if (r.desc.name.startsWith(RESERVED_SOCKET_PREFIX)) join.reserved.set(r.desc.name, { ...r.desc, fd: r.fd });
+      join.oldProcesses = m.processes ?? [];
       return join;
     } catch (e) {
       ch.close();
@@ -102,10 +113,10 @@ export class UpgradeJoin {
   }
 
   /** The old generation's final figures, or null if it went away without them. */
-  async waitDone(): Promise<{ moved: number; drained: number; closed: number } | null> {
+  async waitDone(): Promise<{ moved: number; drained: number; closed: number; counters: string } | null> {
     try {
       const m = await this.recv(OLD_GENERATION_EXIT_WAIT_MS);
-      return m.t === 'done' ? { moved: m.moved, drained: m.drained, closed: m.closed } : null;
+      return m.t === 'done' ? { moved: m.moved, drained: m.drained, closed: m.closed, counters: m.counters ?? '' } : null;
     } catch {
       return null;
     } finally {

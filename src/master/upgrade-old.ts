@@ -15,7 +15,7 @@ import { MosndError, isMosndError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { UpgradeEvent, UpgradeRequest } from '../shared/control-types';
 import { FdChannel, FdChannelServer } from '../transfer/fdpass';
-import { decodeMasterMessage, encode, MasterChannelMessage, PROTOCOL_VERSION } from '../transfer/messages';
+import { decodeMasterMessage, encode, ListenerDesc, MasterChannelMessage, OldProcessDesc, PROTOCOL_VERSION } from '../transfer/messages';
 import {
   COMMIT_ACK_TIMEOUT_MS,
   DEFAULT_UPGRADE_TIMEOUT_MS,
@@ -48,6 +48,11 @@ export interface UpgradeContext {
   onCommitted(): void;
   /** Called when the new generation died after commit: take the pidfile and socket back. */
   onResumed(): Promise<void>;
+  /** What travels with the listeners besides them: the admin/metrics sockets (reserved
+   *  names), this generation's metric totals (encoded, '' for none) and its pids. */
+  handoverExtras?(): Promise<{ sockets: Array<ListenerDesc & { fd: number }>; counters: string; processes: OldProcessDesc[] }>;
+  /** The final metric totals, sent with `done` once the old workers have exited. */
+  finalCounters?(): Promise<string>;
 }
 
 export interface UpgradeOutcome {
@@ -142,14 +147,19 @@ export class UpgradeCoordinator {
         throw new MosndError('MOSND_ERR_UPGRADE_FAILED', `the new master speaks an unknown handover protocol (${JSON.stringify(hello)})`);
       }
       const listeners = [...supervisor.listeners.values()];
+      const extras = (await this.ctx.handoverExtras?.()) ?? { sockets: [], counters: '', processes: [] };
       await ch.send(
         encode({
           t: 'listeners',
           generation: from,
-          listeners: listeners.map((l) => ({ name: l.name, host: l.address, port: l.port })),
-          counters: {},
+          listeners: [
+            ...listeners.map((l) => ({ name: l.name, host: l.address, port: l.port })),
+            ...extras.sockets.map((x) => ({ name: x.name, host: x.host, port: x.port })),
+          ],
+          counters: extras.counters,
+          processes: extras.processes,
         }),
-        listeners.map((l) => l.handle.fd),
+        [...listeners.map((l) => l.handle.fd), ...extras.sockets.map((x) => x.fd)],
       );
       this.state = 'listeners-sent';
       say('listeners', `${listeners.length} listening socket${listeners.length === 1 ? '' : 's'} handed over`);
@@ -210,7 +220,8 @@ export class UpgradeCoordinator {
         from,
       );
       try {
-        await ch.send(encode({ t: 'done', moved: totals.moved, drained: totals.drained, closed: totals.closed }));
+        const counters = (await this.ctx.finalCounters?.()) ?? '';
+        await ch.send(encode({ t: 'done', moved: totals.moved, drained: totals.drained, closed: totals.closed, counters }));
       } catch {
         /* the new master does not need it to serve */
       }

@@ -58,6 +58,10 @@ export interface StatusReply {
   processes: ProcessInfo[];
   listeners: ListenerInfo[];
   lastUpgrade: UpgradeResult;
+  /** host:port of the admin HTTP API; '' when none is configured. */
+  adminAddress: string;
+  /** host:port of the Prometheus sink (metrics.sinks); '' when none is configured. */
+  metricsAddress: string;
 }
 
 export interface StopRequest {

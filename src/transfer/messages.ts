@@ -15,6 +15,14 @@ export interface ListenerDesc {
   port: number;
 }
 
+/** A process of the old generation, listed so the new master shows it while it drains. */
+export interface OldProcessDesc {
+  role: 'master' | 'worker';
+  /** 0 for the master, 1..N for workers. */
+  id: number;
+  pid: number;
+}
+
 /** A worker of the new generation and the socket it receives connections on. */
 export interface NewWorkerDesc {
   id: number;
@@ -51,12 +59,21 @@ export type ConnDesc =
 /** Old/new master channel (upgrade.sock). */
 export type MasterChannelMessage =
   | { t: 'hello'; v: number; pid: number; version: string }
-  | { t: 'listeners'; generation: number; listeners: ListenerDesc[]; counters: Record<string, number> }
+  | {
+      t: 'listeners';
+      generation: number;
+      /** Proxy listeners, then the admin and metrics sockets under reserved names (`__admin`, `__metrics`). */
+      listeners: ListenerDesc[];
+      /** The old generation's metric totals (counters, histograms): deflated JSON in
+       *  prom-client's getMetricsAsJSON() shape, base64; '' for none. */
+      counters: string;
+      processes?: OldProcessDesc[];
+    }
   | { t: 'ready'; workers: NewWorkerDesc[] }
   | { t: 'abort'; reason: string; details: string[] }
   | { t: 'commit' }
   | { t: 'serving'; pid: number }
-  | { t: 'done'; moved: number; drained: number; closed: number };
+  | { t: 'done'; moved: number; drained: number; closed: number; counters?: string };
 
 /** Old worker → new worker channel. */
 export type ConnChannelMessage =
@@ -70,6 +87,11 @@ const isIntArray = (v: unknown): v is number[] => Array.isArray(v) && v.every(is
 function checkListener(v: unknown): boolean {
   const l = v as ListenerDesc;
   return typeof l === 'object' && l !== null && isStr(l.name) && isStr(l.host) && isInt(l.port) && l.port <= 65535;
+}
+
+function checkProcess(v: unknown): boolean {
+  const p = v as OldProcessDesc;
+  return typeof p === 'object' && p !== null && (p.role === 'master' || p.role === 'worker') && isInt(p.id) && isInt(p.pid);
 }
 
 function checkWorker(v: unknown): boolean {
@@ -126,8 +148,9 @@ export function decodeMasterMessage(data: Buffer, fdCount: number): MasterChanne
           Array.isArray(m.listeners) &&
           m.listeners.length === fdCount &&
           m.listeners.every(checkListener) &&
-          typeof m.counters === 'object' &&
-          m.counters !== null
+          // A string; an object is what versions before metrics carrying sent (no totals).
+          (isStr(m.counters) || (typeof m.counters === 'object' && m.counters !== null && !Array.isArray(m.counters))) &&
+          (m.processes === undefined || (Array.isArray(m.processes) && m.processes.every(checkProcess)))
         );
       case 'ready':
         return Array.isArray(m.workers) && m.workers.every(checkWorker);
@@ -138,7 +161,7 @@ export function decodeMasterMessage(data: Buffer, fdCount: number): MasterChanne
       case 'serving':
         return isInt(m.pid);
       case 'done':
-        return isInt(m.moved) && isInt(m.drained) && isInt(m.closed);
+        return isInt(m.moved) && isInt(m.drained) && isInt(m.closed) && (m.counters === undefined || isStr(m.counters));
       default:
         return false;
     }
