@@ -114,7 +114,12 @@ export class TcpProxyConnection implements TrackedConnection {
   private onUpstreamClose(_adopted: boolean, host: UpstreamHost | null): void {
     if (host) host.activeRequests--;
     this.upstream = null;
-    if (!this.moved) this.destroy();
+    // After FINs both ways the client is flushing its last bytes (destroySoon): do not cut them.
+    if (!this.moved && !this.bothEnded()) this.destroy();
+  }
+
+  private bothEnded(): boolean {
+    return this.clientEnded && this.upstreamEnded;
   }
 
   private attachUpstream(up: net.Socket): void {
@@ -153,7 +158,7 @@ export class TcpProxyConnection implements TrackedConnection {
 
   private maybeDone(): void {
     // Both directions finished: wait for the writes to flush, then close.
-    if (this.clientEnded && this.upstreamEnded) {
+    if (this.bothEnded()) {
       this.client.destroySoon();
       this.upstream?.destroySoon();
     }
@@ -161,7 +166,8 @@ export class TcpProxyConnection implements TrackedConnection {
 
   private onClose(): void {
     this.closed = true;
-    if (!this.moved) this.upstream?.destroy();
+    // After FINs both ways the upstream is flushing its last bytes (destroySoon): do not cut them.
+    if (!this.moved && !this.bothEnded()) this.upstream?.destroy();
     this.ctx.untrack(this);
   }
 
