@@ -25,6 +25,11 @@ const POLL_INTERVAL_MS = 100;
 
 const EXIT_FAILURE = 1;
 const EXIT_NOT_RUNNING = 3;
+/** `mosnd status`: a master answers but does not serve (starting, stopping). */
+const EXIT_NOT_SERVING = 4;
+/** `mosnd status --watch` redraws this often by default: pm2 monit's pace, and cheap for the
+ *  master (one status call samples every process with pidusage). */
+const DEFAULT_WATCH_INTERVAL_MS = 2_000;
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -149,11 +154,21 @@ async function reloadCommand(opts: { runDir?: string; config?: string }): Promis
   }
 }
 
-async function statusCommand(opts: { runDir?: string; json?: boolean }): Promise<void> {
-  const client = new ControlClient(controlSocketPath(runDirOf(opts)));
+interface StatusOptions {
+  runDir?: string;
+  json?: boolean;
+  watch?: boolean;
+  interval: number;
+}
+
+async function statusCommand(opts: StatusOptions): Promise<void> {
+  const socket = controlSocketPath(runDirOf(opts));
+  if (opts.watch) return watchStatus(socket, opts);
+  const client = new ControlClient(socket);
   try {
     const st = await client.status();
     process.stdout.write(opts.json ? `${JSON.stringify(st, null, 2)}\n` : formatStatusTable(st));
+    if (!isServing(st.state)) process.exitCode = EXIT_NOT_SERVING;
   } catch (e) {
     if (isMosndError(e) && e.code === 'MOSND_ERR_NOT_RUNNING') {
       process.stderr.write('mosnd is not running\n');
@@ -163,6 +178,51 @@ async function statusCommand(opts: { runDir?: string; json?: boolean }): Promise
   } finally {
     client.close();
   }
+}
+
+/** Redraws the status in place every interval until interrupted (--json: one document per line). */
+async function watchStatus(socket: string, opts: StatusOptions): Promise<void> {
+  let stop = false;
+  const quit = (): void => {
+    stop = true;
+    if (!opts.json) process.stdout.write(SHOW_CURSOR);
+    process.exit(0);
+  };
+  process.on('SIGINT', quit);
+  process.on('SIGTERM', quit);
+  if (!opts.json) process.stdout.write(HIDE_CURSOR);
+  let client = new ControlClient(socket);
+  while (!stop) {
+    let frame: string;
+    try {
+      const st = await client.status();
+      frame = opts.json ? `${JSON.stringify(st)}\n` : formatStatusTable(st);
+    } catch (e) {
+      // A fresh client each time the master is away: gRPC would back off its reconnects.
+      client.close();
+      client = new ControlClient(socket);
+      const message = isMosndError(e) && e.code === 'MOSND_ERR_NOT_RUNNING' ? `mosnd is not running (nothing answers on ${socket})` : (e as Error).message;
+      frame = opts.json ? `${JSON.stringify({ error: message })}\n` : `${message}\n`;
+    }
+    const at = new Date().toISOString();
+    process.stdout.write(opts.json ? frame : `${CLEAR_SCREEN}${at}  (every ${opts.interval / 1000} s, Ctrl-C to quit)\n${frame}`);
+    await sleep(opts.interval);
+  }
+}
+
+/** Cursor home + clear screen: each frame replaces the previous one. */
+const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+
+function isServing(state: string): boolean {
+  return state === 'serving' || state === 'reloading';
+}
+
+function intervalOption(v: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms < 100) throw new InvalidArgumentError('expected a duration of at least 100ms such as "2s"');
+  return ms;
 }
 
 function durationOption(v: string): number {
@@ -224,9 +284,12 @@ export function buildProgram(): Command {
 
   program
     .command('status')
-    .description('show the processes of the running mosnd')
+    .description('show the processes of the running mosnd (and of a generation still draining after an upgrade)')
     .option('--json', 'print one JSON document')
+    .option('--watch', 'redraw in place every interval until Ctrl-C (with --json: one document per line)')
+    .option('--interval <duration>', 'refresh interval for --watch (Go duration)', intervalOption, DEFAULT_WATCH_INTERVAL_MS)
     .option('--run-dir <dir>', 'run directory of the running mosnd')
+    .addHelpText('after', '\nExit status: 0 serving, 3 not running, 4 running but not serving (starting, stopping), 1 error.')
     .action(statusCommand);
 
   program

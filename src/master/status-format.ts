@@ -43,6 +43,19 @@ export function formatStatusTable(st: StatusReply): string {
   const lrows = [['LISTENER', 'ADDRESS', 'PROTOCOL']];
   for (const l of st.listeners) lrows.push([l.name, l.address, l.protocol]);
   const up = st.lastUpgrade;
-  const upgrade = up.result === 'none' ? 'none' : `${up.result} at ${new Date(up.atMs).toISOString()} (${up.message})`;
-  return `mosnd ${st.version}  generation ${st.generation}  ${st.state}  config ${st.configSource}\n\n${table(rows)}\n\n${table(lrows)}\n\nlast upgrade: ${upgrade}\n`;
+  const upgrade =
+    up.result === 'none'
+      ? 'none'
+      : `${up.result}, generation ${up.fromGeneration} -> ${up.toGeneration} at ${new Date(up.atMs).toISOString()} (${up.message})`;
+  const endpoints: string[] = [];
+  if (st.adminAddress) endpoints.push(`admin http://${st.adminAddress}/`);
+  if (st.metricsAddress) endpoints.push(`metrics http://${st.metricsAddress}/metrics`);
+  const draining = st.processes.filter((p) => p.generation !== st.generation).length;
+  const note = draining > 0 ? `\n(${draining} process${draining === 1 ? '' : 'es'} of an older generation still draining)` : '';
+  return (
+    `mosnd ${st.version}  generation ${st.generation}  ${st.state}  config ${st.configSource}\n\n` +
+    `${table(rows)}${note}\n\n${table(lrows)}\n\n` +
+    (endpoints.length ? `${endpoints.join('  ')}\n` : '') +
+    `last upgrade: ${upgrade}\n`
+  );
 }

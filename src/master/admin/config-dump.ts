@@ -9,7 +9,7 @@ import type { MosndConfig } from '../../shared/config/model';
 export const REDACTED = '[redacted]';
 
 /** Keys whose values are secrets (matched case-insensitively, also inside longer names). */
-const SECRET_KEY = /(pass(word)?|secret|token|private_?key|credential|api_?key|authorization|cookie)/i;
+const SECRET_KEY = /(pass(word)?|secret|token|private[-_]?key|credential|api[-_]?key|authorization|cookie)/i;
 
 export function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);
