@@ -33,6 +33,8 @@ export class TcpProxyConnection implements TrackedConnection {
   private host: UpstreamHost | null = null;
   private hostAddress = '';
   private attempts = 0;
+  /** Hosts this connection has tried (and failed to reach). */
+  private readonly tried = new Set<UpstreamHost>();
   private closed = false;
   private moved = false;
   private clientEnded = false;
@@ -74,12 +76,17 @@ export class TcpProxyConnection implements TrackedConnection {
 
   private connect(exclude: UpstreamHost | undefined): void {
     const cluster = this.ctx.clusters.get(this.opts.cluster);
-    const host = cluster?.pickHost(exclude);
+    let host = cluster?.pickHost(exclude);
+    if (cluster && host && this.tried.has(host)) {
+      // The balancer avoids only the host just tried: do not go back to an earlier failure.
+      host = cluster.hosts.find((h) => h.healthy && !this.tried.has(h)) ?? host;
+    }
     if (!cluster || !host || this.attempts >= TCP_PROXY_MAX_CONNECT_ATTEMPTS) {
       this.destroy();
       return;
     }
     this.attempts++;
+    this.tried.add(host);
     this.host = host;
     this.hostAddress = host.address;
     host.activeRequests++;
