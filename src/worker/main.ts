@@ -138,6 +138,7 @@ class Worker {
     const ctx = this.ctx!;
     try {
       const routers = buildRouteTables(msg.config);
+      this.metrics.remember(ctx); // the clusters this replaces keep their counts
       ctx.clusters.update(msg.config.clusters);
       ctx.routers = routers;
       this.listeners!.setConfigs(msg.config.listeners);

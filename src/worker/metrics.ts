@@ -129,8 +129,20 @@ export class WorkerMetrics {
     }
   }
 
+  /**
+   * Takes note of the current cluster and host objects. Called before a reload swaps
+   * them, so the counts of the replaced ones are kept (see Tracked).
+   */
+  remember(ctx: WorkerContext): void {
+    for (const cl of ctx.clusters.all()) {
+      this.track(this.clusters, cl.name, cl);
+      for (const h of cl.hosts) this.track(this.hosts, `${cl.name}\u0000${h.address}`, h, { cluster: cl.name, host: h.address });
+    }
+  }
+
   /** The worker's figures in prom-client's JSON shape. */
   snapshot(ctx: WorkerContext): MetricsSnapshot {
+    this.remember(ctx);
     const metric = (name: string, type: MetricJson['type'], help: string): MetricJson => ({
       name,
       help,
@@ -182,14 +194,11 @@ export class WorkerMetrics {
 
     for (const cl of ctx.clusters.all()) {
       const cluster = cl.name;
-      this.track(this.clusters, cluster, cl);
       const labels = { cluster };
       up.cxActive.values.push({ labels, value: cl.openConnections });
       up.rqActive.values.push({ labels, value: cl.activeRequests });
       up.rqPending.values.push({ labels, value: cl.pendingRequests });
       for (const h of cl.hosts) {
-        const key = `${cluster}\u0000${h.address}`;
-        this.track(this.hosts, key, h, { cluster, host: h.address });
         const hl = { cluster, host: h.address };
         host.rqActive.values.push({ labels: hl, value: h.activeRequests });
         host.cxActive.values.push({ labels: hl, value: h.pool.open });
