@@ -1,0 +1,209 @@
+'use strict';
+/**
+ * `mosnd status` against real masters: the JSON document and the table, restarts after a
+ * worker is killed, --watch, exit codes, and the rows of a generation still draining
+ * after an upgrade.
+ */
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const h = require('./helpers/mosnd');
+
+const ADMIN = { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } };
+const CLEAR = '\x1b[H\x1b[2J';
+
+function directConfig(extra = ADMIN) {
+  return h.proxyConfig({ routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: 'ok' } }], extra });
+}
+
+async function statusJson(m) {
+  const r = await m.cli(['status', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+/** The row of the table for `pid`, split into its columns. */
+function tableRow(table, pid) {
+  const line = table.split('\n').find((l) => new RegExp(`^\\S+\\s+\\d+\\s+\\d+\\s+${pid}\\s`).test(l));
+  assert.ok(line, `a row for pid ${pid} in:\n${table}`);
+  return line.trim().split(/\s+/);
+}
+
+/** Runs `mosnd status --watch` for a while; resolves { code, stdout } after SIGINT. */
+function watch(args, forMs) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [h.BIN, 'status', '--watch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    setTimeout(() => child.kill('SIGINT'), forMs);
+    child.on('exit', (code) => resolve({ code, stdout }));
+  });
+}
+
+test('status --json and the table show every process with role, pid, state, uptime, restarts, cpu and memory', async (t) => {
+  const m = await h.startMosnd({ config: directConfig(), workers: 2 });
+  t.after(() => m.kill());
+  for (let i = 0; i < 5; i++) await h.request(m.ports.http);
+  const st = await statusJson(m);
+  assert.equal(st.generation, 1);
+  assert.equal(st.state, 'serving');
+  assert.equal(st.adminAddress, `127.0.0.1:${m.ports.__admin}`);
+  assert.deepEqual(st.processes.map((p) => [p.role, p.workerId, p.generation]), [['master', 0, 1], ['worker', 1, 1], ['worker', 2, 1]]);
+  assert.deepEqual(st.processes.slice(1).map((p) => p.pid).sort(), h.workerPids(m.pid).sort());
+  for (const p of st.processes) {
+    for (const field of ['role', 'pid', 'state', 'uptimeMs', 'restarts', 'cpu', 'memory', 'connections', 'rps']) {
+      assert.ok(field in p, `${field} in ${JSON.stringify(p)}`);
+    }
+    assert.ok(p.memory > 1 << 20);
+    assert.ok(p.cpu >= 0);
+    assert.equal(p.restarts, 0);
+  }
+  assert.equal(st.processes.slice(1).reduce((n, p) => n + p.requestsTotal, 0), 5);
+  assert.deepEqual(st.listeners, [{ name: 'http', address: `127.0.0.1:${m.ports.http}`, protocol: 'http' }]);
+  assert.equal(st.lastUpgrade.result, 'none');
+
+  const table = await m.cli(['status']);
+  assert.equal(table.code, 0);
+  assert.match(table.stdout, /^ROLE\s+ID\s+GEN\s+PID\s+STATE\s+UPTIME\s+RESTARTS\s+CPU\s+MEM\s+CONNS\s+REQ\/S$/m);
+  assert.deepEqual(tableRow(table.stdout, m.pid).slice(0, 5), ['master', '0', '1', String(m.pid), 'serving']);
+  for (const w of st.processes.slice(1)) assert.deepEqual(tableRow(table.stdout, w.pid).slice(4, 7).filter((_, i) => i !== 1), ['ready', '0']);
+  assert.match(table.stdout, new RegExp(`^http\\s+127\\.0\\.0\\.1:${m.ports.http}\\s+http$`, 'm'));
+  assert.match(table.stdout, new RegExp(`admin http://127\\.0\\.0\\.1:${m.ports.__admin}/`));
+  assert.match(table.stdout, /^last upgrade: none$/m);
+});
+
+test('a worker killed with SIGKILL shows restarts 1 and a new pid in the JSON and the table', async (t) => {
+  const m = await h.startMosnd({ config: directConfig(), workers: 2 });
+  t.after(() => m.kill());
+  const before = await statusJson(m);
+  const victim = before.processes.find((p) => p.workerId === 2);
+  process.kill(victim.pid, 'SIGKILL');
+  let after;
+  await h.waitFor(async () => {
+    after = await statusJson(m);
+    const w = after.processes.find((p) => p.workerId === 2);
+    return w.pid !== victim.pid && w.pid !== 0 && w.state === 'ready';
+  }, 'the replacement worker ready');
+  const w2 = after.processes.find((p) => p.workerId === 2);
+  assert.equal(w2.restarts, 1);
+  assert.equal(after.processes.find((p) => p.workerId === 1).restarts, 0);
+  assert.ok(w2.uptimeMs < before.processes[0].uptimeMs + 10_000);
+  const table = (await m.cli(['status'])).stdout;
+  const row = tableRow(table, w2.pid);
+  assert.equal(row[1], '2');
+  assert.equal(row[6], '1', `RESTARTS column in: ${row.join(' ')}`);
+  assert.ok(!new RegExp(`\\b${victim.pid}\\b`).test(table), 'the dead pid is gone');
+});
+
+test('status exits 3 with one line when nothing runs, --watch says so in each frame', async () => {
+  const runDir = h.tmpDir('mosnd-run-');
+  const [plain, json] = await Promise.all([
+    h.runCli(['status', '--run-dir', runDir]),
+    h.runCli(['status', '--json', '--run-dir', runDir]),
+  ]);
+  for (const r of [plain, json]) {
+    assert.equal(r.code, 3);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, 'mosnd is not running\n');
+  }
+  const w = await watch(['--interval', '200ms', '--run-dir', runDir], 1_500);
+  assert.equal(w.code, 0);
+  const frames = w.stdout.split(CLEAR).slice(1);
+  assert.ok(frames.length >= 2, `several frames in ${JSON.stringify(w.stdout)}`);
+  for (const f of frames) assert.match(f, /mosnd is not running/);
+});
+
+test('status --watch redraws the table in place; with --json it prints one document per line', async (t) => {
+  const m = await h.startMosnd({ config: directConfig(), workers: 1 });
+  t.after(() => m.kill());
+  const [table, json] = await Promise.all([
+    watch(['--interval', '300ms', '--run-dir', m.runDir], 2_500),
+    watch(['--json', '--interval', '300ms', '--run-dir', m.runDir], 2_500),
+  ]);
+  assert.equal(table.code, 0);
+  assert.ok(table.stdout.startsWith('\x1b[?25l'), 'the cursor is hidden while watching');
+  assert.ok(table.stdout.endsWith('\x1b[?25h'), 'and shown again on exit');
+  const frames = table.stdout.split(CLEAR).slice(1);
+  assert.ok(frames.length >= 2, `several frames, got ${frames.length}`);
+  for (const f of frames) assert.match(f, new RegExp(`^master\\s+0\\s+1\\s+${m.pid}\\s+serving`, 'm'));
+  assert.equal(json.code, 0);
+  const docs = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(docs.length >= 2);
+  for (const d of docs) assert.equal(d.masterPid, m.pid);
+  assert.ok(!json.stdout.includes('\x1b['), 'no terminal codes in JSON mode');
+});
+
+test('status exits 4 while the master answers but is stopping', async (t) => {
+  let release;
+  const held = new Promise((r) => (release = r));
+  const up = await h.startHttpUpstream((req, res) => held.then(() => res.end('late')));
+  t.after(() => up.close());
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', timeout: '30s' } }],
+      clusters: [h.cluster('c', [up.address])],
+      server: { graceful_timeout: '20s' },
+    }),
+  });
+  t.after(() => m.kill());
+  const inFlight = h.request(m.ports.http, { timeoutMs: 30_000 });
+  await h.waitFor(() => up.requests === 1, 'the request at the upstream');
+  process.kill(m.pid, 'SIGTERM');
+  await m.waitForLog((l) => l.msg === 'graceful stop');
+  const r = await m.cli(['status', '--json']);
+  assert.equal(r.code, 4, r.stderr);
+  assert.equal(JSON.parse(r.stdout).state, 'stopping');
+  release();
+  assert.equal((await inFlight).status, 200);
+  assert.deepEqual(await m.exitPromise, { code: 0, signal: null });
+});
+
+test('during an upgrade, the old generation\'s processes are listed as draining while they live', async (t) => {
+  let release;
+  const held = new Promise((r) => (release = r));
+  const up = await h.startHttpUpstream((req, res) => (req.url === '/slow' ? held.then(() => res.end('slow')) : res.end('fast')));
+  t.after(() => up.close());
+  const install = h.makeInstall();
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', timeout: '30s' } }],
+      clusters: [h.cluster('c', [up.address])],
+      server: { graceful_timeout: '20s' },
+    }),
+    workers: 1,
+  });
+  t.after(async () => {
+    release();
+    await m.kill();
+    const pid = h.servingPid(m.runDir);
+    if (pid && h.isAlive(pid)) {
+      for (const p of [pid, ...h.workerPids(pid)]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {}
+      }
+    }
+  });
+  const [oldWorker] = h.workerPids(m.pid);
+  const slow = h.request(m.ports.http, { path: '/slow', timeoutMs: 30_000 });
+  await h.waitFor(() => up.requests === 1, 'the slow request at the upstream');
+  const upgrade = m.cli(['upgrade', '--binary', install]);
+  await h.waitFor(() => h.servingPid(m.runDir) !== m.pid && h.servingPid(m.runDir) !== 0, 'the new master serving', 30_000);
+  const st = await statusJson(m);
+  assert.equal(st.generation, 2);
+  const older = st.processes.filter((p) => p.generation === 1);
+  assert.deepEqual(older.map((p) => [p.role, p.pid, p.state]), [['master', m.pid, 'draining'], ['worker', oldWorker, 'draining']]);
+  assert.deepEqual(st.processes.filter((p) => p.generation === 2).map((p) => p.role), ['master', 'worker']);
+  const table = (await m.cli(['status'])).stdout;
+  assert.deepEqual(tableRow(table, oldWorker).slice(0, 5), ['worker', '1', '1', String(oldWorker), 'draining']);
+  assert.match(table, /2 processes of an older generation still draining/);
+
+  release();
+  assert.equal((await slow).status, 200);
+  assert.equal((await upgrade).code, 0);
+  await m.exitPromise;
+  await h.waitFor(async () => (await statusJson(m)).processes.every((p) => p.generation === 2), 'the old rows gone');
+  const done = await statusJson(m);
+  assert.equal(done.lastUpgrade.result, 'ok');
+  assert.equal(done.lastUpgrade.toGeneration, 2);
+});
