@@ -37,6 +37,9 @@ export type HandoverState =
 
 /** How often progress is streamed while old workers move their connections. */
 const PROGRESS_INTERVAL_MS = 250;
+/** After the new master's channel closes, how long to wait for its exit status to name the
+ *  failure: a dying process is reaped within milliseconds; 1 s covers a loaded machine. */
+const EXIT_REASON_WAIT_MS = 1_000;
 
 export interface UpgradeContext {
   supervisor: Supervisor;
@@ -274,7 +277,14 @@ function raceExit<T>(p: Promise<T>, exited: Promise<string>): Promise<T> {
       },
       (e) => {
         settled = true;
-        reject(e);
+        if (!(isMosndError(e) && e.code === 'MOSND_ERR_TRANSFER_CLOSED')) return reject(e);
+        // The channel closes as the new master dies, a moment before its exit is reported:
+        // "exited (SIGKILL)" or "exited (code 1)" says more than "closed the channel".
+        const t = setTimeout(() => reject(e), EXIT_REASON_WAIT_MS);
+        void exited.then((why) => {
+          clearTimeout(t);
+          reject(new MosndError('MOSND_ERR_UPGRADE_FAILED', why));
+        });
       },
     );
     void exited.then((why) => {
