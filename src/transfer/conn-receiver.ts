@@ -9,6 +9,23 @@ import { ConnDesc, decodeConnMessage, encode } from './messages';
 import { native } from './fdpass';
 import { RECEIVER_IDLE_WAIT_MS } from './constants';
 import { isMosndError } from '../shared/errors';
+import * as fs from 'node:fs';
+
+/**
+ * The transfer path is named after the generation and worker id (`xfer-<gen>-<id>.sock`), so a
+ * later run of the same generation number reuses it: a worker killed before it could remove
+ * its socket (a failed upgrade, SIGKILL) leaves a file that would make every later upgrade
+ * fail with EADDRINUSE. Whatever is there belongs to a dead or retired worker of this run dir
+ * (a live, orphaned one no longer receives connections), so it is replaced; that worker's own
+ * close() leaves the new file alone (it checks the inode).
+ */
+function removeStaleSocket(path: string): void {
+  try {
+    if (fs.lstatSync(path).isSocket()) fs.unlinkSync(path);
+  } catch {
+    /* nothing there */
+  }
+}
 
 /**
  * Builds a live connection from a description and its fds; false = refused. The adopter
@@ -29,6 +46,7 @@ export class ConnectionReceiver {
     private readonly adopt: Adopter,
     private readonly onError: (err: Error) => void,
   ) {
+    removeStaleSocket(path);
     this.server = FdChannel.listen(path);
     void this.acceptLoop();
   }
