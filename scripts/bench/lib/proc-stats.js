@@ -24,6 +24,7 @@ function readStat(pid) {
   // rest[0] is field 3 (state); field N is rest[N - 3].
   return {
     pid,
+    state: rest[0],
     ppid: Number(rest[1]),
     pgid: Number(rest[2]),
     utime: Number(rest[11]),
@@ -150,4 +151,11 @@ function isAlive(pid) {
   }
 }
 
-module.exports = { cpuTimes, cpuBusy, peerPids, cpuSeconds, cpuByPid, rssBytes, readCmdline, listPids, isAlive, readStat };
+/** Whether `pid` has exited: no such process, or a zombie nobody reaped yet (an old mosnd
+ * master re-parented to a PID 1 that does not reap still shows in kill(pid, 0)). */
+function hasExited(pid) {
+  const s = readStat(pid);
+  return !s || s.state === 'Z' || s.state === 'X';
+}
+
+module.exports = { hasExited, cpuTimes, cpuBusy, peerPids, cpuSeconds, cpuByPid, rssBytes, readCmdline, listPids, isAlive, readStat };

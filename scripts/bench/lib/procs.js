@@ -5,7 +5,7 @@
 
 const fs = require('node:fs');
 const { spawn } = require('node:child_process');
-const { peerPids, isAlive } = require('./proc-stats');
+const { peerPids, isAlive, hasExited } = require('./proc-stats');
 const { PEER_STOP_GRACE_MS } = require('./constants');
 
 const TAIL_BYTES = 16384;
@@ -39,7 +39,10 @@ class Proc {
         resolve(this.exited);
       });
     });
-    this.exitPromise.then(() => log && log.end());
+    // The log ends when the output pipes close, not at exit: a process may leave children that
+    // inherited them (a mosnd master spawns the next generation with its own stdout), and a
+    // write after end() would throw.
+    child.on('close', () => log && log.end());
   }
 
   onOutput(fn) {
@@ -109,6 +112,22 @@ class Registry {
   }
 }
 
+/**
+ * Stops a peer: its process group, then anything still carrying its temp-directory tag (for
+ * mosnd, the generations that upgrades started detached, in their own process groups).
+ */
+async function stopPeer(ctx, handle) {
+  if (!handle) return;
+  if (handle.proc) await ctx.registry.stop(handle.proc, 'SIGTERM');
+  if (!handle.tag) return;
+  const rest = peerPids(null, handle.tag);
+  for (const pid of rest) safeKill(pid, 'SIGTERM');
+  const deadline = Date.now() + PEER_STOP_GRACE_MS;
+  const running = () => rest.filter((pid) => !hasExited(pid));
+  while (Date.now() < deadline && running().length) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of running()) safeKill(pid, 'SIGKILL');
+}
+
 function safeKill(pid, signal) {
   try {
     process.kill(pid, signal);
@@ -134,4 +153,4 @@ function groupAlive(pgid) {
   }
 }
 
-module.exports = { Registry };
+module.exports = { Registry, stopPeer };
