@@ -8,26 +8,30 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { Registry } = require('./lib/procs');
+const { Registry, stopPeer } = require('./lib/procs');
 const system = require('./lib/system');
 const { PEERS, SCENARIOS, select } = require('./lib/scenarios');
-const { sanity, measureLoad, measureIdle, measureUpgradeLoad, measureUpgradeIdle } = require('./lib/measure');
-const { peerPids, isAlive, cpuTimes, cpuBusy } = require('./lib/proc-stats');
+const { sanity, measureLoad, measureIdle } = require('./lib/measure');
+const { measureUpgrades, measureUpgradeIdle } = require('./lib/upgrades');
+const { cpuTimes, cpuBusy } = require('./lib/proc-stats');
 const report = require('./lib/report');
 const { startBackend, SMALL_BODY } = require('./peers/backend');
 const { Unavailable } = require('./peers/common');
 const { upgradeSupport, mosndVersion } = require('./peers/mosnd');
-const { WATCHDOG_GRACE_MS, PEER_STOP_GRACE_MS } = require('./lib/constants');
+const { WATCHDOG_GRACE_MS } = require('./lib/constants');
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const DEFAULT_OUT = path.join(REPO_ROOT, 'bench', 'results', 'latest.md');
 
-// Mode defaults. Full: 7 peers x up to 5 load scenarios of (3 + 10) s plus idle ≈ 7 min, and the
-// second-stage upgrade scenarios ≈ 1 min more, under the 10-minute bound; quick: three scenarios
-// of (1 + 2) s ≈ 45 s.
+// Mode defaults. Full: 7 peers x up to 5 load scenarios of (2 + 8) s plus idle ≈ 6 min, then
+// 100 upgrades of mosnd-2w under load with a steady window of the same length before them
+// (≈ 2 × 100 × ~1.1 s on a quiet 2-core machine) and one upgrade with 1,000 idle connections per
+// mosnd peer: ≈ 9.5 min, under the 10-minute bound (the upgrade loop stops early, and says so,
+// when the budget runs out on a slower or busier machine). Quick: three load/idle scenarios of
+// (1 + 2) s and upgrade-idle ≈ 50 s; `--only upgrades --quick` (10 upgrades) ≈ 30 s alone.
 const MODES = {
-  full: { warmupS: 3, durationS: 10, idleConns: 10000, budgetS: 570 },
-  quick: { warmupS: 1, durationS: 2, idleConns: 1000, budgetS: 55 },
+  full: { warmupS: 2, durationS: 8, idleConns: 10000, upgrades: 100, budgetS: 570 },
+  quick: { warmupS: 1, durationS: 2, idleConns: 1000, upgrades: 10, budgetS: 55 },
 };
 // Open files wanted: 10,000 idle connections on each side plus upstream pools, with room to spare.
 const NOFILE_WANTED = 65536;
@@ -40,13 +44,14 @@ const IDLE_FD_MARGIN = 2000;
 
 const HELP = `Usage: node scripts/bench/run.js [options]   (npm run bench -- [options])
 
-  --quick            short run (about 1 minute): small-64, tcp-small-64, idle (1000 conns)
+  --quick            short run (about 1 minute): small-64, tcp-small-64, idle (1000 conns), upgrade-idle
   --only a,b         peers and/or scenarios by id or prefix (see --list), e.g. --only nginx,mosnd,small-64
   --json FILE        also write the results as JSON
   --out FILE         Markdown report path (default bench/results/latest.md; "-" = do not write)
-  --duration S       seconds measured per peer and scenario (default 10, quick 2)
-  --warmup S         warm-up seconds before each measurement (default 3, quick 1)
-  --idle-conns N     idle connections for the idle scenarios (default 10000, quick 1000)
+  --duration S       seconds measured per peer and scenario (default 8, quick 2)
+  --warmup S         warm-up seconds before each measurement (default 2, quick 1)
+  --idle-conns N     idle connections for the idle scenario (default 10000, quick 1000)
+  --upgrades N       upgrades in a row in the upgrades scenario (default 100, quick 10)
   --budget S         time budget in seconds; measurements that would pass it are skipped
   --no-pin           do not pin processes to CPUs with taskset
   --no-install       do not run scripts/install-bench-tools.sh when a tool is missing
@@ -77,6 +82,7 @@ function parseArgs(argv) {
     } else if (a === '--duration') o.durationS = num(a, next());
     else if (a === '--warmup') o.warmupS = num(a, next());
     else if (a === '--idle-conns') o.idleConns = Math.floor(num(a, next()));
+    else if (a === '--upgrades') o.upgrades = Math.floor(num(a, next()));
     else if (a === '--budget') o.budgetS = num(a, next());
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--no-install') o.install = false;
@@ -124,31 +130,7 @@ function summary(peer, scenario, r) {
   if (scenario.kind === 'idle') {
     return `${r.opened}/${r.count} open, RSS ${(r.rssBefore / 1048576).toFixed(1)} -> ${(r.rssAfter / 1048576).toFixed(1)} MB, ${r.alive} alive at probe`;
   }
-  return `upgrade exit ${r.upgrade.code ?? r.upgrade.signal} in ${r.upgrade.ms} ms${r.wrk ? `, wrk errors ${r.wrk.errors.total}` : `, ${r.alive}/${r.opened} alive after`}`;
-}
-
-/** Stops a peer: its process group, then anything still carrying its temp-directory tag. */
-async function stopPeer(ctx, handle) {
-  if (!handle) return;
-  if (handle.proc) await ctx.registry.stop(handle.proc, 'SIGTERM');
-  if (!handle.tag) return;
-  const rest = peerPids(null, handle.tag);
-  for (const pid of rest) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // gone
-    }
-  }
-  const deadline = Date.now() + PEER_STOP_GRACE_MS;
-  while (Date.now() < deadline && rest.some(isAlive)) await new Promise((r) => setTimeout(r, 50));
-  for (const pid of rest.filter(isAlive)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  return report.upgradeSummary(scenario, r);
 }
 
 function applies(peer, scenario) {
@@ -166,14 +148,34 @@ async function runPeer(ctx, peer, scenarios, run) {
   };
   const todo = mine.filter((s) => {
     if (s.skipped) return false;
-    if (s.scenario.stage === 2 && !ctx.upgrade.ok) {
-      s.results[peer.id] = { status: 'skipped', reason: `second stage, ${ctx.upgrade.reason}` };
+    if (s.scenario.needsUpgrade && !ctx.upgrade.ok) {
+      s.results[peer.id] = { status: 'skipped', reason: ctx.upgrade.reason };
       return false;
     }
-    if (s.scenario.stage === 2 && ctx.quick && peer.id !== 'mosnd-1w') return false;
+    if (ctx.quick && s.scenario.quickPeers && !s.scenario.quickPeers.includes(peer.id)) return false;
+    if (!ctx.peersNamed && s.scenario.defaultPeers && !s.scenario.defaultPeers.includes(peer.id)) return false;
     return true;
   });
-  if (todo.length === 0) return;
+  const shared = todo.filter((s) => !s.scenario.ownInstance);
+  if (shared.length) await runShared(ctx, peer, shared, run, set);
+  // The upgrade scenarios start (and stop) their own instance each.
+  for (const s of todo.filter((x) => x.scenario.ownInstance)) {
+    const sc = s.scenario;
+    if (Date.now() + sc.minSeconds * 1000 > ctx.deadline) {
+      set(s, { status: 'skipped', reason: 'time budget reached' });
+      continue;
+    }
+    log(`${peer.id} ${sc.id}: starting its own instance`);
+    try {
+      set(s, sc.kind === 'upgrades' ? await measureUpgrades(ctx, peer, sc) : await measureUpgradeIdle(ctx, peer, sc));
+    } catch (e) {
+      set(s, { status: e instanceof Unavailable ? 'unavailable' : 'failed', reason: oneLine(e.message) });
+    }
+  }
+}
+
+/** The scenarios that share one started instance of the peer (load and idle). */
+async function runShared(ctx, peer, todo, run, set) {
   let handle = null;
   try {
     log(`starting ${peer.id}`);
@@ -217,17 +219,13 @@ async function runPeer(ctx, peer, scenarios, run) {
       try {
         let r;
         if (sc.kind === 'load') r = await measureLoad(ctx, peer, handle, sc);
-        else if (sc.kind === 'idle') r = await measureIdle(ctx, peer, handle, sc);
-        else if (sc.kind === 'upgrade-load') {
-          const base = scenarios.find((x) => x.scenario.id === 'small-64');
-          r = await measureUpgradeLoad(ctx, peer, handle, sc, base && base.results[peer.id]);
-        } else r = await measureUpgradeIdle(ctx, peer, handle, sc);
+        else r = await measureIdle(ctx, peer, handle, sc);
         if (sc.kind === 'load' && r.status === 'ok') ctx.cache.set(cacheKey, { scenario: sc.id, result: r });
         set(s, r);
       } catch (e) {
         set(s, { status: 'failed', reason: oneLine(e.message) });
       }
-      if (handle.proc && handle.proc.exited && peer.id !== 'direct' && !sc.kind.startsWith('upgrade')) {
+      if (handle.proc && handle.proc.exited && peer.id !== 'direct') {
         const why = `${peer.id} exited during ${sc.id} (${handle.proc.exited.code ?? handle.proc.exited.signal}): ${oneLine(handle.proc.lastLines(2))}`;
         run.meta.notes.push(why);
         for (const rest of todo.slice(todo.indexOf(s) + 1)) set(rest, { status: 'failed', reason: why });
@@ -263,7 +261,7 @@ async function main() {
     return 0;
   }
   if (opts.list) {
-    process.stdout.write(`peers: ${PEERS.map((p) => p.id).join(', ')}\nscenarios: ${SCENARIOS.map((s) => `${s.id}${s.quick ? ' (quick)' : ''}${s.stage === 2 ? ' (second stage)' : ''}`).join(', ')}\n`);
+    process.stdout.write(`peers: ${PEERS.map((p) => p.id).join(', ')}\nscenarios: ${SCENARIOS.map((s) => `${s.id}${s.quick ? ' (quick)' : ''}${s.mosndOnly ? ' (mosnd only)' : ''}`).join(', ')}\n`);
     return 0;
   }
   const sel = select(opts.only, opts.quick);
@@ -304,6 +302,7 @@ async function main() {
       warmupS: opts.warmupS,
       durationS: opts.durationS,
       idleConns: opts.idleConns,
+      upgrades: opts.upgrades,
       cpu,
       pinning: plan.enabled
         ? `proxy under test on CPU ${plan.proxy} (1 worker / process / thread each); wrk, the backend nginx and the idle client on CPU ${plan.load}; mosnd 2 workers (†) on CPUs ${plan.proxy2}`
@@ -361,6 +360,8 @@ async function main() {
       warmupS: opts.warmupS,
       durationS: opts.durationS,
       idleConns: opts.idleConns,
+      upgrades: opts.upgrades,
+      peersNamed: sel.peersNamed,
       nofile,
       // Per nginx worker: every idle client connection plus its upstream, with headroom.
       workerConnections: Math.max(1024, Math.min(nofile - 200, 40000)),
@@ -382,9 +383,9 @@ async function main() {
       log(`note: ${text} before the run: other work on the machine makes the figures noisy`);
     }
 
-    if (sel.scenarios.some((s) => s.stage === 2) && sel.peers.some((p) => p.isMosnd)) {
+    if (sel.scenarios.some((s) => s.needsUpgrade) && sel.peers.some((p) => p.isMosnd)) {
       ctx.upgrade = upgradeSupport(ctx);
-      if (!ctx.upgrade.ok) log(`upgrade scenarios skipped (second stage): ${ctx.upgrade.reason}`);
+      if (!ctx.upgrade.ok) log(`upgrade scenarios skipped: ${ctx.upgrade.reason}`);
     }
 
     ctx.backend = await startBackend(ctx);

@@ -62,13 +62,54 @@ module.exports = {
   // measured; a proxy that cannot answer one request in 5 s on loopback is broken, not slow.
   SANITY_TIMEOUT_MS: 5000,
 
-  // Upgrade under load: the upgrade starts this fraction into the wrk run, so that the figures
-  // hold steady traffic before, during and after the handover.
-  UPGRADE_AT_FRACTION: 1 / 3,
+  // A helper process of the harness (echo server, upgrade load client) answers each IPC question
+  // in milliseconds; the slowest, latency percentiles over a window of a few million responses,
+  // sorts in about a second. 30 s means it is wedged.
+  CHILD_REPLY_TIMEOUT_MS: 30000,
 
-  // Upgrade under load runs at least this long (s) so that the handover, which takes a few
-  // seconds, sits well inside the measurement.
-  UPGRADE_LOAD_MIN_S: { quick: 5, full: 15 },
+  // Graceful stop of a harness helper process before SIGKILL: they exit as soon as the harness
+  // disconnects, so this only bounds a wedged one.
+  CHILD_STOP_GRACE_MS: 3000,
+
+  // Upgrade scenarios: pause between two requests of one HTTP client. 0 = back to back, as wrk
+  // does: the proxy runs flat out, so the upgrade has to compete for CPU with real traffic.
+  UPGRADE_HTTP_THINK_MS: 0,
+
+  // When the upgrade load is stopped, each HTTP client finishes the request in flight and each
+  // TCP stream gets back the echo of at most 64 KiB in flight: well under a second on loopback.
+  // Past this time the clients still waiting are reported (the accounting is then partial).
+  UPGRADE_LOAD_STOP_TIMEOUT_MS: 10000,
+
+  // The steady window (no upgrade) before the measured upgrades is sized as N × the duration of
+  // the warm-up upgrade × this margin, so that it is at least as long as the upgrade window
+  // (later upgrades are not faster than the first under the same load, give or take noise);
+  // the report compares equal lengths, cut from its end.
+  UPGRADE_STEADY_MARGIN: 1.2,
+
+  // The command returns once the old master has exited; its workers exit before it. The harness
+  // still checks every pid of the old generation and waits for stragglers this long (past
+  // mosnd's default graceful_timeout of 30 s, which bounds how long a busy connection may stay).
+  OLD_GENERATION_EXIT_WAIT_MS: 35000,
+
+  // Polling interval of that check: fine enough to time an exit to ~10 ms, cheap (one kill(0)
+  // per pid).
+  OLD_GENERATION_POLL_MS: 10,
+
+  // After this many failed upgrades in a row the scenario stops upgrading (the generation that
+  // serves is not upgradable any more; more attempts would only burn the time budget).
+  UPGRADE_MAX_CONSECUTIVE_FAILURES: 3,
+
+  // Time kept in reserve at the end of the budget when the upgrade loop decides whether one more
+  // upgrade fits: stopping the load, reading RSS and stopping mosnd take a few seconds.
+  UPGRADE_BUDGET_RESERVE_MS: 8000,
+
+  // Idle connections across an upgrade: pause after opening them, and again after the upgrade,
+  // before RSS is sampled (allocators and GC settle; the new workers finish adopting sockets).
+  UPGRADE_IDLE_SETTLE_MS: 500,
+
+  // Target for moving 1,000 idle keep-alive connections to the new generation (the goal;
+  // the design notes measured ~100 ms idle and ~250-300 ms under load with a prototype).
+  UPGRADE_IDLE_HANDOVER_TARGET_MS: 300,
 
   // apt-get update + install of the tools takes ~10-60 s; bounded so a broken mirror cannot hang us.
   INSTALL_TIMEOUT_MS: 300000,

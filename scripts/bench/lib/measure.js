@@ -1,12 +1,12 @@
 'use strict';
 // One measurement of one peer in one scenario. Each returns a result object for the report.
+// (The upgrade scenarios are in upgrades.js.)
 
 const http = require('node:http');
 const { runWrk } = require('./wrk');
 const { IdleClient } = require('./idle');
 const { peerPids, cpuByPid, rssBytes, cpuTimes, cpuBusy } = require('./proc-stats');
-const { SANITY_TIMEOUT_MS, IDLE_SETTLE_MS, UPGRADE_AT_FRACTION, UPGRADE_LOAD_MIN_S } = require('./constants');
-const { runUpgrade } = require('../peers/mosnd');
+const { SANITY_TIMEOUT_MS, IDLE_SETTLE_MS } = require('./constants');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -108,45 +108,4 @@ async function measureIdle(ctx, peer, handle, scenario) {
   }
 }
 
-/** Second stage: wrk runs while `mosnd upgrade` replaces the generation. */
-async function measureUpgradeLoad(ctx, peer, handle, scenario, baseline) {
-  const url = `http://127.0.0.1:${portOf(handle, scenario)}${scenario.path}`;
-  await warmUp(ctx, url, scenario.conns);
-  const durationS = Math.max(ctx.durationS, UPGRADE_LOAD_MIN_S[ctx.quick ? 'quick' : 'full']);
-  const wrkRun = runWrk(ctx.registry, { url, conns: scenario.conns, durationS, cpus: ctx.plan.load });
-  await sleep(durationS * 1000 * UPGRADE_AT_FRACTION);
-  const upgrade = await runUpgrade(ctx, handle);
-  const w = await wrkRun;
-  return {
-    status: 'ok',
-    durationS,
-    wrk: w,
-    upgrade,
-    baselineP999: baseline && baseline.status === 'ok' ? baseline.wrk.latencyMs.p999 : null,
-    rssAfter: rssBytes(pidsOf(handle)),
-  };
-}
-
-/** Second stage: idle keep-alive connections must still answer after `mosnd upgrade`. */
-async function measureUpgradeIdle(ctx, peer, handle, scenario) {
-  const client = new IdleClient(ctx.registry, ctx.plan.load);
-  try {
-    const opened = await client.open(portOf(handle, scenario), scenario.path, ctx.idleConns);
-    const upgrade = await runUpgrade(ctx, handle);
-    const probe = await client.probe();
-    return {
-      status: 'ok',
-      count: ctx.idleConns,
-      opened: opened.ok,
-      upgrade,
-      alive: probe.ok,
-      closedDuring: probe.closedWhileIdle,
-      firstError: probe.firstError,
-      rssAfter: rssBytes(pidsOf(handle)),
-    };
-  } finally {
-    await client.close();
-  }
-}
-
-module.exports = { sanity, measureLoad, measureIdle, measureUpgradeLoad, measureUpgradeIdle, pidsOf };
+module.exports = { sanity, measureLoad, measureIdle, pidsOf };

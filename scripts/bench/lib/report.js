@@ -90,27 +90,145 @@ function idleTable(peers, results) {
   return lines.join('\n');
 }
 
-function upgradeTable(scenario, peers, results) {
-  const lines = [];
+function spreadCell(x, unit = '') {
+  if (!x || x.n === 0) return '—';
+  return `${fmt.ms(x.median)} / ${fmt.ms(x.p95)} / ${fmt.ms(x.max)}${unit}`;
+}
+
+function byKindText(errors) {
+  const parts = Object.entries(errors.byKind || {}).map(([k, v]) => `${v} ${k}`);
+  return parts.length ? parts.join(', ') : '';
+}
+
+/** Socket-level errors of an upgrades run: HTTP and TCP error lists together. */
+function socketErrors(r) {
+  return r.http.errors.total + (r.tcp ? r.tcp.errors.total : 0);
+}
+
+function upgradesText(r) {
+  const s = r.summary;
+  return `${s.ok}/${s.count} ok`;
+}
+
+function upgradesTables(peers, results) {
+  const rows = peers.map((p) => [p, results[p.id]]).filter(([, r]) => r);
+  if (rows.length === 0) return '';
+  const out = [];
+  const bad = rows.filter(([, r]) => r.status !== 'ok');
+  const good = rows.filter(([, r]) => r.status === 'ok');
+  for (const [peer, r] of bad) out.push(`- ${peer.label}: ${statusCell(r)}`);
+  if (good.length === 0) return out.join('\n');
+  if (bad.length) out.push('');
+
+  out.push('**Accounting** (whole run: warm-up upgrades, warm-up, steady window, upgrades; every figure must be 0 except requests and bytes)', '');
+  out.push('| peer | upgrades ok / failed | requests ok | failed requests | socket errors | client reconnects | TCP MB echoed | TCP bytes lost | TCP mismatches |');
+  out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const [peer, r] of good) {
+    const errs = socketErrors(r);
+    const kinds = [byKindText(r.http.errors), r.tcp ? byKindText(r.tcp.errors) : ''].filter(Boolean).join('; ');
+    out.push(
+      `| ${peer.label} | ${r.summary.ok} / ${r.summary.failed}${r.summary.count < r.planned ? ` (of ${r.planned} planned)` : ''} | ${fmt.n(r.http.ok)} | ${fmt.n(r.http.failed)} | ${fmt.n(errs)}${kinds ? ` (${kinds})` : ''} | ${fmt.n(r.reconnects)} | ${r.tcp ? fmt.n(r.tcp.received / 1048576, 0) : '—'} | ${fmt.n(r.bytesLost)} | ${r.tcp ? fmt.n(r.tcp.mismatches) : '—'} |`,
+    );
+  }
+  out.push('');
+  out.push('**Latency**: the HTTP clients during the upgrades against a steady window of the same length just before them (no upgrade)', '');
+  out.push('| peer | window | length s | responses | req/s | p50 ms | p99 ms | max ms |');
+  out.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const [peer, r] of good) {
+    for (const [name, w] of [['steady', r.steady], ['during upgrades', r.during]]) {
+      if (!w) continue;
+      out.push(`| ${peer.label} | ${name} | ${w.seconds.toFixed(1)} | ${fmt.n(w.requests)} | ${fmt.n(w.seconds > 0 ? w.requests / w.seconds : null)} | ${fmt.ms(w.p50)} | ${fmt.ms(w.p99)} | ${fmt.ms(w.max)} |`);
+    }
+  }
+  out.push('');
+  out.push('**Upgrade timing** (median / p95 / max over the successful upgrades, ms; times are from the start of the `mosnd upgrade` command)', '');
+  out.push('| peer | committed: new generation accepts | `moved:` line: old workers done | handover (from the `moved:` line) | command returns | old generation gone (every pid checked) | connections moved per upgrade min / median / max | finished in old / closed at deadline |');
+  out.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const [peer, r] of good) {
+    const s = r.summary;
+    out.push(
+      `| ${peer.label} | ${spreadCell(s.committedMs)} | ${spreadCell(s.movedAtMs)} | ${spreadCell(s.handoverMs)} | ${spreadCell(s.commandMs)} | ${spreadCell(s.oldExitMs)} | ${s.moved.min ?? '—'} / ${s.moved.median ?? '—'} / ${s.moved.max ?? '—'} | ${s.drained} / ${s.closedAtDeadline} |`,
+    );
+  }
+  const notes = [];
+  for (const [peer, r] of good) {
+    const warm = r.warmups.map((w) => (w.ok ? `ok in ${w.ms} ms (handover ${w.handoverMs ?? '—'} ms, ${w.moved ?? '—'} moved)` : `failed: exit ${w.code ?? w.signal}: ${w.output}`));
+    notes.push(`- ${peer.label}: warm-up upgrades (before the steady window, not in the timing table): ${warm.join('; ')}.`);
+    if (r.stopReason) notes.push(`- ${peer.label}: ${r.stopReason}.`);
+    if (r.summary.firstFailure) notes.push(`- ${peer.label}: first failed upgrade: ${r.summary.firstFailure}`);
+    if (r.summary.oldNeverExited) notes.push(`- ${peer.label}: ${r.summary.oldNeverExited} upgrade(s) left old-generation processes running.`);
+    if (r.summary.oldAliveAtCommandExit) {
+      const who = r.summary.oldMasterAliveAtCommandExit === r.summary.oldAliveAtCommandExit ? 'the old master' : 'an old-generation process';
+      notes.push(
+        `- ${peer.label}: ${r.summary.oldAliveAtCommandExit} of ${r.summary.ok} commands returned while ${who} was still alive; it was gone ${fmt.ms(r.summary.exitLagMs.median)} ms later (median; max ${fmt.ms(r.summary.exitLagMs.max)} ms).`,
+      );
+    }
+    if (r.stopTimedOut) notes.push(`- ${peer.label}: some clients were still waiting when the load stopped: the accounting is partial.`);
+    const other = Object.entries(r.http.statuses || {}).filter(([code]) => code !== '200');
+    if (other.length) notes.push(`- ${peer.label}: responses other than 200: ${other.map(([c, n]) => `${n} × ${c}`).join(', ')}.`);
+    const samples = [...r.http.errors.samples, ...(r.tcp ? r.tcp.errors.samples : [])];
+    if (samples.length) notes.push(`- ${peer.label}: first errors: ${samples.slice(0, 5).join('; ')}`);
+    notes.push(`- ${peer.label}: after the last upgrade, ${r.processesAfter} process(es) serve, RSS ${fmt.mb(r.rssAfter)} MB.`);
+  }
+  out.push('', ...notes);
+  return out.join('\n');
+}
+
+function upgradeIdleTable(peers, results) {
+  const lines = [
+    '| peer | idle connections open | moved (`moved:` line) | answered after the upgrade, same TCP connection | closed during the upgrade | handover ms (target < 300) | command ms | RSS MB old generation → new generation |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
   for (const peer of peers) {
     const r = results[peer.id];
     if (!r) continue;
     if (r.status !== 'ok') {
-      lines.push(`- ${peer.label}: ${statusCell(r)}`);
+      lines.push(`| ${peer.label} | ${statusCell(r)} | | | | | | |`);
       continue;
     }
     const up = r.upgrade;
-    const upText = `upgrade command exit ${up.code ?? up.signal} in ${(up.ms / 1000).toFixed(1)} s${up.code === 0 ? '' : ` (${up.output})`}`;
-    if (scenario.kind === 'upgrade-load') {
-      const w = r.wrk;
+    const upCell = up.ok ? fmt.n(up.ms) : `failed: exit ${up.code ?? up.signal} (${up.output})`;
+    const target = r.handoverMs === null || r.handoverMs === undefined ? '—' : `${fmt.n(r.handoverMs)} ${r.handoverMs < r.handoverTargetMs ? '✓' : '✗'} (< ${r.handoverTargetMs})`;
+    lines.push(
+      `| ${peer.label} | ${fmt.n(r.opened)} / ${fmt.n(r.count)} | ${r.moved ?? '—'} | ${fmt.n(r.answered)}${r.failedAfter ? ` (${fmt.n(r.failedAfter)} failed: ${r.firstError})` : ''} | ${fmt.n(r.closedDuring)} | ${target} | ${upCell} | ${fmt.mb(r.rssBefore)} → ${fmt.mb(r.rssAfter)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** One line for the progress log. */
+function upgradeSummary(scenario, r) {
+  if (scenario.kind === 'upgrades') {
+    const s = r.summary;
+    const lat = r.during && r.steady ? `, p99 ${fmt.ms(r.during.p99)} ms during vs ${fmt.ms(r.steady.p99)} steady, max ${fmt.ms(r.during.max)} vs ${fmt.ms(r.steady.max)}` : '';
+    return `upgrades ${upgradesText(r)}, failed requests ${r.http.failed}, socket errors ${socketErrors(r)}, reconnects ${r.reconnects}, bytes lost ${r.bytesLost}${lat}; command ${fmt.ms(s.commandMs.median)} ms median, handover ${fmt.ms(s.handoverMs.median)} ms median${r.stopReason ? ` (${r.stopReason})` : ''}`;
+  }
+  return `${r.moved ?? '—'} moved, ${r.answered}/${r.opened} answered on the same connection after the upgrade, handover ${r.handoverMs ?? '—'} ms (target < ${r.handoverTargetMs}), upgrade exit ${r.upgrade.code ?? r.upgrade.signal} in ${r.upgrade.ms} ms, RSS ${fmt.mb(r.rssBefore)} -> ${fmt.mb(r.rssAfter)} MB`;
+}
+
+/** The "Upgrades" part of the headline: one line per mosnd peer and upgrade scenario. */
+function upgradeHeadline(run) {
+  const lines = [];
+  const ups = run.scenarios.find((s) => s.scenario.id === 'upgrades');
+  const idle = run.scenarios.find((s) => s.scenario.id === 'upgrade-idle');
+  for (const p of run.peers.filter((x) => x.isMosnd)) {
+    const r = ups && ups.results[p.id];
+    if (r && r.status === 'ok') {
+      const s = r.summary;
+      const sc = ups.scenario;
+      const lat = r.during && r.steady ? `; p99 ${fmt.ms(r.during.p99)} ms during the upgrades vs ${fmt.ms(r.steady.p99)} ms steady, max ${fmt.ms(r.during.max)} vs ${fmt.ms(r.steady.max)} ms` : '';
       lines.push(
-        `- ${peer.label}: ${upText}; ${fmt.n(w.requests)} requests, errors ${errorsCell(w.errors)}, p99 ${fmt.ms(w.latencyMs.p99)} ms, p99.9 ${fmt.ms(w.latencyMs.p999)} ms, max ${fmt.ms(w.latencyMs.max)} ms${r.baselineP999 ? ` (p99.9 without upgrade: ${fmt.ms(r.baselineP999)} ms)` : ''}`,
+        `- ${p.label}, ${s.count} upgrades in a row under ${sc.conns} HTTP clients + ${sc.streams} TCP streams: **${s.ok} ok, ${s.failed} failed; ${fmt.n(r.http.failed)} failed requests, ${fmt.n(socketErrors(r))} socket errors, ${fmt.n(r.reconnects)} reconnects, ${fmt.n(r.bytesLost)} TCP bytes lost, ${fmt.n(r.tcp ? r.tcp.mismatches : 0)} mismatches**${lat}; from the command to the old generation's exit ${fmt.ms(s.oldExitMs.median)} ms median (p95 ${fmt.ms(s.oldExitMs.p95)}), handover ${fmt.ms(s.handoverMs.median)} ms median (max ${fmt.ms(s.handoverMs.max)}).`,
       );
-    } else {
+      const bad = r.warmups.find((w) => !w.ok);
+      if (bad) lines.push(`  A warm-up upgrade failed (exit ${bad.code ?? bad.signal}: ${bad.output}), so no upgrade was measured.`);
+    } else if (r) lines.push(`- ${p.label}, upgrades: ${statusCell(r)}`);
+    const i = idle && idle.results[p.id];
+    if (i && i.status === 'ok') {
       lines.push(
-        `- ${peer.label}: ${upText}; ${fmt.n(r.opened)} idle connections before, ${fmt.n(r.alive)} answered after the upgrade, ${fmt.n(r.closedDuring)} closed during it; RSS after ${fmt.mb(r.rssAfter)} MB`,
+        `- ${p.label}, ${fmt.n(i.opened)} idle keep-alive connections across one upgrade: **${i.moved ?? '—'} moved, ${fmt.n(i.answered)} answered on the same connection afterwards**; handover ${i.handoverMs ?? '—'} ms (target < ${i.handoverTargetMs} ms); new generation RSS ${fmt.mb(i.rssAfter)} MB.`,
       );
-    }
+    } else if (i) lines.push(`- ${p.label}, upgrade-idle: ${statusCell(i)}`);
   }
   return lines.join('\n');
 }
@@ -233,7 +351,7 @@ function markdown(run) {
   const out = [];
   out.push('# mosnd benchmark results', '');
   out.push(`- Date: ${m.date}`);
-  out.push(`- Mode: ${m.mode}; warm-up ${m.warmupS} s then ${m.durationS} s measured per peer and scenario; ${m.idleConns} idle connections`);
+  out.push(`- Mode: ${m.mode}; warm-up ${m.warmupS} s then ${m.durationS} s measured per peer and scenario; ${m.idleConns} idle connections; ${m.upgrades} upgrades in a row`);
   out.push(`- CPU: ${m.cpu.model}, ${m.cpu.count} CPU(s) usable (${m.cpu.allowed.join(',')}); load average at start ${m.loadStart}, at end ${m.loadEnd}`);
   out.push(`- Pinning: ${m.pinning}`);
   out.push(`- Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join('; ')}`);
@@ -245,7 +363,10 @@ function markdown(run) {
   out.push('');
   out.push('Ratios come from this one run (same machine, same minute): compare those, not absolute figures between runs.', '');
   const head = headline(run);
-  if (head) out.push('## Headline: mosnd against its peers', '', head, '');
+  const ups = upgradeHeadline(run);
+  if (head || ups) out.push('## Headline: mosnd against its peers', '');
+  if (head) out.push(head, '');
+  if (ups) out.push('### Upgrades', '', ups, '');
   out.push('## All ratios', '');
   const rt = ratioTables(run.ratios);
   out.push(rt || '(no ratio: too few peers measured)', '');
@@ -258,7 +379,8 @@ function markdown(run) {
     }
     if (sc.kind === 'load') out.push(loadTable(sc, run.peers, s.results));
     else if (sc.kind === 'idle') out.push(idleTable(run.peers, s.results));
-    else out.push(upgradeTable(sc, run.peers, s.results));
+    else if (sc.kind === 'upgrades') out.push(upgradesTables(run.peers, s.results));
+    else out.push(upgradeIdleTable(run.peers, s.results));
     out.push('');
   }
   out.push('† mosnd with 2 workers runs on two CPUs, one of them shared with the load generator and the backend; every other proxy runs with one worker on its own CPU.');
@@ -282,4 +404,4 @@ function json(run) {
   };
 }
 
-module.exports = { markdown, json, ratios };
+module.exports = { markdown, json, ratios, upgradeSummary };

@@ -18,8 +18,12 @@ const PEERS = [
 /**
  * kind "load": wrk at `conns` keep-alive connections for the measurement time, after a warm-up.
  * kind "idle": `count` idle keep-alive connections, RSS of the proxy's processes.
- * kind "upgrade-*": second stage, mosnd only, skipped until `mosnd upgrade` exists.
- * `quick`: part of the --quick selection.
+ * kind "upgrades" / "upgrade-idle": mosnd only (`mosndOnly`), skipped while `mosnd upgrade` does
+ * not exist in the install under test (`needsUpgrade`); each starts its own instance
+ * (`ownInstance`) and needs at least `minSeconds` of budget left.
+ * `quick`: part of the --quick selection; `quickPeers`: the only peers it runs on in --quick;
+ * `defaultPeers`: the only peers it runs on unless --only names peers (a variant that is not
+ * cheap enough for the default run).
  */
 const SCENARIOS = [
   {
@@ -80,26 +84,36 @@ const SCENARIOS = [
     quick: true,
     title: 'Idle HTTP/1.1 keep-alive connections: memory of the proxy',
   },
-  {
-    id: 'upgrade-load',
-    kind: 'upgrade-load',
-    mode: 'http',
-    path: '/small',
-    conns: 64,
-    stage: 2,
-    mosndOnly: true,
-    quick: true,
-    title: 'Second stage: `mosnd upgrade` under load (64 connections)',
-  },
+  // upgrade-idle first: it is cheap, and the upgrades loop may use the rest of the budget.
   {
     id: 'upgrade-idle',
     kind: 'upgrade-idle',
     mode: 'http',
     path: '/small',
-    stage: 2,
+    conns: 1000,
     mosndOnly: true,
+    needsUpgrade: true,
+    ownInstance: true,
+    minSeconds: 10,
     quick: true,
-    title: 'Second stage: idle keep-alive connections across `mosnd upgrade`',
+    quickPeers: ['mosnd-2w'],
+    title: '1,000 idle keep-alive connections across one `mosnd upgrade`',
+  },
+  {
+    id: 'upgrades',
+    kind: 'upgrades',
+    mode: 'http',
+    path: '/small',
+    conns: 64,
+    streams: 8,
+    mosndOnly: true,
+    needsUpgrade: true,
+    ownInstance: true,
+    minSeconds: 20,
+    // Not in the --quick default (it alone takes ~30-50 s); `--only upgrades --quick` runs it.
+    quick: false,
+    defaultPeers: ['mosnd-2w'],
+    title: '`mosnd upgrade` many times in a row under load: 64 keep-alive HTTP clients and 8 checksummed TCP streams',
   },
 ];
 
@@ -117,6 +131,7 @@ function select(only, quick) {
   return {
     unknown,
     peers: peers.length ? peers : PEERS,
+    peersNamed: peers.length > 0,
     scenarios: scenarios.length ? scenarios : SCENARIOS.filter((s) => !quick || s.quick),
   };
 }

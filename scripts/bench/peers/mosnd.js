@@ -2,7 +2,8 @@
 // Peers "mosnd-1w" and "mosnd-2w": the project's own proxy, started from this checkout with
 // `node bin/mosnd.js start`, an HTTP reverse-proxy listener and a tcp_proxy listener to the
 // backend. While mosnd cannot start (not written/built yet, or broken) the peer reports
-// "unavailable: <reason>" and the run goes on.
+// "unavailable: <reason>" and the run goes on. The upgrade scenarios start their own instance
+// (tcp_proxy to an echo server) and drive `mosnd upgrade` with runUpgrade().
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -16,7 +17,8 @@ function bin(ctx) {
   return path.join(ctx.mosndRoot, 'bin', 'mosnd.js');
 }
 
-function config(httpPort, tcpPort, backendPort) {
+/** `tcpTargetPort`: where the tcp_proxy listener forwards (the backend unless given). */
+function config(httpPort, tcpPort, backendPort, tcpTargetPort = backendPort) {
   return {
     servers: [
       {
@@ -42,13 +44,16 @@ function config(httpPort, tcpPort, backendPort) {
             name: 'tcp',
             address: `127.0.0.1:${tcpPort}`,
             bind_port: true,
-            filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster: 'backend' } }] }],
+            filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster: 'tcp_target' } }] }],
           },
         ],
       },
     ],
     cluster_manager: {
-      clusters: [{ name: 'backend', type: 'SIMPLE', lb_type: 'LB_ROUNDROBIN', hosts: [{ address: `127.0.0.1:${backendPort}` }] }],
+      clusters: [
+        { name: 'backend', type: 'SIMPLE', lb_type: 'LB_ROUNDROBIN', hosts: [{ address: `127.0.0.1:${backendPort}` }] },
+        { name: 'tcp_target', type: 'SIMPLE', lb_type: 'LB_ROUNDROBIN', hosts: [{ address: `127.0.0.1:${tcpTargetPort}` }] },
+      ],
     },
   };
 }
@@ -83,15 +88,19 @@ function makePeer(workers) {
     cpuSet: workers === 1 ? 'proxy' : 'proxy2',
     http: true,
     tcp: true,
-    async start(ctx) {
+    /**
+     * `tcpTarget`: port the tcp_proxy listener forwards to (default: the backend); `dirName`: the
+     * instance's private directory (its name tags every process of it, upgrades included).
+     */
+    async start(ctx, { tcpTarget, dirName = id } = {}) {
       if (!fs.existsSync(bin(ctx))) throw new Unavailable('bin/mosnd.js not found');
-      const dir = peerDir(ctx, id);
+      const dir = peerDir(ctx, dirName);
       const runDir = path.join(dir, 'run');
       fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
       const httpPort = await freePort();
       const tcpPort = await freePort();
       const file = path.join(dir, 'mosnd.json');
-      fs.writeFileSync(file, JSON.stringify(config(httpPort, tcpPort, ctx.backend.port), null, 2));
+      fs.writeFileSync(file, JSON.stringify(config(httpPort, tcpPort, ctx.backend.port, tcpTarget), null, 2));
       const args = [bin(ctx), 'start', '-c', file, '--workers', String(workers), '--run-dir', runDir];
       const proc = ctx.registry.spawn(id, process.execPath, args, {
         cpus: workers === 1 ? ctx.plan.proxy : ctx.plan.proxy2,
@@ -120,18 +129,60 @@ function makePeer(workers) {
 }
 
 /**
- * Runs `mosnd upgrade` against a running peer (second stage: the command does not exist yet).
- * The new generation comes from this same checkout.
+ * Parses the progress lines of `mosnd upgrade` ("[0.83s] committed: ...",
+ * "[0.94s] moved: 40 connections moved, 0 finished here, 0 closed at the deadline (handover 12 ms)").
+ * `lines` are [arrivalMs, text] with arrivalMs measured by the harness from the command's spawn:
+ * the command's own "[x s]" stamps start after its Node runtime has loaded (~0.3 s later), so
+ * the arrival times put every phase on the same clock as the command's duration.
  */
-function runUpgrade(ctx, handle) {
-  const args = [bin(ctx), 'upgrade', '--binary', ctx.mosndRoot, '--run-dir', handle.runDir];
+function parseUpgradeOutput(lines) {
+  const out = { phaseAtMs: {}, moved: null, drained: null, closed: null, handoverMs: null, done: false };
+  for (const [atMs, line] of lines) {
+    const m = /^\[(\d+(?:\.\d+)?)s\] ([a-z-]+): (.*)$/.exec(line.trim());
+    if (!m) continue;
+    const [, , phase, message] = m;
+    if (out.phaseAtMs[phase] === undefined) out.phaseAtMs[phase] = atMs;
+    if (phase === 'done') out.done = true;
+    else if (phase === 'moved') {
+      const mv = /(\d+) connections? moved, (\d+) finished here, (\d+) closed at the deadline(?: \(handover (\d+) ms\))?/.exec(message);
+      if (mv) {
+        out.moved = Number(mv[1]);
+        out.drained = Number(mv[2]);
+        out.closed = Number(mv[3]);
+        out.handoverMs = mv[4] === undefined ? null : Number(mv[4]);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs `mosnd upgrade --binary <binaryDir> --run-dir <runDir>` with this install's CLI and
+ * resolves { code, signal, ms, timedOut, ...parseUpgradeOutput, output }. `ms` is spawn to exit.
+ */
+function runUpgrade(ctx, runDir, binaryDir = ctx.mosndRoot) {
+  const args = [bin(ctx), 'upgrade', '--binary', binaryDir, '--run-dir', runDir];
   const t0 = Date.now();
   const proc = ctx.registry.spawn('mosnd-upgrade', process.execPath, args, { cwd: ctx.mosndRoot });
-  const killer = setTimeout(() => ctx.registry.stop(proc, 'SIGKILL', 0), MOSND_UPGRADE_TIMEOUT_MS);
+  const lines = [];
+  let partial = '';
+  proc.onOutput((t) => {
+    const at = Date.now() - t0;
+    const parts = (partial + t).split('\n');
+    partial = parts.pop();
+    for (const l of parts) lines.push([at, l]);
+  });
+  let timedOut = false;
+  const killer = setTimeout(() => {
+    timedOut = true;
+    ctx.registry.stop(proc, 'SIGKILL', 0);
+  }, MOSND_UPGRADE_TIMEOUT_MS);
   return proc.exitPromise.then((exit) => {
     clearTimeout(killer);
-    return { code: exit.code, signal: exit.signal, ms: Date.now() - t0, output: proc.lastLines(3) };
+    const ms = Date.now() - t0;
+    if (partial) lines.push([ms, partial]);
+    return { code: exit.code, signal: exit.signal, ms, timedOut, ...parseUpgradeOutput(lines), output: proc.lastLines(3) };
   });
 }
 
-module.exports = { mosnd1: makePeer(1), mosnd2: makePeer(2), upgradeSupport, mosndVersion, runUpgrade };
+module.exports = { mosnd1: makePeer(1), mosnd2: makePeer(2), upgradeSupport, mosndVersion, runUpgrade, parseUpgradeOutput };
