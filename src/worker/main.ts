@@ -166,6 +166,7 @@ class Worker {
     if (this.state !== 'handing-over') return; // resumed meanwhile
     send({ t: 'handover-done', ...r });
     this.state = 'draining';
+    this.receiver?.close(); // removes its socket file: nothing moves to this worker any more
     ctx.clusters.close();
     setTimeout(() => this.exitWithFinalMetrics(), EXIT_FLUSH_MS).unref();
   }
@@ -177,6 +178,7 @@ class Worker {
     if (!ctx) process.exit(0);
     ctx.draining = true;
     this.listeners?.closeAll();
+    this.receiver?.close(); // removes its socket file: nothing moves to a stopping worker
     const finish = (): void => {
       ctx.clusters.close();
       setTimeout(() => this.exitWithFinalMetrics(), 0).unref();
