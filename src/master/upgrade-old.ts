@@ -145,6 +145,7 @@ export class UpgradeCoordinator {
       say('spawned', `new generation ${to} started from ${path.dirname(path.dirname(entry))} (pid ${child.pid})`);
 
       ch = await raceExit(server.accept(NEW_MASTER_HELLO_TIMEOUT_MS), exited);
+      server.close(); // one peer only; removes upgrade.sock now, so a kill later leaves no file
       const hello = await raceExit(this.recv(ch, NEW_MASTER_HELLO_TIMEOUT_MS), exited);
       if (hello.t !== 'hello' || hello.v !== PROTOCOL_VERSION) {
         throw new MosndError('MOSND_ERR_UPGRADE_FAILED', `the new master speaks an unknown handover protocol (${JSON.stringify(hello)})`);
