@@ -14,6 +14,14 @@ function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Resolves like `promise`, or with `onTimeout` after `ms` (the timer is cleared either way,
+ *  so a race never keeps the test process alive). */
+function within(promise, ms, onTimeout) {
+  let timer;
+  const timeout = new Promise((r) => (timer = setTimeout(() => r(onTimeout), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** True when `pid` no longer runs. A zombie (exited, not yet reaped) counts as gone. */
 function isGone(pid) {
   let stat;
@@ -88,4 +96,4 @@ function workersOf(status) {
   return status.processes.filter((p) => p.role === 'worker');
 }
 
-module.exports = { sleep, isGone, waitFor, waitGone, killAll, deadPid, staleSocket, statusJson, workersOf };
+module.exports = { sleep, within, isGone, waitFor, waitGone, killAll, deadPid, staleSocket, statusJson, workersOf };
