@@ -6,6 +6,7 @@
  *   const { config, warnings } = loadConfigOrThrow(file); // MosndError on any error
  */
 
+import { locateJsonError } from './json-error';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ConfigIssue, MosndConfig } from './model';
@@ -89,11 +90,15 @@ function parseWithKind(text: string, source: string): Outcome {
 /** "invalid JSON at line 3, column 5: Expected ',' or '}' after property value". */
 function describeJsonError(text: string, e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
+  // V8 names the position of some errors only; our own scan finds it for all of them.
+  const spot = locateJsonError(text);
   const m = /at position (\d+)/.exec(message);
-  const offset = m ? Number(m[1]) : text.length; // "Unexpected end of JSON input" has no position
+  const offset = spot ? spot.offset : m ? Number(m[1]) : text.length;
   const before = text.slice(0, offset).split('\n');
   const line = before.length;
   const column = before[before.length - 1].length + 1;
-  const what = message.replace(/\s*in JSON at position \d+.*$/s, '').replace(/^Unexpected end of JSON input$/, 'unexpected end of input');
+  const what = spot
+    ? spot.message
+    : message.replace(/\s*in JSON at position \d+.*$/s, '').replace(/^Unexpected end of JSON input$/, 'unexpected end of input');
   return `invalid JSON at line ${line}, column ${column}: ${what}`;
 }
