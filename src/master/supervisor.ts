@@ -55,6 +55,7 @@ export class Supervisor {
   private readonly log: Logger;
   readonly generation: number;
   private stopPromise: Promise<void> | null = null;
+  private stoppingFast = false;
   /** Called once every worker has exited after a stop. */
   onStopped: (() => void) | null = null;
   /** Called with each worker process as soon as it is created (metrics, log level). */
@@ -231,7 +232,19 @@ export class Supervisor {
    * graceful_timeout, close idle connections. Fast: connections are closed now.
    */
   stop(fast: boolean): Promise<void> {
-    if (this.stopPromise) return this.stopPromise;
+    if (this.stopPromise) {
+      if (fast && !this.stoppingFast) {
+        // A fast stop asked for during a graceful one (a second Ctrl-C, `stop --fast`): cut now.
+        this.stoppingFast = true;
+        this.log.info('fast stop: closing the connections still draining');
+        for (const s of this.slots) s.worker?.drain(0);
+        setTimeout(() => {
+          for (const s of this.slots) s.worker?.kill('SIGKILL');
+        }, STOP_KILL_GRACE_MS).unref();
+      }
+      return this.stopPromise;
+    }
+    this.stoppingFast = fast;
     this.state = 'stopping';
     const deadline = fast ? 0 : this.config.gracefulTimeoutMs;
     this.log.info({ fast, deadlineMs: deadline }, fast ? 'fast stop' : 'graceful stop');

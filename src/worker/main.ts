@@ -172,7 +172,10 @@ class Worker {
   }
 
   drain(deadlineMs: number): void {
-    if (this.state === 'draining') return;
+    if (this.state === 'draining') {
+      this.cutSooner?.(deadlineMs); // a fast stop during a graceful one: the sooner deadline wins
+      return;
+    }
     this.state = 'draining';
     const ctx = this.ctx;
     if (!ctx) process.exit(0);
@@ -189,13 +192,25 @@ class Worker {
       finish();
       return;
     }
-    const timer = setTimeout(() => {
+    const cut = (): void => {
       this.log?.warn({ open: ctx.connections.size }, 'drain deadline reached; closing connections');
       for (const c of [...ctx.connections]) c.destroy();
       setTimeout(() => this.exitWithFinalMetrics(), EXIT_FLUSH_MS);
-    }, deadlineMs);
+    };
+    let due = Date.now() + deadlineMs;
+    let timer = setTimeout(cut, deadlineMs);
     timer.unref();
+    this.cutSooner = (ms) => {
+      if (Date.now() + ms >= due) return;
+      due = Date.now() + ms;
+      clearTimeout(timer);
+      timer = setTimeout(cut, ms);
+      timer.unref();
+    };
   }
+
+  /** While draining: moves the deadline closer (a later drain with a shorter one). */
+  private cutSooner: ((deadlineMs: number) => void) | null = null;
 
   /** Every finished request feeds the metrics, and the access logs of its listener if any. */
   private observeRequests(config: MosndConfig): void {
