@@ -274,3 +274,27 @@ test('a restarted worker that never reports ready is killed at the ready deadlin
   assert.equal(next.restarts, 2);
   assert.equal((await h.request(m.ports.http)).status, 200);
 });
+
+test('a fast stop during a graceful stop cuts the connections at once instead of waiting for graceful_timeout', async (t) => {
+  const up = await gatedUpstream(t); // never released
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', timeout: '60s' } }],
+      clusters: [h.cluster('c', [up.address])],
+      server: { graceful_timeout: '60s' },
+    }),
+    workers: 2,
+  });
+  t.after(() => m.kill());
+  const stuck = h.request(m.ports.http, { timeoutMs: 30_000 }).then(
+    (r) => `answered ${r.status}`,
+    (e) => e.code ?? e.message,
+  );
+  await p.waitFor(() => up.arrived.length === 1, 5_000, 'request at the upstream');
+  m.child.kill('SIGTERM');
+  await m.waitForLog((l) => l.msg === 'graceful stop');
+  // The impatient operator: Ctrl-C, then `mosnd stop --fast` would do the same.
+  m.child.kill('SIGINT');
+  assert.equal(await p.within(stuck, 20_000, 'still waiting'), 'ECONNRESET');
+  assert.deepEqual(await p.within(m.exitPromise, 20_000, 'still running'), { code: 0, signal: null });
+});
