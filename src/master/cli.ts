@@ -10,7 +10,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { parseDuration } from '../shared/duration';
 import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../transfer/constants';
 import { ControlClient } from '../shared/control-client';
-import { MosndError, isMosndError } from '../shared/errors';
+import { ErrorCode, ErrorCodes, MosndError, isMosndError } from '../shared/errors';
 import { Master, loadOrThrow } from './master-main';
 import { controlSocketPath, ensureRunDir, isAlive, pidfilePath, readPid, resolveRunDir } from './rundir';
 import { VERSION } from './version';
@@ -67,6 +67,30 @@ async function startForeground(opts: StartOptions): Promise<void> {
   process.exit(code);
 }
 
+/**
+ * The error a daemon that failed to start printed (its `mosnd: ... [CODE]` line and the
+ * detail lines under it), read from where this run's output begins in the log.
+ */
+function daemonFailure(logFile: string, from: number): MosndError | undefined {
+  let lines: string[];
+  try {
+    lines = fs.readFileSync(logFile).subarray(from).toString('utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^mosnd: (.*) \[(MOSND_ERR_[A-Z_]+)\]$/.exec(lines[i]);
+    if (!m || !(m[2] in ErrorCodes)) continue;
+    const details: string[] = [];
+    for (const l of lines.slice(i + 1)) {
+      if (!l.startsWith('  - ')) break;
+      details.push(l.slice(4));
+    }
+    return new MosndError(m[2] as ErrorCode, m[1], details);
+  }
+  return undefined;
+}
+
 async function startDaemon(opts: StartOptions): Promise<void> {
   // Validate before detaching so errors reach the terminal.
   const { config } = loadOrThrow(opts.config);
@@ -74,6 +98,7 @@ async function startDaemon(opts: StartOptions): Promise<void> {
   ensureRunDir(runDir);
   const logFile = path.join(runDir, 'mosnd.out');
   const out = fs.openSync(logFile, 'a', 0o600);
+  const logStart = fs.fstatSync(out).size;
   const args = [path.join(__dirname, '..', '..', 'bin', 'mosnd.js'), 'start', '-c', path.resolve(opts.config), '--run-dir', runDir];
   if (opts.workers) args.push('--workers', String(opts.workers));
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
@@ -84,7 +109,8 @@ async function startDaemon(opts: StartOptions): Promise<void> {
   try {
     while (Date.now() < deadline) {
       if (exited !== null) {
-        throw new MosndError('MOSND_ERR_WORKER_START', `the daemon exited with code ${exited}; see ${logFile}`);
+        // Say why (a busy port, a run dir already owned...), not only that it failed.
+        throw daemonFailure(logFile, logStart) ?? new MosndError('MOSND_ERR_WORKER_START', `the daemon exited with code ${exited}; see ${logFile}`);
       }
       try {
         const st = await client.status();
