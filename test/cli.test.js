@@ -434,6 +434,32 @@ test('start --daemon with a bad config fails in the foreground with the error', 
   assert.deepEqual(runDirFiles(runDir), []);
 });
 
+test('start --daemon that cannot start says why in the foreground: a busy port, a run dir already owned', async (t) => {
+  const busy = net.createServer();
+  await new Promise((r) => busy.listen(0, '127.0.0.1', r));
+  t.after(() => busy.close());
+  const port = busy.address().port;
+  const d = directConfig();
+  d.servers[0].listeners[0].address = `127.0.0.1:${port}`;
+  const dir = h.tmpDir('mosnd-daemon-');
+  const runDir = path.join(dir, 'run');
+  // An earlier failed run left its lines in the log: only this run's reason is reported.
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(runDir, 'mosnd.out'), 'mosnd: an old failure [MOSND_ERR_RUNDIR]\n');
+  const r = await h.runCli(['start', '--daemon', '-c', h.writeConfig(d, dir), '--run-dir', runDir, '--workers', '1']);
+  assert.equal(r.code, 1);
+  assert.ok(r.stderr.includes(`listener http cannot bind 127.0.0.1:${port}: the address is already in use [MOSND_ERR_LISTEN]`), r.stderr);
+  assert.ok(!r.stderr.includes('old failure'), r.stderr);
+  assert.deepEqual(runDirFiles(runDir), []);
+
+  const m = await h.startMosnd({ config: directConfig() });
+  t.after(() => m.kill());
+  const again = await h.runCli(['start', '--daemon', '-c', m.configFile, '--run-dir', m.runDir, '--workers', '1']);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, new RegExp(`already running with pid ${m.pid} .*\\[MOSND_ERR_ALREADY_RUNNING\\]`));
+  assert.equal((await p.statusJson(m.runDir)).masterPid, m.pid);
+});
+
 test('the real MOSN example config starts, warns on stderr about what mosnd ignores, and serves', async (t) => {
   const up = await h.startHttpUpstream((req, res) => res.end(`upstream ${req.url}`));
   t.after(() => up.close());
