@@ -235,3 +235,33 @@ test('a worker that was starting during a reload serves the reloaded config once
   assert.equal((await h.request(m.ports.http, { path: '/b' })).body.toString(), 'B');
   assert.equal(await tryConnect(gone), 'ECONNREFUSED');
 });
+
+test('a live tcp_proxy stream survives a reload that moves its cluster to another host', async (t) => {
+  const echoA = await h.startEchoServer();
+  const echoB = await h.startEchoServer();
+  t.after(() => echoA.close());
+  t.after(() => echoB.close());
+  const tcpCfg = (addr) => h.proxyConfig({ listeners: [h.tcpListener('tcp', 'c')], clusters: [h.cluster('c', [addr])] });
+  const m = await h.startMosnd({ config: tcpCfg(echoA.address) });
+  t.after(() => m.kill());
+  const s = net.connect(m.ports.tcp, '127.0.0.1');
+  t.after(() => s.destroy());
+  let got = '';
+  s.on('data', (d) => (got += d));
+  s.write('before;');
+  await p.waitFor(() => got === 'before;', 5_000, 'first echo');
+  rewrite(m.configFile, tcpCfg(echoB.address));
+  const r = await m.cli(['reload']);
+  assert.equal(r.code, 0, r.stderr);
+  s.write('after;');
+  await p.waitFor(() => got === 'before;after;', 5_000, 'echo after the reload on the same stream');
+  // New streams go to the new host.
+  const fresh = net.connect(m.ports.tcp, '127.0.0.1');
+  t.after(() => fresh.destroy());
+  await new Promise((res) => fresh.once('connect', res));
+  fresh.write('x');
+  await new Promise((res) => fresh.once('data', res));
+  // One stream each: the old one still on A, the new one on B.
+  const [a, b] = await Promise.all([echoA.server, echoB.server].map((srv) => new Promise((res) => srv.getConnections((e, n) => res(n)))));
+  assert.deepEqual([a, b], [1, 1]);
+});

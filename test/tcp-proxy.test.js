@@ -318,3 +318,30 @@ test('a slow reader does not make the worker buffer what the upstream sends (bac
   await new Promise((r) => c.once('end', r));
   assert.equal(bytes, TOTAL);
 });
+
+test('idle_timeout closes a pair without traffic, and traffic keeps a pair open', async (t) => {
+  const echo = await h.startEchoServer();
+  t.after(() => echo.close());
+  const cfg = tcpConfig([echo.address]);
+  cfg.servers[0].listeners[0].filter_chains[0].filters[0].config.idle_timeout = '600ms';
+  const m = await h.startMosnd({ config: cfg });
+  t.after(() => m.kill());
+  const idle = await connect(m.ports.tcp, { allowHalfOpen: false });
+  const busy = await connect(m.ports.tcp, { allowHalfOpen: false });
+  t.after(() => idle.destroy());
+  t.after(() => busy.destroy());
+  const idleClosed = whenClosed(idle);
+  let echoed = 0;
+  busy.on('data', (d) => (echoed += d.length));
+  const busyClosed = whenClosed(busy);
+  // 1.5 s of traffic every 200 ms on one pair, nothing on the other.
+  for (let i = 0; i < 8; i++) {
+    busy.write('tick');
+    await p.sleep(200);
+  }
+  const idleEnd = await p.within(idleClosed, 0, 'still open');
+  assert.notEqual(idleEnd, 'still open', 'the idle pair was closed');
+  assert.ok(idleEnd.ms >= 500, `closed after ${idleEnd.ms} ms`);
+  assert.equal(await p.within(busyClosed, 0, 'still open'), 'still open');
+  assert.equal(echoed, 8 * 4);
+});
