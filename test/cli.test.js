@@ -466,11 +466,13 @@ test('the real MOSN example config starts, warns on stderr about what mosnd igno
   const d = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'configs', 'mosn-real-example.json'), 'utf8'));
   for (const l of d.servers[0].listeners) l.address = '127.0.0.1:0';
   for (const c of d.cluster_manager.clusters) c.hosts[0].address = up.address;
+  const accessLog = path.join(h.tmpDir('mosnd-access-'), 'access.log');
+  d.servers[0].listeners[0].access_logs[0].log_path = accessLog; // "./access.log" would land in the cwd
   d.admin.address.socket_address.port_value = 0;
   d.metrics.sinks[0].config.port = 0;
   const m = await h.startMosnd({ config: d });
   t.after(() => m.kill());
-  for (const w of ['tracing', 'servers[0].listeners[0].access_logs', 'servers[0].listeners[0].stream_filters[1].type']) {
+  for (const w of ['tracing', 'servers[0].mosn_server_name', 'servers[0].listeners[0].stream_filters[1].type']) {
     assert.ok(m.stderr.includes(`mosnd: warning: ${w}: `), `a warning for ${w} in:\n${m.stderr}`);
   }
   for (const line of m.stderr.trim().split('\n')) assert.match(line, /^mosnd: warning: /);
