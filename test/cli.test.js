@@ -298,6 +298,16 @@ test('a stale pidfile and control socket left by a dead master are cleaned up an
   assert.equal((await h.request(m.ports.http)).status, 200);
 });
 
+test('a pidfile whose pid now belongs to another program does not block a start', async (t) => {
+  const runDir = h.tmpDir('mosnd-run-');
+  const other = require('node:child_process').spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => other.kill('SIGKILL'));
+  fs.writeFileSync(path.join(runDir, 'mosnd.pid'), `${other.pid}\n`);
+  const m = await h.startMosnd({ config: directConfig(), runDir });
+  t.after(() => m.kill());
+  assert.equal(fs.readFileSync(path.join(runDir, 'mosnd.pid'), 'utf8'), `${m.pid}\n`);
+});
+
 test('the run dir is 0700, the control socket 0600, the pidfile holds the master pid and is removed on stop', async (t) => {
   const runDir = path.join(h.tmpDir('mosnd-run-'), 'nested', 'run');
   const m = await h.startMosnd({ config: directConfig(), runDir });

@@ -62,6 +62,20 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * A live process that is a mosnd (node running a mosnd entry): a pidfile whose pid was
+ * reused by an unrelated process after a crash must not block a start. Where /proc cannot
+ * be read, any live pid counts.
+ */
+export function isMosndProcess(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    return /mosnd/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+  } catch {
+    return true;
+  }
+}
+
 function alreadyRunning(dir: string, pid: number | undefined): MosndError {
   return new MosndError(
     'MOSND_ERR_ALREADY_RUNNING',
@@ -98,14 +112,14 @@ export function claimRunDir(dir: string, pidfile: string): void {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
       const pid = readPid(pidfile);
-      if (pid !== undefined && pid !== process.pid && isAlive(pid)) throw alreadyRunning(dir, pid);
+      if (pid !== undefined && pid !== process.pid && isMosndProcess(pid)) throw alreadyRunning(dir, pid);
       try {
         fs.renameSync(pidfile, aside);
       } catch {
         continue; // another start moved it first
       }
       const movedPid = readPid(aside);
-      if (movedPid !== undefined && movedPid !== process.pid && isAlive(movedPid)) {
+      if (movedPid !== undefined && movedPid !== process.pid && isMosndProcess(movedPid)) {
         // A racing start claimed the dir between our read and our rename: give it back.
         try {
           fs.linkSync(aside, pidfile);

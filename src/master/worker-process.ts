@@ -185,7 +185,7 @@ export class WorkerProcess extends EventEmitter {
   /** Applies a new config; resolves with an error sentence, or undefined on success. */
   async reload(config: MosndConfig, listeners: BoundListener[], added: BoundListener[]): Promise<string | undefined> {
     const reply = this.request(
-      (seq) => ({ t: 'reload', seq, config, listeners: listeners.map((l) => l.name) }),
+      (seq) => ({ t: 'reload', seq, config, listeners: listeners.map((l) => l.name), added: added.map((l) => l.name) }),
       WORKER_RELOAD_ACK_TIMEOUT_MS,
     );
     for (const l of added) this.send({ t: 'listener', name: l.name }, l.handle);

@@ -53,7 +53,14 @@ export interface MasterToWorker {
   /** A listening socket for the listener `name` (the handle rides along). */
   listener: { t: 'listener'; name: string };
   /** Apply a new config; listeners not in `listeners` are closed (their connections drain). */
-  reload: { t: 'reload'; seq: number; config: MosndConfig; listeners: string[] };
+  reload: {
+    t: 'reload';
+    seq: number;
+    config: MosndConfig;
+    listeners: string[];
+    /** Listeners new in this config: their sockets follow; the ack waits until they are served. */
+    added: string[];
+  };
   /** Stop accepting, finish what is in flight, close idle connections, exit by `deadlineMs` from now. */
   drain: { t: 'drain'; deadlineMs: number };
   /** Ask for figures; answered by `stats` with the same seq. */

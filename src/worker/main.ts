@@ -36,6 +36,8 @@ class Worker {
   /** Listener handles that arrived before init (cannot happen with the master's ordering, kept safe). */
   private early: Array<{ name: string; handle: unknown }> = [];
   private receiver: ConnectionReceiver | null = null;
+  /** A reload acknowledged only once its new listeners are served. */
+  private reloadAck: { seq: number; waiting: Set<string> } | null = null;
   private readonly metrics = new WorkerMetrics();
   private accessLog: AccessLog | null = null;
 
@@ -124,6 +126,11 @@ class Worker {
       this.fatal(`cannot serve listener ${name}: ${(err as Error).message}`);
     }
     this.expected.delete(name);
+    const pending = this.reloadAck;
+    if (pending && pending.waiting.delete(name) && pending.waiting.size === 0) {
+      this.reloadAck = null;
+      send({ t: 'ack', seq: pending.seq, ok: true });
+    }
     this.maybeReady();
   }
 
@@ -150,7 +157,12 @@ class Worker {
       this.config = msg.config;
       this.observeRequests(msg.config);
       if (this.log && this.log.level !== msg.config.logLevel) this.log.level = msg.config.logLevel;
-      send({ t: 'ack', seq: msg.seq, ok: true });
+      if (this.state === 'ready' && msg.added.length > 0) {
+        // Acknowledge once the new listeners accept, so `mosnd reload` returning means served.
+        this.reloadAck = { seq: msg.seq, waiting: new Set(msg.added) };
+      } else {
+        send({ t: 'ack', seq: msg.seq, ok: true });
+      }
       this.maybeReady();
     } catch (err) {
       send({ t: 'ack', seq: msg.seq, ok: false, error: (err as Error).message });
@@ -246,6 +258,10 @@ class Worker {
     };
   }
 
+  onTerm(): void {
+    this.drain(this.config?.gracefulTimeoutMs ?? 30_000);
+  }
+
   onMasterGone(): void {
     if (this.state === 'handing-over') return; // the handover finishes on its own
     this.log?.warn('master is gone; draining');
@@ -269,7 +285,9 @@ function main(): void {
   process.on('disconnect', () => worker.onMasterGone());
   // The master signals the process group on `mosnd stop --fast`; workers follow the master.
   process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => worker.drain(0));
+  // TERM (e.g. systemd's KillMode=control-group signalling every process) is a graceful stop,
+  // as for the master: finish what is in flight, within graceful_timeout.
+  process.on('SIGTERM', () => worker.onTerm());
   process.on('SIGHUP', () => {});
   process.on('SIGUSR2', () => {});
 }
