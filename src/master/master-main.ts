@@ -167,6 +167,7 @@ export class Master {
       if (totals) {
         this.obs.adoptCounters(totals.counters);
         this.obs.recordHandover((Date.now() - committedAt) / 1000);
+        this.obs.olderGenerationDone();
       }
       this.lastUpgrade = {
         result: 'ok',
@@ -227,7 +228,9 @@ export class Master {
       outcome = await c.run(req, emit);
     } catch (e) {
       const err = e as MosndError;
-      this.obs.recordUpgrade('failed');
+      // A refusal while another upgrade runs is no failed upgrade.
+      if (err.code !== 'MOSND_ERR_UPGRADE_BUSY') this.obs.recordUpgrade('failed');
+      if (err.code === 'MOSND_ERR_UPGRADE_BUSY') throw e; // refused: the running upgrade's result stands
       this.lastUpgrade = { result: 'failed', atMs: Date.now(), message: err.message, fromGeneration: this.supervisor.generation, toGeneration: this.supervisor.generation + 1 };
       throw e;
     }

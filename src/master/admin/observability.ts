@@ -180,6 +180,12 @@ export class Observability {
     this.older = { generation, processes, since: Date.now() };
   }
 
+  /** The older generation reported `done`: its workers are gone and its master exits (or
+   *  stays as a container's keeper, which is not draining anything). */
+  olderGenerationDone(): void {
+    this.older = null;
+  }
+
   recordUpgrade(result: 'ok' | 'failed'): void {
     this.upgrades[result]++;
   }
