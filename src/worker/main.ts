@@ -69,8 +69,7 @@ class Worker {
         this.listeners?.closeAll();
         return;
       case 'reopen-logs':
-        if (this.log && !reopenLogFile(this.log)) this.log.error('cannot reopen the log file; still writing to the old one');
-        this.accessLog?.reopen();
+        this.reopenLogs();
         return;
       case 'accept':
         void this.listeners?.startAccepting().catch((err: Error) => this.fatal(`cannot accept: ${err.message}`));
@@ -224,6 +223,12 @@ class Worker {
   /** While draining: moves the deadline closer (a later drain with a shorter one). */
   private cutSooner: ((deadlineMs: number) => void) | null = null;
 
+  /** logrotate moved the files away: write to new ones at the same paths. */
+  reopenLogs(): void {
+    if (this.log && !reopenLogFile(this.log)) this.log.error('cannot reopen the log file; still writing to the old one');
+    this.accessLog?.reopen();
+  }
+
   /** Every finished request feeds the metrics, and the access logs of its listener if any. */
   private observeRequests(config: MosndConfig): void {
     const ctx = this.ctx!;
@@ -290,6 +295,8 @@ function main(): void {
   process.on('SIGTERM', () => worker.onTerm());
   process.on('SIGHUP', () => {});
   process.on('SIGUSR2', () => {});
+  // `killall -USR1 mosnd` (logrotate) reaches workers too: reopen, never start Node's inspector.
+  process.on('SIGUSR1', () => worker.reopenLogs());
 }
 
 main();

@@ -237,6 +237,15 @@ export class Observability {
   reloaded(config: MosndConfig): void {
     this.levelOverride = null;
     this.log.level = config.logLevel;
+    const moved = (ep: HttpEndpoint, want: { host: string; port: number } | undefined): boolean => {
+      const a = ep.address;
+      if (!ep.serving || !a) return want !== undefined;
+      return !want || want.host !== a.host || (want.port !== 0 && want.port !== a.port);
+    };
+    const sinkWant = config.prometheusPort !== undefined ? { host: METRICS_SINK_HOST, port: config.prometheusPort } : undefined;
+    if (moved(this.admin, config.admin) || moved(this.sink, sinkWant)) {
+      this.log.warn('the admin or metrics address changed: a reload keeps the running ones; the change applies at the next start or upgrade');
+    }
   }
 
   /** SIGUSR1: reopen the master's log file and tell every worker to reopen theirs. */
