@@ -149,9 +149,14 @@ test('counters stay monotonic across a reload that replaces a cluster', async (t
   assert.equal(s[`mosnd_upstream_host_rq_total{cluster="c",host="${up.address}"}`], 8);
 });
 
-test('counters, the admin port and the metrics sink carry over an upgrade', async (t) => {
-  const up = await h.startHttpUpstream((req, res) => res.end('hello'));
-  t.after(() => up.close());
+test('counters, the admin port and the metrics sink carry over an upgrade, with the requests the old generation finishes', async (t) => {
+  let release;
+  const held = new Promise((r) => (release = r));
+  const up = await h.startHttpUpstream((req, res) => (req.url === '/slow' ? held.then(() => res.end('slow')) : res.end('hello')));
+  t.after(() => {
+    release();
+    return up.close();
+  });
   const install = h.makeInstall();
   const m = await h.startMosnd({ config: config(up), workers: 2 });
   t.after(async () => {
@@ -172,15 +177,18 @@ test('counters, the admin port and the metrics sink carry over an upgrade', asyn
   await h.request(m.ports.http, { path: '/dead' });
   const before = await scrape(admin);
   assert.equal(before[RQ], 26);
+  // In flight across the upgrade: it finishes in the old generation, after the totals were
+  // first handed over; the old worker's final snapshot and `done` bring it in.
+  const slow = h.request(m.ports.http, { path: '/slow', timeoutMs: 30_000 });
+  await h.waitFor(() => up.requests === 26, 'the slow request at the upstream');
 
-  const r = await m.cli(['upgrade', '--binary', install]);
-  assert.equal(r.code, 0, r.stderr + r.stdout);
-  await h.waitFor(() => h.servingPid(m.runDir) !== m.pid, 'the new master serving');
-  // The same admin port answers, from the new generation, with the old totals included.
-  const s = await scrape(admin);
-  assert.equal(s['mosnd_generation'], 2);
+  const upgrade = m.cli(['upgrade', '--binary', install]);
+  // The same admin port answers, from the new generation (once it took the socket at
+  // commit), with the old totals included.
+  let s;
+  await h.waitFor(async () => (s = await scrape(admin))['mosnd_generation'] === 2, 'the new generation on the admin port', 30_000);
   assert.equal(s[RQ], 26);
-  assert.equal(s[UP], 25);
+  assert.equal(s[UP], 26, 'the slow one counts upstream already');
   assert.equal(s['mosnd_upstream_cx_connect_fail_total{cluster="dead"}'], 1);
   assert.equal(s['mosnd_downstream_rq_time_seconds_count{listener="http"}'], 26);
   assert.equal(s['mosnd_upgrades_total{result="ok"}'], 1);
@@ -191,11 +199,19 @@ test('counters, the admin port and the metrics sink carry over an upgrade', asyn
   await send(m.ports.http, 4);
   const after = await scrape(admin);
   assert.equal(after[RQ], 30);
-  assert.equal(after[UP], 29);
+  assert.equal(after[UP], 30);
   const sink = await scrape(sinkPort, '/metrics');
   assert.equal(sink[RQ], 30);
-  // Once the old generation is gone, the handover duration is known.
+
+  release();
+  assert.equal((await slow).status, 200);
+  const r = await upgrade;
+  assert.equal(r.code, 0, r.stderr + r.stdout);
   await m.exitPromise;
+  // Once the old generation is gone: its final totals are in, and the handover duration is known.
   await h.waitFor(async () => (await scrape(admin))['mosnd_upgrade_last_handover_seconds'] > 0, 'the handover duration');
-  assert.equal((await scrape(admin))[RQ], 30);
+  const final = await scrape(admin);
+  assert.equal(final[RQ], 31);
+  assert.equal(final[UP], 30);
+  assert.equal(final['mosnd_downstream_rq_time_seconds_count{listener="http"}'], 31);
 });

@@ -188,9 +188,9 @@ test('during an upgrade, the old generation\'s processes are listed as draining 
   const slow = h.request(m.ports.http, { path: '/slow', timeoutMs: 30_000 });
   await h.waitFor(() => up.requests === 1, 'the slow request at the upstream');
   const upgrade = m.cli(['upgrade', '--binary', install]);
-  await h.waitFor(() => h.servingPid(m.runDir) !== m.pid && h.servingPid(m.runDir) !== 0, 'the new master serving', 30_000);
-  const st = await statusJson(m);
-  assert.equal(st.generation, 2);
+  // The pidfile changes a moment before the new master owns the control socket.
+  let st;
+  await h.waitFor(async () => (st = await statusJson(m)).generation === 2, 'the new master answering status', 30_000);
   const older = st.processes.filter((p) => p.generation === 1);
   assert.deepEqual(older.map((p) => [p.role, p.pid, p.state]), [['master', m.pid, 'draining'], ['worker', oldWorker, 'draining']]);
   assert.deepEqual(st.processes.filter((p) => p.generation === 2).map((p) => p.role), ['master', 'worker']);
