@@ -179,7 +179,12 @@ function startMosnd({ config, configFile, workers = 1, runDir = tmpDir('mosnd-ru
     m.exitPromise.then((e) => {
       throw new Error(`mosnd exited before serving (code ${e.code}, signal ${e.signal}): ${m.stderr}`);
     }),
-  ]);
+  ]).catch(async (e) => {
+    // Never leave a master behind that nobody will stop: its piped stdio would keep the
+    // test process alive after the last test.
+    await m.kill();
+    throw e;
+  });
 }
 
 /** Pids of the children of `pid` (the workers of a master). */
