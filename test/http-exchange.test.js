@@ -367,3 +367,68 @@ test('appends the client address to the last X-Forwarded-For, also after route h
   assert.ok(shifted.includes('x-other: o'), 'no other field gets the address');
   assert.ok(!shifted.some((p) => p.startsWith('x-drop')));
 });
+
+test('answers a client that half-closes right after its request, then closes', async (t) => {
+  const up = await upstream(t, (req, res) => setTimeout(() => res.end(`late ${req.url}`), 50));
+  const m = await proxyTo(t, up.address);
+  const r = await h.rawExchange(m.ports.http, 'GET /half HTTP/1.1\r\nHost: t\r\n\r\n', { endAfterWrite: true });
+  assert.equal(r.status, 200);
+  assert.match(r.data, /late \/half$/);
+  assert.equal(r.closed, true);
+});
+
+test('answers 500 pipelined requests sent in one write, in order', async (t) => {
+  const up = await upstream(t, (req, res) => res.end(req.url));
+  const m = await proxyTo(t, up.address);
+  const c = await client(t, m.ports.http);
+  let batch = '';
+  for (let i = 0; i < 500; i++) batch += GET(`/p${i}`);
+  c.send(batch);
+  for (let i = 0; i < 500; i++) assert.equal((await c.read()).body.toString(), `/p${i}`);
+  assert.equal(up.connections, 1);
+});
+
+test('relays 103 Early Hints to an HTTP/1.1 client before the final response', async (t) => {
+  const up = await raw.startRawUpstream((s) =>
+    raw.onRequestHeads(s, () => {
+      s.write('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n');
+      setTimeout(() => s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal'), 30);
+    }),
+  );
+  t.after(() => up.close());
+  const m = await proxyTo(t, up.address);
+  const c = await client(t, m.ports.http);
+  c.send(GET('/'));
+  const hints = await c.read();
+  assert.equal(hints.status, 103);
+  assert.equal(hints.headers.link, '</style.css>; rel=preload');
+  const final = await c.read();
+  assert.equal(final.status, 200);
+  assert.equal(final.body.toString(), 'final');
+  // An HTTP/1.0 client gets no interim responses.
+  const c10 = await client(t, m.ports.http);
+  c10.send('GET / HTTP/1.0\r\n\r\n');
+  assert.equal((await c10.read()).status, 200);
+});
+
+test('reassembles a response whose head and chunked body arrive one byte at a time', async (t) => {
+  const answer = Buffer.from('HTTP/1.1 200 OK\r\nX-Split: yes\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;e=1\r\n world\r\n0\r\n\r\n');
+  const up = await raw.startRawUpstream((s) =>
+    raw.onRequestHeads(s, async () => {
+      for (const b of answer) {
+        s.write(Buffer.from([b]));
+        await new Promise((r) => setImmediate(r));
+      }
+    }),
+  );
+  t.after(() => up.close());
+  const m = await proxyTo(t, up.address);
+  const c = await client(t, m.ports.http);
+  for (let i = 0; i < 2; i++) {
+    c.send(GET('/'));
+    const r = await c.read();
+    assert.equal(r.headers['x-split'], 'yes');
+    assert.equal(r.body.toString(), 'hello world');
+  }
+  assert.equal(up.connections, 1, 'the upstream connection was reused after a byte-wise response');
+});

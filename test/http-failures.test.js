@@ -345,3 +345,31 @@ test('a request that gives up while its pooled connection is still opening leave
   assert.deepEqual(h.workerPids(m.pid), workers, 'the worker is the same process');
   assert.deepEqual(m.logs.filter((l) => /uncaught|crash|exited/i.test(l.msg ?? '')), []);
 });
+
+test('retries a POST whose connection was refused, with the body intact', async (t) => {
+  const live = await httpUpstream(t, (req, res) => {
+    let b = '';
+    req.on('data', (d) => (b += d));
+    req.on('end', () => res.end(`got ${b}`));
+  });
+  const dead = await raw.deadPort();
+  const m = await proxy(t, [`127.0.0.1:${dead}`, live.address], { routeExtra: { retry_policy: { retry_on: true, num_retries: 1 } } });
+  for (let i = 0; i < 4; i++) {
+    const r = await get(m, '/', { method: 'POST', body: `payload-${i}`, headers: { 'content-length': 9 } });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), `got payload-${i}`);
+  }
+});
+
+test('retries a GET on another host when a try exceeds retry_timeout', async (t) => {
+  const stuck = await rawUpstream(t, () => {});
+  const live = await httpUpstream(t, (req, res) => res.end('second try'));
+  const m = await proxy(t, [stuck.address, live.address], {
+    routeExtra: { timeout: '5s', retry_policy: { retry_on: true, retry_timeout: '200ms', num_retries: 1 } },
+  });
+  // Round robin starts with the stuck host.
+  const r = await get(m, '/');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'second try');
+  assert.equal(stuck.connections, 1);
+});
