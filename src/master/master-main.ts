@@ -213,8 +213,12 @@ export class Master {
       onResumed: async () => {
         await this.obs.resumeServers().catch((err: Error) => this.log.error({ err: err.message }, 'cannot serve the admin API again'));
         writePidfile(this.pidfile, process.pid);
-        if (this.control) await this.control.close();
+        // Take the socket path back first. The old server still carries the Upgrade call
+        // that reports this failure: awaiting its close here would wait for that call, cut
+        // it after the grace period ("shutting down") and leave no control socket meanwhile.
+        const previous = this.control;
         await this.startControl();
+        void previous?.close();
       },
     });
     return this.upgrade;
