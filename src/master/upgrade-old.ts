@@ -192,7 +192,11 @@ export class UpgradeCoordinator {
       });
       const watchChannel = this.recv(ch, 2_147_483_647).catch(() => null);
       void watchChannel.then(() => {
-        if (this.state === 'handing-over' && newDied === null) newDied = 'the new master closed the handover channel';
+        // A dying master closes the channel a moment before its exit is reported; wait for
+        // that, so the reason is its exit and the rollback knows it is dead (see catch).
+        setTimeout(() => {
+          if (this.state === 'handing-over' && newDied === null) newDied = 'the new master closed the handover channel';
+        }, EXIT_REASON_WAIT_MS).unref();
       });
       const targets = ready.workers.map((w) => w.transferPath);
       const progress = setInterval(() => {
@@ -239,7 +243,12 @@ export class UpgradeCoordinator {
       const err = isMosndError(e)
         ? e
         : new MosndError('MOSND_ERR_UPGRADE_FAILED', `the upgrade failed: ${(e as Error).message}`);
-      if (child && child.exitCode === null && child.pid) {
+      // Before commit the new generation holds nothing of value: its whole process group goes.
+      // After commit its workers hold moved connections: with their master dead they drain
+      // them (their IPC channel closes); a new master still alive goes, workers and all, so
+      // that one generation serves. (A master killed by a signal has exitCode null too.)
+      const newMasterAlive = child !== null && child.exitCode === null && child.signalCode === null;
+      if (child?.pid && (!committed || newMasterAlive)) {
         try {
           process.kill(-child.pid, 'SIGKILL'); // the new master and its workers
         } catch {
