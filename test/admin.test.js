@@ -250,3 +250,61 @@ test('POST /quitquitquit stops the master gracefully', async (t) => {
   assert.deepEqual(await m.exitPromise, { code: 0, signal: null });
   for (const pid of workers) assert.throws(() => process.kill(pid, 0), /ESRCH/);
 });
+
+test('when the new generation dies after commit, the old one serves the admin API again on the same port', async (t) => {
+  let release;
+  const held = new Promise((r) => (release = r));
+  const up = await h.startHttpUpstream((req, res) => (req.url === '/slow' ? held.then(() => res.end('slow')) : res.end('hello')));
+  t.after(() => {
+    release();
+    return up.close();
+  });
+  const install = h.makeInstall();
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', timeout: '30s' } }],
+      clusters: [h.cluster('c', [up.address])],
+      server: { graceful_timeout: '20s' },
+      extra: ADMIN,
+    }),
+  });
+  const newMaster = () => {
+    const pid = h.servingPid(m.runDir);
+    return pid && pid !== m.pid ? pid : 0;
+  };
+  t.after(async () => {
+    const pid = newMaster();
+    for (const p of pid ? [pid, ...h.workerPids(pid)] : []) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {}
+    }
+    await m.kill();
+  });
+  const port = m.ports.__admin;
+  // A request in flight keeps the old worker handing over, so the old master is still there.
+  const slow = h.request(m.ports.http, { path: '/slow', timeoutMs: 30_000 });
+  await h.waitFor(() => up.requests === 1, 'the slow request at the upstream');
+  const upgrade = m.cli(['upgrade', '--binary', install]);
+  let info;
+  await h.waitFor(async () => (info = JSON.parse((await admin(port, '/server_info')).text)).generation === 2, 'the new generation on the admin port', 30_000);
+  const pid = info.pid;
+  assert.notEqual(pid, m.pid);
+  for (const p of [pid, ...h.workerPids(pid)]) process.kill(p, 'SIGKILL');
+  const r = await upgrade;
+  assert.notEqual(r.code, 0, r.stdout);
+  await h.waitFor(async () => {
+    try {
+      return JSON.parse((await admin(port, '/server_info')).text).generation === 1;
+    } catch {
+      return false;
+    }
+  }, 'the old generation on the admin port again', 10_000);
+  assert.equal((await admin(port, '/ready')).status, 200);
+  release();
+  assert.equal((await slow).status, 200);
+  assert.equal((await h.request(m.ports.http)).status, 200);
+  const s = (await admin(port, '/stats/prometheus')).text;
+  assert.match(s, /^mosnd_upgrades_total\{result="failed"\} 1$/m);
+  assert.match(s, /^mosnd_downstream_rq_total\{listener="http"\} 2$/m);
+});
