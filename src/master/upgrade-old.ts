@@ -144,9 +144,22 @@ export class UpgradeCoordinator {
       });
       say('spawned', `new generation ${to} started from ${path.dirname(path.dirname(entry))} (pid ${child.pid})`);
 
-      ch = await raceExit(server.accept(NEW_MASTER_HELLO_TIMEOUT_MS), exited);
+      // Spawn to ready is bounded by --timeout; each wait also by its own limit. A wait cut
+      // by the deadline says so (not "no message within 1 ms").
+      const bounded = <T>(wait: (ms: number) => Promise<T>, limitMs: number): Promise<T> => {
+        const left = Math.max(1, deadline - Date.now());
+        return raceExit(wait(Math.min(limitMs, left)), exited).catch((e: unknown) => {
+          if (left <= limitMs && isMosndError(e) && e.code === 'MOSND_ERR_TRANSFER_TIMEOUT') {
+            throw new MosndError('MOSND_ERR_UPGRADE_FAILED', `the new generation was not ready within ${timeoutMs} ms (--timeout)`);
+          }
+          throw e;
+        });
+      };
+      const srv = server;
+      ch = await bounded((ms) => srv.accept(ms), NEW_MASTER_HELLO_TIMEOUT_MS);
       server.close(); // one peer only; removes upgrade.sock now, so a kill later leaves no file
-      const hello = await raceExit(this.recv(ch, NEW_MASTER_HELLO_TIMEOUT_MS), exited);
+      const peer = ch;
+      const hello = await bounded((ms) => this.recv(peer, ms), NEW_MASTER_HELLO_TIMEOUT_MS);
       if (hello.t !== 'hello' || hello.v !== PROTOCOL_VERSION) {
         throw new MosndError('MOSND_ERR_UPGRADE_FAILED', `the new master speaks an unknown handover protocol (${JSON.stringify(hello)})`);
       }
@@ -168,7 +181,7 @@ export class UpgradeCoordinator {
       this.state = 'listeners-sent';
       say('listeners', `${listeners.length} listening socket${listeners.length === 1 ? '' : 's'} handed over`);
 
-      const ready = await raceExit(this.recv(ch, Math.max(1, deadline - Date.now())), exited);
+      const ready = await bounded((ms) => this.recv(peer, ms), timeoutMs);
       if (ready.t === 'abort') {
         throw new MosndError('MOSND_ERR_UPGRADE_FAILED', `the new generation failed: ${ready.reason}`, ready.details);
       }
