@@ -414,14 +414,14 @@ describe('warnings: a real MOSN file loads, and nothing is ignored silently', ()
   test('warns about keys MOSN has and mosnd does not implement yet, but not when they are left at zero values', () => {
     const d = base();
     d.tracing = { enable: true, driver: 'SkyWalking' };
-    listener(d).access_logs = [{ log_path: './access.log' }];
+    listener(d).access_logs = [{ log_path: '/var/log/mosnd/access.log', log_format: '%start_time%' }];
     listener(d).inspector = false;
     listener(d).stream_filters = [];
     cluster(d).conn_buffer_limit_bytes = 0;
     const r = parse(d);
     assert.ok(r.config);
     assertWarning(r, 'tracing', 'not implemented by mosnd yet, ignored');
-    assertWarning(r, 'servers[0].listeners[0].access_logs', 'not implemented by mosnd yet, ignored');
+    assertWarning(r, 'servers[0].listeners[0].access_logs[0].log_format', 'not implemented by mosnd yet, ignored');
     assert.equal(r.warnings.length, 2, r.warnings.map(formatIssue).join('\n'));
   });
 
@@ -596,7 +596,7 @@ describe('normalized values', () => {
       ['extends', 'not implemented'],
       ['pprof', 'not implemented'],
       ['servers[0].listeners[0].stream_filters[0].type', 'stream filter "fault" is not implemented by mosnd yet'],
-      ['servers[0].listeners[0].access_logs', 'not implemented'],
+      ['servers[0].listeners[0].access_logs[0].log_format', 'not implemented'],
       ['cluster_manager.clusters[0].lb_subset_config', 'not implemented'],
       ['metrics.flush_interval', 'unknown key'],
       ['servers[0].listeners[1].filter_chains[0].filters[0].config.downstream_protocol', '"Auto" is served as Http1'],

@@ -29,6 +29,8 @@ const STATUS = {
     { name: 'tcp', address: '127.0.0.1:2046', protocol: 'tcp' },
   ],
   lastUpgrade: { result: 'failed', atMs: 1_700_000_100_000, message: 'worker 1 not ready', fromGeneration: 2, toGeneration: 3 },
+  adminAddress: '127.0.0.1:34901',
+  metricsAddress: '0.0.0.0:34902',
 };
 
 function tmpDir() {

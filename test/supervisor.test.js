@@ -242,7 +242,8 @@ test(`a worker that keeps dying is given up after ${CRASH_LOOP_LIMIT} restarts w
   }
   process.kill(pid, 'SIGKILL');
   const line = await m.waitForLog((l) => l.code === 'MOSND_ERR_WORKER_CRASHLOOP');
-  assert.equal(line.worker, victim.workerId - 1);
+  assert.equal(line.workerId, victim.workerId - 1);
+  assert.equal(line.worker, 'master', 'the line is the master\'s own');
   assert.equal(line.level, 'error');
   await p.sleep(1_000); // longer than any backoff used so far would need to respawn it
   const ws = await statusWorkers(m.runDir);

@@ -118,10 +118,10 @@ export class Supervisor {
     slot.worker = w;
     this.onWorkerSpawned?.(w);
     w.on('exit', (e: WorkerExit) => this.onWorkerExit(slot, w, e));
-    w.on('send-error', (err: Error) => this.log.debug({ err, worker: slot.id }, 'IPC send failed'));
+    w.on('send-error', (err: Error) => this.log.debug({ err, workerId: slot.id }, 'IPC send failed'));
     const upgrade = this.deferAccept && this.upgradeStart ? { transferPath: this.upgradeStart.transferPath(slot.id) } : undefined;
     return w.start(this.config, [...this.listeners.values()], upgrade).then(() => {
-      this.log.debug({ worker: slot.id, pid: w.pid }, 'worker ready');
+      this.log.debug({ workerId: slot.id, workerPid: w.pid }, 'worker ready');
     });
   }
 
@@ -137,7 +137,7 @@ export class Supervisor {
     slot.deaths = slot.deaths.filter((t) => now - t < CRASH_WINDOW_MS);
     slot.deaths.push(now);
     if (lived >= RESPAWN_BACKOFF_RESET_MS) slot.backoffMs = RESPAWN_BACKOFF_INITIAL_MS;
-    const detail = { worker: slot.id, pid: w.pid, code: e.code, signal: e.signal, reason: w.fatalMessage };
+    const detail = { workerId: slot.id, workerPid: w.pid, code: e.code, signal: e.signal, reason: w.fatalMessage };
     if (slot.deaths.length > CRASH_LOOP_LIMIT) {
       slot.failed = true;
       slot.worker = null;
@@ -154,7 +154,7 @@ export class Supervisor {
       slot.respawnTimer = null;
       if (this.state !== 'serving' && this.state !== 'reloading') return;
       slot.restarts++;
-      this.spawn(slot).catch((err: Error) => this.log.error({ err: err.message, worker: slot.id }, 'worker restart failed'));
+      this.spawn(slot).catch((err: Error) => this.log.error({ err: err.message, workerId: slot.id }, 'worker restart failed'));
     }, delay);
   }
 
@@ -201,7 +201,7 @@ export class Supervisor {
         if (w?.state !== 'spawning') continue;
         void w.reload(next, all, added).then((err) => {
           if (err === undefined || s.worker !== w || w.state === 'exited') return;
-          this.log.error({ worker: s.id, err }, 'a starting worker could not apply the reload; restarting it');
+          this.log.error({ workerId: s.id, err }, 'a starting worker could not apply the reload; restarting it');
           w.kill();
         });
       }

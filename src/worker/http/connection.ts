@@ -302,6 +302,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       return;
     }
     this.host = host;
+    this.upstreamAddress = host.address; // logged even when the connect fails (UF), as Envoy does
     host.activeRequests++;
     host.stats.rqTotal++;
     this.attempts++;
