@@ -8,8 +8,8 @@ import type { RouteMatchResult } from './result';
  * for a prefix route, and the whole path for an exact-path or a regex route (a regex may match
  * only part of the path, as in MOSN, but replacing a fragment in the middle is never what a
  * rewrite means).
- * The query string is kept. Without a rewrite (or if `path` no longer starts with the
- * route's prefix) the path is returned unchanged.
+ * The query string is kept, and the result always starts with "/". Without a rewrite (or
+ * if `path` no longer starts with the route's prefix) the path is returned unchanged.
  */
 export function rewritePath(result: RouteMatchResult, path: string): string {
   const action = result.route.action;
@@ -27,7 +27,10 @@ export function rewritePath(result: RouteMatchResult, path: string): string {
       kept = end;
       break;
   }
-  return action.prefixRewrite + path.slice(kept);
+  const out = action.prefixRewrite + path.slice(kept);
+  // The upstream request line needs an origin-form target: a rewrite to "" of "/v1", or of
+  // "/api/" in "/api/x", must not send "" or "x".
+  return out.charCodeAt(0) === 47 /* / */ ? out : `/${out}`;
 }
 
 const DEFAULT_PORT: Readonly<Record<string, string>> = { http: ':80', https: ':443' };
