@@ -390,3 +390,21 @@ test('answers 503 for a route to a cluster without hosts, and keeps serving', as
   assert.equal(r.status, 503);
   assert.equal((await get(m, '/fine')).status, 200);
 });
+
+test('sends a rewritten path that always starts with a slash, even when the rewrite is empty', async (t) => {
+  const up = await echoUpstream(t, 'up');
+  const m = await start(
+    t,
+    h.proxyConfig({
+      routes: [
+        { match: { prefix: '/api/' }, route: { cluster_name: 'c', prefix_rewrite: '' } },
+        { match: { prefix: '/v1' }, route: { cluster_name: 'c', prefix_rewrite: '' } },
+      ],
+      clusters: [h.cluster('c', [up.address])],
+    }),
+  );
+  assert.equal((await get(m, '/api/x')).json.url, '/x');
+  assert.equal((await get(m, '/v1')).json.url, '/');
+  assert.equal((await get(m, '/v1?q=1')).json.url, '/?q=1');
+  assert.equal((await get(m, '/v1/y')).json.url, '/y');
+});
