@@ -281,3 +281,47 @@ test('a slow reader holds the upstream back instead of growing the worker memory
 test('a slow HTTP/1.0 reader of a chunked response (decoded for it) holds the upstream back too', { timeout: BIG_TIMEOUT_MS }, async (t) => {
   await slowReader(t, { request: 'GET /slow HTTP/1.0\r\n\r\n', chunked: true });
 });
+
+test('a slow upstream reader holds the client upload back instead of growing the worker memory', { timeout: BIG_TIMEOUT_MS }, async (t) => {
+  let release;
+  let seen;
+  const released = new Promise((r) => (release = r));
+  const { m } = await setup(t, async (req, res) => {
+    if (req.url === '/warm') return res.end('warm');
+    req.pause();
+    await released;
+    hashingHandler(req, { end: (json) => ((seen = JSON.parse(json)), res.end(json)) });
+    req.resume();
+  });
+  const [worker] = h.workerPids(m.pid);
+  await hashedRequest(m.ports.http, { path: '/warm' });
+  const base = raw.rssBytes(worker);
+  const body = crypto.randomBytes(BIG);
+  let accepted = 0;
+  let peak = 0;
+  const done = hashedRequest(m.ports.http, {
+    method: 'POST',
+    path: '/upload',
+    headers: { 'content-length': BIG },
+    send: async (req) => {
+      const piece = 256 * 1024;
+      for (let off = 0; off < BIG; off += piece) {
+        if (!req.write(body.subarray(off, off + piece))) await new Promise((r) => req.once('drain', r));
+        accepted = off + piece;
+      }
+      req.end();
+    },
+  });
+  for (let i = 0; i < 10; i++) {
+    await h.sleep(100);
+    peak = Math.max(peak, raw.rssBytes(worker));
+  }
+  // Socket buffers on three loopback hops hold some MB; the rest must wait in the client.
+  assert.ok(accepted < BIG / 2, `the client could write ${accepted} bytes to an upstream that read nothing`);
+  assert.ok(peak - base < 16 * MB, `worker RSS grew by ${((peak - base) / MB).toFixed(1)} MB`);
+  release();
+  const r = await done;
+  assert.equal(r.status, 200);
+  assert.equal(seen.length, BIG);
+  assert.equal(seen.sha, raw.sha256(body), 'the held-back upload arrived intact');
+});
