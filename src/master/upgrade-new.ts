@@ -93,7 +93,7 @@ export class UpgradeJoin {
   }
 
   async ready(workers: NewWorkerDesc[]): Promise<void> {
-    await this.ch.send(encode({ t: 'ready', workers }));
+    await this.sendUnlessOrphaned(encode({ t: 'ready', workers }));
   }
 
   /** 'commit' when told to, 'orphaned' when the old master is gone (commit anyway). */
@@ -109,7 +109,20 @@ export class UpgradeJoin {
   }
 
   async serving(): Promise<void> {
-    await this.ch.send(encode({ t: 'serving', pid: process.pid }));
+    await this.sendUnlessOrphaned(encode({ t: 'serving', pid: process.pid }));
+  }
+
+  /**
+   * A send to an old master that is gone fails with MOSND_ERR_TRANSFER_CLOSED: not an error
+   * here, since waitCommit() then answers 'orphaned' and this generation commits by itself.
+   * (Throwing made the new master exit, and with the old one dead nobody served.)
+   */
+  private async sendUnlessOrphaned(data: Buffer): Promise<void> {
+    try {
+      await this.ch.send(data);
+    } catch (e) {
+      if (!(e instanceof MosndError && e.code === 'MOSND_ERR_TRANSFER_CLOSED')) throw e;
+    }
   }
 
   /** The old generation's final figures, or null if it went away without them. */
