@@ -402,6 +402,39 @@ test('a SIGKILL of the old master mid-handover leaves exactly one generation ser
   assert.deepEqual(left, [], 'nothing is left in the run dir');
 });
 
+test('a SIGKILL of the old master before commit lets the new generation commit by itself, and every new connection is served', async (t) => {
+  // No keep-alive load: the old workers lose their master before they were told where to
+  // move their connections, so they drain them (closed at request boundaries). New
+  // connections wait in the accept queue of the socket the new generation holds.
+  const ctx = await setup(t, { load: false });
+  const dir = install(ctx, slowReady);
+  const before = await status(ctx.m.runDir);
+  const fresh = ctx.connectLoop();
+  const run = ctx.upgradeStream(dir);
+  await run.waitOutput(/listeners: /);
+  const [newMaster] = u.newMasterPids(ctx.m.runDir);
+  assert.ok(newMaster, 'the new master runs');
+  process.kill(ctx.m.pid, 'SIGKILL');
+  await ctx.m.exitPromise;
+  await run.done;
+
+  await h.waitFor(() => h.servingPid(ctx.m.runDir) === newMaster, 'the new master to take the pidfile', SLOW_READY_MS + GONE_WAIT_MS);
+  await h.waitFor(() => before.processes.every((p) => !u.running(p.pid)), 'the old generation to exit', GONE_WAIT_MS);
+  await h.sleep(200);
+  const freshStats = await fresh.stop();
+  assert.deepEqual(freshStats.errors, [], 'every new connection was accepted and answered');
+  assert.ok(freshStats.ok > 0);
+  const st = await status(ctx.m.runDir);
+  assert.equal(st.generation, 2);
+  assert.equal(st.masterPid, newMaster);
+  assert.deepEqual(ctx.mark.pids().sort(), st.processes.map((p) => p.pid).sort(), 'only the new generation runs');
+
+  const stop = await h.runCli(['stop', '--run-dir', ctx.m.runDir]);
+  assert.equal(stop.code, 0, stop.stdout + stop.stderr);
+  await h.waitFor(() => ctx.mark.pids().length === 0, 'every process to exit after stop', GONE_WAIT_MS);
+  assert.deepEqual(fs.readdirSync(ctx.m.runDir), [], 'nothing is left in the run dir');
+});
+
 test('a SIGKILL of the new master mid-handover makes the old generation resume, and what had moved finishes in the orphaned workers', async (t) => {
   // No background load: connections that had moved are drained by the orphaned new
   // workers (closed at a request boundary), which the strict load accounting counts as a
