@@ -373,3 +373,21 @@ test('retries a GET on another host when a try exceeds retry_timeout', async (t)
   assert.equal(r.body.toString(), 'second try');
   assert.equal(stuck.connections, 1);
 });
+
+test('a client that resets while waiting for the response cancels the upstream request at once', async (t) => {
+  const net = require('node:net');
+  let upstreamClosed = null;
+  const up = await rawUpstream(t, (sock) => {
+    sock.resume(); // read (and so see the FIN), never answer
+    sock.on('close', () => (upstreamClosed = Date.now()));
+  });
+  const m = await proxy(t, [up.address], { routeExtra: { timeout: '30s' } });
+  const c = net.connect(m.ports.http, '127.0.0.1');
+  await new Promise((r) => c.once('connect', r));
+  c.write('GET /slow HTTP/1.1\r\nHost: t\r\n\r\n');
+  await h.waitFor(() => up.connections === 1, 'the request to reach the upstream');
+  const resetAt = Date.now();
+  c.resetAndDestroy();
+  await h.waitFor(() => upstreamClosed !== null, 'the upstream connection to be closed', 5_000);
+  assert.ok(upstreamClosed - resetAt < 5_000);
+});

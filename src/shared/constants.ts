@@ -70,6 +70,11 @@ export const MAX_CHUNK_LINE_BYTES = 4 * 1024;
  *  route default. */
 export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
 
+/** An upstream connection carrying an exchange that sends nothing for this long is closed
+ *  (the client then sees 504 before the head, a closed connection after it): Envoy's
+ *  stream_idle_timeout default of 5 minutes. */
+export const UPSTREAM_STREAM_IDLE_TIMEOUT_MS = 300_000;
+
 /** Largest upstream response head accepted before answering 502. */
 export const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
 

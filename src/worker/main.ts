@@ -263,6 +263,12 @@ class Worker {
     };
   }
 
+  crash(err: Error): never {
+    this.log?.fatal({ err: { message: err.message, stack: err.stack } }, 'worker crashed');
+    send({ t: 'fatal', message: `uncaught exception: ${err.message}` });
+    process.exit(70); // EX_SOFTWARE
+  }
+
   onTerm(): void {
     this.drain(this.config?.gracefulTimeoutMs ?? 30_000);
   }
@@ -288,6 +294,9 @@ function main(): void {
     if (isMasterMessage(m)) worker.handle(m, handle);
   });
   process.on('disconnect', () => worker.onMasterGone());
+  // A bug must not die silently: log it with gen/worker, tell the master, exit (the master
+  // restarts the worker; continuing with unknown state could corrupt other connections).
+  process.on('uncaughtException', (err) => worker.crash(err));
   // The master signals the process group on `mosnd stop --fast`; workers follow the master.
   process.on('SIGINT', () => {});
   // TERM (e.g. systemd's KillMode=control-group signalling every process) is a graceful stop,

@@ -5,6 +5,7 @@
  */
 import type * as net from 'node:net';
 import type { UpstreamHost } from './host';
+import { UPSTREAM_STREAM_IDLE_TIMEOUT_MS } from '../../shared/constants';
 
 export interface UpstreamOwner {
   onUpstreamData(data: Buffer): void;
@@ -40,6 +41,11 @@ export class UpstreamConn {
     });
     socket.on('error', (e) => {
       this.lastError = e;
+    });
+    // An upstream that goes quiet in the middle of an exchange (after the head too) is given
+    // up on; idle in the pool, the pool's own idle timeout applies instead.
+    socket.setTimeout(UPSTREAM_STREAM_IDLE_TIMEOUT_MS, () => {
+      if (this.owner) socket.destroy(new Error('upstream stream idle timeout'));
     });
     socket.on('close', (hadError) => {
       this.closed = true;

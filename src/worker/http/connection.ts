@@ -357,6 +357,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     if (!this.replayable || !this.bodyDone) this.held = [];
     if (this.bodyDone) {
       this.startTryTimer();
+      // Keep reading the client while waiting, so a client that resets is noticed now and
+      // the upstream request is cancelled (a pipelined request is held and reads pause).
+      if (this.pipelined === null) this.socket.resume();
     } else {
       // Expect: 100-continue is forwarded; the upstream's 100 reaches the client.
       this.replayable = false;
