@@ -355,7 +355,7 @@ test('a SIGKILL of the new master before it is ready fails the upgrade and the o
 });
 
 test('a SIGKILL of the old master mid-handover leaves exactly one generation serving and the clients unharmed', async (t) => {
-  const ctx = await setup(t);
+  const ctx = await setup(t, { workers: 2 });
   const dir = install(ctx);
   const before = await status(ctx.m.runDir);
   const oldWorkers = before.processes.filter((p) => p.role === 'worker').map((p) => p.pid);
