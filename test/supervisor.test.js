@@ -161,6 +161,19 @@ test('a graceful stop closes idle keep-alive connections instead of waiting for 
   assert.deepEqual(await m.exitPromise, { code: 0, signal: null });
 });
 
+test('a graceful stop still answers a connection that connected just before it and sends its request a moment later', async (t) => {
+  const m = await h.startMosnd({ config: directConfig({ graceful_timeout: '10s' }), workers: 1 });
+  t.after(() => m.kill());
+  const c = await keepAliveClient(m.ports.http);
+  t.after(() => c.close());
+  m.child.kill('SIGTERM');
+  await h.sleep(200); // the worker has begun draining; this connection never sent a request
+  const r = await c.get('/late');
+  assert.equal(r.status, 200);
+  await c.closedPromise; // then the connection is closed, and the master exits
+  assert.deepEqual(await m.exitPromise, { code: 0, signal: null });
+});
+
 test('graceful_timeout bounds a graceful stop: a request that never finishes is cut and the master exits', async (t) => {
   const up = await gatedUpstream(t); // never released
   const m = await h.startMosnd({

@@ -336,7 +336,7 @@ export class Supervisor {
   handoverProgress(): { moved: number; reported: number; workers: number } {
     const ws = this.slots.map((s) => s.worker).filter((w): w is WorkerProcess => w !== null);
     return {
-      moved: ws.reduce((n, w) => n + (w.handover?.moved ?? 0), 0),
+      moved: ws.reduce((n, w) => n + (w.handover?.moved ?? w.handoverMoved), 0),
       reported: ws.filter((w) => w.handover !== undefined).length,
       workers: ws.length,
     };

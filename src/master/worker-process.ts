@@ -33,6 +33,8 @@ export class WorkerProcess extends EventEmitter {
   fatalMessage: string | undefined;
   /** Upgrade (old worker): how its connections left, once it has reported. */
   handover: { moved: number; drained: number; closed: number; ms: number } | undefined;
+  /** Upgrade (old worker): connections moved so far, from its progress messages. */
+  handoverMoved = 0;
   /** Upgrade: where this (new) worker receives moved connections. */
   transferPath: string | undefined;
 
@@ -77,6 +79,9 @@ export class WorkerProcess extends EventEmitter {
         return;
       case 'fatal':
         this.fatalMessage = m.message;
+        return;
+      case 'handover-progress':
+        this.handoverMoved = m.moved;
         return;
       case 'handover-done':
         this.handover = { moved: m.moved, drained: m.drained, closed: m.closed, ms: m.ms };

@@ -61,6 +61,11 @@ export const REQUEST_HEAD_TIMEOUT_MS = 60_000;
  *  Envoy idle_timeout 1h is too generous for a default). */
 export const DOWNSTREAM_IDLE_TIMEOUT_MS = 75_000;
 
+/** On a graceful stop, a connection younger than this that has not sent its first request
+ *  yet is given until this age to send it (a client connects in order to send a request;
+ *  closing right after accept would drop one already in the kernel). */
+export const DRAIN_FRESH_CONNECTION_GRACE_MS = 1_000;
+
 /** Longest chunk-size line (hex digits + extensions) accepted in a chunked body. */
 export const MAX_CHUNK_LINE_BYTES = 4 * 1024;
 

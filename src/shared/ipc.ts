@@ -76,6 +76,8 @@ export interface MasterToWorker {
 
 export interface WorkerToMaster {
   ready: { t: 'ready'; pid: number };
+  /** During a handover: connections moved so far (after each acknowledged batch). */
+  handoverProgress: { t: 'handover-progress'; moved: number };
   /** End of a handover: how the connections left this worker. */
   handoverDone: { t: 'handover-done'; moved: number; drained: number; closed: number; ms: number };
   ack: { t: 'ack'; seq: number; ok: boolean; error?: string };

@@ -37,6 +37,8 @@ export async function handOver(
   deadlineMs: number,
   /** False once the upgrade was rolled back (stop moving; keep everything here). */
   active: () => boolean,
+  /** Told the running total after each acknowledged batch. */
+  onProgress: (moved: number) => void = () => {},
 ): Promise<HandoverResult> {
   const log = ctx.log;
   ctx.handoverMode = true;
@@ -68,6 +70,7 @@ export async function handOver(
       if (movable.length > 0) {
         const r = await sender.send(movable);
         moved += r.moved;
+        if (r.moved > 0) onProgress(moved);
         for (const c of r.refused) {
           stay.add(c);
           c.drain();

@@ -173,7 +173,14 @@ class Worker {
     const ctx = this.ctx;
     if (!ctx || this.state !== 'ready') return;
     this.state = 'handing-over';
-    const r = await handOver(ctx, this.listeners!, target, deadlineMs, () => this.state === 'handing-over');
+    const r = await handOver(
+      ctx,
+      this.listeners!,
+      target,
+      deadlineMs,
+      () => this.state === 'handing-over',
+      (moved) => send({ t: 'handover-progress', moved }),
+    );
     if (this.state !== 'handing-over') return; // resumed meanwhile
     send({ t: 'handover-done', ...r });
     this.state = 'draining';

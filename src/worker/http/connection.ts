@@ -39,6 +39,7 @@ import {
   MAX_HEADER_BYTES,
   MAX_REQUEST_LINE_BYTES,
   MAX_RESPONSE_HEADER_BYTES,
+  DRAIN_FRESH_CONNECTION_GRACE_MS,
 } from '../../shared/constants';
 
 const enum State {
@@ -107,6 +108,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   private routeTimer: NodeJS.Timeout | null = null;
   private tryTimer: NodeJS.Timeout | null = null;
   flag: ResponseFlag = '';
+  private readonly openedAt = performance.now();
+  /** Requests started on this connection. */
+  private served = 0;
   // ---- figures of the current request (access log, metrics) ----
   private status = 0;
   private t0 = 0;
@@ -209,6 +213,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     const c = this.ctx.counters;
     c.requestsTotal++;
     c.requestsActive++;
+    this.served++;
     this.req = req;
     this.flag = '';
     this.status = 0;
@@ -954,8 +959,18 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       if (this.state === State.Head && !this.reader.hasPartial && this.pipelined === null) this.closeGracefully();
       return;
     }
-    if (this.state === State.Head && !this.reader.hasPartial) this.closeGracefully();
-    else this.closeAfter = true;
+    this.closeAfter = true;
+    if (this.state !== State.Head || this.reader.hasPartial) return; // closes after this exchange
+    // A connection that has not sent its first request yet was most likely opened to send
+    // one (it may already be in the kernel): give it a moment instead of closing under it.
+    const age = performance.now() - this.openedAt;
+    if (this.served === 0 && age < DRAIN_FRESH_CONNECTION_GRACE_MS) {
+      setTimeout(() => {
+        if (this.state === State.Head && !this.reader.hasPartial) this.closeGracefully();
+      }, DRAIN_FRESH_CONNECTION_GRACE_MS - age).unref();
+      return;
+    }
+    this.closeGracefully();
   }
 
   destroy(): void {
