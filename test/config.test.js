@@ -612,6 +612,62 @@ describe('normalized values', () => {
     assert.equal(c.prometheusPort, 34903);
   });
 
+  test('reads MOSN\'s whole health_check: interval_jitter, and http_check_config port and timeout', () => {
+    const d = base();
+    cluster(d).health_check = {
+      protocol: 'Http1',
+      timeout: '2s',
+      interval: '10s',
+      interval_jitter: '500ms',
+      healthy_threshold: 2,
+      unhealthy_threshold: 3,
+      check_config: { http_check_config: { path: '/status', port: 9090, timeout: '800ms' } },
+    };
+    const r = parse(d);
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(r.warnings, []);
+    assert.deepEqual(r.config.clusters[0].healthCheck, {
+      timeoutMs: 800, // the shorter of the two: in MOSN the first to expire fails the check
+      intervalMs: 10000,
+      intervalJitterMs: 500,
+      healthyThreshold: 2,
+      unhealthyThreshold: 3,
+      httpPath: '/status',
+      httpPort: 9090,
+    });
+  });
+
+  test('keeps health_check.timeout when http_check_config.timeout is longer, and port 0 means the host\'s own port', () => {
+    const d = base();
+    cluster(d).health_check = {
+      timeout: '1s',
+      check_config: { http_check_config: { path: '/h', port: 0, timeout: '30s' } },
+    };
+    const hc = parse(d).config.clusters[0].healthCheck;
+    assert.equal(hc.timeoutMs, 1000);
+    assert.equal(hc.httpPath, '/h');
+    assert.equal('httpPort' in hc, false);
+    assert.equal('intervalJitterMs' in hc, false);
+  });
+
+  test('warns that http_check_config port and timeout are ignored by a TCP check', () => {
+    const d = base();
+    cluster(d).health_check = { protocol: 'TCP', check_config: { http_check_config: { path: '/h', port: 9090, timeout: '1s' } } };
+    const r = parse(d);
+    const at = 'cluster_manager.clusters[0].health_check.check_config.http_check_config';
+    assertWarning(r, `${at}.port`, 'ignored: the check is a TCP connect check');
+    assertWarning(r, `${at}.timeout`, 'ignored: the check is a TCP connect check');
+    assert.deepEqual(r.config.clusters[0].healthCheck, { timeoutMs: 1000, intervalMs: 15000, healthyThreshold: 1, unhealthyThreshold: 2 });
+  });
+
+  test('rejects a health check port out of range and a negative interval_jitter', () => {
+    const d = base();
+    cluster(d).health_check = { interval_jitter: '-1s', check_config: { http_check_config: { path: '/h', port: 70000 } } };
+    const r = parse(d);
+    assertProblem(r, 'cluster_manager.clusters[0].health_check.check_config.http_check_config.port', 'out of range');
+    assertProblem(r, 'cluster_manager.clusters[0].health_check.interval_jitter', 'negative');
+  });
+
   test('produces plain JSON data that survives a round trip (it is sent to workers over IPC)', () => {
     const { config } = loadConfigFile(path.join(FIXTURES, 'http-weighted.json'));
     assert.deepEqual(JSON.parse(JSON.stringify(config)), config);

@@ -165,12 +165,19 @@ export interface CircuitBreakers {
 }
 
 export interface HealthCheckConfig {
+  /** One check's time limit: health_check.timeout, or http_check_config.timeout when shorter
+   *  (in MOSN both run and the first to expire fails the check). */
   timeoutMs: number;
   intervalMs: number;
+  /** MOSN `interval_jitter`: up to this much is added to each interval at random; absent =
+   *  mosnd's small default jitter. */
+  intervalJitterMs?: number;
   healthyThreshold: number;
   unhealthyThreshold: number;
   /** HTTP path to GET; absent = TCP connect check. */
   httpPath?: string;
+  /** HTTP check: http_check_config.port, checked instead of the host's own port. */
+  httpPort?: number;
 }
 
 export interface ClusterConfig {

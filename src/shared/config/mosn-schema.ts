@@ -325,14 +325,15 @@ const thresholds = object({
   max_retries: integer({ min: 0 }).optional(),
 });
 
-const httpCheckConfig = object(
-  {
-    path: string()
-      .refine((p) => p.startsWith('/'), 'is not an absolute path', 'a path such as "/healthz"')
-      .optional(),
-  },
-  { notImplemented: ['port', 'timeout'] },
-);
+/** MOSN's HttpCheckConfig (pkg/upstream/healthcheck/httpdial.go): `port` replaces the host's
+ *  port for the check (0, Go's zero value, means the host's own), `timeout` bounds the request. */
+const httpCheckConfig = object({
+  path: string()
+    .refine((p) => p.startsWith('/'), 'is not an absolute path', 'a path such as "/healthz"')
+    .optional(),
+  port: integer({ min: 0, max: 65535 }).optional(),
+  timeout: positiveDuration.optional(),
+});
 
 const healthCheck = object(
   {
@@ -341,9 +342,10 @@ const healthCheck = object(
     interval: positiveDuration.optional(),
     healthy_threshold: integer({ min: 1 }).optional(),
     unhealthy_threshold: integer({ min: 1 }).optional(),
+    interval_jitter: duration().optional(),
     check_config: object({ http_check_config: httpCheckConfig.optional() }).optional(),
   },
-  { notImplemented: ['interval_jitter', 'service_name', 'common_callbacks'] },
+  { notImplemented: ['service_name', 'common_callbacks'] },
 );
 
 /** MOSN clamps host weights to [MinHostWeight, MaxHostWeight] = [1, 128] (constants.go). */

@@ -74,26 +74,39 @@ function normalizeHosts(c: RawCluster, ctx: Ctx): HostConfig[] {
 
 /**
  * MOSN picks the checker by `protocol`: "Http1" with check_config.http_check_config does an
- * HTTP GET (200 = healthy); anything unregistered falls back to a TCP connect. mosnd also
- * treats an empty protocol with an http_check_config path as HTTP, since that is clearly meant.
+ * HTTP GET (200 = healthy; mosnd takes any 2xx); anything unregistered falls back to a TCP
+ * connect. mosnd also treats an empty protocol with an http_check_config path as HTTP, since
+ * that is clearly meant.
  */
 function normalizeHealthCheck(c: RawCluster, ctx: Ctx): HealthCheckConfig | undefined {
   const hc = c.health_check;
   if (!hc) return undefined;
   const at = pathOf(hc);
   const protocol = hc.protocol ?? '';
-  const path = hc.check_config?.http_check_config?.path;
+  const http = hc.check_config?.http_check_config;
+  const path = http?.path;
   const isHttp = protocol === '' || /^http1$/i.test(protocol);
   if (!isHttp && !/^tcp$/i.test(protocol)) {
     ctx.warn(joinPath(at, 'protocol'), `${show(protocol)} health checks are not implemented by mosnd yet; a TCP connect check is used`);
   } else if (/^http1$/i.test(protocol) && path === undefined) {
     ctx.warn(joinPath(at, 'check_config'), 'no http_check_config.path: a TCP connect check is used (as in MOSN)');
   }
+  const httpCheck = isHttp && path !== undefined;
+  for (const key of ['port', 'timeout'] as const) {
+    if (http && !httpCheck && http[key] !== undefined) {
+      ctx.warn(joinPath(joinPath(joinPath(at, 'check_config'), 'http_check_config'), key), 'ignored: the check is a TCP connect check');
+    }
+  }
+  let timeoutMs = hc.timeout ?? D.DEFAULT_HEALTH_CHECK_TIMEOUT_MS;
+  if (httpCheck && http?.timeout !== undefined) timeoutMs = Math.min(timeoutMs, http.timeout);
   return {
-    timeoutMs: hc.timeout ?? D.DEFAULT_HEALTH_CHECK_TIMEOUT_MS,
+    timeoutMs,
     intervalMs: hc.interval ?? D.DEFAULT_HEALTH_CHECK_INTERVAL_MS,
+    ...(hc.interval_jitter !== undefined ? { intervalJitterMs: hc.interval_jitter } : {}),
     healthyThreshold: hc.healthy_threshold ?? D.DEFAULT_HEALTHY_THRESHOLD,
     unhealthyThreshold: hc.unhealthy_threshold ?? D.DEFAULT_UNHEALTHY_THRESHOLD,
-    ...(isHttp && path !== undefined ? { httpPath: path } : {}),
+    ...(httpCheck ? { httpPath: path } : {}),
+    // Port 0 is Go's zero value: the host's own port, as in MOSN.
+    ...(httpCheck && http?.port ? { httpPort: http.port } : {}),
   };
 }
