@@ -12,7 +12,7 @@ import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../transfer/constants';
 import { ControlClient } from '../shared/control-client';
 import { ErrorCode, ErrorCodes, MosndError, isMosndError } from '../shared/errors';
 import { Master, loadOrThrow } from './master-main';
-import { controlSocketPath, ensureRunDir, isAlive, pidfilePath, readPid, resolveRunDir } from './rundir';
+import { controlSocketPath, ensureRunDir, isAlive, isZombie, pidfilePath, readPid, resolveRunDir } from './rundir';
 import { VERSION } from './version';
 import { DAEMON_READY_TIMEOUT_MS, STOP_WAIT_MARGIN_MS } from '../shared/constants';
 import { formatStatusTable } from './status-format';
@@ -20,6 +20,10 @@ import { formatStatusTable } from './status-format';
 /** `mosnd stop` waits this long by default for the master to exit: MOSN's and our
  *  default graceful_timeout (30 s) plus a margin. */
 const DEFAULT_STOP_WAIT_MS = 30_000 + STOP_WAIT_MARGIN_MS;
+/** After a successful upgrade the old master exits within ~50 ms of its last event; past
+ *  5 s something holds it and the command returns anyway (the upgrade itself succeeded). */
+const OLD_MASTER_EXIT_WAIT_MS = 5_000;
+const OLD_MASTER_POLL_MS = 10;
 /** How often `stop` and `start --daemon` look at the other process. */
 const POLL_INTERVAL_MS = 100;
 
@@ -258,8 +262,10 @@ function durationOption(v: string): number {
 }
 
 async function upgradeCommand(opts: { binary: string; config?: string; timeout: number; runDir?: string }): Promise<void> {
-  const client = new ControlClient(controlSocketPath(runDirOf(opts)));
+  const dir = runDirOf(opts);
+  const client = new ControlClient(controlSocketPath(dir));
   const started = Date.now();
+  const oldMaster = readPid(pidfilePath(dir));
   try {
     const final = await client.upgrade(
       { binaryDir: path.resolve(opts.binary), configPath: opts.config ? path.resolve(opts.config) : '', timeoutMs: opts.timeout },
@@ -268,7 +274,13 @@ async function upgradeCommand(opts: { binary: string; config?: string; timeout: 
       },
     );
     if (!final.ok) throw new MosndError('MOSND_ERR_UPGRADE_FAILED', final.message);
-    process.stdout.write(`[${((final.atMs - started) / 1000).toFixed(2)}s] ${final.phase}: ${final.message}\n`);
+    // Return only once the old master is gone (it exits right after its last event), so a
+    // script that runs `mosnd upgrade` can rely on a single generation afterwards.
+    if (final.phase === 'done' && oldMaster !== undefined) {
+      const deadline = Date.now() + OLD_MASTER_EXIT_WAIT_MS;
+      while (isAlive(oldMaster) && !isZombie(oldMaster) && Date.now() < deadline) await sleep(OLD_MASTER_POLL_MS);
+    }
+    process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(2)}s] done: ${final.message}\n`);
   } finally {
     client.close();
   }

@@ -9,10 +9,9 @@
  * - it exits when no master serves any more (after `mosnd stop` or a crash), with 0 if the
  *   pidfile was removed (a clean stop) and 1 otherwise.
  */
-import * as fs from 'node:fs';
 import type { Logger } from '../shared/logger';
 import { native } from '../transfer/fdpass';
-import { isAlive, readPid } from './rundir';
+import { isAlive, isZombie, readPid } from './rundir';
 
 /** How often the keeper looks at the pidfile and reaps: a stop is noticed within 0.5 s. */
 export const KEEPER_POLL_MS = 500;
@@ -23,14 +22,6 @@ export function keeperWanted(): boolean {
   return process.pid === 1 || process.env.MOSND_KEEPER === '1';
 }
 
-function isZombie(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Runs until no master serves. `spawned` are pids libuv spawned for us (reaped by libuv,

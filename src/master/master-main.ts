@@ -238,7 +238,16 @@ export class Master {
       this.lastUpgrade = { result: 'failed', atMs: Date.now(), message: err.message, fromGeneration: this.supervisor.generation, toGeneration: this.supervisor.generation + 1 };
       throw e;
     }
-    emit({ phase: 'done', message: `${outcome.message}; generation ${outcome.fromGeneration} exits`, done: true, ok: true, atMs: Date.now(), generation: outcome.toGeneration });
+    // The phase tells the CLI whether to wait for this process to exit (a keeper stays).
+    const keeper = keeperWanted();
+    emit({
+      phase: keeper ? 'done-keeper' : 'done',
+      message: `${outcome.message}; generation ${outcome.fromGeneration} ${keeper ? 'stays as the container keeper' : 'exits'}`,
+      done: true,
+      ok: true,
+      atMs: Date.now(),
+      generation: outcome.toGeneration,
+    });
     // Let the final event reach the client, then leave.
     setTimeout(() => void this.exitAfterUpgrade(), 50);
   }

@@ -53,6 +53,16 @@ export function readPid(file: string): number | undefined {
   }
 }
 
+/** A process that has exited but was not reaped yet (kill(pid, 0) still succeeds on it). */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
