@@ -72,6 +72,10 @@ export interface MasterToWorker {
   drainListeners: { t: 'drain-listeners' };
   /** SIGUSR1 on the master (logrotate): reopen log and access log files. */
   reopenLogs: { t: 'reopen-logs' };
+  /** The master's active health checker changed a host's state. A new worker gets one for
+   *  each host unhealthy at that time just BEFORE its `init` (it applies them with the config;
+   *  every host starts healthy). `address` is the host's address as written in the config. */
+  hostHealth: { t: 'host-health'; cluster: string; address: string; healthy: boolean };
 }
 
 export interface WorkerToMaster {

@@ -35,6 +35,8 @@ class Worker {
   private config: MosndConfig | null = null;
   /** Listener handles that arrived before init (cannot happen with the master's ordering, kept safe). */
   private early: Array<{ name: string; handle: unknown }> = [];
+  /** Host health states that arrived before init: a new worker's unhealthy hosts come first. */
+  private earlyHealth: Array<MasterToWorker['hostHealth']> = [];
   private receiver: ConnectionReceiver | null = null;
   /** A reload acknowledged only once its new listeners are served. */
   private reloadAck: { seq: number; waiting: Set<string> } | null = null;
@@ -71,6 +73,10 @@ class Worker {
       case 'reopen-logs':
         this.reopenLogs();
         return;
+      case 'host-health':
+        if (this.ctx) this.ctx.clusters.setHostHealth(msg.cluster, msg.address, msg.healthy);
+        else this.earlyHealth.push(msg);
+        return;
       case 'accept':
         void this.listeners?.startAccepting().catch((err: Error) => this.fatal(`cannot accept: ${err.message}`));
         return;
@@ -94,7 +100,9 @@ class Worker {
       generation: msg.generation,
       worker: msg.workerId,
     });
-    const ctx = new WorkerContext(new ClusterManager(msg.config.clusters), this.log);
+    const clusters = new ClusterManager(msg.config.clusters);
+    for (const h of this.earlyHealth.splice(0)) clusters.setHostHealth(h.cluster, h.address, h.healthy);
+    const ctx = new WorkerContext(clusters, this.log);
     ctx.routers = buildRouteTables(msg.config);
     this.ctx = ctx;
     this.accessLog = new AccessLog(msg.generation, msg.workerId);

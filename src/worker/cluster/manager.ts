@@ -13,6 +13,9 @@ const POOL_SWEEP_INTERVAL_MS = 1_000;
 export class ClusterManager {
   private clusters = new Map<string, Cluster>();
   private configs = new Map<string, string>();
+  /** Hosts the master's health checker sees as unhealthy, by cluster then address: kept
+   *  apart from the hosts so a cluster rebuilt by a reload starts from the same state. */
+  private readonly unhealthy = new Map<string, Set<string>>();
   private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(configs: ClusterConfig[]) {
@@ -36,12 +39,35 @@ export class ClusterManager {
       const json = JSON.stringify(cfg);
       const old = this.clusters.get(cfg.name);
       if (old && this.configs.get(cfg.name) === json) next.set(cfg.name, old);
-      else next.set(cfg.name, new Cluster(cfg));
+      else next.set(cfg.name, this.applyHealth(new Cluster(cfg)));
       nextConfigs.set(cfg.name, json);
     }
     for (const [name, old] of this.clusters) if (next.get(name) !== old) old.close();
     this.clusters = next;
     this.configs = nextConfigs;
+  }
+
+  /**
+   * The master's health checker says `address` of `cluster` is (un)healthy: the load
+   * balancers skip it from the next pick. Remembered for a cluster not (yet) known here.
+   */
+  setHostHealth(cluster: string, address: string, healthy: boolean): void {
+    let set = this.unhealthy.get(cluster);
+    if (healthy) {
+      set?.delete(address);
+      if (set?.size === 0) this.unhealthy.delete(cluster);
+    } else {
+      if (!set) this.unhealthy.set(cluster, (set = new Set()));
+      set.add(address);
+    }
+    const c = this.clusters.get(cluster);
+    if (c) for (const h of c.hosts) if (h.address === address) h.healthy = healthy;
+  }
+
+  private applyHealth(c: Cluster): Cluster {
+    const set = this.unhealthy.get(c.name);
+    if (set) for (const h of c.hosts) h.healthy = !set.has(h.address);
+    return c;
   }
 
   private sweep(): void {
