@@ -21,6 +21,7 @@ import { decodeCarry, encodeCarry, MetricsCollector } from '../metrics';
 import { VERSION } from '../version';
 import { HttpEndpoint } from './http-endpoint';
 import { AdminBackend, adminHandler, Readiness, sinkHandler } from './routes';
+import type { HealthChecker } from '../health/checker';
 
 /** Reserved names of the extra sockets in the handover's listener list. */
 export const ADMIN_SOCKET_NAME = '__admin';
@@ -48,6 +49,8 @@ export interface ObservabilityOptions {
   generation: number;
   /** Graceful stop (admin /quitquitquit). */
   quit: () => void;
+  /** The master's active health checker, once there is one (/clusters, host health gauge). */
+  health?: () => HealthChecker | null;
 }
 
 function isRunning(pid: number): boolean {
@@ -305,6 +308,7 @@ export class Observability {
       snapshot: () => this.collector.snapshot(),
       listeners: (): ListenerInfo[] => sup().listenerSummaries().map((l) => ({ ...l, protocol: l.protocol === 'tcp' ? 'tcp' : 'http' })),
       config: () => sup().config,
+      hostHealth: (cluster, address) => this.opts.health?.()?.hostHealth(cluster, address),
       generation: () => sup().generation,
       logLevel: () => this.log.level as LogLevel,
       setLogLevel: (level) => this.setLogLevel(level),
@@ -345,6 +349,17 @@ export class Observability {
       m('mosnd_upgrade_last_handover_seconds', 'gauge', 'Duration of the last handover, from commit until the old generation exited', [
         { labels: {}, value: this.lastHandoverSeconds },
       ]),
+      m(
+        'mosnd_upstream_host_healthy',
+        'gauge',
+        'Whether the master\'s active health check sees the host as healthy (1) or not (0); hosts without a health check count as healthy',
+        (sup?.config.clusters ?? []).flatMap((c) =>
+          c.hosts.map((h) => ({
+            labels: { cluster: c.name, host: h.address },
+            value: this.opts.health?.()?.hostHealth(c.name, h.address)?.healthy === false ? 0 : 1,
+          })),
+        ),
+      ),
     ];
   }
 }

@@ -8,6 +8,7 @@ import type { LogLevel, MosndConfig } from '../../shared/config/model';
 import type { ListenerInfo } from '../../shared/control-types';
 import type { MetricsSnapshot } from '../../shared/ipc';
 import type { Logger } from '../../shared/logger';
+import type { HostHealthView } from '../health/checker';
 import { configDump } from './config-dump';
 import { clusterStatuses, clustersJson, formatClustersText, formatStatsText, statLines } from './stats-format';
 
@@ -27,6 +28,8 @@ export interface AdminBackend {
   snapshot(): Promise<MetricsSnapshot>;
   listeners(): ListenerInfo[];
   config(): MosndConfig;
+  /** The active health checker's view of a host; undefined when the host has no health check. */
+  hostHealth?(cluster: string, address: string): HostHealthView | undefined;
   generation(): number;
   logLevel(): LogLevel;
   setLogLevel(level: LogLevel): void;
@@ -113,7 +116,7 @@ export function adminRoutes(b: AdminBackend, log: Logger): Map<string, Route> {
     ['/stats', { method: 'GET', help: 'every counter and gauge (?format=json|prometheus, ?filter=regex)', handle: stats }],
     ['/stats/prometheus', { method: 'GET', help: 'all workers\' metrics in the Prometheus text format', handle: prometheus }],
     ['/clusters', { method: 'GET', help: 'upstream clusters: each host with health and counters (?format=json)', handle: async (url) => {
-      const st = clusterStatuses(b.config().clusters, await b.snapshot());
+      const st = clusterStatuses(b.config().clusters, await b.snapshot(), b.hostHealth?.bind(b));
       return url.searchParams.get('format') === 'json' ? json(clustersJson(st)) : text(formatClustersText(st));
     } }],
     ['/listeners', { method: 'GET', help: 'listeners with their addresses (?format=json)', handle: (url) => {

@@ -6,6 +6,7 @@
 import type { ClusterConfig } from '../../shared/config/model';
 import type { MetricJson, MetricsSnapshot } from '../../shared/ipc';
 import { M } from '../../worker/metrics';
+import type { HostHealthView } from '../health/checker';
 
 export interface StatLine {
   name: string;
@@ -112,6 +113,8 @@ export interface HostStatus {
   address: string;
   weight: number;
   healthy: boolean;
+  /** The active health check of this host, if it has one. */
+  check?: { lastResult: string; lastCheckAt: number; failures: number; successes: number };
   stats: Record<string, number>;
 }
 
@@ -122,8 +125,16 @@ export interface ClusterStatus {
   hosts: HostStatus[];
 }
 
-/** Each configured cluster with its hosts, health and counters (summed over the workers). */
-export function clusterStatuses(clusters: ClusterConfig[], snapshot: MetricsSnapshot): ClusterStatus[] {
+/**
+ * Each configured cluster with its hosts, health and counters (summed over the workers).
+ * A host's health is the master's health checker's when it checks that host (the workers
+ * apply the same state), else what the workers' last snapshots say.
+ */
+export function clusterStatuses(
+  clusters: ClusterConfig[],
+  snapshot: MetricsSnapshot,
+  hostHealth?: (cluster: string, address: string) => HostHealthView | undefined,
+): ClusterStatus[] {
   return clusters.map((c) => {
     const cl = { cluster: c.name };
     return {
@@ -146,10 +157,12 @@ export function clusterStatuses(clusters: ClusterConfig[], snapshot: MetricsSnap
       },
       hosts: c.hosts.map((h) => {
         const hl = { cluster: c.name, host: h.address };
+        const hc = hostHealth?.(c.name, h.address);
         return {
           address: h.address,
           weight: h.weight,
-          healthy: lookup(snapshot, M.hostHealthFailed, hl) === 0,
+          healthy: hc ? hc.healthy : lookup(snapshot, M.hostHealthFailed, hl) === 0,
+          ...(hc ? { check: { lastResult: hc.lastResult, lastCheckAt: hc.lastCheckAt, failures: hc.failures, successes: hc.successes } } : {}),
           stats: {
             cx_active: lookup(snapshot, M.hostCxActive, hl),
             cx_idle: lookup(snapshot, M.hostCxIdle, hl),
@@ -190,6 +203,16 @@ export function clustersJson(statuses: ClusterStatus[]): unknown {
         address: h.address,
         weight: h.weight,
         health_status: { eds_health_status: h.healthy ? 'HEALTHY' : 'UNHEALTHY', failed_active_health_check: !h.healthy },
+        ...(h.check
+          ? {
+              active_health_check: {
+                last_result: h.check.lastResult,
+                last_check_time: h.check.lastCheckAt ? new Date(h.check.lastCheckAt).toISOString() : null,
+                consecutive_failures: h.check.failures,
+                consecutive_successes: h.check.successes,
+              },
+            }
+          : {}),
         stats: h.stats,
       })),
     })),
