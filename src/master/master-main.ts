@@ -17,6 +17,7 @@ import { closeNotify, sdNotify } from './sd-notify';
 import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
 import { Observability } from './admin/observability';
+import { HealthChecker } from './health/checker';
 import * as path from 'node:path';
 
 export interface MasterOptions {
@@ -54,6 +55,8 @@ export class Master {
   private upgrade: UpgradeCoordinator | null = null;
   /** Metrics, admin API, metrics sink, run-time log level. */
   private obs!: Observability;
+  /** Active health checks of the upstream hosts: one probe stream per host for all workers. */
+  private health: HealthChecker | null = null;
   private workerCount = 1;
   private lastUpgrade: StatusReply['lastUpgrade'] = { result: 'none', atMs: 0, message: '', fromGeneration: 0, toGeneration: 0 };
 
@@ -76,14 +79,17 @@ export class Master {
     const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
     this.workerCount = workers;
     this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
-    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false) });
+    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
+    this.createHealthChecker();
     this.obs.attach(this.supervisor);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     this.installSignals();
     try {
       await this.supervisor.start();
+      this.health!.update(config.clusters);
       await this.obs.startServers(config);
     } catch (e) {
+      this.health?.stop();
       await this.obs.close();
       if (this.supervisor.state === 'serving') await this.supervisor.stop(true);
       removePidfile(this.pidfile, process.pid);
@@ -121,7 +127,8 @@ export class Master {
     const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
     this.workerCount = workers;
     this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
-    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false) });
+    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
+    this.createHealthChecker();
     this.obs.attach(this.supervisor);
     this.obs.adoptCounters(join.counters);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
@@ -131,6 +138,8 @@ export class Master {
         listeners,
         transferPath: (id) => path.join(this.runDir, `xfer-${generation}-${id}.sock`),
       });
+      // Checking from now on, the state is known when this generation starts accepting.
+      this.health!.update(config.clusters);
     } catch (e) {
       const err = e as MosndError;
       await join.abort(err.message, err.details ?? []);
@@ -252,7 +261,19 @@ export class Master {
     setTimeout(() => void this.exitAfterUpgrade(), 50);
   }
 
+  /** The checker's changes go to every worker; a worker started later gets the unhealthy set. */
+  private createHealthChecker(): void {
+    const health = new HealthChecker({
+      log: this.log,
+      onChange: (cluster, address, healthy) => this.supervisor.setHostHealth(cluster, address, healthy),
+    });
+    this.health = health;
+    this.supervisor.unhealthyHosts = () => health.unhealthyHosts();
+  }
+
   private async exitAfterUpgrade(): Promise<void> {
+    // Checked until now: the old workers still pick hosts for what they finish.
+    this.health?.stop();
     if (this.control) await this.control.close();
     await this.obs.close();
     this.supervisor.state = 'stopped';
@@ -305,6 +326,8 @@ export class Master {
     this.log.info({ config: file }, 'reloading');
     void sdNotify({ RELOADING: 1, STATUS: 'reloading' });
     const r = await this.supervisor.reload(loaded.config);
+    // The supervisor's config is the new one unless the reload was refused before any change.
+    this.health?.update(this.supervisor.config.clusters);
     void sdNotify({ READY: 1, STATUS: r.ok ? 'serving (reloaded)' : 'serving (reload rejected)' });
     if (r.ok) {
       this.configPath = file;
@@ -328,6 +351,7 @@ export class Master {
       process.exit(1);
     }
     void sdNotify({ STOPPING: 1, STATUS: fast ? 'fast stop' : 'graceful stop' });
+    this.health?.stop();
     await this.supervisor.stop(fast);
     closeNotify();
     await this.obs.close();

@@ -60,6 +60,9 @@ export class Supervisor {
   onStopped: (() => void) | null = null;
   /** Called with each worker process as soon as it is created (metrics, log level). */
   onWorkerSpawned: ((w: WorkerProcess) => void) | null = null;
+  /** The hosts the master's health checker sees as unhealthy now: each worker started gets
+   *  them with its init (it starts with every host healthy). */
+  unhealthyHosts: (() => Array<{ cluster: string; address: string }>) | null = null;
 
   constructor(config: MosndConfig, private readonly opts: SupervisorOptions) {
     this.config = config;
@@ -120,9 +123,17 @@ export class Supervisor {
     w.on('exit', (e: WorkerExit) => this.onWorkerExit(slot, w, e));
     w.on('send-error', (err: Error) => this.log.debug({ err, workerId: slot.id }, 'IPC send failed'));
     const upgrade = this.deferAccept && this.upgradeStart ? { transferPath: this.upgradeStart.transferPath(slot.id) } : undefined;
+    // Before the init and its listeners (IPC keeps the order; the worker holds them until the
+    // init): a worker (re)started now knows every host's state before it accepts anything.
+    for (const h of this.unhealthyHosts?.() ?? []) w.send({ t: 'host-health', cluster: h.cluster, address: h.address, healthy: false });
     return w.start(this.config, [...this.listeners.values()], upgrade).then(() => {
       this.log.debug({ workerId: slot.id, workerPid: w.pid }, 'worker ready');
     });
+  }
+
+  /** The health checker changed a host's state: every worker, starting or serving, applies it. */
+  setHostHealth(cluster: string, address: string, healthy: boolean): void {
+    for (const s of this.slots) s.worker?.send({ t: 'host-health', cluster, address, healthy });
   }
 
   private onWorkerExit(slot: WorkerSlot, w: WorkerProcess, e: WorkerExit): void {
