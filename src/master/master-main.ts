@@ -76,12 +76,7 @@ export class Master {
     // Writes the pidfile now, before binding or spawning: a second start racing this one is refused.
     claimRunDir(this.runDir, this.pidfile);
 
-    const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
-    this.workerCount = workers;
-    this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
-    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
-    this.createHealthChecker();
-    this.obs.attach(this.supervisor);
+    const workers = this.createRuntime(config, generation);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     this.installSignals();
     try {
@@ -104,6 +99,17 @@ export class Master {
     return done;
   }
 
+  /** The supervisor, observability and health checker of this generation; returns the worker count. */
+  private createRuntime(config: MosndConfig, generation: number): number {
+    const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
+    this.workerCount = workers;
+    this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
+    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
+    this.createHealthChecker();
+    this.obs.attach(this.supervisor);
+    return workers;
+  }
+
   /**
    * Upgrade start: receive the sockets from the old generation, start the workers holding
    * them (not accepting), report ready, and take over at commit.
@@ -124,12 +130,7 @@ export class Master {
     for (const w of warnings) this.log.warn(`config: ${w}`);
     this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
     this.pidfile = pidfilePath(this.runDir, config.pidFile);
-    const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
-    this.workerCount = workers;
-    this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
-    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
-    this.createHealthChecker();
-    this.obs.attach(this.supervisor);
+    const workers = this.createRuntime(config, generation);
     this.obs.adoptCounters(join.counters);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     try {
