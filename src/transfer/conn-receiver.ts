@@ -7,8 +7,13 @@
 import { FdChannel, FdChannelServer } from './fdpass';
 import { ConnDesc, decodeConnMessage, encode } from './messages';
 import { native } from './fdpass';
-import { RECEIVER_IDLE_WAIT_MS } from './constants';
-import { isMosndError } from '../shared/errors';
+import { CONN_ACK_TIMEOUT_MS, RECEIVER_IDLE_WAIT_MS } from './constants';
+import { MosndError, isMosndError } from '../shared/errors';
+
+/** The old owner answers an ack with `released` at once (same turn of its loop). Waiting
+ *  far longer than its own ack timeout means only a wedged old worker is ever given up on:
+ *  giving up early while a `released` is still on its way would drop those connections. */
+const RELEASE_WAIT_MS = 15 * CONN_ACK_TIMEOUT_MS;
 import * as fs from 'node:fs';
 
 /**
@@ -33,7 +38,17 @@ function removeStaleSocket(path: string): void {
  * error it closes them itself, so a half-built connection can never leave an fd that both
  * libuv and this receiver think they own.
  */
-export type Adopter = (desc: ConnDesc, fds: number[]) => boolean;
+export type Adopter = (desc: ConnDesc, fds: number[]) => AdoptedConnection | null;
+
+/**
+ * A connection built on received fds but not yet reading: the old owner may still take it
+ * back until it says `released`. start() begins reading (and handles bytes that came along);
+ * discard() closes this process's copies (no FIN: the old owner still holds the socket).
+ */
+export interface AdoptedConnection {
+  start(): void;
+  discard(): void;
+}
 
 export class ConnectionReceiver {
   private readonly server: FdChannelServer;
@@ -90,6 +105,7 @@ export class ConnectionReceiver {
         }
         const accepted: number[] = [];
         const refused: number[] = [];
+        const held = new Map<number, AdoptedConnection>();
         const used = new Set<number>();
         for (const desc of m.items) {
           const idx = desc.kind === 'http' ? [desc.fd] : [desc.clientFd, desc.upstreamFd];
@@ -99,25 +115,48 @@ export class ConnectionReceiver {
           }
           for (const i of idx) used.add(i);
           const fds = idx.map((i) => native().dup(msg.fds[i]));
-          let ok = false;
+          let conn: AdoptedConnection | null = null;
           try {
-            ok = this.adopt(desc, fds);
+            conn = this.adopt(desc, fds);
           } catch (e) {
             this.onError(e as Error);
           }
-          if (ok) accepted.push(desc.id);
-          else refused.push(desc.id);
+          if (conn) {
+            accepted.push(desc.id);
+            held.set(desc.id, conn);
+          } else {
+            refused.push(desc.id);
+          }
         }
         // The received fds themselves are always ours to close: connections hold duplicates.
         for (const fd of msg.fds) native().close(fd);
-        this.adopted += accepted.length;
-        await ch.send(encode({ t: 'ack', accepted, refused }));
+        try {
+          await ch.send(encode({ t: 'ack', accepted, refused }));
+          if (held.size > 0) await this.awaitRelease(ch, held);
+        } finally {
+          // Whatever was not released stays with the old owner: drop our unread copies.
+          for (const c of held.values()) c.discard();
+        }
       }
     } catch (e) {
       if (!(isMosndError(e) && e.code === 'MOSND_ERR_TRANSFER_CLOSED') && !this.closed) this.onError(e as Error);
     } finally {
       this.channels.delete(ch);
       ch.close();
+    }
+  }
+
+  /** Starts the connections the old owner says it let go of; the rest are discarded. */
+  private async awaitRelease(ch: FdChannel, held: Map<number, AdoptedConnection>): Promise<void> {
+    const raw = await ch.recv(RELEASE_WAIT_MS, { maxFds: 0 });
+    const m = decodeConnMessage(raw.data, raw.fds.length);
+    if (m.t !== 'released') throw new MosndError('MOSND_ERR_TRANSFER_PROTOCOL', `expected "released", got "${m.t}"`);
+    for (const id of m.ids) {
+      const c = held.get(id);
+      if (!c) continue;
+      held.delete(id);
+      this.adopted++;
+      c.start();
     }
   }
 

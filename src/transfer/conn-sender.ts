@@ -108,19 +108,29 @@ export class ConnectionSender {
       const m = decodeConnMessage(reply.data, reply.fds.length);
       if (m.t !== 'ack') throw new Error(`expected an ack, got ${m.t}`);
       const accepted = new Set(m.accepted);
+      const taken = batch.filter((p) => accepted.has(p.desc.id));
       for (const p of batch) {
-        if (accepted.has(p.desc.id)) {
-          p.conn.release();
-          result.moved++;
-        } else {
+        if (!accepted.has(p.desc.id)) {
           p.conn.reattach();
           result.refused.push(p.conn);
         }
       }
+      // The new side reads these only once told they are let go here: if this message cannot
+      // be sent, they stay here (reattach) and the new side drops its unread copies.
+      try {
+        await this.ch.send(encode({ t: 'released', ids: taken.map((p) => p.desc.id) }));
+      } catch {
+        result.broken = true;
+        for (const p of taken) p.conn.reattach();
+        return;
+      }
+      for (const p of taken) {
+        p.conn.release();
+        result.moved++;
+      }
     } catch {
-      // No answer (or a bad one): nothing is known to be adopted, so everything stays here.
-      // A peer that did adopt some and then failed would leave two readers on a socket; the
-      // new side only reads after it has acknowledged, and it acknowledges whole batches.
+      // No answer (or a bad one): everything stays here. The new side never reads a
+      // connection before its `released`, so a late ack cannot leave two readers.
       result.broken = true;
       for (const p of batch) p.conn.reattach();
     }

@@ -362,9 +362,13 @@ function expectSocket(fd: number, listening: boolean): void {
 }
 
 /** Wraps a received connected TCP (or Unix stream) socket; the Socket owns the fd from now on. */
-export function socketFromFd(fd: number, allowHalfOpen = false): net.Socket {
+export function socketFromFd(fd: number, allowHalfOpen = false, paused = false): net.Socket {
   expectSocket(fd, false);
-  return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen });
+  // pauseOnCreate (what a server's pauseOnConnect uses): no kernel read until resume(), even
+  // once 'data' listeners are attached — a moved connection must not be read before the old
+  // owner has let go of it.
+  const opts = { fd, readable: true, writable: true, allowHalfOpen, pauseOnCreate: paused };
+  return new net.Socket(opts as net.SocketConstructorOpts);
 }
 
 /**

@@ -78,7 +78,9 @@ export type MasterChannelMessage =
 /** Old worker → new worker channel. */
 export type ConnChannelMessage =
   | { t: 'conns'; items: ConnDesc[] }
-  | { t: 'ack'; accepted: number[]; refused: number[] };
+  | { t: 'ack'; accepted: number[]; refused: number[] }
+  /** Old → new, after the ack: these connections are let go here; the new side may read them now. */
+  | { t: 'released'; ids: number[] };
 
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -178,6 +180,7 @@ export function decodeConnMessage(data: Buffer, fdCount: number): ConnChannelMes
   if (m.t === 'ack' && fdCount === 0 && isIntArray(m.accepted) && isIntArray(m.refused)) {
     return m as unknown as ConnChannelMessage;
   }
+  if (m.t === 'released' && fdCount === 0 && isIntArray(m.ids)) return m as unknown as ConnChannelMessage;
   throw protocolError(`a malformed "${String(m.t)}" message`);
 }
 

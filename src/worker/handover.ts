@@ -107,18 +107,25 @@ export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Ado
       if (!cfg) return refuse(fds);
       if (desc.kind === 'http') {
         if (cfg.kind !== 'http') return refuse(fds);
-        const socket = socketFromFd(fds[0], true);
+        // Paused: nothing is read until the old owner has let go (start()).
+        const socket = socketFromFd(fds[0], true, true);
         sockets.push(socket);
         const conn = new HttpConnection(socket, ctx, cfg.routerConfigName ?? '', cfg.name);
-        conn.inject(desc.data ? Buffer.from(desc.data, 'base64') : null);
-        return true;
+        const data = desc.data ? Buffer.from(desc.data, 'base64') : null;
+        return {
+          start: () => {
+            socket.resume();
+            conn.inject(data);
+          },
+          discard: () => socket.destroy(),
+        };
       }
       if (cfg.kind !== 'tcp' || cfg.tcpCluster !== desc.cluster) return refuse(fds);
-      const client = socketFromFd(fds[0], true);
+      const client = socketFromFd(fds[0], true, true);
       sockets.push(client);
-      const upstream = socketFromFd(fds[1], true);
+      const upstream = socketFromFd(fds[1], true, true);
       sockets.push(upstream);
-      new TcpProxyConnection(
+      const pair = new TcpProxyConnection(
         client,
         ctx,
         { listener: cfg.name, cluster: desc.cluster, idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0 },
@@ -129,7 +136,7 @@ export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Ado
           toClient: desc.toClient ? Buffer.from(desc.toClient, 'base64') : null,
         },
       );
-      return true;
+      return { start: () => pair.startAdopted(), discard: () => pair.discardAdopted() };
     } catch (e) {
       // Sockets own their fds: destroy closes them; the rest are closed by hand.
       for (const s of sockets) s.destroy();
@@ -139,7 +146,7 @@ export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Ado
   };
 }
 
-function refuse(fds: number[]): false {
+function refuse(fds: number[]): null {
   for (const fd of fds) native().close(fd);
-  return false;
+  return null;
 }

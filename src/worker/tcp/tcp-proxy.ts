@@ -41,6 +41,8 @@ export class TcpProxyConnection implements TrackedConnection {
   private upstreamEnded = false;
   /** Client bytes read before the upstream connected. */
   private early: Buffer[] = [];
+  /** A pair adopted from an older generation, not reading until startAdopted(). */
+  private held: AdoptedPair | null = null;
 
   constructor(
     private readonly client: net.Socket,
@@ -66,9 +68,9 @@ export class TcpProxyConnection implements TrackedConnection {
       if (this.host) this.host.activeRequests++;
       adopted.upstream.on('error', () => {});
       adopted.upstream.once('close', () => this.onUpstreamClose(true, this.host));
+      // Held (both sockets paused) until the old owner has let go: startAdopted().
+      this.held = adopted;
       this.attachUpstream(adopted.upstream);
-      if (adopted.toUpstream) adopted.upstream.write(adopted.toUpstream);
-      if (adopted.toClient) client.write(adopted.toClient);
     } else {
       this.connect(undefined);
     }
@@ -135,7 +137,7 @@ export class TcpProxyConnection implements TrackedConnection {
     for (const b of this.early) up.write(b);
     this.early = [];
     if (this.clientEnded) up.end();
-    else this.client.resume();
+    else if (this.held === null) this.client.resume();
     up.on('data', (d: Buffer) => {
       if (!this.client.write(d)) up.pause();
     });
@@ -188,6 +190,25 @@ export class TcpProxyConnection implements TrackedConnection {
   }
 
   // ===================================================================== handover
+
+  /** The old owner let go of this pair: deliver what it had in hand, then read both sides. */
+  startAdopted(): void {
+    const a = this.held;
+    if (a === null) return;
+    this.held = null;
+    if (a.toUpstream) a.upstream.write(a.toUpstream);
+    if (a.toClient) this.client.write(a.toClient);
+    this.client.resume();
+    a.upstream.resume();
+  }
+
+  /** The old owner kept this pair: close our unread copies (no FIN: it still holds them). */
+  discardAdopted(): void {
+    if (this.held === null) return;
+    this.moved = true; // not a failure of the pair: it lives on in the old worker
+    this.client.destroy();
+    this.held.upstream.destroy();
+  }
 
   movable(): boolean {
     const up = this.upstream;
