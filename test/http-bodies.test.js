@@ -169,13 +169,7 @@ test('passes chunk extensions and trailers through unchanged', async (t) => {
     });
   });
   t.after(() => up.close());
-  const m = await h.startMosnd({
-    config: h.proxyConfig({
-      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
-      clusters: [h.cluster('c', [up.address])],
-    }),
-  });
-  t.after(() => m.kill());
+  const m = await h.proxyTo(t, up.address);
   const reqBody = '3;name=val\r\nabc\r\n0\r\nX-Req-Trailer: t1\r\n\r\n';
   const c = raw.rawClient(m.ports.http);
   t.after(() => c.close());

@@ -78,13 +78,7 @@ test('answers malformed requests with their status and a close, and harms nothin
     req.on('end', () => res.end(`ok ${req.method} ${req.url}`));
   });
   t.after(() => up.close());
-  const m = await h.startMosnd({
-    config: h.proxyConfig({
-      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
-      clusters: [h.cluster('c', [up.address])],
-    }),
-  });
-  t.after(() => m.kill());
+  const m = await h.proxyTo(t, up.address);
   const workersBefore = h.workerPids(m.pid);
   assert.equal(workersBefore.length, 1);
 
@@ -122,13 +116,7 @@ test('answers malformed requests with their status and a close, and harms nothin
 test('a request that is valid after all passes: leading empty lines, absolute form, OWS around values', async (t) => {
   const up = await h.startHttpUpstream((req, res) => res.end(`${req.url} ${req.headers.host} [${req.headers['x-a']}]`));
   t.after(() => up.close());
-  const m = await h.startMosnd({
-    config: h.proxyConfig({
-      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
-      clusters: [h.cluster('c', [up.address])],
-    }),
-  });
-  t.after(() => m.kill());
+  const m = await h.proxyTo(t, up.address);
   const c = raw.rawClient(m.ports.http);
   t.after(() => c.close());
   c.send('\r\n\r\nGET /lead HTTP/1.1\r\nHost: t\r\nX-A: \t padded \t\r\n\r\n');
@@ -143,13 +131,7 @@ test('a request that is valid after all passes: leading empty lines, absolute fo
 test('answers a good request, then the malformed one pipelined behind it, then closes', async (t) => {
   const up = await h.startHttpUpstream((req, res) => res.end(`ok ${req.url}`));
   t.after(() => up.close());
-  const m = await h.startMosnd({
-    config: h.proxyConfig({
-      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
-      clusters: [h.cluster('c', [up.address])],
-    }),
-  });
-  t.after(() => m.kill());
+  const m = await h.proxyTo(t, up.address);
   const r = await h.rawExchange(
     m.ports.http,
     'GET /good HTTP/1.1\r\nHost: t\r\n\r\nGET /bad HTTP/1.1\r\nHost : t\r\n\r\nGET /never HTTP/1.1\r\nHost: t\r\n\r\n',

@@ -6,13 +6,7 @@ const h = require('./helpers/mosnd');
 test('proxies a GET to the upstream and reuses the upstream connection', async (t) => {
   const up = await h.startHttpUpstream((req, res) => res.end(`hi ${req.url}`));
   t.after(() => up.close());
-  const m = await h.startMosnd({
-    config: h.proxyConfig({
-      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
-      clusters: [h.cluster('c', [up.address])],
-    }),
-  });
-  t.after(() => m.kill());
+  const m = await h.proxyTo(t, up.address);
   for (let i = 0; i < 5; i++) {
     const r = await h.request(m.ports.http, { path: `/x${i}` });
     assert.equal(r.status, 200);

@@ -201,15 +201,7 @@ test('graceful_timeout bounds a graceful stop: a request that never finishes is 
 
 test('a fast stop (SIGINT) closes connections at once, a request in flight included', async (t) => {
   const up = await gatedUpstream(t);
-  const m = await h.startMosnd({
-    config: h.proxyConfig({
-      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', timeout: '60s' } }],
-      clusters: [h.cluster('c', [up.address])],
-      server: { graceful_timeout: '60s' },
-    }),
-    workers: 2,
-  });
-  t.after(() => m.kill());
+  const m = await h.proxyTo(t, up.address, { route: { timeout: '60s' }, server: { graceful_timeout: '60s' }, workers: 2 });
   const idle = await keepAliveClient(m.ports.http);
   t.after(() => idle.close());
   const inFlight = h.request(m.ports.http, { timeoutMs: 30_000 }).then(
@@ -291,15 +283,7 @@ test('a restarted worker that never reports ready is killed at the ready deadlin
 
 test('a fast stop during a graceful stop cuts the connections at once instead of waiting for graceful_timeout', async (t) => {
   const up = await gatedUpstream(t); // never released
-  const m = await h.startMosnd({
-    config: h.proxyConfig({
-      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', timeout: '60s' } }],
-      clusters: [h.cluster('c', [up.address])],
-      server: { graceful_timeout: '60s' },
-    }),
-    workers: 2,
-  });
-  t.after(() => m.kill());
+  const m = await h.proxyTo(t, up.address, { route: { timeout: '60s' }, server: { graceful_timeout: '60s' }, workers: 2 });
   const stuck = h.request(m.ports.http, { timeoutMs: 30_000 }).then(
     (r) => `answered ${r.status}`,
     (e) => e.code ?? e.message,

@@ -388,3 +388,23 @@ module.exports.makeInstall = makeInstall;
 module.exports.servingPid = servingPid;
 module.exports.isAlive = isAlive;
 module.exports.waitFor = waitFor;
+
+/**
+ * The most common test set-up: mosnd with one HTTP listener whose every request goes to one
+ * cluster of `addresses`; stopped when the test ends. `route` adds route options (timeout,
+ * retry_policy...), `server` server options, `workers` the worker count.
+ */
+async function proxyTo(t, addresses, { route = {}, server = {}, workers = 1, clusterExtra = {} } = {}) {
+  const m = await startMosnd({
+    config: proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', ...route } }],
+      clusters: [cluster('c', Array.isArray(addresses) ? addresses : [addresses], clusterExtra)],
+      server,
+    }),
+    workers,
+  });
+  t.after(() => m.kill());
+  return m;
+}
+
+module.exports.proxyTo = proxyTo;
