@@ -20,8 +20,22 @@ const START_TIMEOUT_MS = 20_000;
 /** How long a CLI command may take in tests. */
 const CLI_TIMEOUT_MS = 60_000;
 
+/** Temp dirs made by this test process, removed when it exits (run dirs, configs, installs). */
+const createdDirs = [];
+process.on('exit', () => {
+  for (const d of createdDirs) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* a process of ours may still be writing there: best effort */
+    }
+  }
+});
+
 function tmpDir(prefix = 'mosnd-test-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  createdDirs.push(d);
+  return d;
 }
 
 function writeConfig(config, dir = tmpDir()) {
