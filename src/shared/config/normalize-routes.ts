@@ -14,16 +14,25 @@ export interface KnownNames {
   has(name: string): boolean;
   /** `one of "a", "b"` or a hint when there are none. */
   describe(): string;
+  /** Reports a missing or unknown reference at `at`; true when `name` is a known one. */
+  check(name: string | undefined, at: string, ctx: Ctx): name is string;
 }
 
 export function knownNames(kind: string, names: readonly string[]): KnownNames {
   const set = new Set(names);
+  const describe = (): string =>
+    names.length === 0
+      ? `a ${kind} defined in the config (there are none)`
+      : `one of ${names.slice(0, 8).map((n) => JSON.stringify(n)).join(', ')}${names.length > 8 ? ', ...' : ''}`;
   return {
     has: (n) => set.has(n),
-    describe: () =>
-      names.length === 0
-        ? `a ${kind} defined in the config (there are none)`
-        : `one of ${names.slice(0, 8).map((n) => JSON.stringify(n)).join(', ')}${names.length > 8 ? ', ...' : ''}`,
+    describe,
+    check: (name: string | undefined, at: string, ctx: Ctx): name is string => {
+      if (name === undefined) ctx.error(at, `missing; expected ${describe()}`);
+      else if (!set.has(name)) ctx.error(at, `${show(name)} is not a known ${kind}; expected ${describe()}`);
+      else return true;
+      return false;
+    },
   };
 }
 
@@ -162,10 +171,7 @@ function normalizeClusterAction(route: NonNullable<RawRoute['route']>, clusters:
     ctx.error(at, 'sets both cluster_name and weighted_clusters; expected only one of them');
     return undefined;
   }
-  if (route.cluster_name !== undefined && !clusters.has(route.cluster_name)) {
-    ctx.error(joinPath(at, 'cluster_name'), `${show(route.cluster_name)} is not a known cluster; expected ${clusters.describe()}`);
-    ok = false;
-  }
+  if (route.cluster_name !== undefined && !clusters.check(route.cluster_name, joinPath(at, 'cluster_name'), ctx)) ok = false;
   const weighted = route.weighted_clusters;
   if (weighted !== undefined && !checkWeighted(weighted, joinPath(at, 'weighted_clusters'), clusters, ctx)) ok = false;
   if (!ok) return undefined;
@@ -205,8 +211,7 @@ function checkWeighted(
   const seen = new Set<string>();
   for (const w of list) {
     const namePath = joinPath(pathOf(w.cluster), 'name');
-    if (!clusters.has(w.cluster.name)) {
-      ctx.error(namePath, `${show(w.cluster.name)} is not a known cluster; expected ${clusters.describe()}`);
+    if (!clusters.check(w.cluster.name, namePath, ctx)) {
       ok = false;
     } else if (seen.has(w.cluster.name)) {
       ctx.error(namePath, `${show(w.cluster.name)} is listed twice; expected each cluster once`);

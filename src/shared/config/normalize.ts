@@ -147,14 +147,7 @@ function httpListener(
 ): ListenerConfig | undefined {
   const at = pathOf(f.config);
   const name = f.config.router_config_name;
-  if (name === undefined) {
-    ctx.error(joinPath(at, 'router_config_name'), `missing; expected ${routers.describe()}`);
-    return undefined;
-  }
-  if (!routers.has(name)) {
-    ctx.error(joinPath(at, 'router_config_name'), `${show(name)} is not a known router config; expected ${routers.describe()}`);
-    return undefined;
-  }
+  if (!routers.check(name, joinPath(at, 'router_config_name'), ctx)) return undefined;
   const protocol = (key: 'downstream_protocol' | 'upstream_protocol', value: string | undefined) => {
     if (value === 'Auto') ctx.warn(joinPath(at, key), '"Auto" is served as Http1 until mosnd implements HTTP/2');
     return 'Http1';
@@ -200,16 +193,9 @@ function tcpListener(
     cluster = distinct[0];
     clusterPath = joinPath(pathOf(routes[0]), 'cluster');
     routes.forEach((r) => {
-      if (!clusters.has(r.cluster)) {
-        ctx.error(joinPath(pathOf(r), 'cluster'), `${show(r.cluster)} is not a known cluster; expected ${clusters.describe()}`);
-        ok = false;
-      }
+      if (!clusters.check(r.cluster, joinPath(pathOf(r), 'cluster'), ctx)) ok = false;
     });
-  } else if (cluster === undefined) {
-    ctx.error(clusterPath, `missing; expected ${clusters.describe()}`);
-    ok = false;
-  } else if (!clusters.has(cluster)) {
-    ctx.error(clusterPath, `${show(cluster)} is not a known cluster; expected ${clusters.describe()}`);
+  } else if (!clusters.check(cluster, clusterPath, ctx)) {
     ok = false;
   }
   if (!ok || cluster === undefined) return undefined;
