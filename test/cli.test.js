@@ -234,13 +234,19 @@ test(
   },
 );
 
-test('a port already in use is refused with one clear sentence and nothing is left behind', async (t) => {
+/** A config whose listener wants a port another socket already holds (closed at the end). */
+async function busyPortConfig(t) {
   const busy = net.createServer();
   await new Promise((r) => busy.listen(0, '127.0.0.1', r));
   t.after(() => busy.close());
   const port = busy.address().port;
   const d = directConfig();
   d.servers[0].listeners[0].address = `127.0.0.1:${port}`;
+  return { port, d, busy };
+}
+
+test('a port already in use is refused with one clear sentence and nothing is left behind', async (t) => {
+  const { port, d, busy } = await busyPortConfig(t);
   const runDir = h.tmpDir('mosnd-run-');
   const r = await h.runCli(['start', '-c', h.writeConfig(d), '--run-dir', runDir, '--workers', '1']);
   assert.equal(r.code, 1);
@@ -321,19 +327,6 @@ test('the run dir is 0700, the control socket 0600, the pidfile holds the master
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(await m.exitPromise, { code: 0, signal: null });
   assert.deepEqual(runDirFiles(runDir), []);
-});
-
-test('status exits 3 with a one-line message when nothing runs', async () => {
-  const runDir = h.tmpDir('mosnd-run-');
-  const [plain, json] = await Promise.all([
-    h.runCli(['status', '--run-dir', runDir]),
-    h.runCli(['status', '--json', '--run-dir', runDir]),
-  ]);
-  for (const r of [plain, json]) {
-    assert.equal(r.code, 3);
-    assert.equal(r.stdout, '');
-    assert.equal(r.stderr, 'mosnd is not running\n');
-  }
 });
 
 test('stop and reload exit 3 with MOSND_ERR_NOT_RUNNING when nothing runs', async () => {
@@ -445,12 +438,7 @@ test('start --daemon with a bad config fails in the foreground with the error', 
 });
 
 test('start --daemon that cannot start says why in the foreground: a busy port, a run dir already owned', async (t) => {
-  const busy = net.createServer();
-  await new Promise((r) => busy.listen(0, '127.0.0.1', r));
-  t.after(() => busy.close());
-  const port = busy.address().port;
-  const d = directConfig();
-  d.servers[0].listeners[0].address = `127.0.0.1:${port}`;
+  const { port, d } = await busyPortConfig(t);
   const dir = h.tmpDir('mosnd-daemon-');
   const runDir = path.join(dir, 'run');
   // An earlier failed run left its lines in the log: only this run's reason is reported.

@@ -14,17 +14,7 @@ function hosts(spec) {
   return spec.map(([name, weight = 1, healthy = true, activeRequests = 0]) => ({ name, weight, healthy, activeRequests }));
 }
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const { seeded } = require('./helpers/random');
 
 function names(lb, n, exclude) {
   const out = [];

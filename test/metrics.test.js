@@ -150,27 +150,10 @@ test('counters stay monotonic across a reload that replaces a cluster', async (t
 });
 
 test('counters, the admin port and the metrics sink carry over an upgrade, with the requests the old generation finishes', async (t) => {
-  let release;
-  const held = new Promise((r) => (release = r));
-  const up = await h.startHttpUpstream((req, res) => (req.url === '/slow' ? held.then(() => res.end('slow')) : res.end('hello')));
-  t.after(() => {
-    release();
-    return up.close();
-  });
+  const { up, release } = await h.heldUpstream(t);
   const install = h.makeInstall();
   const m = await h.startMosnd({ config: config(up), workers: 2 });
-  t.after(async () => {
-    await m.kill();
-    // The new master is not our child: stop it through its pidfile.
-    const pid = h.servingPid(m.runDir);
-    if (pid && h.isAlive(pid)) {
-      for (const p of [pid, ...h.workerPids(pid)]) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {}
-      }
-    }
-  });
+  t.after(() => m.kill()); // the serving generation too, after an upgrade
   const admin = m.ports.__admin;
   const sinkPort = m.ports.__metrics;
   await send(m.ports.http, 25);

@@ -29,16 +29,7 @@ function rewrite(file, cfg) {
   fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
 }
 
-function tryConnect(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve('connected');
-    });
-    s.on('error', (e) => resolve(e.code));
-  });
-}
+const { tryConnect } = h;
 
 /** The master's "listening on" port for `name` once it differs from `notPort`. */
 function newPort(m, name, notPort) {

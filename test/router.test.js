@@ -35,17 +35,7 @@ function req(path, host = 'example.com', headers = [], method = 'GET') {
   return { method, path, host, headers };
 }
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const { seeded } = require('./helpers/random');
 
 const catchAll = (name) => vhost(name, ['*'], [route({ prefix: '/' })]);
 

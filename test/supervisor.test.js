@@ -6,7 +6,6 @@
  */
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
 const h = require('./helpers/mosnd');
 const p = require('./helpers/procs');
 const { keepAliveClient, loadLoop } = require('./helpers/clients');
@@ -40,17 +39,7 @@ async function gatedUpstream(t) {
   return up;
 }
 
-/** Resolves with the connect error code ('ECONNREFUSED'), or 'connected'. */
-function tryConnect(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve('connected');
-    });
-    s.on('error', (e) => resolve(e.code));
-  });
-}
+const { tryConnect } = h;
 
 async function statusWorkers(runDir) {
   return p.workersOf(await p.statusJson(runDir));

@@ -144,16 +144,22 @@ function startMosnd({ config, configFile, workers = 1, runDir = tmpDir('mosnd-ru
       child.kill(signal);
       return m.exitPromise;
     },
+    /**
+     * Kills the master and its workers (they would exit by themselves when the master is
+     * gone, but a test must not leave them draining in the background) — and, after an
+     * upgrade, the serving generation too: its master is not our child, the pidfile names it.
+     */
     async kill() {
-      if (m.exited) return m.exited;
-      // Kill the master and its workers (they exit by themselves when the master is gone,
-      // but a test must not leave them draining in the background).
-      const pids = workerPids(child.pid);
-      child.kill('SIGKILL');
-      for (const p of pids) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {}
+      // Only a master that served can have handed over to another; a start that failed must
+      // not touch the master that owns the run dir (it is someone else's).
+      const serving = m.served ? servingPid(runDir) : 0;
+      for (const master of [child.pid, serving]) {
+        if (!master || (master === child.pid && m.exited) || (master !== child.pid && !isAlive(master))) continue;
+        for (const p of [...workerPids(master), master]) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {}
+        }
       }
       return m.exitPromise;
     },
@@ -187,7 +193,10 @@ function startMosnd({ config, configFile, workers = 1, runDir = tmpDir('mosnd-ru
     }
   });
   child.stderr.on('data', (d) => (m.stderr += d));
-  const ready = m.waitForLog((l) => /serving with/.test(l.msg ?? ''));
+  const ready = m.waitForLog((l) => /serving with/.test(l.msg ?? '')).then((l) => {
+    m.served = true;
+    return l;
+  });
   return Promise.race([
     ready.then(() => m),
     m.exitPromise.then((e) => {
@@ -388,6 +397,33 @@ function isAlive(pid) {
   }
 }
 
+/**
+ * An upstream that answers /slow only once the test calls `release()` (a request held in
+ * flight across a stop or an upgrade); everything else at once. Released and closed at the end.
+ */
+async function heldUpstream(t) {
+  let release;
+  const held = new Promise((r) => (release = r));
+  const up = await startHttpUpstream((req, res) => (req.url === '/slow' ? held.then(() => res.end('slow')) : res.end('hello')));
+  t.after(() => {
+    release();
+    return up.close();
+  });
+  return { up, release };
+}
+
+/** Resolves 'connected' or the connect error's code (ECONNREFUSED...). */
+function tryConnect(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.on('error', (e) => resolve(e.code));
+  });
+}
+
 /** Waits until `pred()` is true, polling; rejects after `timeoutMs` with `what`. */
 async function waitFor(pred, what, timeoutMs = 10_000, everyMs = 50) {
   const deadline = Date.now() + timeoutMs;
@@ -402,6 +438,8 @@ module.exports.makeInstall = makeInstall;
 module.exports.servingPid = servingPid;
 module.exports.isAlive = isAlive;
 module.exports.waitFor = waitFor;
+module.exports.heldUpstream = heldUpstream;
+module.exports.tryConnect = tryConnect;
 
 /**
  * The most common test set-up: mosnd with one HTTP listener whose every request goes to one
