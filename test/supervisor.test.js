@@ -17,6 +17,8 @@ const EXIT_BOUND_MS = 10_000;
 const RESPAWN_BOUND_MS = 15_000;
 /** The slow upstream of the graceful-stop tests answers this long after the request. */
 const SLOW_ANSWER_MS = 1_500;
+/** Tries at freezing a freshly spawned worker before it reports ready (it takes ~150 ms). */
+const FREEZE_ATTEMPTS = 4;
 
 function directConfig(server = {}) {
   return h.proxyConfig({
@@ -255,18 +257,34 @@ test('a restarted worker that never reports ready is killed at the ready deadlin
   const m = await h.startMosnd({ config: directConfig(), workers: 2 });
   t.after(() => m.kill());
   const [victim, survivor] = await statusWorkers(m.runDir);
-  process.kill(victim.pid, 'SIGKILL');
-  // Freeze the replacement before it can say ready: it must not hold the slot forever.
-  const stuck = await p.waitFor(
-    () => h.workerPids(m.pid).find((x) => x !== victim.pid && x !== survivor.pid),
-    RESPAWN_BOUND_MS,
-    'replacement worker',
-  );
-  process.kill(stuck, 'SIGSTOP');
-  t.after(() => p.killAll([stuck]));
+  // Freeze a replacement before it can say ready: it must not hold the slot forever. A
+  // replacement that said ready before the freeze landed misses the point of the test; it is
+  // thawed and killed in turn, and the next one is frozen (a few tries at most).
+  let target = victim.pid;
+  let kills = 0;
+  let stuck = 0;
+  for (let attempt = 0; attempt < FREEZE_ATTEMPTS && !stuck; attempt++) {
+    process.kill(target, 'SIGKILL');
+    kills++;
+    const replacement = await p.waitFor(
+      () => h.workerPids(m.pid).find((x) => x !== target && x !== survivor.pid),
+      RESPAWN_BOUND_MS,
+      'replacement worker',
+    );
+    process.kill(replacement, 'SIGSTOP');
+    t.after(() => p.killAll([replacement]));
+    const w = (await statusWorkers(m.runDir)).find((x) => x.pid === replacement);
+    if (w && w.state === 'ready') {
+      process.kill(replacement, 'SIGCONT');
+      target = replacement;
+    } else {
+      stuck = replacement;
+    }
+  }
+  assert.ok(stuck, `no replacement could be frozen before it was ready in ${FREEZE_ATTEMPTS} tries`);
   await p.waitGone([stuck], WORKER_READY_TIMEOUT_MS + EXIT_BOUND_MS);
   const next = await waitRespawned(m.runDir, victim.workerId, stuck);
-  assert.equal(next.restarts, 2);
+  assert.equal(next.restarts, kills + 1, 'each kill and the ready deadline restarted the slot');
   assert.equal((await h.request(m.ports.http)).status, 200);
 });
 
