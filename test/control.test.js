@@ -12,6 +12,7 @@ const { spawn } = require('node:child_process');
 const { startControlServer, CONTROL_CLOSE_GRACE_MS } = require('../dist/master/control-server');
 const { ControlClient, CONNECT_TIMEOUT_MS } = require('../dist/shared/control-client');
 const { MosndError } = require('../dist/shared/errors');
+const { whenDone } = require('./helpers/mosnd');
 
 const STATUS = {
   version: '0.1.0',
@@ -438,12 +439,14 @@ describe('CLI-like processes', () => {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['-e', CHILD, target], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
+      let exitedAt = 0;
       child.stdout.on('data', (d) => (out += d));
       const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       child.on('error', reject);
-      child.on('exit', (code, signal) => {
+      child.on('exit', () => (exitedAt = Date.now()));
+      whenDone(child).then(({ code, signal }) => {
         clearTimeout(killer);
-        resolve({ code, signal, exitedAt: Date.now(), result: out ? JSON.parse(out) : undefined });
+        resolve({ code, signal, exitedAt, result: out ? JSON.parse(out) : undefined });
       });
     });
   }

@@ -36,7 +36,7 @@ function watch(args, forMs) {
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     setTimeout(() => child.kill('SIGINT'), forMs);
-    child.on('exit', (code) => resolve({ code, stdout }));
+    h.whenDone(child).then(({ code }) => resolve({ code, stdout }));
   });
 }
 

@@ -19,6 +19,10 @@ const BIN = path.join(ROOT, 'bin', 'mosnd.js');
 const START_TIMEOUT_MS = 20_000;
 /** How long a CLI command may take in tests. */
 const CLI_TIMEOUT_MS = 60_000;
+/** After a child exits, how long its stdout/stderr may take to deliver their last bytes. The
+ *  pipes normally close in the same loop turn; a grandchild that inherited them (an upgraded
+ *  master) keeps them open forever, so the wait must end. */
+const STDIO_DRAIN_MS = 2_000;
 
 /** Temp dirs made by this test process, removed when it exits (run dirs, configs, installs). */
 const createdDirs = [];
@@ -236,9 +240,34 @@ function runCli(args, { timeoutMs = CLI_TIMEOUT_MS, env = {} } = {}) {
       child.kill('SIGKILL');
       reject(new Error(`mosnd ${args.join(' ')} did not finish in ${timeoutMs} ms`));
     }, timeoutMs);
-    child.on('exit', (code) => {
+    whenDone(child).then(({ code }) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Resolves with { code, signal } once `child` has exited AND its piped stdout/stderr have
+ * delivered everything ('close'). 'exit' alone can fire before the last 'data' event, which
+ * made a CLI's one-line error look empty (a CI failure). Gives up on the pipes STDIO_DRAIN_MS
+ * after the exit, for a grandchild that holds them.
+ */
+function whenDone(child) {
+  return new Promise((resolve) => {
+    let exited = null;
+    let drainTimer = null;
+    const finish = () => {
+      clearTimeout(drainTimer);
+      resolve(exited);
+    };
+    child.once('close', (code, signal) => {
+      exited ??= { code, signal };
+      finish();
+    });
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      drainTimer = setTimeout(finish, STDIO_DRAIN_MS);
     });
   });
 }
@@ -355,6 +384,7 @@ module.exports = {
   startMosnd,
   workerPids,
   runCli,
+  whenDone,
   startHttpUpstream,
   startEchoServer,
   request,

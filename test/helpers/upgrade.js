@@ -10,7 +10,7 @@ const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
-const { BIN } = require('./mosnd');
+const { BIN, whenDone } = require('./mosnd');
 
 /** How long a streamed CLI command may take before the test gives up on it. */
 const STREAM_CLI_TIMEOUT_MS = 60_000;
@@ -101,13 +101,11 @@ function streamCli(args, { env = {}, timeoutMs = STREAM_CLI_TIMEOUT_MS } = {}) {
   });
   child.stderr.on('data', (d) => (r.stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  r.done = new Promise((resolve) =>
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      for (const w of r.waiters.splice(0)) w.reject(new Error(`mosnd ${args[0]} exited before printing ${w.re}: ${r.stdout}${r.stderr}`));
-      resolve({ code, signal, stdout: r.stdout, stderr: r.stderr });
-    }),
-  );
+  r.done = whenDone(child).then(({ code, signal }) => {
+    clearTimeout(timer);
+    for (const w of r.waiters.splice(0)) w.reject(new Error(`mosnd ${args[0]} exited before printing ${w.re}: ${r.stdout}${r.stderr}`));
+    return { code, signal, stdout: r.stdout, stderr: r.stderr };
+  });
   r.waitOutput = (re, waitMs = STREAM_CLI_TIMEOUT_MS) => {
     if (re.test(r.stdout)) return Promise.resolve(r.stdout);
     if (child.exitCode !== null || child.signalCode !== null) {
