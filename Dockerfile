@@ -17,9 +17,9 @@ COPY package.json package-lock.json tsconfig.json binding.gyp ./
 COPY bin ./bin
 COPY config ./config
 COPY src ./src
-# npm install builds the TypeScript (prepare) and the fd-passing addon (node-gyp); not npm ci:
-# node-unix-socket lists optional packages that were never published, which npm ci rejects.
-RUN npm install --no-audit --no-fund && npm prune --omit=dev
+# npm ci installs the lock file's packages and builds the TypeScript (prepare) and the
+# fd-passing addon (node-gyp, from source: it also carries the sd_notify datagram).
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production

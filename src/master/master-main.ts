@@ -13,7 +13,7 @@ import { Supervisor, assertUsableConfig } from './supervisor';
 import { claimRunDir, controlSocketPath, ensureRunDir, pidfilePath, removePidfile, resolveRunDir, writePidfile } from './rundir';
 import { INSTALL_DIR, VERSION } from './version';
 import { UpgradeCoordinator } from './upgrade-old';
-import { closeNotify, sdNotify } from './sd-notify';
+import { sdNotify } from './sd-notify';
 import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
 import { Observability } from './admin/observability';
@@ -91,7 +91,7 @@ export class Master {
       throw e;
     }
     await this.startControl();
-    void sdNotify({ READY: 1, MAINPID: process.pid, STATUS: `serving generation ${generation} with ${workers} workers` });
+    sdNotify(this.log, { READY: 1, MAINPID: process.pid, STATUS: `serving generation ${generation} with ${workers} workers` });
     this.log.info(
       { version: VERSION, workers, runDir: this.runDir, config: config.source },
       `mosnd ${VERSION} serving with ${workers} worker${workers === 1 ? '' : 's'} (run dir ${this.runDir})`,
@@ -161,7 +161,7 @@ export class Master {
     );
     await join.serving();
     // Under systemd the service's main process is now this one (needs NotifyAccess=all).
-    void sdNotify({ MAINPID: process.pid, READY: 1, STATUS: `serving generation ${generation} with ${workers} workers` });
+    sdNotify(this.log, { MAINPID: process.pid, READY: 1, STATUS: `serving generation ${generation} with ${workers} workers` });
     this.log.info(
       { version: VERSION, workers, generation, from: join.oldGeneration, orphaned: how === 'orphaned' },
       `mosnd ${VERSION} serving with ${workers} worker${workers === 1 ? '' : 's'} as generation ${generation} (upgraded from ${join.oldGeneration})`,
@@ -325,11 +325,11 @@ export class Master {
       return { ok: false, errors: err.details?.length ? err.details : [err.message], warnings: [], message: err.message };
     }
     this.log.info({ config: file }, 'reloading');
-    void sdNotify({ RELOADING: 1, STATUS: 'reloading' });
+    sdNotify(this.log, { RELOADING: 1, MONOTONIC_USEC: String(process.hrtime.bigint() / 1000n), STATUS: 'reloading' });
     const r = await this.supervisor.reload(loaded.config);
     // The supervisor's config is the new one unless the reload was refused before any change.
     this.health?.update(this.supervisor.config.clusters);
-    void sdNotify({ READY: 1, STATUS: r.ok ? 'serving (reloaded)' : 'serving (reload rejected)' });
+    sdNotify(this.log, { READY: 1, STATUS: r.ok ? 'serving (reloaded)' : 'serving (reload rejected)' });
     if (r.ok) {
       this.configPath = file;
       this.obs.reloaded(loaded.config);
@@ -351,10 +351,9 @@ export class Master {
       removePidfile(this.pidfile, process.pid);
       process.exit(1);
     }
-    void sdNotify({ STOPPING: 1, STATUS: fast ? 'fast stop' : 'graceful stop' });
+    sdNotify(this.log, { STOPPING: 1, STATUS: fast ? 'fast stop' : 'graceful stop' });
     this.health?.stop();
     await this.supervisor.stop(fast);
-    closeNotify();
     await this.obs.close();
     if (this.control) await this.control.close();
     removePidfile(this.pidfile, process.pid);

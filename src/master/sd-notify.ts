@@ -3,35 +3,30 @@
  * RELOADING=1 / READY=1 around a reload, STOPPING=1, STATUS=..., and MAINPID=<new pid> when
  * an upgrade hands the service to a new master (the unit needs NotifyAccess=all for the new
  * master's message to count). A no-op without NOTIFY_SOCKET.
+ *
+ * The datagram goes out through the project's own addon (src/transfer/native/fdpass.c,
+ * datagramSend), which builds from source on any Linux. node-unix-socket, named for this in
+ * the original plan, ships a prebuilt binary for linux-x64-gnu only (its other platform
+ * packages are not published), so on arm64 the master could not even load, and `npm ci`
+ * refused the lockfile.
  */
-import { DgramSocket } from 'node-unix-socket';
-
-let socket: DgramSocket | null = null;
+import { native } from '../transfer/fdpass';
+import type { Logger } from '../shared/logger';
 
 export function notifySocketPath(): string | undefined {
-  const p = process.env.NOTIFY_SOCKET;
-  if (!p) return undefined;
-  return p.startsWith('@') ? `\0${p.slice(1)}` : p; // abstract namespace
+  return process.env.NOTIFY_SOCKET || undefined;
 }
 
-export function sdNotify(fields: Record<string, string | number>): Promise<void> {
+/** Sends `fields` as one notification; a failure is logged at debug, never thrown. */
+export function sdNotify(log: Logger, fields: Record<string, string | number>): void {
   const dest = notifySocketPath();
-  if (!dest) return Promise.resolve();
+  if (!dest) return;
   const text = Object.entries(fields)
     .map(([k, v]) => `${k}=${v}`)
     .join('\n');
-  const buf = Buffer.from(text, 'utf8');
-  return new Promise((resolve) => {
-    try {
-      socket ??= new DgramSocket();
-      socket.sendTo(buf, 0, buf.length, dest, () => resolve());
-    } catch {
-      resolve(); // systemd not listening: nothing to tell
-    }
-  });
-}
-
-export function closeNotify(): void {
-  socket?.close();
-  socket = null;
+  try {
+    native().datagramSend(dest, Buffer.from(text, 'utf8'));
+  } catch (e) {
+    log.debug({ err: (e as Error).message, socket: dest }, 'sd_notify failed'); // systemd not listening: nothing to tell
+  }
 }

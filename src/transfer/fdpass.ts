@@ -58,6 +58,8 @@ interface Addon {
   /** waitpid(pid, WNOHANG): pid when reaped, 0 while running, -1 when not our child. */
   reap(pid: number): number;
   getSocketInfo(fd: number): SocketInfo;
+  /** One AF_UNIX datagram to `path` ('@name' = abstract namespace); bytes sent. */
+  datagramSend(path: string, data: Buffer): number;
   pollOpen(fd: number, callback: (status: number, events: number) => void): PollHandle;
   pollSet(handle: PollHandle, events: number): void;
   pollClose(handle: PollHandle): void;

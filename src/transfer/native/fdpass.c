@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,48 @@ static napi_value accept_fd(napi_env env, napi_callback_info info) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return num(env, -1);
     if (errno != EINTR && errno != ECONNABORTED) return throw_errno(env, "accept", errno);
   }
+}
+
+/* ---------- one datagram (systemd's notify socket) ---------- */
+
+/*
+ * datagramSend(path, data) -> bytes sent. One AF_UNIX SOCK_DGRAM datagram to path,
+ * from a socket opened and closed here (sd_notify(3) does the same). A path that
+ * starts with '@' names the abstract namespace, as in $NOTIFY_SOCKET. MSG_DONTWAIT:
+ * the master's loop never blocks on a full receiver; that gives EAGAIN instead.
+ */
+static napi_value datagram_send(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  char path[sizeof sa.sun_path + 1];
+  size_t len = 0;
+  void *data = NULL;
+  size_t data_len = 0;
+  bool is_buffer = false;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok || len == 0)
+    return throw_arg(env, false, "path must be a non-empty string");
+  if (len >= sizeof path) return throw_errno(env, "sendto", ENAMETOOLONG); /* > sun_path either way */
+  napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len);
+  if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer) return throw_arg(env, false, "data must be a Buffer");
+  napi_get_buffer_info(env, argv[1], &data, &data_len);
+  socklen_t sa_len;
+  if (path[0] == '@') { /* abstract: a leading NUL, no terminating one */
+    sa.sun_path[0] = '\0';
+    memcpy(sa.sun_path + 1, path + 1, len - 1);
+    sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+  } else {
+    if (len >= sizeof sa.sun_path) return throw_errno(env, "sendto", ENAMETOOLONG);
+    memcpy(sa.sun_path, path, len);
+    sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+  }
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  ssize_t n;
+  do n = sendto(fd, data, data_len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sa_len);
+  while (n < 0 && errno == EINTR);
+  int err = errno;
+  close(fd);
+  return n < 0 ? throw_errno(env, "sendto", err) : num(env, (int)n);
 }
 
 /* ---------- messages with SCM_RIGHTS ---------- */
@@ -397,7 +440,7 @@ NAPI_MODULE_INIT() {
     { "seqpacketListen", seqpacket_open, &listen_mode }, { "seqpacketConnect", seqpacket_open, NULL },
     { "accept", accept_fd, NULL }, { "send", send_msg, NULL }, { "recv", recv_msg, NULL },
     { "close", close_fd, NULL }, { "dup", dup_fd, NULL }, { "reap", reap_pid, NULL },
-    { "getSocketInfo", socket_info, NULL },
+    { "getSocketInfo", socket_info, NULL }, { "datagramSend", datagram_send, NULL },
     { "pollOpen", poll_open, NULL }, { "pollSet", poll_set, NULL }, { "pollClose", poll_close, NULL },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
