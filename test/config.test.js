@@ -668,6 +668,54 @@ describe('normalized values', () => {
     assertProblem(r, 'cluster_manager.clusters[0].health_check.interval_jitter', 'negative');
   });
 
+  test('reads outlier_detection with Envoy defaults, and max_ejection_time never below base_ejection_time', () => {
+    const d = base();
+    cluster(d).outlier_detection = {};
+    let r = parse(d);
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(r.config.clusters[0].outlierDetection, {
+      consecutive5xx: 5,
+      consecutiveGatewayFailure: 0,
+      intervalMs: 10000,
+      baseEjectionTimeMs: 30000,
+      maxEjectionTimeMs: 300000,
+      maxEjectionPercent: 10,
+    });
+    cluster(d).outlier_detection = {
+      consecutive_5xx: 3,
+      consecutive_gateway_failure: 2,
+      interval: '1s',
+      base_ejection_time: '10m',
+      max_ejection_time: '1m',
+      max_ejection_percent: 50,
+    };
+    r = parse(d);
+    assert.deepEqual(r.warnings, []);
+    assert.deepEqual(r.config.clusters[0].outlierDetection, {
+      consecutive5xx: 3,
+      consecutiveGatewayFailure: 2,
+      intervalMs: 1000,
+      baseEjectionTimeMs: 600000,
+      maxEjectionTimeMs: 600000,
+      maxEjectionPercent: 50,
+    });
+    assert.equal('outlierDetection' in parse(base()).config.clusters[0], false, 'off unless configured');
+  });
+
+  test('rejects outlier_detection values that make no sense, by path, and warns about Envoy keys mosnd does not implement', () => {
+    const d = base();
+    cluster(d).outlier_detection = { consecutive_5xx: 0, base_ejection_time: '0s', max_ejection_percent: 101, interval: 'soon' };
+    const r = parse(d);
+    const at = 'cluster_manager.clusters[0].outlier_detection';
+    assertProblem(r, `${at}.consecutive_5xx`, '0');
+    assertProblem(r, `${at}.base_ejection_time`, 'is zero');
+    assertProblem(r, `${at}.max_ejection_percent`, '101');
+    assertProblem(r, `${at}.interval`, 'not a valid duration');
+    const w = base();
+    cluster(w).outlier_detection = { success_rate_stdev_factor: 1900 };
+    assertWarning(parse(w), `${at}.success_rate_stdev_factor`, 'not implemented');
+  });
+
   test('produces plain JSON data that survives a round trip (it is sent to workers over IPC)', () => {
     const { config } = loadConfigFile(path.join(FIXTURES, 'http-weighted.json'));
     assert.deepEqual(JSON.parse(JSON.stringify(config)), config);

@@ -100,7 +100,13 @@ class Worker {
       generation: msg.generation,
       worker: msg.workerId,
     });
-    const clusters = new ClusterManager(msg.config.clusters);
+    const clusters = new ClusterManager(msg.config.clusters, (cluster, e) => {
+      if (e.ejected) {
+        this.log?.warn({ cluster, host: e.host, reason: e.reason, ejectionMs: e.durationMs }, `outlier detection ejected ${e.host} of cluster ${cluster} for ${e.durationMs} ms (${e.reason})`);
+      } else {
+        this.log?.info({ cluster, host: e.host }, `outlier detection: ${e.host} of cluster ${cluster} is back in service`);
+      }
+    });
     for (const h of this.earlyHealth.splice(0)) clusters.setHostHealth(h.cluster, h.address, h.healthy);
     const ctx = new WorkerContext(clusters, this.log);
     ctx.routers = buildRouteTables(msg.config);

@@ -42,6 +42,8 @@ export const M = {
   hostCxActive: 'mosnd_upstream_host_cx_active',
   hostCxIdle: 'mosnd_upstream_host_cx_idle',
   hostHealthFailed: 'mosnd_upstream_host_health_failed',
+  upOutlierEjections: 'mosnd_upstream_outlier_ejections_total',
+  hostEjected: 'mosnd_upstream_host_outlier_ejected',
 } as const;
 
 /** Counts per latency bucket (not cumulative), plus sum and count, like prom-client keeps them. */
@@ -177,6 +179,7 @@ export class WorkerMetrics {
       rqTimeout: metric(M.upRqTimeout, 'counter', 'Upstream requests that timed out per cluster'),
       rqOverflow: metric(M.upRqOverflow, 'counter', 'Upstream requests refused by the circuit breaker (pending queue full)'),
       cxConnectFail: metric(M.upCxConnectFail, 'counter', 'Upstream connection attempts that failed per cluster'),
+      outlierEjections: metric(M.upOutlierEjections, 'counter', 'Hosts ejected by outlier detection per cluster (summed over workers)'),
       cxActive: metric(M.upCxActive, 'gauge', 'Upstream connections open or opening per cluster'),
       rqActive: metric(M.upRqActive, 'gauge', 'Upstream requests in flight per cluster'),
       rqPending: metric(M.upRqPending, 'gauge', 'Requests waiting for an upstream connection per cluster'),
@@ -190,6 +193,7 @@ export class WorkerMetrics {
       cxActive: metric(M.hostCxActive, 'gauge', 'Connection pool size per host (open or opening)'),
       cxIdle: metric(M.hostCxIdle, 'gauge', 'Idle keep-alive connections in the pool per host'),
       healthFailed: metric(M.hostHealthFailed, 'gauge', 'Workers that see the host as unhealthy (0 = healthy everywhere)'),
+      ejected: metric(M.hostEjected, 'gauge', 'Workers whose outlier detection has the host ejected now'),
     };
 
     for (const cl of ctx.clusters.all()) {
@@ -203,7 +207,8 @@ export class WorkerMetrics {
         host.rqActive.values.push({ labels: hl, value: h.activeRequests });
         host.cxActive.values.push({ labels: hl, value: h.pool.open });
         host.cxIdle.values.push({ labels: hl, value: h.pool.idleCount });
-        host.healthFailed.values.push({ labels: hl, value: h.healthy ? 0 : 1 });
+        host.healthFailed.values.push({ labels: hl, value: h.healthChecked ? 0 : 1 });
+        host.ejected.values.push({ labels: hl, value: h.ejected ? 1 : 0 });
       }
     }
     for (const [cluster, t] of this.clusters) {
@@ -214,6 +219,7 @@ export class WorkerMetrics {
       up.rqTimeout.values.push({ labels, value: s.rqTimeout });
       up.rqOverflow.values.push({ labels, value: s.rqPendingOverflow });
       up.cxConnectFail.values.push({ labels, value: s.cxConnectFail });
+      up.outlierEjections.values.push({ labels, value: s.outlierEjections });
     }
     for (const t of this.hosts.values()) {
       const s = add(t.base, t.obj.stats);

@@ -65,6 +65,18 @@ export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 15_000;
 export const DEFAULT_HEALTHY_THRESHOLD = 1;
 export const DEFAULT_UNHEALTHY_THRESHOLD = 2;
 
+/**
+ * outlier_detection: Envoy's defaults (consecutive_5xx 5, interval 10s, base_ejection_time
+ * 30s, max_ejection_time 300s, max_ejection_percent 10), so an Envoy user's expectations hold.
+ */
+export const DEFAULT_OUTLIER = {
+  consecutive5xx: 5,
+  intervalMs: 10_000,
+  baseEjectionTimeMs: 30_000,
+  maxEjectionTimeMs: 300_000,
+  maxEjectionPercent: 10,
+} as const;
+
 /** admin.address.socket_address: MOSN's conventional admin port; loopback so it is not exposed by accident. */
 export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 export const DEFAULT_ADMIN_PORT = 34901;

@@ -180,6 +180,21 @@ export interface HealthCheckConfig {
   httpPort?: number;
 }
 
+/** Passive health checking (cluster.outlier_detection, Envoy's meaning), per worker. */
+export interface OutlierDetectionConfig {
+  /** Consecutive 5xx (or local failures: connect, reset, timeout) that eject a host. */
+  consecutive5xx: number;
+  /** Consecutive 502/503/504 (or local failures) that eject a host; 0 = not enforced. */
+  consecutiveGatewayFailure: number;
+  /** How often an unejected host's ejection multiplier is lowered by one. */
+  intervalMs: number;
+  /** Ejection time = base × times ejected, capped by maxEjectionTimeMs. */
+  baseEjectionTimeMs: number;
+  maxEjectionTimeMs: number;
+  /** Most hosts of the cluster ejected at once, in percent (at least one host may be). */
+  maxEjectionPercent: number;
+}
+
 export interface ClusterConfig {
   name: string;
   lbType: LbType;
@@ -192,6 +207,7 @@ export interface ClusterConfig {
   idleTimeoutMs: number;
   circuitBreakers: CircuitBreakers;
   healthCheck?: HealthCheckConfig;
+  outlierDetection?: OutlierDetectionConfig;
   hosts: HostConfig[];
 }
 

@@ -348,6 +348,31 @@ const healthCheck = object(
   { notImplemented: ['service_name', 'common_callbacks'] },
 );
 
+/**
+ * Passive health checking, a mosnd extension with Envoy's names and meaning
+ * (cluster.outlier_detection): MOSN v2 has no such key. Durations are Go-style like the rest.
+ */
+const outlierDetection = object(
+  {
+    consecutive_5xx: integer({ min: 1 }).optional(),
+    consecutive_gateway_failure: integer({ min: 1 }).optional(),
+    interval: positiveDuration.optional(),
+    base_ejection_time: positiveDuration.optional(),
+    max_ejection_time: positiveDuration.optional(),
+    max_ejection_percent: integer({ min: 0, max: 100 }).optional(),
+  },
+  {
+    notImplemented: [
+      'enforcing_consecutive_5xx', 'enforcing_consecutive_gateway_failure', 'enforcing_success_rate',
+      'success_rate_minimum_hosts', 'success_rate_request_volume', 'success_rate_stdev_factor',
+      'split_external_local_origin_errors', 'consecutive_local_origin_failure', 'enforcing_consecutive_local_origin_failure',
+      'enforcing_local_origin_success_rate', 'failure_percentage_threshold', 'enforcing_failure_percentage',
+      'enforcing_failure_percentage_local_origin', 'failure_percentage_minimum_hosts', 'failure_percentage_request_volume',
+      'max_ejection_time_jitter', 'successful_active_health_check_uneject_host',
+    ],
+  },
+);
+
 /** MOSN clamps host weights to [MinHostWeight, MaxHostWeight] = [1, 128] (constants.go). */
 export const MAX_HOST_WEIGHT = 128;
 
@@ -376,6 +401,7 @@ const cluster = object(
     idle_timeout: duration().optional(),
     circuit_breakers: array(thresholds).optional(),
     health_check: healthCheck.optional(),
+    outlier_detection: outlierDetection.optional(),
     hosts: array(host).default([]),
     tls_context: tlsContext.optional(),
   },

@@ -2,7 +2,7 @@
  * cluster_manager.clusters[] -> ClusterConfig[]: defaults, duplicate names, hosts.
  */
 
-import type { ClusterConfig, HealthCheckConfig, HostConfig, LbType } from './model';
+import type { ClusterConfig, HealthCheckConfig, HostConfig, LbType, OutlierDetectionConfig } from './model';
 import type { RawCluster } from './mosn-schema';
 import { Ctx, joinPath, pathOf, show } from './schema';
 import { parseHostPort } from './address';
@@ -39,6 +39,7 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
   };
   const hosts = normalizeHosts(c, ctx);
   const healthCheck = normalizeHealthCheck(c, ctx);
+  const outlierDetection = normalizeOutlier(c);
   if (hosts.length === 0) {
     ctx.warn(joinPath(at, 'hosts'), 'no hosts: requests routed to this cluster get 503');
   }
@@ -52,6 +53,7 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
     idleTimeoutMs: c.idle_timeout ?? D.DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     circuitBreakers,
     ...(healthCheck ? { healthCheck } : {}), // no `undefined` keys: the model travels as JSON
+    ...(outlierDetection ? { outlierDetection } : {}),
     hosts,
   };
 }
@@ -108,5 +110,20 @@ function normalizeHealthCheck(c: RawCluster, ctx: Ctx): HealthCheckConfig | unde
     ...(httpCheck ? { httpPath: path } : {}),
     // Port 0 is Go's zero value: the host's own port, as in MOSN.
     ...(httpCheck && http?.port ? { httpPort: http.port } : {}),
+  };
+}
+
+/** Envoy: max_ejection_time is its value or 300s, but never below base_ejection_time. */
+function normalizeOutlier(c: RawCluster): OutlierDetectionConfig | undefined {
+  const o = c.outlier_detection;
+  if (!o) return undefined;
+  const base = o.base_ejection_time ?? D.DEFAULT_OUTLIER.baseEjectionTimeMs;
+  return {
+    consecutive5xx: o.consecutive_5xx ?? D.DEFAULT_OUTLIER.consecutive5xx,
+    consecutiveGatewayFailure: o.consecutive_gateway_failure ?? 0,
+    intervalMs: o.interval ?? D.DEFAULT_OUTLIER.intervalMs,
+    baseEjectionTimeMs: base,
+    maxEjectionTimeMs: Math.max(o.max_ejection_time ?? D.DEFAULT_OUTLIER.maxEjectionTimeMs, base),
+    maxEjectionPercent: o.max_ejection_percent ?? D.DEFAULT_OUTLIER.maxEjectionPercent,
   };
 }

@@ -2,6 +2,7 @@
 import type { CircuitBreakers, ClusterConfig } from '../../shared/config/model';
 import { createLoadBalancer, LoadBalancer } from '../lb';
 import { UpstreamHost } from './host';
+import { OutlierDetector, OutlierEvent } from './outlier';
 
 export interface ClusterStats {
   rqTotal: number;
@@ -9,7 +10,12 @@ export interface ClusterStats {
   rqTimeout: number;
   rqPendingOverflow: number;
   cxConnectFail: number;
+  /** Hosts ejected by outlier detection (Envoy's outlier_detection.ejections_enforced_total). */
+  outlierEjections: number;
 }
+
+/** Outlier events of a cluster, for the worker's log. */
+export type OutlierListener = (cluster: string, e: OutlierEvent) => void;
 
 export class Cluster {
   readonly name: string;
@@ -21,14 +27,22 @@ export class Cluster {
   pendingRequests = 0;
   activeRequests = 0;
   activeRetries = 0;
-  readonly stats: ClusterStats = { rqTotal: 0, rqRetry: 0, rqTimeout: 0, rqPendingOverflow: 0, cxConnectFail: 0 };
+  readonly stats: ClusterStats = { rqTotal: 0, rqRetry: 0, rqTimeout: 0, rqPendingOverflow: 0, cxConnectFail: 0, outlierEjections: 0 };
+  /** Null when the cluster has no outlier_detection: callers skip reporting. */
+  readonly outlier: OutlierDetector | null;
 
-  constructor(config: ClusterConfig) {
+  constructor(config: ClusterConfig, onOutlier?: OutlierListener) {
     this.name = config.name;
     this.config = config;
     this.circuitBreakers = config.circuitBreakers;
     this.hosts = config.hosts.map((h) => new UpstreamHost(h, this));
     this.lb = createLoadBalancer(config.lbType, this.hosts);
+    this.outlier = config.outlierDetection
+      ? new OutlierDetector(config.outlierDetection, this.hosts, (e) => {
+          if (e.ejected) this.stats.outlierEjections++;
+          onOutlier?.(this.name, e);
+        })
+      : null;
   }
 
   pickHost(exclude?: UpstreamHost): UpstreamHost | undefined {
@@ -36,6 +50,7 @@ export class Cluster {
   }
 
   sweep(now: number): void {
+    this.outlier?.sweep(now);
     for (const h of this.hosts) h.pool.sweep(now, this.config.idleTimeoutMs, this.config.maxIdlePerHost);
   }
 

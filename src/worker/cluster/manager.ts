@@ -4,7 +4,7 @@
  * are replaced and their idle connections closed (active ones close when released).
  */
 import type { ClusterConfig } from '../../shared/config/model';
-import { Cluster } from './cluster';
+import { Cluster, OutlierListener } from './cluster';
 
 /** Idle upstream connections are checked for expiry this often: fine enough for idle
  *  timeouts of seconds, and one timer per worker instead of one per connection. */
@@ -18,7 +18,10 @@ export class ClusterManager {
   private readonly unhealthy = new Map<string, Set<string>>();
   private readonly sweepTimer: NodeJS.Timeout;
 
-  constructor(configs: ClusterConfig[]) {
+  constructor(
+    configs: ClusterConfig[],
+    private readonly onOutlier?: OutlierListener,
+  ) {
     this.update(configs);
     this.sweepTimer = setInterval(() => this.sweep(), POOL_SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
@@ -39,7 +42,7 @@ export class ClusterManager {
       const json = JSON.stringify(cfg);
       const old = this.clusters.get(cfg.name);
       if (old && this.configs.get(cfg.name) === json) next.set(cfg.name, old);
-      else next.set(cfg.name, this.applyHealth(new Cluster(cfg)));
+      else next.set(cfg.name, this.applyHealth(new Cluster(cfg, this.onOutlier)));
       nextConfigs.set(cfg.name, json);
     }
     for (const [name, old] of this.clusters) if (next.get(name) !== old) old.close();
@@ -61,12 +64,12 @@ export class ClusterManager {
       set.add(address);
     }
     const c = this.clusters.get(cluster);
-    if (c) for (const h of c.hosts) if (h.address === address) h.healthy = healthy;
+    if (c) for (const h of c.hosts) if (h.address === address) h.setHealthChecked(healthy);
   }
 
   private applyHealth(c: Cluster): Cluster {
     const set = this.unhealthy.get(c.name);
-    if (set) for (const h of c.hosts) h.healthy = !set.has(h.address);
+    if (set) for (const h of c.hosts) h.setHealthChecked(!set.has(h.address));
     return c;
   }
 

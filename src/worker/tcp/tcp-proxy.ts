@@ -100,6 +100,7 @@ export class TcpProxyConnection implements TrackedConnection {
     up.once('connect', () => {
       connected = true;
       clearTimeout(timer);
+      cluster.outlier?.onSuccess(host);
       if (this.closed) {
         up.destroy();
         return;
@@ -113,6 +114,7 @@ export class TcpProxyConnection implements TrackedConnection {
         host.activeRequests--;
         host.stats.cxConnectFail++;
         cluster.stats.cxConnectFail++;
+        cluster.outlier?.onStatus(host, 503); // a local failure, as Envoy maps it
         if (!this.closed) this.connect(host);
         return;
       }
