@@ -29,14 +29,34 @@ function tableRow(table, pid) {
   return line.trim().split(/\s+/);
 }
 
-/** Runs `mosnd status --watch` for a while; resolves { code, stdout } after SIGINT. */
-function watch(args, forMs) {
+/** How long `status --watch` may take to draw its frames: a CLI start (Node, gRPC) on a
+ *  loaded 2-core machine can take seconds. */
+const WATCH_BOUND_MS = 20_000;
+
+/**
+ * Runs `mosnd status --watch` until its output holds `frames` complete frames (screens, or
+ * JSON lines with --json), then sends SIGINT; resolves { code, stdout } once it has exited. Waiting for
+ * frames, not for a fixed time, keeps a slow start from looking like a watch that never drew.
+ */
+function watch(args, frames = 2) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [h.BIN, 'status', '--watch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    setTimeout(() => child.kill('SIGINT'), forMs);
-    h.whenDone(child).then(({ code }) => resolve({ code, stdout }));
+    // Complete frames: JSON lines ended by a newline; screens followed by the next one's clear.
+    const count = () => (args.includes('--json') ? stdout.split('\n').length - 1 : stdout.split(CLEAR).length - 2);
+    const stop = () => {
+      clearTimeout(bound);
+      child.kill('SIGINT');
+    };
+    const bound = setTimeout(stop, WATCH_BOUND_MS);
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (count() >= frames) stop();
+    });
+    h.whenDone(child).then(({ code }) => {
+      clearTimeout(bound);
+      resolve({ code, stdout });
+    });
   });
 }
 
@@ -106,9 +126,9 @@ test('status exits 3 with one line when nothing runs, --watch says so in each fr
     assert.equal(r.stdout, '');
     assert.equal(r.stderr, 'mosnd is not running\n');
   }
-  const w = await watch(['--interval', '200ms', '--run-dir', runDir], 1_500);
+  const w = await watch(['--interval', '200ms', '--run-dir', runDir]);
   assert.equal(w.code, 0);
-  const frames = w.stdout.split(CLEAR).slice(1);
+  const frames = w.stdout.split(CLEAR).slice(1, -1); // the last one may be cut by the SIGINT
   assert.ok(frames.length >= 2, `several frames in ${JSON.stringify(w.stdout)}`);
   for (const f of frames) assert.match(f, /mosnd is not running/);
 });
@@ -117,13 +137,13 @@ test('status --watch redraws the table in place; with --json it prints one docum
   const m = await h.startMosnd({ config: directConfig(), workers: 1 });
   t.after(() => m.kill());
   const [table, json] = await Promise.all([
-    watch(['--interval', '300ms', '--run-dir', m.runDir], 2_500),
-    watch(['--json', '--interval', '300ms', '--run-dir', m.runDir], 2_500),
+    watch(['--interval', '300ms', '--run-dir', m.runDir]),
+    watch(['--json', '--interval', '300ms', '--run-dir', m.runDir]),
   ]);
   assert.equal(table.code, 0);
   assert.ok(table.stdout.startsWith('\x1b[?25l'), 'the cursor is hidden while watching');
   assert.ok(table.stdout.endsWith('\x1b[?25h'), 'and shown again on exit');
-  const frames = table.stdout.split(CLEAR).slice(1);
+  const frames = table.stdout.split(CLEAR).slice(1, -1); // the last one may be cut by the SIGINT
   assert.ok(frames.length >= 2, `several frames, got ${frames.length}`);
   for (const f of frames) assert.match(f, new RegExp(`^master\\s+0\\s+1\\s+${m.pid}\\s+serving`, 'm'));
   assert.equal(json.code, 0);

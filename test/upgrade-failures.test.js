@@ -24,9 +24,6 @@ const WARMUP_MS = 300;
 /** How long the old generation's workers may take to exit after a handover, or a killed
  *  generation's processes to disappear. */
 const GONE_WAIT_MS = 10_000;
-/** How long a worker of the "slow" install holds back its ready message: long enough to
- *  act on an upgrade in progress, short enough for the test budget. */
-const SLOW_READY_MS = 2_000;
 /** The slow upstream request of the old-master-killed test: still in flight when the
  *  old master is killed right after commit. */
 const SLOW_RESPONSE_MS = 2_000;
@@ -130,12 +127,25 @@ function workerPrelude(prelude, keepOriginal) {
   };
 }
 
-/** Worker code that holds back its `ready` message to the master by SLOW_READY_MS. */
-const slowReady = workerPrelude(
-  `{ const send = process.send.bind(process);
-     process.send = (m, ...rest) => m && m.t === 'ready' ? (setTimeout(() => send(m, ...rest), ${SLOW_READY_MS}), true) : send(m, ...rest); }`,
-  true,
-);
+/** Worker code that holds back its `ready` message until the file `ready.gate` appears in
+ *  its install dir: the test decides when the upgrade may go on (openGate), however slow the
+ *  machine is. */
+const GATE_POLL_MS = 25;
+function gatedReady(dir) {
+  const gate = JSON.stringify(path.join(dir, 'ready.gate'));
+  workerPrelude(
+    `{ const send = process.send.bind(process);
+       process.send = (m, ...rest) => {
+         if (!m || m.t !== 'ready') return send(m, ...rest);
+         const t = setInterval(() => { if (require('fs').existsSync(${gate})) { clearInterval(t); send(m, ...rest); } }, ${GATE_POLL_MS});
+         return true;
+       }; }`,
+    true,
+  )(dir);
+}
+function openGate(dir) {
+  fs.writeFileSync(path.join(dir, 'ready.gate'), '');
+}
 
 async function status(runDir) {
   const r = await h.runCli(['status', '--json', '--run-dir', runDir]);
@@ -302,7 +312,7 @@ test('a new generation not ready within --timeout fails the upgrade and is kille
 
 test('a second upgrade while one runs is refused as busy and the first one still succeeds', async (t) => {
   const ctx = await setup(t);
-  const dir = install(ctx, slowReady);
+  const dir = install(ctx, gatedReady);
   const other = install(ctx);
   const fresh = ctx.connectLoop();
   await assertServedThroughout(ctx, async () => {
@@ -315,6 +325,7 @@ test('a second upgrade while one runs is refused as busy and the first one still
     const st = await status(ctx.m.runDir);
     assert.equal(st.generation, 1, 'the old generation serves while the first upgrade waits');
     assert.notEqual(st.lastUpgrade.result, 'failed', 'a refused request is not a failed upgrade');
+    openGate(dir);
     const r = await first.done;
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /done: upgraded to generation 2/);
@@ -329,7 +340,7 @@ test('a second upgrade while one runs is refused as busy and the first one still
 
 test('a SIGKILL of the new master before it is ready fails the upgrade and the old generation serves on', async (t) => {
   const ctx = await setup(t);
-  const dir = install(ctx, slowReady);
+  const dir = install(ctx, gatedReady); // never opened: its workers never say ready
   const fresh = ctx.connectLoop();
   const r = await assertServedThroughout(ctx, async () => {
     const run = ctx.upgradeStream(dir);
@@ -407,7 +418,7 @@ test('a SIGKILL of the old master before commit lets the new generation commit b
   // move their connections, so they drain them (closed at request boundaries). New
   // connections wait in the accept queue of the socket the new generation holds.
   const ctx = await setup(t, { load: false });
-  const dir = install(ctx, slowReady);
+  const dir = install(ctx, gatedReady);
   const before = await status(ctx.m.runDir);
   const fresh = ctx.connectLoop();
   const run = ctx.upgradeStream(dir);
@@ -416,9 +427,10 @@ test('a SIGKILL of the old master before commit lets the new generation commit b
   assert.ok(newMaster, 'the new master runs');
   process.kill(ctx.m.pid, 'SIGKILL');
   await ctx.m.exitPromise;
+  openGate(dir); // only now may the new workers say ready
   await run.done;
 
-  await h.waitFor(() => h.servingPid(ctx.m.runDir) === newMaster, 'the new master to take the pidfile', SLOW_READY_MS + GONE_WAIT_MS);
+  await h.waitFor(() => h.servingPid(ctx.m.runDir) === newMaster, 'the new master to take the pidfile', GONE_WAIT_MS);
   await h.waitFor(() => before.processes.every((p) => !u.running(p.pid)), 'the old generation to exit', GONE_WAIT_MS);
   await h.sleep(200);
   const freshStats = await fresh.stop();
