@@ -195,7 +195,6 @@ export class UpgradeCoordinator {
       committed = true;
       this.state = 'committed';
       this.ctx.onCommitted();
-      say('committed', `generation ${to} (pid ${serving.pid}) accepts connections; generation ${from} stops accepting`);
 
       // From here the new generation serves. If it dies, this one resumes.
       this.state = 'handing-over';
@@ -220,6 +219,10 @@ export class UpgradeCoordinator {
       let totals: { moved: number; drained: number; closed: number; ms: number };
       try {
         const handing = supervisor.handOver(targets, supervisor.config.gracefulTimeoutMs);
+        // Said once the workers have their orders (handOver sends them before its first
+        // await): if this master dies from here on, they still move their connections
+        // instead of draining them as orphans.
+        say('committed', `generation ${to} (pid ${serving.pid}) accepts connections; generation ${from} stops accepting`);
         totals = await Promise.race([
           handing,
           new Promise<never>((_, reject) => {

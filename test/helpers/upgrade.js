@@ -50,12 +50,23 @@ function pidsWithCmdline(text) {
   return pidList().filter((p) => readProc(p, 'cmdline').split('\0').join(' ').includes(text) && running(p));
 }
 
-/** The running new master of an upgrade of the master serving `runDir` (its cmdline has --upgrade-from). */
+/** The parent pid of `pid` (0 when it is gone). */
+function parentOf(pid) {
+  const stat = readProc(pid, 'stat');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) || 0;
+}
+
+/**
+ * The running new master of an upgrade of the master serving `runDir` (its cmdline has
+ * --upgrade-from). A worker it is starting shows the same cmdline between fork and exec: a
+ * match whose parent matches too is that, not a second master.
+ */
 function newMasterPids(runDir) {
-  return pidList().filter((p) => {
+  const matches = pidList().filter((p) => {
     const argv = readProc(p, 'cmdline').split('\0');
     return argv.includes('--upgrade-from') && argv.includes(runDir) && running(p);
   });
+  return matches.filter((p) => !matches.includes(parentOf(p)));
 }
 
 /**
