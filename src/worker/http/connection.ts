@@ -1,13 +1,38 @@
 /**
- * One downstream HTTP/1.1 connection and the exchange in progress on it.
+ * One downstream HTTP/1.1 connection: the state machine of the exchanges on it.
  *
  * Requests on a connection are handled one at a time (pipelined requests wait in a buffer
  * until the response before them is complete). Bodies are never buffered whole: they pass
- * through as the buffers arrive, with backpressure both ways. The states:
+ * through as the buffers arrive, with backpressure both ways.
  *
- *   Head ──request head──▶ Dispatch ──upstream acquired──▶ Exchange ──response done──▶ Head
- *     │                       │ (local reply)                 │ 101
- *     └──────────── close ◀───┴───────────────────────────────┴──▶ Tunnel
+ *   Head ──request head──▶ Dispatch ──upstream acquired──▶ Exchange ──101──▶ Tunnel
+ *    ▲ ▲                    │    ▲                           │ │
+ *    │ └── local reply ─────┘    └── retry ──────────────────┘ │
+ *    └───────── response done ─────────────────────────────────┘
+ *   any state ──▶ Closed (client FIN or reset, malformed request, a response that ends the
+ *                          connection, drain, handover release)
+ *
+ * States:
+ *   Head      Between requests: reading (or waiting for) a request head. The only state in
+ *             which a connection is parked and moved to another process (handover).
+ *   Dispatch  A request head is read: routing, then waiting for an upstream connection.
+ *             Client reads are paused; body bytes that came with the head are held.
+ *   Exchange  The request is sent (or being sent upstream); the response is awaited or streams.
+ *   Tunnel    After 101 Switching Protocols: bytes are copied both ways until one side closes.
+ *   Closed    The socket is closing or closed; events that still arrive are ignored.
+ *
+ * Transitions (`state` is assigned in this file only):
+ *   Head     → Dispatch   a complete request head                        startRequest()
+ *   Dispatch → Exchange   an upstream connection is acquired             enterExchange()
+ *   Dispatch → Head       a local reply or an error answer, keep-alive   nextRequest()
+ *                         (a local reply passes through Exchange on its way)
+ *   Exchange → Dispatch   the try failed before any response byte: retry reenterDispatch()
+ *   Exchange → Tunnel     the upstream answered 101 to an Upgrade        enterTunnel()
+ *   Exchange → Head       the response is done, or a 502/504 answer took  nextRequest()
+ *                         its place; keep-alive
+ *   any      → Closed     malformed request, client FIN / reset / idle timeout, drain, a
+ *                         response that ends the connection, handover release: closeGracefully(),
+ *                         replyAndClose(), destroy(), release(), the socket's 'close'
  */
 import type * as net from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -79,62 +104,81 @@ const RESPONSE_LIMITS = {
 /** Envoy-style response flags, for the access log. */
 export type ResponseFlag = '' | 'NR' | 'UH' | 'UF' | 'UO' | 'UT' | 'UC' | 'DC' | 'NC';
 
+/**
+ * The fields are the state of the connection and of its current exchange. They are open to
+ * the modules beside this file that implement parts of an exchange; nothing outside
+ * src/worker/http/ uses more than the constructor and the UpstreamOwner / TrackedConnection
+ * methods. One class, every field set at construction: every function that takes an
+ * HttpConnection sees one shape.
+ */
 export class HttpConnection implements UpstreamOwner, TrackedConnection {
-  private state = State.Head;
-  private readonly reader = new HeadReader(REQUEST_LIMITS);
-  private readonly clientIp: string;
+  /** Assigned only in this file (see the transitions in the header). */
+  state = State.Head;
+  readonly reader = new HeadReader(REQUEST_LIMITS);
+  readonly clientIp: string;
   /** Bytes received after the current request (pipelining), replayed when it is done. */
-  private pipelined: Buffer | null = null;
-  private closeAfter = false;
-
-  // ---- the current request ----
-  private req: RequestHead | null = null;
-  private route: RouteMatchResult | null = null;
-  private cluster: Cluster | null = null;
-  private host: UpstreamHost | null = null;
-  private conn: UpstreamConn | null = null;
-  private cancelAcquire: (() => void) | null = null;
-  private upstreamHead = '';
-  private bodyKind = Body.None;
-  private bodyRemaining = 0;
-  private bodyChunks: ChunkedTracker | null = null;
-  private bodyDone = true;
-  /** Request bytes read but not yet sent upstream (body start), kept for a replay. */
-  private held: Buffer[] = [];
-  /** Every byte of the request is in `held`/the head: it can be sent again on retry. */
-  private replayable = true;
-  private attempts = 0;
-  private retriesLeft = 0;
-  private routeTimer: NodeJS.Timeout | null = null;
-  private tryTimer: NodeJS.Timeout | null = null;
-  flag: ResponseFlag = '';
-  private readonly openedAt = performance.now();
+  pipelined: Buffer | null = null;
+  closeAfter = false;
+  readonly openedAt = performance.now();
   /** Requests started on this connection. */
-  private served = 0;
-  // ---- figures of the current request (access log, metrics) ----
-  private status = 0;
-  private t0 = 0;
-  private tUp = 0;
-  private upMs = -1;
-  private bytesIn = 0;
-  private bytesOut = 0;
-  private upstreamAddress = '';
+  served = 0;
+
+  // ---- the current request: routing and the upstream ----
+  req: RequestHead | null = null;
+  route: RouteMatchResult | null = null;
+  cluster: Cluster | null = null;
+  host: UpstreamHost | null = null;
+  conn: UpstreamConn | null = null;
+  cancelAcquire: (() => void) | null = null;
+  /** The upstream connection of this try came from the pool (it may have been closed under us). */
+  connWasReused = false;
+  upstreamHead = '';
+  // ---- the request body ----
+  bodyKind = Body.None;
+  bodyRemaining = 0;
+  bodyChunks: ChunkedTracker | null = null;
+  bodyDone = true;
+  /** Request bytes read but not yet sent upstream (body start), kept for a replay. */
+  held: Buffer[] = [];
+  /** Every byte of the request is in `held`/the head: it can be sent again on retry. */
+  replayable = true;
+  // ---- retries and timeouts ----
+  attempts = 0;
+  retriesLeft = 0;
+  routeTimer: NodeJS.Timeout | null = null;
+  tryTimer: NodeJS.Timeout | null = null;
+  // ---- figures of the current request: access log, metrics ----
+  flag: ResponseFlag = '';
+  status = 0;
+  t0 = 0;
+  tUp = 0;
+  upMs = -1;
+  bytesIn = 0;
+  bytesOut = 0;
+  upstreamAddress = '';
 
   // ---- the response ----
-  private readonly respReader = new HeadReader(RESPONSE_LIMITS);
-  private resp: ResponseHead | null = null;
-  private respRemaining = 0;
-  private respChunks: ChunkedTracker | null = null;
+  readonly respReader = new HeadReader(RESPONSE_LIMITS);
+  resp: ResponseHead | null = null;
+  respRemaining = 0;
+  respChunks: ChunkedTracker | null = null;
   /** Decode chunked framing for an HTTP/1.0 client. */
-  private dechunk = false;
+  dechunk = false;
   /** Any byte of the response was written to the client. */
-  private respStarted = false;
-  private upstreamReusable = true;
+  respStarted = false;
+  upstreamReusable = true;
+
+  // ---- handover ----
+  /** Kernel reads are stopped: the connection waits at a request boundary to be moved. */
+  parked = false;
+  moved = false;
+  /** Bytes taken off the connection by detach(), given back by reattach(). */
+  detachedData: Buffer | null = null;
 
   constructor(
-    private readonly socket: net.Socket,
-    private readonly ctx: WorkerContext,
-    private readonly routerName: string,
+    readonly socket: net.Socket,
+    readonly ctx: WorkerContext,
+    readonly routerName: string,
     readonly listenerName: string = '',
   ) {
     const ip = socket.remoteAddress ?? '';
@@ -154,7 +198,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   // ===================================================================== downstream input
 
-  private onData(data: Buffer): void {
+  onData(data: Buffer): void {
     switch (this.state) {
       case State.Head:
         if (this.parked) this.holdPipelined(data);
@@ -173,7 +217,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     }
   }
 
-  private onHeadBytes(data: Buffer): void {
+  onHeadBytes(data: Buffer): void {
     let head: Head | null;
     let req: RequestHead;
     try {
@@ -187,7 +231,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.startRequest(req, head.rest);
   }
 
-  private protocolError(e: unknown): void {
+  protocolError(e: unknown): void {
     const status = e instanceof HttpParseError ? e.status : 400;
     const reason = e instanceof HttpParseError ? e.reason : 'bad request';
     this.ctx.counters.requestsTotal++;
@@ -201,15 +245,32 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.replyAndClose(status, `${reason}\n`);
   }
 
-  private holdPipelined(data: Buffer): void {
+  holdPipelined(data: Buffer): void {
     this.pipelined = this.pipelined === null ? data : Buffer.concat([this.pipelined, data]);
     // Stop reading: the next request waits for this response anyway.
     this.socket.pause();
   }
 
+  // ===================================================================== transitions
+
+  /** Dispatch → Exchange: an upstream connection is acquired, the request goes out. */
+  enterExchange(): void {
+    this.state = State.Exchange;
+  }
+
+  /** Exchange → Dispatch: the try failed before any response byte; another one starts. */
+  reenterDispatch(): void {
+    this.state = State.Dispatch;
+  }
+
+  /** Exchange → Tunnel: the upstream switched protocols. */
+  enterTunnel(): void {
+    this.state = State.Tunnel;
+  }
+
   // ===================================================================== dispatch
 
-  private startRequest(req: RequestHead, rest: Buffer | null): void {
+  startRequest(req: RequestHead, rest: Buffer | null): void {
     const c = this.ctx.counters;
     c.requestsTotal++;
     c.requestsActive++;
@@ -298,7 +359,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   }
 
   /** Picks a host and asks its pool for a connection (first try and every retry). */
-  private tryUpstream(exclude: UpstreamHost | undefined): void {
+  tryUpstream(exclude: UpstreamHost | undefined): void {
     const cluster = this.cluster!;
     const host = cluster.pickHost(exclude);
     if (!host) {
@@ -314,7 +375,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.cancelAcquire = host.pool.acquire((err, conn, reused) => this.onAcquired(err, conn, reused));
   }
 
-  private onAcquired(err: PoolFailure | null, conn: UpstreamConn | null, reused: boolean): void {
+  onAcquired(err: PoolFailure | null, conn: UpstreamConn | null, reused: boolean): void {
     this.cancelAcquire = null;
     if (this.state !== State.Dispatch) {
       // The client went away while we waited.
@@ -343,11 +404,11 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.attach(conn, reused);
   }
 
-  private attach(conn: UpstreamConn, reused: boolean): void {
+  attach(conn: UpstreamConn, reused: boolean): void {
     this.conn = conn;
     conn.owner = this;
     conn.requests++;
-    this.state = State.Exchange;
+    this.enterExchange();
     this.resp = null;
     this.respReader.reset();
     this.upstreamReusable = true;
@@ -372,11 +433,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     }
   }
 
-  private connWasReused = false;
 
   // ===================================================================== request body
 
-  private onBodyBytes(data: Buffer): void {
+  onBodyBytes(data: Buffer): void {
     let end: number;
     try {
       if (this.bodyKind === Body.Length) {
@@ -405,7 +465,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     if (end < data.length) this.holdPipelined(data.subarray(end));
   }
 
-  private abortRequestBody(e: unknown): void {
+  abortRequestBody(e: unknown): void {
     // A malformed body: the upstream (if any) got part of it and must not be reused.
     const status = e instanceof HttpParseError ? e.status : 400;
     this.releaseUpstream(false);
@@ -420,7 +480,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   // ===================================================================== timers
 
-  private armRouteTimer(): void {
+  armRouteTimer(): void {
     if (this.routeTimer !== null || this.route === null) return;
     const action = this.route.route.action;
     if (action.kind !== 'cluster') return;
@@ -428,7 +488,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
   }
 
-  private startTryTimer(): void {
+  startTryTimer(): void {
     if (this.tryTimer !== null) clearTimeout(this.tryTimer);
     this.tryTimer = null;
     const action = this.route?.route.action;
@@ -436,14 +496,14 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.tryTimer = setTimeout(() => this.onTryTimeout(), action.retry.retryTimeoutMs);
   }
 
-  private clearTimers(): void {
+  clearTimers(): void {
     if (this.routeTimer !== null) clearTimeout(this.routeTimer);
     if (this.tryTimer !== null) clearTimeout(this.tryTimer);
     this.routeTimer = null;
     this.tryTimer = null;
   }
 
-  private onRouteTimeout(): void {
+  onRouteTimeout(): void {
     this.routeTimer = null;
     if (this.resp !== null) return; // the head arrived: the timeout bounds the wait for it
     this.cluster!.stats.rqTimeout++;
@@ -452,7 +512,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.finishWithError(504, 'upstream request timeout\n');
   }
 
-  private onTryTimeout(): void {
+  onTryTimeout(): void {
     this.tryTimer = null;
     if (this.resp !== null) return;
     this.cluster!.stats.rqTimeout++;
@@ -473,7 +533,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.onResponseBody(data);
   }
 
-  private onResponseHeadBytes(data: Buffer): void {
+  onResponseHeadBytes(data: Buffer): void {
     let head: Head | null;
     let resp: ResponseHead;
     try {
@@ -492,7 +552,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.onResponseHead(resp, head.rest);
   }
 
-  private onInterimResponse(resp: ResponseHead, head: Head): void {
+  onInterimResponse(resp: ResponseHead, head: Head): void {
     const req = this.req!;
     if (resp.status === 101) {
       if (req.upgrade === undefined) {
@@ -516,7 +576,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
         }),
         'latin1',
       );
-      this.state = State.Tunnel;
+      this.enterTunnel();
       this.upstreamReusable = false;
       this.bodyDone = true;
       if (this.pipelined !== null) {
@@ -536,7 +596,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     if (head.rest !== null) this.onResponseHeadBytes(head.rest);
   }
 
-  private onResponseHead(resp: ResponseHead, rest: Buffer | null): void {
+  onResponseHead(resp: ResponseHead, rest: Buffer | null): void {
     const req = this.req!;
     this.upMs = performance.now() - this.tUp;
     this.clearTimers();
@@ -577,7 +637,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     s.uncork();
   }
 
-  private onResponseBody(data: Buffer): void {
+  onResponseBody(data: Buffer): void {
     const resp = this.resp!;
     let out: Buffer = data;
     let done = false;
@@ -668,7 +728,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     if (this.state === State.Exchange || this.state === State.Tunnel) this.socket.resume();
   }
 
-  private onClientDrain(): void {
+  onClientDrain(): void {
     if (this.conn && (this.state === State.Exchange || this.state === State.Tunnel)) this.conn.socket.resume();
   }
 
@@ -677,7 +737,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
    * safe (the whole request is still in hand and it is idempotent, or the failed
    * connection was a reused one that the upstream had closed), else answer 502/504.
    */
-  private upstreamFailedBeforeResponse(why: 'reset' | 'protocol' | 'timeout', alreadyClosed = false): void {
+  upstreamFailedBeforeResponse(why: 'reset' | 'protocol' | 'timeout', alreadyClosed = false): void {
     const reusedConn = this.connWasReused;
     if (!alreadyClosed) this.releaseUpstream(false);
     else this.conn = null;
@@ -686,7 +746,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     if (canResend && (this.retriesLeft > 0 || (reusedConn && why === 'reset'))) {
       if (!(reusedConn && why === 'reset')) this.retriesLeft--;
       this.cluster!.stats.rqRetry++;
-      this.state = State.Dispatch;
+      this.reenterDispatch();
       this.respReader.reset();
       this.resp = null;
       this.tryUpstream(why === 'reset' && reusedConn ? undefined : this.host ?? undefined);
@@ -703,7 +763,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   // ===================================================================== completion
 
-  private responseDone(): void {
+  responseDone(): void {
     if (this.state !== State.Exchange) return;
     this.clearTimers();
     this.releaseUpstream(this.upstreamReusable && this.bodyDone);
@@ -716,7 +776,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   }
 
   /** Gives the upstream connection back to its pool (or closes it). */
-  private releaseUpstream(reusable: boolean): void {
+  releaseUpstream(reusable: boolean): void {
     if (this.cancelAcquire !== null) {
       this.cancelAcquire();
       this.cancelAcquire = null;
@@ -734,7 +794,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     conn.host.pool.release(conn, reusable);
   }
 
-  private endRequest(): void {
+  endRequest(): void {
     if (this.req === null) return;
     if (this.ctx.onRequest !== null) this.ctx.onRequest(this.record(this.req.method, this.req.path));
     this.ctx.counters.requestsActive--;
@@ -748,7 +808,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.held = [];
   }
 
-  private nextRequest(): void {
+  nextRequest(): void {
     this.state = State.Head;
     this.reader.reset();
     if (this.ctx.handoverMode) {
@@ -770,7 +830,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   }
 
   /** Answers locally (no upstream involved) and carries on with the connection. */
-  private localResponse(status: number, body: string, headers: string[] = []): void {
+  localResponse(status: number, body: string, headers: string[] = []): void {
     this.countStatus(status);
     const req = this.req!;
     const close = this.closeAfter || !req.keepAlive || !this.bodyDone;
@@ -780,7 +840,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.responseDoneLocal(close);
   }
 
-  private responseDoneLocal(close: boolean): void {
+  responseDoneLocal(close: boolean): void {
     this.clearTimers();
     this.endRequest();
     if (close) this.closeGracefully();
@@ -788,7 +848,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   }
 
   /** An error answer for the current request (nothing was sent to the client yet). */
-  private finishWithError(status: number, body: string): void {
+  finishWithError(status: number, body: string): void {
     this.clearTimers();
     this.releaseUpstream(false);
     if (this.respStarted) {
@@ -802,14 +862,14 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.responseDoneLocal(close);
   }
 
-  private replyAndClose(status: number, body: string): void {
+  replyAndClose(status: number, body: string): void {
     if (this.state === State.Closed) return;
     this.state = State.Closed;
     this.socket.end(localReply(status, body, true), 'utf8');
     this.socket.destroySoon();
   }
 
-  private record(method: string, path: string): RequestRecord {
+  record(method: string, path: string): RequestRecord {
     return {
       listener: this.listenerName,
       clientIp: this.clientIp,
@@ -827,7 +887,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     };
   }
 
-  private countStatus(status: number): void {
+  countStatus(status: number): void {
     this.status = status;
     const cls = (status / 100) | 0;
     if (cls >= 1 && cls <= 5) this.ctx.counters.responsesByClass[cls]++;
@@ -835,7 +895,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   // ===================================================================== client lifecycle
 
-  private onClientEnd(): void {
+  onClientEnd(): void {
     // The client will send nothing more. Finish a complete exchange, then close.
     if (this.state === State.Tunnel) {
       this.conn?.socket.end();
@@ -853,13 +913,13 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.closeAfter = true;
   }
 
-  private onClientTimeout(): void {
+  onClientTimeout(): void {
     if (this.state !== State.Head) return; // the exchange has its own timers
     if (this.reader.hasPartial) this.replyAndClose(408, 'request head timeout\n');
     else this.closeGracefully();
   }
 
-  private onClientClose(): void {
+  onClientClose(): void {
     const inFlight = this.req !== null;
     this.state = State.Closed;
     this.clearTimers();
@@ -873,7 +933,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.ctx.untrack(this);
   }
 
-  private closeGracefully(): void {
+  closeGracefully(): void {
     if (this.state === State.Closed) return;
     this.state = State.Closed;
     this.socket.end();
@@ -882,16 +942,12 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   // ===================================================================== handover
 
-  /** Kernel reads are stopped: the connection waits at a request boundary to be moved. */
-  private parked = false;
-  private moved = false;
-
   /**
    * Stop at this request boundary. Reads stop on the next turn of the loop: stopping inside
    * a 'data' callback would be undone by the stream's read-ahead; bytes that arrive before
    * then are kept with the connection.
    */
-  private park(): void {
+  park(): void {
     if (this.parked) return;
     this.parked = true;
     setImmediate(() => {
@@ -919,8 +975,6 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.detachedData = data;
     return { kind: 'http', listener: this.listenerName, fds: [socketFd(this.socket)], data };
   }
-
-  private detachedData: Buffer | null = null;
 
   reattach(): void {
     this.parked = false;
