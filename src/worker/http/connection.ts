@@ -43,6 +43,7 @@ import { parseResponseHead, ResponseHead } from './response-head';
 import { ChunkedTracker } from './chunked';
 import { buildDownstreamHead, buildUpstreamHead } from './serialize';
 import { localReply } from './local-reply';
+import { countStatus, requestRecord, ResponseFlag } from './request-record';
 import {
   applyRequestHeaderMutations,
   applyResponseHeaderMutations,
@@ -55,7 +56,7 @@ import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
 import type { PoolFailure } from '../cluster/pool';
-import type { Detached, RequestRecord, TrackedConnection, WorkerContext } from '../context';
+import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import { performance } from 'node:perf_hooks';
 import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
 import {
@@ -101,9 +102,6 @@ const RESPONSE_LIMITS = {
   skipLeadingCrlf: false,
 };
 
-/** Envoy-style response flags, for the access log. */
-export type ResponseFlag = '' | 'NR' | 'UH' | 'UF' | 'UO' | 'UT' | 'UC' | 'DC' | 'NC';
-
 /**
  * The fields are the state of the connection and of its current exchange. They are open to
  * the modules beside this file that implement parts of an exchange; nothing outside
@@ -147,7 +145,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   retriesLeft = 0;
   routeTimer: NodeJS.Timeout | null = null;
   tryTimer: NodeJS.Timeout | null = null;
-  // ---- figures of the current request: access log, metrics ----
+  // ---- figures of the current request: access log, metrics (request-record.ts) ----
   flag: ResponseFlag = '';
   status = 0;
   t0 = 0;
@@ -235,12 +233,12 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     const status = e instanceof HttpParseError ? e.status : 400;
     const reason = e instanceof HttpParseError ? e.reason : 'bad request';
     this.ctx.counters.requestsTotal++;
-    this.countStatus(status);
+    countStatus(this, status);
     this.t0 = 0;
     this.bytesIn = this.bytesOut = 0;
     this.upMs = -1;
     this.upstreamAddress = '';
-    if (this.ctx.onRequest !== null) this.ctx.onRequest(this.record('-', '-'));
+    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, '-', '-'));
     this.ctx.log.debug({ client: this.clientIp, status, reason }, 'malformed request');
     this.replyAndClose(status, `${reason}\n`);
   }
@@ -470,7 +468,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     const status = e instanceof HttpParseError ? e.status : 400;
     this.releaseUpstream(false);
     if (!this.respStarted) {
-      this.countStatus(status);
+      countStatus(this, status);
       this.endRequest();
       this.replyAndClose(status, `${e instanceof HttpParseError ? e.reason : 'bad request'}\n`);
     } else {
@@ -563,7 +561,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       this.clearTimers();
       this.resp = resp;
       this.respStarted = true;
-      this.countStatus(101);
+      countStatus(this, 101);
       this.socket.write(
         buildDownstreamHead({
           status: 101,
@@ -620,7 +618,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       connectionHeader,
       contentLength: resp.framing === 'chunked' ? -1 : resp.contentLength,
     });
-    this.countStatus(resp.status);
+    countStatus(this, resp.status);
     this.respStarted = true;
     if (resp.framing === 'length') this.respRemaining = resp.contentLength;
     else if (resp.framing === 'chunked') this.respChunks = new ChunkedTracker(502);
@@ -796,7 +794,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   endRequest(): void {
     if (this.req === null) return;
-    if (this.ctx.onRequest !== null) this.ctx.onRequest(this.record(this.req.method, this.req.path));
+    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, this.req.method, this.req.path));
     this.ctx.counters.requestsActive--;
     if (this.cluster) this.cluster.activeRequests--;
     this.req = null;
@@ -831,7 +829,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   /** Answers locally (no upstream involved) and carries on with the connection. */
   localResponse(status: number, body: string, headers: string[] = []): void {
-    this.countStatus(status);
+    countStatus(this, status);
     const req = this.req!;
     const close = this.closeAfter || !req.keepAlive || !this.bodyDone;
     if (this.route) headers = applyResponseHeaderMutations(this.route, headers);
@@ -855,7 +853,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       this.destroy();
       return;
     }
-    this.countStatus(status);
+    countStatus(this, status);
     const req = this.req!;
     const close = this.closeAfter || !req.keepAlive || !this.bodyDone;
     this.socket.write(localReply(status, body, close, [], req.method === 'HEAD'), 'utf8');
@@ -867,30 +865,6 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.state = State.Closed;
     this.socket.end(localReply(status, body, true), 'utf8');
     this.socket.destroySoon();
-  }
-
-  record(method: string, path: string): RequestRecord {
-    return {
-      listener: this.listenerName,
-      clientIp: this.clientIp,
-      method,
-      path,
-      status: this.status,
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-      durationMs: this.t0 > 0 ? performance.now() - this.t0 : 0,
-      upstreamMs: this.upMs,
-      cluster: this.cluster?.name ?? '',
-      upstreamHost: this.upstreamAddress,
-      flag: this.flag,
-      attempts: this.attempts,
-    };
-  }
-
-  countStatus(status: number): void {
-    this.status = status;
-    const cls = (status / 100) | 0;
-    if (cls >= 1 && cls <= 5) this.ctx.counters.responsesByClass[cls]++;
   }
 
   // ===================================================================== client lifecycle
