@@ -33,6 +33,12 @@
  *   any      → Closed     malformed request, client FIN / reset / idle timeout, drain, a
  *                         response that ends the connection, handover release: closeGracefully(),
  *                         replyAndClose(), destroy(), release(), the socket's 'close'
+ *
+ * This file holds the state machine: the socket events, the request head, the transitions
+ * and the end of each request. The parts of an exchange are functions of the connection in
+ * the files beside it (one call per event, no per-request objects of their own):
+ *   request-body.ts       the request body to the upstream, held or streamed
+ *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
 import type * as net from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -44,6 +50,7 @@ import { ChunkedTracker } from './chunked';
 import { buildDownstreamHead, buildUpstreamHead } from './serialize';
 import { localReply } from './local-reply';
 import { countStatus, requestRecord, ResponseFlag } from './request-record';
+import { Body, onBodyBytes, startRequestBody } from './request-body';
 import {
   applyRequestHeaderMutations,
   applyResponseHeaderMutations,
@@ -68,7 +75,7 @@ import {
   DRAIN_FRESH_CONNECTION_GRACE_MS,
 } from '../../shared/constants';
 
-const enum State {
+export const enum State {
   Head,
   /** Route chosen, waiting for an upstream connection (client reads paused). */
   Dispatch,
@@ -76,12 +83,6 @@ const enum State {
   Exchange,
   Tunnel,
   Closed,
-}
-
-const enum Body {
-  None,
-  Length,
-  Chunked,
 }
 
 /** Methods a retry may resend (RFC 9110 §9.2.2). */
@@ -131,7 +132,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   /** The upstream connection of this try came from the pool (it may have been closed under us). */
   connWasReused = false;
   upstreamHead = '';
-  // ---- the request body ----
+  // ---- the request body (request-body.ts) ----
   bodyKind = Body.None;
   bodyRemaining = 0;
   bodyChunks: ChunkedTracker | null = null;
@@ -204,7 +205,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
         return;
       case State.Dispatch:
       case State.Exchange:
-        if (!this.bodyDone) this.onBodyBytes(data);
+        if (!this.bodyDone) onBodyBytes(this, data);
         else this.holdPipelined(data);
         return;
       case State.Tunnel:
@@ -285,21 +286,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.attempts = 0;
     if (this.ctx.draining) this.closeAfter = true;
 
-    // Framing of the request body.
-    if (req.chunked) {
-      this.bodyKind = Body.Chunked;
-      this.bodyChunks = new ChunkedTracker(400);
-      this.bodyDone = false;
-    } else if (req.contentLength > 0) {
-      this.bodyKind = Body.Length;
-      this.bodyRemaining = req.contentLength;
-      this.bodyDone = false;
-    } else {
-      this.bodyKind = Body.None;
-      this.bodyDone = true;
-    }
-    this.held = [];
-    this.replayable = true;
+    startRequestBody(this, req);
     this.state = State.Dispatch;
     // Wait for an upstream before reading more of the body (no unbounded buffering).
     this.socket.pause();
@@ -431,50 +418,6 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     }
   }
 
-
-  // ===================================================================== request body
-
-  onBodyBytes(data: Buffer): void {
-    let end: number;
-    try {
-      if (this.bodyKind === Body.Length) {
-        end = Math.min(data.length, this.bodyRemaining);
-        this.bodyRemaining -= end;
-        if (this.bodyRemaining === 0) this.bodyDone = true;
-      } else {
-        end = this.bodyChunks!.feed(data, 0);
-        if (this.bodyChunks!.done) this.bodyDone = true;
-      }
-    } catch (e) {
-      this.abortRequestBody(e);
-      return;
-    }
-    const part = end === data.length ? data : data.subarray(0, end);
-    this.bytesIn += part.length;
-    if (this.state === State.Exchange && this.conn) {
-      if (part.length > 0 && !this.conn.socket.write(part)) this.socket.pause();
-    } else if (part.length > 0) {
-      this.held.push(part);
-    }
-    if (this.bodyDone) {
-      this.armRouteTimer();
-      if (this.state === State.Exchange) this.startTryTimer();
-    }
-    if (end < data.length) this.holdPipelined(data.subarray(end));
-  }
-
-  abortRequestBody(e: unknown): void {
-    // A malformed body: the upstream (if any) got part of it and must not be reused.
-    const status = e instanceof HttpParseError ? e.status : 400;
-    this.releaseUpstream(false);
-    if (!this.respStarted) {
-      countStatus(this, status);
-      this.endRequest();
-      this.replyAndClose(status, `${e instanceof HttpParseError ? e.reason : 'bad request'}\n`);
-    } else {
-      this.destroy();
-    }
-  }
 
   // ===================================================================== timers
 
