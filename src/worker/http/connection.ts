@@ -38,6 +38,7 @@
  * and the end of each request. The parts of an exchange are functions of the connection in
  * the files beside it (one call per event, no per-request objects of their own):
  *   request-body.ts       the request body to the upstream, held or streamed
+ *   exchange-timers.ts    the route timeout and the per-try timeout
  *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
 import type * as net from 'node:net';
@@ -51,6 +52,7 @@ import { buildDownstreamHead, buildUpstreamHead } from './serialize';
 import { localReply } from './local-reply';
 import { countStatus, requestRecord, ResponseFlag } from './request-record';
 import { Body, onBodyBytes, startRequestBody } from './request-body';
+import { armRouteTimer, clearTimers, startTryTimer } from './exchange-timers';
 import {
   applyRequestHeaderMutations,
   applyResponseHeaderMutations,
@@ -67,7 +69,6 @@ import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import { performance } from 'node:perf_hooks';
 import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
 import {
-  DEFAULT_ROUTE_TIMEOUT_MS,
   DOWNSTREAM_IDLE_TIMEOUT_MS,
   MAX_HEADER_BYTES,
   MAX_REQUEST_LINE_BYTES,
@@ -141,7 +142,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   held: Buffer[] = [];
   /** Every byte of the request is in `held`/the head: it can be sent again on retry. */
   replayable = true;
-  // ---- retries and timeouts ----
+  // ---- retries and timeouts (exchange-timers.ts) ----
   attempts = 0;
   retriesLeft = 0;
   routeTimer: NodeJS.Timeout | null = null;
@@ -339,7 +340,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       chunked: req.chunked,
       contentLength: req.chunked ? -1 : req.contentLength,
     });
-    if (this.bodyDone) this.armRouteTimer();
+    if (this.bodyDone) armRouteTimer(this);
     this.tryUpstream(undefined);
   }
 
@@ -407,7 +408,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     s.uncork();
     if (!this.replayable || !this.bodyDone) this.held = [];
     if (this.bodyDone) {
-      this.startTryTimer();
+      startTryTimer(this);
       // Keep reading the client while waiting, so a client that resets is noticed now and
       // the upstream request is cancelled (a pipelined request is held and reads pause).
       if (this.pipelined === null) this.socket.resume();
@@ -418,47 +419,6 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     }
   }
 
-
-  // ===================================================================== timers
-
-  armRouteTimer(): void {
-    if (this.routeTimer !== null || this.route === null) return;
-    const action = this.route.route.action;
-    if (action.kind !== 'cluster') return;
-    const ms = action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
-    this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
-  }
-
-  startTryTimer(): void {
-    if (this.tryTimer !== null) clearTimeout(this.tryTimer);
-    this.tryTimer = null;
-    const action = this.route?.route.action;
-    if (!action || action.kind !== 'cluster' || !action.retry || action.retry.retryTimeoutMs <= 0) return;
-    this.tryTimer = setTimeout(() => this.onTryTimeout(), action.retry.retryTimeoutMs);
-  }
-
-  clearTimers(): void {
-    if (this.routeTimer !== null) clearTimeout(this.routeTimer);
-    if (this.tryTimer !== null) clearTimeout(this.tryTimer);
-    this.routeTimer = null;
-    this.tryTimer = null;
-  }
-
-  onRouteTimeout(): void {
-    this.routeTimer = null;
-    if (this.resp !== null) return; // the head arrived: the timeout bounds the wait for it
-    this.cluster!.stats.rqTimeout++;
-    this.flag = 'UT';
-    this.releaseUpstream(false);
-    this.finishWithError(504, 'upstream request timeout\n');
-  }
-
-  onTryTimeout(): void {
-    this.tryTimer = null;
-    if (this.resp !== null) return;
-    this.cluster!.stats.rqTimeout++;
-    this.upstreamFailedBeforeResponse('timeout');
-  }
 
   // ===================================================================== upstream events
 
@@ -501,7 +461,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
         this.upstreamFailedBeforeResponse('protocol');
         return;
       }
-      this.clearTimers();
+      clearTimers(this);
       this.resp = resp;
       this.respStarted = true;
       countStatus(this, 101);
@@ -540,7 +500,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   onResponseHead(resp: ResponseHead, rest: Buffer | null): void {
     const req = this.req!;
     this.upMs = performance.now() - this.tUp;
-    this.clearTimers();
+    clearTimers(this);
     this.resp = resp;
     if (!resp.reusable) this.upstreamReusable = false;
     this.dechunk = resp.framing === 'chunked' && req.minor === 0;
@@ -706,7 +666,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   responseDone(): void {
     if (this.state !== State.Exchange) return;
-    this.clearTimers();
+    clearTimers(this);
     this.releaseUpstream(this.upstreamReusable && this.bodyDone);
     this.endRequest();
     if (this.closeAfter || !this.bodyDone) {
@@ -782,7 +742,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   }
 
   responseDoneLocal(close: boolean): void {
-    this.clearTimers();
+    clearTimers(this);
     this.endRequest();
     if (close) this.closeGracefully();
     else this.nextRequest();
@@ -790,7 +750,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   /** An error answer for the current request (nothing was sent to the client yet). */
   finishWithError(status: number, body: string): void {
-    this.clearTimers();
+    clearTimers(this);
     this.releaseUpstream(false);
     if (this.respStarted) {
       this.destroy();
@@ -839,7 +799,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   onClientClose(): void {
     const inFlight = this.req !== null;
     this.state = State.Closed;
-    this.clearTimers();
+    clearTimers(this);
     if (inFlight) {
       if (!this.resp) this.flag = 'DC';
       this.releaseUpstream(false);

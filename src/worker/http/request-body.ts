@@ -10,6 +10,7 @@ import { HttpParseError } from './errors';
 import { ChunkedTracker } from './chunked';
 import type { RequestHead } from './request-head';
 import { countStatus } from './request-record';
+import { armRouteTimer, startTryTimer } from './exchange-timers';
 import { State, type HttpConnection } from './connection';
 
 export const enum Body {
@@ -60,8 +61,8 @@ export function onBodyBytes(c: HttpConnection, data: Buffer): void {
     c.held.push(part);
   }
   if (c.bodyDone) {
-    c.armRouteTimer();
-    if (c.state === State.Exchange) c.startTryTimer();
+    armRouteTimer(c);
+    if (c.state === State.Exchange) startTryTimer(c);
   }
   if (end < data.length) c.holdPipelined(data.subarray(end));
 }
