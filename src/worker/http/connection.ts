@@ -38,6 +38,7 @@
  * and the end of each request. The parts of an exchange are functions of the connection in
  * the files beside it (one call per event, no per-request objects of their own):
  *   request-body.ts       the request body to the upstream, held or streamed
+ *   upstream-exchange.ts  a host and a pooled connection for each try; the request sent
  *   exchange-timers.ts    the route timeout and the per-try timeout
  *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
@@ -52,7 +53,8 @@ import { buildDownstreamHead, buildUpstreamHead } from './serialize';
 import { localReply } from './local-reply';
 import { countStatus, requestRecord, ResponseFlag } from './request-record';
 import { Body, onBodyBytes, startRequestBody } from './request-body';
-import { armRouteTimer, clearTimers, startTryTimer } from './exchange-timers';
+import { armRouteTimer, clearTimers } from './exchange-timers';
+import { releaseUpstream, tryUpstream } from './upstream-exchange';
 import {
   applyRequestHeaderMutations,
   applyResponseHeaderMutations,
@@ -64,7 +66,6 @@ import {
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
-import type { PoolFailure } from '../cluster/pool';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import { performance } from 'node:perf_hooks';
 import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
@@ -123,7 +124,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   /** Requests started on this connection. */
   served = 0;
 
-  // ---- the current request: routing and the upstream ----
+  // ---- the current request: routing and the upstream (upstream-exchange.ts) ----
   req: RequestHead | null = null;
   route: RouteMatchResult | null = null;
   cluster: Cluster | null = null;
@@ -341,84 +342,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       contentLength: req.chunked ? -1 : req.contentLength,
     });
     if (this.bodyDone) armRouteTimer(this);
-    this.tryUpstream(undefined);
+    tryUpstream(this, undefined);
   }
-
-  /** Picks a host and asks its pool for a connection (first try and every retry). */
-  tryUpstream(exclude: UpstreamHost | undefined): void {
-    const cluster = this.cluster!;
-    const host = cluster.pickHost(exclude);
-    if (!host) {
-      this.flag = 'UH';
-      this.finishWithError(503, 'no healthy upstream\n');
-      return;
-    }
-    this.host = host;
-    this.upstreamAddress = host.address; // logged even when the connect fails (UF), as Envoy does
-    host.activeRequests++;
-    host.stats.rqTotal++;
-    this.attempts++;
-    this.cancelAcquire = host.pool.acquire((err, conn, reused) => this.onAcquired(err, conn, reused));
-  }
-
-  onAcquired(err: PoolFailure | null, conn: UpstreamConn | null, reused: boolean): void {
-    this.cancelAcquire = null;
-    if (this.state !== State.Dispatch) {
-      // The client went away while we waited.
-      // this.host may already be cleared: the connection knows its own pool.
-      if (conn) conn.host.pool.release(conn, true);
-      return;
-    }
-    if (err !== null || conn === null) {
-      this.host!.activeRequests--;
-      if (err === 'overflow') {
-        this.flag = 'UO';
-        this.finishWithError(503, 'upstream overflow\n');
-        return;
-      }
-      // Nothing was sent: a connect failure is always safe to retry.
-      if (this.retriesLeft > 0) {
-        this.retriesLeft--;
-        this.cluster!.stats.rqRetry++;
-        this.tryUpstream(this.host!);
-        return;
-      }
-      this.flag = 'UF';
-      this.finishWithError(503, 'upstream connect error\n');
-      return;
-    }
-    this.attach(conn, reused);
-  }
-
-  attach(conn: UpstreamConn, reused: boolean): void {
-    this.conn = conn;
-    conn.owner = this;
-    conn.requests++;
-    this.enterExchange();
-    this.resp = null;
-    this.respReader.reset();
-    this.upstreamReusable = true;
-    this.connWasReused = reused;
-    this.upstreamAddress = conn.host.address;
-    this.tUp = performance.now();
-    const s = conn.socket;
-    s.cork();
-    s.write(this.upstreamHead, 'latin1');
-    for (const b of this.held) s.write(b);
-    s.uncork();
-    if (!this.replayable || !this.bodyDone) this.held = [];
-    if (this.bodyDone) {
-      startTryTimer(this);
-      // Keep reading the client while waiting, so a client that resets is noticed now and
-      // the upstream request is cancelled (a pipelined request is held and reads pause).
-      if (this.pipelined === null) this.socket.resume();
-    } else {
-      // Expect: 100-continue is forwarded; the upstream's 100 reaches the client.
-      this.replayable = false;
-      this.socket.resume();
-    }
-  }
-
 
   // ===================================================================== upstream events
 
@@ -567,7 +492,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       } catch {
         // Malformed framing mid-response: the client cannot be told cleanly.
         this.flag = 'UC';
-        this.releaseUpstream(false);
+        releaseUpstream(this, false);
         this.destroy();
         return;
       }
@@ -640,7 +565,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
    */
   upstreamFailedBeforeResponse(why: 'reset' | 'protocol' | 'timeout', alreadyClosed = false): void {
     const reusedConn = this.connWasReused;
-    if (!alreadyClosed) this.releaseUpstream(false);
+    if (!alreadyClosed) releaseUpstream(this, false);
     else this.conn = null;
     const req = this.req!;
     const canResend = this.replayable && this.bodyDone && IDEMPOTENT.has(req.method) && req.upgrade === undefined;
@@ -650,7 +575,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       this.reenterDispatch();
       this.respReader.reset();
       this.resp = null;
-      this.tryUpstream(why === 'reset' && reusedConn ? undefined : this.host ?? undefined);
+      tryUpstream(this, why === 'reset' && reusedConn ? undefined : this.host ?? undefined);
       return;
     }
     if (why === 'timeout') {
@@ -667,32 +592,13 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   responseDone(): void {
     if (this.state !== State.Exchange) return;
     clearTimers(this);
-    this.releaseUpstream(this.upstreamReusable && this.bodyDone);
+    releaseUpstream(this, this.upstreamReusable && this.bodyDone);
     this.endRequest();
     if (this.closeAfter || !this.bodyDone) {
       this.closeGracefully();
       return;
     }
     this.nextRequest();
-  }
-
-  /** Gives the upstream connection back to its pool (or closes it). */
-  releaseUpstream(reusable: boolean): void {
-    if (this.cancelAcquire !== null) {
-      this.cancelAcquire();
-      this.cancelAcquire = null;
-      if (this.host) this.host.activeRequests--;
-      this.host = null;
-    }
-    const conn = this.conn;
-    if (conn === null) return;
-    this.conn = null;
-    if (this.host) {
-      this.host.activeRequests--;
-      this.host = null;
-    }
-    conn.socket.resume();
-    conn.host.pool.release(conn, reusable);
   }
 
   endRequest(): void {
@@ -751,7 +657,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   /** An error answer for the current request (nothing was sent to the client yet). */
   finishWithError(status: number, body: string): void {
     clearTimers(this);
-    this.releaseUpstream(false);
+    releaseUpstream(this, false);
     if (this.respStarted) {
       this.destroy();
       return;
@@ -802,10 +708,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     clearTimers(this);
     if (inFlight) {
       if (!this.resp) this.flag = 'DC';
-      this.releaseUpstream(false);
+      releaseUpstream(this, false);
       this.endRequest();
     } else {
-      this.releaseUpstream(false);
+      releaseUpstream(this, false);
     }
     this.ctx.untrack(this);
   }
@@ -906,7 +812,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   destroy(): void {
     this.state = State.Closed;
-    this.releaseUpstream(false);
+    releaseUpstream(this, false);
     this.socket.destroy();
   }
 }

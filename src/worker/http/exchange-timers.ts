@@ -8,6 +8,7 @@
  */
 import { DEFAULT_ROUTE_TIMEOUT_MS } from '../../shared/constants';
 import type { HttpConnection } from './connection';
+import { releaseUpstream } from './upstream-exchange';
 
 /** Starts the route timeout, once per request (a retry does not restart it). */
 export function armRouteTimer(c: HttpConnection): void {
@@ -39,7 +40,7 @@ function onRouteTimeout(c: HttpConnection): void {
   if (c.resp !== null) return; // the head arrived: the timeout bounds the wait for it
   c.cluster!.stats.rqTimeout++;
   c.flag = 'UT';
-  c.releaseUpstream(false);
+  releaseUpstream(c, false);
   c.finishWithError(504, 'upstream request timeout\n');
 }
 

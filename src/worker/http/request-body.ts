@@ -11,6 +11,7 @@ import { ChunkedTracker } from './chunked';
 import type { RequestHead } from './request-head';
 import { countStatus } from './request-record';
 import { armRouteTimer, startTryTimer } from './exchange-timers';
+import { releaseUpstream } from './upstream-exchange';
 import { State, type HttpConnection } from './connection';
 
 export const enum Body {
@@ -70,7 +71,7 @@ export function onBodyBytes(c: HttpConnection, data: Buffer): void {
 function abortRequestBody(c: HttpConnection, e: unknown): void {
   // A malformed body: the upstream (if any) got part of it and must not be reused.
   const status = e instanceof HttpParseError ? e.status : 400;
-  c.releaseUpstream(false);
+  releaseUpstream(c, false);
   if (!c.respStarted) {
     countStatus(c, status);
     c.endRequest();
