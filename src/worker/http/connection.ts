@@ -39,6 +39,7 @@
  * the files beside it (one call per event, no per-request objects of their own):
  *   request-body.ts       the request body to the upstream, held or streamed
  *   upstream-exchange.ts  a host and a pooled connection for each try; the request sent
+ *   retry.ts              the retry budget; retry or 502/504 when a try fails
  *   exchange-timers.ts    the route timeout and the per-try timeout
  *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
@@ -55,6 +56,7 @@ import { countStatus, requestRecord, ResponseFlag } from './request-record';
 import { Body, onBodyBytes, startRequestBody } from './request-body';
 import { armRouteTimer, clearTimers } from './exchange-timers';
 import { releaseUpstream, tryUpstream } from './upstream-exchange';
+import { retryBudget, upstreamFailedBeforeResponse } from './retry';
 import {
   applyRequestHeaderMutations,
   applyResponseHeaderMutations,
@@ -86,9 +88,6 @@ export const enum State {
   Tunnel,
   Closed,
 }
-
-/** Methods a retry may resend (RFC 9110 §9.2.2). */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 const REQUEST_LIMITS = {
   maxHeadBytes: MAX_HEADER_BYTES,
@@ -143,7 +142,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   held: Buffer[] = [];
   /** Every byte of the request is in `held`/the head: it can be sent again on retry. */
   replayable = true;
-  // ---- retries and timeouts (exchange-timers.ts) ----
+  // ---- retries and timeouts (retry.ts, exchange-timers.ts) ----
   attempts = 0;
   retriesLeft = 0;
   routeTimer: NodeJS.Timeout | null = null;
@@ -323,8 +322,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.cluster = cluster;
     cluster.stats.rqTotal++;
     cluster.activeRequests++;
-    const retry = action.retry;
-    this.retriesLeft = retry && retry.retryOn ? Math.min(retry.numRetries, cluster.circuitBreakers.maxRetries) : 0;
+    this.retriesLeft = retryBudget(action.retry, cluster);
 
     const headers = applyRequestHeaderMutations(route, req.headers);
     const path = action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path;
@@ -368,7 +366,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       resp = parseResponseHead(head.text, this.req!.method);
     } catch {
       this.upstreamReusable = false;
-      this.upstreamFailedBeforeResponse('protocol');
+      upstreamFailedBeforeResponse(this, 'protocol');
       return;
     }
     if (resp.status < 200) {
@@ -383,7 +381,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     if (resp.status === 101) {
       if (req.upgrade === undefined) {
         this.upstreamReusable = false;
-        this.upstreamFailedBeforeResponse('protocol');
+        upstreamFailedBeforeResponse(this, 'protocol');
         return;
       }
       clearTimers(this);
@@ -538,7 +536,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     }
     if (this.state !== State.Exchange) return;
     if (this.resp === null) {
-      this.upstreamFailedBeforeResponse('reset', true);
+      upstreamFailedBeforeResponse(this, 'reset', true);
       return;
     }
     if (this.resp.framing === 'close') {
@@ -556,35 +554,6 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   onClientDrain(): void {
     if (this.conn && (this.state === State.Exchange || this.state === State.Tunnel)) this.conn.socket.resume();
-  }
-
-  /**
-   * The upstream failed before any response byte reached the client: retry when that is
-   * safe (the whole request is still in hand and it is idempotent, or the failed
-   * connection was a reused one that the upstream had closed), else answer 502/504.
-   */
-  upstreamFailedBeforeResponse(why: 'reset' | 'protocol' | 'timeout', alreadyClosed = false): void {
-    const reusedConn = this.connWasReused;
-    if (!alreadyClosed) releaseUpstream(this, false);
-    else this.conn = null;
-    const req = this.req!;
-    const canResend = this.replayable && this.bodyDone && IDEMPOTENT.has(req.method) && req.upgrade === undefined;
-    if (canResend && (this.retriesLeft > 0 || (reusedConn && why === 'reset'))) {
-      if (!(reusedConn && why === 'reset')) this.retriesLeft--;
-      this.cluster!.stats.rqRetry++;
-      this.reenterDispatch();
-      this.respReader.reset();
-      this.resp = null;
-      tryUpstream(this, why === 'reset' && reusedConn ? undefined : this.host ?? undefined);
-      return;
-    }
-    if (why === 'timeout') {
-      this.flag = 'UT';
-      this.finishWithError(504, 'upstream request timeout\n');
-    } else {
-      this.flag = 'UC';
-      this.finishWithError(502, 'upstream connection closed before the response\n');
-    }
   }
 
   // ===================================================================== completion

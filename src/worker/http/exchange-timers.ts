@@ -3,12 +3,13 @@
  * DEFAULT_ROUTE_TIMEOUT_MS) starts when the whole request is in hand and bounds the wait for
  * the response head across all tries: when it fires the client gets 504. The per-try timeout
  * (`retry_policy.retry_timeout`) starts when a try has sent the whole request; when it fires
- * the try is given up and retried if that is allowed. Both stop at the response
+ * the try is given up and retried if that is allowed (retry.ts). Both stop at the response
  * head: a slow body is bounded by the upstream stream idle timeout instead.
  */
 import { DEFAULT_ROUTE_TIMEOUT_MS } from '../../shared/constants';
 import type { HttpConnection } from './connection';
 import { releaseUpstream } from './upstream-exchange';
+import { upstreamFailedBeforeResponse } from './retry';
 
 /** Starts the route timeout, once per request (a retry does not restart it). */
 export function armRouteTimer(c: HttpConnection): void {
@@ -48,5 +49,5 @@ function onTryTimeout(c: HttpConnection): void {
   c.tryTimer = null;
   if (c.resp !== null) return;
   c.cluster!.stats.rqTimeout++;
-  c.upstreamFailedBeforeResponse('timeout');
+  upstreamFailedBeforeResponse(c, 'timeout');
 }

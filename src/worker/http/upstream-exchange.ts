@@ -3,7 +3,7 @@
  * connection, send the request head and the body bytes held so far, and give the connection
  * back (reusable or not) when the exchange is over. A connect failure is retried on another
  * host while the retry budget lasts: nothing was sent, so that is always safe. Failures after
- * the request went out are decided by the connection (upstreamFailedBeforeResponse).
+ * the request went out are decided in retry.ts.
  */
 import { performance } from 'node:perf_hooks';
 import type { UpstreamHost } from '../cluster/host';
