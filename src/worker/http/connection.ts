@@ -38,33 +38,27 @@
  * and the end of each request. The parts of an exchange are functions of the connection in
  * the files beside it (one call per event, no per-request objects of their own):
  *   request-body.ts       the request body to the upstream, held or streamed
+ *   dispatch.ts           routing: local answers, or the cluster and the upstream head
  *   upstream-exchange.ts  a host and a pooled connection for each try; the request sent
  *   retry.ts              the retry budget; retry or 502/504 when a try fails
  *   exchange-timers.ts    the route timeout and the per-try timeout
  *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
 import type * as net from 'node:net';
-import { randomUUID } from 'node:crypto';
 import { HttpParseError } from './errors';
 import { Head, HeadReader } from './head-reader';
 import { parseRequestHead, RequestHead } from './request-head';
 import { parseResponseHead, ResponseHead } from './response-head';
 import { ChunkedTracker } from './chunked';
-import { buildDownstreamHead, buildUpstreamHead } from './serialize';
+import { buildDownstreamHead } from './serialize';
 import { localReply } from './local-reply';
 import { countStatus, requestRecord, ResponseFlag } from './request-record';
 import { Body, onBodyBytes, startRequestBody } from './request-body';
-import { armRouteTimer, clearTimers } from './exchange-timers';
-import { releaseUpstream, tryUpstream } from './upstream-exchange';
-import { retryBudget, upstreamFailedBeforeResponse } from './retry';
-import {
-  applyRequestHeaderMutations,
-  applyResponseHeaderMutations,
-  pickCluster,
-  redirectLocation,
-  rewritePath,
-  RouteMatchResult,
-} from '../router';
+import { clearTimers } from './exchange-timers';
+import { releaseUpstream } from './upstream-exchange';
+import { upstreamFailedBeforeResponse } from './retry';
+import { dispatch } from './dispatch';
+import { applyResponseHeaderMutations, RouteMatchResult } from '../router';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
@@ -123,7 +117,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   /** Requests started on this connection. */
   served = 0;
 
-  // ---- the current request: routing and the upstream (upstream-exchange.ts) ----
+  // ---- the current request: routing and the upstream (dispatch.ts, upstream-exchange.ts) ----
   req: RequestHead | null = null;
   route: RouteMatchResult | null = null;
   cluster: Cluster | null = null;
@@ -294,53 +288,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     if (rest !== null) this.onData(rest);
     if (this.state !== State.Dispatch) return; // a body error already answered
 
-    const table = this.ctx.routers.get(this.routerName);
-    const route = table?.match(req);
-    if (!route) {
-      this.flag = 'NR';
-      this.localResponse(404, 'no route\n');
-      return;
-    }
-    this.route = route;
-    const action = route.route.action;
-    if (action.kind === 'direct') {
-      this.localResponse(action.status, action.body);
-      return;
-    }
-    if (action.kind === 'redirect') {
-      const location = redirectLocation(route, req, 'http');
-      this.localResponse(action.responseCode, '', ['location', location]);
-      return;
-    }
-    const clusterName = action.cluster ?? pickCluster(route);
-    const cluster = this.ctx.clusters.get(clusterName);
-    if (!cluster) {
-      this.flag = 'NC';
-      this.localResponse(503, 'no cluster\n');
-      return;
-    }
-    this.cluster = cluster;
-    cluster.stats.rqTotal++;
-    cluster.activeRequests++;
-    this.retriesLeft = retryBudget(action.retry, cluster);
-
-    const headers = applyRequestHeaderMutations(route, req.headers);
-    const path = action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path;
-    this.upstreamHead = buildUpstreamHead({
-      method: req.method,
-      path,
-      headers,
-      host: action.hostRewrite ?? req.host,
-      upgrade: req.upgrade,
-      connection: req.summary.connection,
-      clientIp: this.clientIp,
-      forwardedForIndex: req.summary.forwardedForIndex,
-      requestId: req.summary.requestIdIndex === -1 ? randomUUID() : undefined,
-      chunked: req.chunked,
-      contentLength: req.chunked ? -1 : req.contentLength,
-    });
-    if (this.bodyDone) armRouteTimer(this);
-    tryUpstream(this, undefined);
+    dispatch(this, req);
   }
 
   // ===================================================================== upstream events
