@@ -42,15 +42,16 @@
  *   upstream-exchange.ts  a host and a pooled connection for each try; the request sent
  *   retry.ts              the retry budget; retry or 502/504 when a try fails
  *   exchange-timers.ts    the route timeout and the per-try timeout
+ *   response-forward.ts   the response head and body to the client
+ *   tunnel.ts             101: the switch to a tunnel (the copying stays in the handlers here)
  *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
 import type * as net from 'node:net';
 import { HttpParseError } from './errors';
 import { Head, HeadReader } from './head-reader';
 import { parseRequestHead, RequestHead } from './request-head';
-import { parseResponseHead, ResponseHead } from './response-head';
-import { ChunkedTracker } from './chunked';
-import { buildDownstreamHead } from './serialize';
+import type { ResponseHead } from './response-head';
+import type { ChunkedTracker } from './chunked';
 import { localReply } from './local-reply';
 import { countStatus, requestRecord, ResponseFlag } from './request-record';
 import { Body, onBodyBytes, startRequestBody } from './request-body';
@@ -58,6 +59,7 @@ import { clearTimers } from './exchange-timers';
 import { releaseUpstream } from './upstream-exchange';
 import { upstreamFailedBeforeResponse } from './retry';
 import { dispatch } from './dispatch';
+import { onResponseBody, onResponseHeadBytes, RESPONSE_LIMITS } from './response-forward';
 import { applyResponseHeaderMutations, RouteMatchResult } from '../router';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
@@ -69,7 +71,6 @@ import {
   DOWNSTREAM_IDLE_TIMEOUT_MS,
   MAX_HEADER_BYTES,
   MAX_REQUEST_LINE_BYTES,
-  MAX_RESPONSE_HEADER_BYTES,
   DRAIN_FRESH_CONNECTION_GRACE_MS,
 } from '../../shared/constants';
 
@@ -89,13 +90,6 @@ const REQUEST_LIMITS = {
   tooLargeStatus: 431,
   badStatus: 400,
   skipLeadingCrlf: true,
-};
-const RESPONSE_LIMITS = {
-  maxHeadBytes: MAX_RESPONSE_HEADER_BYTES,
-  maxLineBytes: 0,
-  tooLargeStatus: 502,
-  badStatus: 502,
-  skipLeadingCrlf: false,
 };
 
 /**
@@ -151,7 +145,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   bytesOut = 0;
   upstreamAddress = '';
 
-  // ---- the response ----
+  // ---- the response (response-forward.ts) ----
   readonly respReader = new HeadReader(RESPONSE_LIMITS);
   resp: ResponseHead | null = null;
   respRemaining = 0;
@@ -299,161 +293,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       return;
     }
     if (this.resp === null) {
-      this.onResponseHeadBytes(data);
+      onResponseHeadBytes(this, data);
       return;
     }
-    this.onResponseBody(data);
-  }
-
-  onResponseHeadBytes(data: Buffer): void {
-    let head: Head | null;
-    let resp: ResponseHead;
-    try {
-      head = this.respReader.push(data);
-      if (head === null) return;
-      resp = parseResponseHead(head.text, this.req!.method);
-    } catch {
-      this.upstreamReusable = false;
-      upstreamFailedBeforeResponse(this, 'protocol');
-      return;
-    }
-    if (resp.status < 200) {
-      this.onInterimResponse(resp, head);
-      return;
-    }
-    this.onResponseHead(resp, head.rest);
-  }
-
-  onInterimResponse(resp: ResponseHead, head: Head): void {
-    const req = this.req!;
-    if (resp.status === 101) {
-      if (req.upgrade === undefined) {
-        this.upstreamReusable = false;
-        upstreamFailedBeforeResponse(this, 'protocol');
-        return;
-      }
-      clearTimers(this);
-      this.resp = resp;
-      this.respStarted = true;
-      countStatus(this, 101);
-      this.socket.write(
-        buildDownstreamHead({
-          status: 101,
-          reason: resp.reason,
-          headers: resp.headers,
-          connection: resp.summary.connection,
-          keepTransferEncoding: false,
-          switching: true,
-          connectionHeader: '',
-        }),
-        'latin1',
-      );
-      this.enterTunnel();
-      this.upstreamReusable = false;
-      this.bodyDone = true;
-      if (this.pipelined !== null) {
-        const p = this.pipelined;
-        this.pipelined = null;
-        this.conn!.socket.write(p);
-      }
-      if (head.rest !== null) this.socket.write(head.rest);
-      this.socket.resume();
-      return;
-    }
-    // 100 Continue goes to a client that asked for it; other 1xx (102, 103) go to 1.1 clients.
-    if (req.minor === 1 && (resp.status !== 100 || req.expectContinue)) {
-      this.socket.write(head.text, 'latin1');
-    }
-    this.respReader.reset();
-    if (head.rest !== null) this.onResponseHeadBytes(head.rest);
-  }
-
-  onResponseHead(resp: ResponseHead, rest: Buffer | null): void {
-    const req = this.req!;
-    this.upMs = performance.now() - this.tUp;
-    clearTimers(this);
-    this.resp = resp;
-    if (!resp.reusable) this.upstreamReusable = false;
-    this.dechunk = resp.framing === 'chunked' && req.minor === 0;
-    // The client connection closes after this response if either side says so, the body
-    // is close-delimited, the request body is unfinished, or we are draining.
-    if (!req.keepAlive || resp.framing === 'close' || this.dechunk || this.ctx.draining) this.closeAfter = true;
-    const headers = this.route ? applyResponseHeaderMutations(this.route, resp.headers) : resp.headers;
-    let connectionHeader: 'close' | 'keep-alive' | '' = '';
-    if (this.closeAfter || !this.bodyDone) connectionHeader = 'close';
-    else if (req.minor === 0) connectionHeader = 'keep-alive';
-    const text = buildDownstreamHead({
-      status: resp.status,
-      reason: resp.reason,
-      headers,
-      connection: resp.summary.connection,
-      keepTransferEncoding: !this.dechunk,
-      switching: false,
-      connectionHeader,
-      contentLength: resp.framing === 'chunked' ? -1 : resp.contentLength,
-    });
-    countStatus(this, resp.status);
-    this.respStarted = true;
-    if (resp.framing === 'length') this.respRemaining = resp.contentLength;
-    else if (resp.framing === 'chunked') this.respChunks = new ChunkedTracker(502);
-    const s = this.socket;
-    s.cork();
-    s.write(text, 'latin1');
-    if (resp.framing === 'none') {
-      s.uncork();
-      if (rest !== null) this.upstreamReusable = false; // bytes after a bodiless response
-      this.responseDone();
-      return;
-    }
-    if (rest !== null) this.onResponseBody(rest);
-    s.uncork();
-  }
-
-  onResponseBody(data: Buffer): void {
-    const resp = this.resp!;
-    let out: Buffer = data;
-    let done = false;
-    if (resp.framing === 'length') {
-      if (data.length >= this.respRemaining) {
-        if (data.length > this.respRemaining) {
-          this.upstreamReusable = false; // the upstream sent more than it announced
-          out = data.subarray(0, this.respRemaining);
-        }
-        this.respRemaining = 0;
-        done = true;
-      } else {
-        this.respRemaining -= data.length;
-      }
-    } else if (resp.framing === 'chunked') {
-      let end: number;
-      let full = false;
-      try {
-        if (this.dechunk) {
-          end = this.respChunks!.feed(data, 0, (b, s, e) => {
-            if (!this.socket.write(b.subarray(s, e))) full = true;
-          });
-        } else {
-          end = this.respChunks!.feed(data, 0);
-        }
-      } catch {
-        // Malformed framing mid-response: the client cannot be told cleanly.
-        this.flag = 'UC';
-        releaseUpstream(this, false);
-        this.destroy();
-        return;
-      }
-      if (end < data.length) this.upstreamReusable = false;
-      if (this.respChunks!.done) done = true;
-      if (this.dechunk) {
-        if (full) this.conn?.socket.pause(); // resumed by the client's 'drain'
-        if (done) this.responseDone();
-        return;
-      }
-      out = end === data.length ? data : data.subarray(0, end);
-    }
-    this.bytesOut += out.length;
-    if (out.length > 0 && !this.socket.write(out)) this.conn?.socket.pause();
-    if (done) this.responseDone();
+    onResponseBody(this, data);
   }
 
   onUpstreamEnd(): void {
