@@ -44,6 +44,7 @@
  *   exchange-timers.ts    the route timeout and the per-try timeout
  *   response-forward.ts   the response head and body to the client
  *   tunnel.ts             101: the switch to a tunnel (the copying stays in the handlers here)
+ *   drain-handover.ts     drain, and parking / moving the connection for a hot upgrade
  *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
 import type * as net from 'node:net';
@@ -60,18 +61,23 @@ import { releaseUpstream } from './upstream-exchange';
 import { upstreamFailedBeforeResponse } from './retry';
 import { dispatch } from './dispatch';
 import { onResponseBody, onResponseHeadBytes, RESPONSE_LIMITS } from './response-forward';
+import {
+  detachForHandover,
+  drainConnection,
+  isMovable,
+  parkAtBoundary,
+  reattachAfterHandover,
+} from './drain-handover';
 import { applyResponseHeaderMutations, RouteMatchResult } from '../router';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import { performance } from 'node:perf_hooks';
-import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
 import {
   DOWNSTREAM_IDLE_TIMEOUT_MS,
   MAX_HEADER_BYTES,
   MAX_REQUEST_LINE_BYTES,
-  DRAIN_FRESH_CONNECTION_GRACE_MS,
 } from '../../shared/constants';
 
 export const enum State {
@@ -156,7 +162,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   respStarted = false;
   upstreamReusable = true;
 
-  // ---- handover ----
+  // ---- handover (drain-handover.ts) ----
   /** Kernel reads are stopped: the connection waits at a request boundary to be moved. */
   parked = false;
   moved = false;
@@ -379,7 +385,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.state = State.Head;
     this.reader.reset();
     if (this.ctx.handoverMode) {
-      this.park();
+      parkAtBoundary(this);
       return;
     }
     const p = this.pipelined;
@@ -483,54 +489,18 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.socket.destroySoon();
   }
 
-  // ===================================================================== handover
-
-  /**
-   * Stop at this request boundary. Reads stop on the next turn of the loop: stopping inside
-   * a 'data' callback would be undone by the stream's read-ahead; bytes that arrive before
-   * then are kept with the connection.
-   */
-  park(): void {
-    if (this.parked) return;
-    this.parked = true;
-    setImmediate(() => {
-      if (this.parked) stopReading(this.socket);
-    });
-  }
+  // ===================================================================== drain and handover
 
   movable(): boolean {
-    return (
-      this.state === State.Head &&
-      !this.closeAfter &&
-      !this.moved &&
-      this.req === null &&
-      isQuiet(this.socket)
-    );
+    return isMovable(this);
   }
 
   detach(): Detached {
-    stopReading(this.socket);
-    this.parked = true;
-    const partial = this.reader.takePartial();
-    const p = this.pipelined;
-    this.pipelined = null;
-    const data = partial && p ? Buffer.concat([partial, p]) : (partial ?? p);
-    this.detachedData = data;
-    return { kind: 'http', listener: this.listenerName, fds: [socketFd(this.socket)], data };
+    return detachForHandover(this);
   }
 
   reattach(): void {
-    this.parked = false;
-    let data = this.detachedData;
-    this.detachedData = null;
-    if (this.pipelined !== null) {
-      data = data === null ? this.pipelined : Buffer.concat([data, this.pipelined]);
-      this.pipelined = null;
-    }
-    if (this.state !== State.Head) return;
-    startReading(this.socket);
-    this.socket.resume();
-    if (data !== null) this.onData(data);
+    reattachAfterHandover(this);
   }
 
   release(): void {
@@ -549,25 +519,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   /** Drain: close now if idle between requests, else after the current response. */
   drain(): void {
-    if (this.parked) {
-      // Parked for a handover that will not happen: answer what waits, then close.
-      this.closeAfter = true;
-      this.reattach();
-      if (this.state === State.Head && !this.reader.hasPartial && this.pipelined === null) this.closeGracefully();
-      return;
-    }
-    this.closeAfter = true;
-    if (this.state !== State.Head || this.reader.hasPartial) return; // closes after this exchange
-    // A connection that has not sent its first request yet was most likely opened to send
-    // one (it may already be in the kernel): give it a moment instead of closing under it.
-    const age = performance.now() - this.openedAt;
-    if (this.served === 0 && age < DRAIN_FRESH_CONNECTION_GRACE_MS) {
-      setTimeout(() => {
-        if (this.state === State.Head && !this.reader.hasPartial) this.closeGracefully();
-      }, DRAIN_FRESH_CONNECTION_GRACE_MS - age).unref();
-      return;
-    }
-    this.closeGracefully();
+    drainConnection(this);
   }
 
   destroy(): void {
