@@ -48,44 +48,37 @@
  *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
 import type * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { HttpParseError } from './errors';
 import { Head, HeadReader } from './head-reader';
 import { parseRequestHead, RequestHead } from './request-head';
 import type { ResponseHead } from './response-head';
 import type { ChunkedTracker } from './chunked';
 import { localReply } from './local-reply';
-import { countStatus, requestRecord, ResponseFlag } from './request-record';
+import { countStatus, requestRecord, type ResponseFlag } from './request-record';
 import { Body, onBodyBytes, startRequestBody } from './request-body';
 import { clearTimers } from './exchange-timers';
 import { releaseUpstream } from './upstream-exchange';
 import { upstreamFailedBeforeResponse } from './retry';
 import { dispatch } from './dispatch';
 import { onResponseBody, onResponseHeadBytes, RESPONSE_LIMITS } from './response-forward';
-import {
-  detachForHandover,
-  drainConnection,
-  isMovable,
-  parkAtBoundary,
-  reattachAfterHandover,
-} from './drain-handover';
+import { detachForHandover, drainConnection, isMovable, parkAtBoundary, reattachAfterHandover } from './drain-handover';
 import { applyResponseHeaderMutations, RouteMatchResult } from '../router';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
-import { performance } from 'node:perf_hooks';
-import {
-  DOWNSTREAM_IDLE_TIMEOUT_MS,
-  MAX_HEADER_BYTES,
-  MAX_REQUEST_LINE_BYTES,
-} from '../../shared/constants';
+import { DOWNSTREAM_IDLE_TIMEOUT_MS, MAX_HEADER_BYTES, MAX_REQUEST_LINE_BYTES } from '../../shared/constants';
 
+/** The states of the header; a const enum, so the sibling modules compare inlined numbers. */
 export const enum State {
+  /** Between requests. */
   Head,
   /** Route chosen, waiting for an upstream connection (client reads paused). */
   Dispatch,
   /** Request sent (or being sent), response awaited or streaming. */
   Exchange,
+  /** After 101: bytes copied both ways. */
   Tunnel,
   Closed,
 }
@@ -211,7 +204,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     }
   }
 
-  onHeadBytes(data: Buffer): void {
+  private onHeadBytes(data: Buffer): void {
     let head: Head | null;
     let req: RequestHead;
     try {
@@ -225,7 +218,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.startRequest(req, head.rest);
   }
 
-  protocolError(e: unknown): void {
+  private protocolError(e: unknown): void {
     const status = e instanceof HttpParseError ? e.status : 400;
     const reason = e instanceof HttpParseError ? e.reason : 'bad request';
     this.ctx.counters.requestsTotal++;
@@ -262,9 +255,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.state = State.Tunnel;
   }
 
-  // ===================================================================== dispatch
+  // ===================================================================== a new request
 
-  startRequest(req: RequestHead, rest: Buffer | null): void {
+  private startRequest(req: RequestHead, rest: Buffer | null): void {
     const c = this.ctx.counters;
     c.requestsTotal++;
     c.requestsActive++;
@@ -349,7 +342,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     if (this.state === State.Exchange || this.state === State.Tunnel) this.socket.resume();
   }
 
-  onClientDrain(): void {
+  private onClientDrain(): void {
     if (this.conn && (this.state === State.Exchange || this.state === State.Tunnel)) this.conn.socket.resume();
   }
 
@@ -381,7 +374,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.held = [];
   }
 
-  nextRequest(): void {
+  private nextRequest(): void {
     this.state = State.Head;
     this.reader.reset();
     if (this.ctx.handoverMode) {
@@ -413,7 +406,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.responseDoneLocal(close);
   }
 
-  responseDoneLocal(close: boolean): void {
+  private responseDoneLocal(close: boolean): void {
     clearTimers(this);
     this.endRequest();
     if (close) this.closeGracefully();
@@ -444,7 +437,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   // ===================================================================== client lifecycle
 
-  onClientEnd(): void {
+  private onClientEnd(): void {
     // The client will send nothing more. Finish a complete exchange, then close.
     if (this.state === State.Tunnel) {
       this.conn?.socket.end();
@@ -462,13 +455,13 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.closeAfter = true;
   }
 
-  onClientTimeout(): void {
+  private onClientTimeout(): void {
     if (this.state !== State.Head) return; // the exchange has its own timers
     if (this.reader.hasPartial) this.replyAndClose(408, 'request head timeout\n');
     else this.closeGracefully();
   }
 
-  onClientClose(): void {
+  private onClientClose(): void {
     const inFlight = this.req !== null;
     this.state = State.Closed;
     clearTimers(this);
