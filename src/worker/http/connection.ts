@@ -1,65 +1,87 @@
 /**
- * One downstream HTTP/1.1 connection and the exchange in progress on it.
+ * One downstream HTTP/1.1 connection: the state machine of the exchanges on it.
  *
  * Requests on a connection are handled one at a time (pipelined requests wait in a buffer
  * until the response before them is complete). Bodies are never buffered whole: they pass
- * through as the buffers arrive, with backpressure both ways. The states:
+ * through as the buffers arrive, with backpressure both ways.
  *
- *   Head ──request head──▶ Dispatch ──upstream acquired──▶ Exchange ──response done──▶ Head
- *     │                       │ (local reply)                 │ 101
- *     └──────────── close ◀───┴───────────────────────────────┴──▶ Tunnel
+ *   Head ──request head──▶ Dispatch ──upstream acquired──▶ Exchange ──101──▶ Tunnel
+ *    ▲ ▲                    │    ▲                           │ │
+ *    │ └── local reply ─────┘    └── retry ──────────────────┘ │
+ *    └───────── response done ─────────────────────────────────┘
+ *   any state ──▶ Closed (client FIN or reset, malformed request, a response that ends the
+ *                          connection, drain, handover release)
+ *
+ * States:
+ *   Head      Between requests: reading (or waiting for) a request head. The only state in
+ *             which a connection is parked and moved to another process (handover).
+ *   Dispatch  A request head is read: routing, then waiting for an upstream connection.
+ *             Client reads are paused; body bytes that came with the head are held.
+ *   Exchange  The request is sent (or being sent upstream); the response is awaited or streams.
+ *   Tunnel    After 101 Switching Protocols: bytes are copied both ways until one side closes.
+ *   Closed    The socket is closing or closed; events that still arrive are ignored.
+ *
+ * Transitions (`state` is assigned in this file only):
+ *   Head     → Dispatch   a complete request head                        startRequest()
+ *   Dispatch → Exchange   an upstream connection is acquired             enterExchange()
+ *   Dispatch → Head       a local reply or an error answer, keep-alive   nextRequest()
+ *                         (a local reply passes through Exchange on its way)
+ *   Exchange → Dispatch   the try failed before any response byte: retry reenterDispatch()
+ *   Exchange → Tunnel     the upstream answered 101 to an Upgrade        enterTunnel()
+ *   Exchange → Head       the response is done, or a 502/504 answer took  nextRequest()
+ *                         its place; keep-alive
+ *   any      → Closed     malformed request, client FIN / reset / idle timeout, drain, a
+ *                         response that ends the connection, handover release: closeGracefully(),
+ *                         replyAndClose(), destroy(), release(), the socket's 'close'
+ *
+ * This file holds the state machine: the socket events, the request head, the transitions
+ * and the end of each request. The parts of an exchange are functions of the connection in
+ * the files beside it (one call per event, no per-request objects of their own):
+ *   request-body.ts       the request body to the upstream, held or streamed
+ *   dispatch.ts           routing: local answers, or the cluster and the upstream head
+ *   upstream-exchange.ts  a host and a pooled connection for each try; the request sent
+ *   retry.ts              the retry budget; retry or 502/504 when a try fails
+ *   exchange-timers.ts    the route timeout and the per-try timeout
+ *   response-forward.ts   the response head and body to the client
+ *   tunnel.ts             101: the switch to a tunnel (the copying stays in the handlers here)
+ *   drain-handover.ts     drain, and parking / moving the connection for a hot upgrade
+ *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
 import type * as net from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { HttpParseError } from './errors';
 import { Head, HeadReader } from './head-reader';
 import { parseRequestHead, RequestHead } from './request-head';
-import { parseResponseHead, ResponseHead } from './response-head';
-import { ChunkedTracker } from './chunked';
-import { buildDownstreamHead, buildUpstreamHead } from './serialize';
+import type { ResponseHead } from './response-head';
+import type { ChunkedTracker } from './chunked';
 import { localReply } from './local-reply';
-import {
-  applyRequestHeaderMutations,
-  applyResponseHeaderMutations,
-  pickCluster,
-  redirectLocation,
-  rewritePath,
-  RouteMatchResult,
-} from '../router';
+import { countStatus, requestRecord, type ResponseFlag } from './request-record';
+import { Body, onBodyBytes, startRequestBody } from './request-body';
+import { clearTimers } from './exchange-timers';
+import { releaseUpstream } from './upstream-exchange';
+import { upstreamFailedBeforeResponse } from './retry';
+import { dispatch } from './dispatch';
+import { onResponseBody, onResponseHeadBytes, RESPONSE_LIMITS } from './response-forward';
+import { detachForHandover, drainConnection, isMovable, parkAtBoundary, reattachAfterHandover } from './drain-handover';
+import { applyResponseHeaderMutations, RouteMatchResult } from '../router';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
-import type { PoolFailure } from '../cluster/pool';
-import type { Detached, RequestRecord, TrackedConnection, WorkerContext } from '../context';
-import { performance } from 'node:perf_hooks';
-import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
-import {
-  DEFAULT_ROUTE_TIMEOUT_MS,
-  DOWNSTREAM_IDLE_TIMEOUT_MS,
-  MAX_HEADER_BYTES,
-  MAX_REQUEST_LINE_BYTES,
-  MAX_RESPONSE_HEADER_BYTES,
-  DRAIN_FRESH_CONNECTION_GRACE_MS,
-} from '../../shared/constants';
+import type { Detached, TrackedConnection, WorkerContext } from '../context';
+import { DOWNSTREAM_IDLE_TIMEOUT_MS, MAX_HEADER_BYTES, MAX_REQUEST_LINE_BYTES } from '../../shared/constants';
 
-const enum State {
+/** The states of the header; a const enum, so the sibling modules compare inlined numbers. */
+export const enum State {
+  /** Between requests. */
   Head,
   /** Route chosen, waiting for an upstream connection (client reads paused). */
   Dispatch,
   /** Request sent (or being sent), response awaited or streaming. */
   Exchange,
+  /** After 101: bytes copied both ways. */
   Tunnel,
   Closed,
 }
-
-const enum Body {
-  None,
-  Length,
-  Chunked,
-}
-
-/** Methods a retry may resend (RFC 9110 §9.2.2). */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 const REQUEST_LIMITS = {
   maxHeadBytes: MAX_HEADER_BYTES,
@@ -68,73 +90,82 @@ const REQUEST_LIMITS = {
   badStatus: 400,
   skipLeadingCrlf: true,
 };
-const RESPONSE_LIMITS = {
-  maxHeadBytes: MAX_RESPONSE_HEADER_BYTES,
-  maxLineBytes: 0,
-  tooLargeStatus: 502,
-  badStatus: 502,
-  skipLeadingCrlf: false,
-};
 
-/** Envoy-style response flags, for the access log. */
-export type ResponseFlag = '' | 'NR' | 'UH' | 'UF' | 'UO' | 'UT' | 'UC' | 'DC' | 'NC';
-
+/**
+ * The fields are the state of the connection and of its current exchange. They are open to
+ * the modules beside this file that implement parts of an exchange; nothing outside
+ * src/worker/http/ uses more than the constructor and the UpstreamOwner / TrackedConnection
+ * methods. One class, every field set at construction: every function that takes an
+ * HttpConnection sees one shape.
+ */
 export class HttpConnection implements UpstreamOwner, TrackedConnection {
-  private state = State.Head;
-  private readonly reader = new HeadReader(REQUEST_LIMITS);
-  private readonly clientIp: string;
+  /** Assigned only in this file (see the transitions in the header). */
+  state = State.Head;
+  readonly reader = new HeadReader(REQUEST_LIMITS);
+  readonly clientIp: string;
   /** Bytes received after the current request (pipelining), replayed when it is done. */
-  private pipelined: Buffer | null = null;
-  private closeAfter = false;
-
-  // ---- the current request ----
-  private req: RequestHead | null = null;
-  private route: RouteMatchResult | null = null;
-  private cluster: Cluster | null = null;
-  private host: UpstreamHost | null = null;
-  private conn: UpstreamConn | null = null;
-  private cancelAcquire: (() => void) | null = null;
-  private upstreamHead = '';
-  private bodyKind = Body.None;
-  private bodyRemaining = 0;
-  private bodyChunks: ChunkedTracker | null = null;
-  private bodyDone = true;
-  /** Request bytes read but not yet sent upstream (body start), kept for a replay. */
-  private held: Buffer[] = [];
-  /** Every byte of the request is in `held`/the head: it can be sent again on retry. */
-  private replayable = true;
-  private attempts = 0;
-  private retriesLeft = 0;
-  private routeTimer: NodeJS.Timeout | null = null;
-  private tryTimer: NodeJS.Timeout | null = null;
-  flag: ResponseFlag = '';
-  private readonly openedAt = performance.now();
+  pipelined: Buffer | null = null;
+  closeAfter = false;
+  readonly openedAt = performance.now();
   /** Requests started on this connection. */
-  private served = 0;
-  // ---- figures of the current request (access log, metrics) ----
-  private status = 0;
-  private t0 = 0;
-  private tUp = 0;
-  private upMs = -1;
-  private bytesIn = 0;
-  private bytesOut = 0;
-  private upstreamAddress = '';
+  served = 0;
 
-  // ---- the response ----
-  private readonly respReader = new HeadReader(RESPONSE_LIMITS);
-  private resp: ResponseHead | null = null;
-  private respRemaining = 0;
-  private respChunks: ChunkedTracker | null = null;
+  // ---- the current request: routing and the upstream (dispatch.ts, upstream-exchange.ts) ----
+  req: RequestHead | null = null;
+  route: RouteMatchResult | null = null;
+  cluster: Cluster | null = null;
+  host: UpstreamHost | null = null;
+  conn: UpstreamConn | null = null;
+  cancelAcquire: (() => void) | null = null;
+  /** The upstream connection of this try came from the pool (it may have been closed under us). */
+  connWasReused = false;
+  upstreamHead = '';
+  // ---- the request body (request-body.ts) ----
+  bodyKind = Body.None;
+  bodyRemaining = 0;
+  bodyChunks: ChunkedTracker | null = null;
+  bodyDone = true;
+  /** Request bytes read but not yet sent upstream (body start), kept for a replay. */
+  held: Buffer[] = [];
+  /** Every byte of the request is in `held`/the head: it can be sent again on retry. */
+  replayable = true;
+  // ---- retries and timeouts (retry.ts, exchange-timers.ts) ----
+  attempts = 0;
+  retriesLeft = 0;
+  routeTimer: NodeJS.Timeout | null = null;
+  tryTimer: NodeJS.Timeout | null = null;
+  // ---- figures of the current request: access log, metrics (request-record.ts) ----
+  flag: ResponseFlag = '';
+  status = 0;
+  t0 = 0;
+  tUp = 0;
+  upMs = -1;
+  bytesIn = 0;
+  bytesOut = 0;
+  upstreamAddress = '';
+
+  // ---- the response (response-forward.ts) ----
+  readonly respReader = new HeadReader(RESPONSE_LIMITS);
+  resp: ResponseHead | null = null;
+  respRemaining = 0;
+  respChunks: ChunkedTracker | null = null;
   /** Decode chunked framing for an HTTP/1.0 client. */
-  private dechunk = false;
+  dechunk = false;
   /** Any byte of the response was written to the client. */
-  private respStarted = false;
-  private upstreamReusable = true;
+  respStarted = false;
+  upstreamReusable = true;
+
+  // ---- handover (drain-handover.ts) ----
+  /** Kernel reads are stopped: the connection waits at a request boundary to be moved. */
+  parked = false;
+  moved = false;
+  /** Bytes taken off the connection by detach(), given back by reattach(). */
+  detachedData: Buffer | null = null;
 
   constructor(
-    private readonly socket: net.Socket,
-    private readonly ctx: WorkerContext,
-    private readonly routerName: string,
+    readonly socket: net.Socket,
+    readonly ctx: WorkerContext,
+    readonly routerName: string,
     readonly listenerName: string = '',
   ) {
     const ip = socket.remoteAddress ?? '';
@@ -154,7 +185,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   // ===================================================================== downstream input
 
-  private onData(data: Buffer): void {
+  onData(data: Buffer): void {
     switch (this.state) {
       case State.Head:
         if (this.parked) this.holdPipelined(data);
@@ -162,7 +193,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
         return;
       case State.Dispatch:
       case State.Exchange:
-        if (!this.bodyDone) this.onBodyBytes(data);
+        if (!this.bodyDone) onBodyBytes(this, data);
         else this.holdPipelined(data);
         return;
       case State.Tunnel:
@@ -191,23 +222,40 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     const status = e instanceof HttpParseError ? e.status : 400;
     const reason = e instanceof HttpParseError ? e.reason : 'bad request';
     this.ctx.counters.requestsTotal++;
-    this.countStatus(status);
+    countStatus(this, status);
     this.t0 = 0;
     this.bytesIn = this.bytesOut = 0;
     this.upMs = -1;
     this.upstreamAddress = '';
-    if (this.ctx.onRequest !== null) this.ctx.onRequest(this.record('-', '-'));
+    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, '-', '-'));
     this.ctx.log.debug({ client: this.clientIp, status, reason }, 'malformed request');
     this.replyAndClose(status, `${reason}\n`);
   }
 
-  private holdPipelined(data: Buffer): void {
+  holdPipelined(data: Buffer): void {
     this.pipelined = this.pipelined === null ? data : Buffer.concat([this.pipelined, data]);
     // Stop reading: the next request waits for this response anyway.
     this.socket.pause();
   }
 
-  // ===================================================================== dispatch
+  // ===================================================================== transitions
+
+  /** Dispatch → Exchange: an upstream connection is acquired, the request goes out. */
+  enterExchange(): void {
+    this.state = State.Exchange;
+  }
+
+  /** Exchange → Dispatch: the try failed before any response byte; another one starts. */
+  reenterDispatch(): void {
+    this.state = State.Dispatch;
+  }
+
+  /** Exchange → Tunnel: the upstream switched protocols. */
+  enterTunnel(): void {
+    this.state = State.Tunnel;
+  }
+
+  // ===================================================================== a new request
 
   private startRequest(req: RequestHead, rest: Buffer | null): void {
     const c = this.ctx.counters;
@@ -226,237 +274,14 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.attempts = 0;
     if (this.ctx.draining) this.closeAfter = true;
 
-    // Framing of the request body.
-    if (req.chunked) {
-      this.bodyKind = Body.Chunked;
-      this.bodyChunks = new ChunkedTracker(400);
-      this.bodyDone = false;
-    } else if (req.contentLength > 0) {
-      this.bodyKind = Body.Length;
-      this.bodyRemaining = req.contentLength;
-      this.bodyDone = false;
-    } else {
-      this.bodyKind = Body.None;
-      this.bodyDone = true;
-    }
-    this.held = [];
-    this.replayable = true;
+    startRequestBody(this, req);
     this.state = State.Dispatch;
     // Wait for an upstream before reading more of the body (no unbounded buffering).
     this.socket.pause();
     if (rest !== null) this.onData(rest);
     if (this.state !== State.Dispatch) return; // a body error already answered
 
-    const table = this.ctx.routers.get(this.routerName);
-    const route = table?.match(req);
-    if (!route) {
-      this.flag = 'NR';
-      this.localResponse(404, 'no route\n');
-      return;
-    }
-    this.route = route;
-    const action = route.route.action;
-    if (action.kind === 'direct') {
-      this.localResponse(action.status, action.body);
-      return;
-    }
-    if (action.kind === 'redirect') {
-      const location = redirectLocation(route, req, 'http');
-      this.localResponse(action.responseCode, '', ['location', location]);
-      return;
-    }
-    const clusterName = action.cluster ?? pickCluster(route);
-    const cluster = this.ctx.clusters.get(clusterName);
-    if (!cluster) {
-      this.flag = 'NC';
-      this.localResponse(503, 'no cluster\n');
-      return;
-    }
-    this.cluster = cluster;
-    cluster.stats.rqTotal++;
-    cluster.activeRequests++;
-    const retry = action.retry;
-    this.retriesLeft = retry && retry.retryOn ? Math.min(retry.numRetries, cluster.circuitBreakers.maxRetries) : 0;
-
-    const headers = applyRequestHeaderMutations(route, req.headers);
-    const path = action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path;
-    this.upstreamHead = buildUpstreamHead({
-      method: req.method,
-      path,
-      headers,
-      host: action.hostRewrite ?? req.host,
-      upgrade: req.upgrade,
-      connection: req.summary.connection,
-      clientIp: this.clientIp,
-      forwardedForIndex: req.summary.forwardedForIndex,
-      requestId: req.summary.requestIdIndex === -1 ? randomUUID() : undefined,
-      chunked: req.chunked,
-      contentLength: req.chunked ? -1 : req.contentLength,
-    });
-    if (this.bodyDone) this.armRouteTimer();
-    this.tryUpstream(undefined);
-  }
-
-  /** Picks a host and asks its pool for a connection (first try and every retry). */
-  private tryUpstream(exclude: UpstreamHost | undefined): void {
-    const cluster = this.cluster!;
-    const host = cluster.pickHost(exclude);
-    if (!host) {
-      this.flag = 'UH';
-      this.finishWithError(503, 'no healthy upstream\n');
-      return;
-    }
-    this.host = host;
-    this.upstreamAddress = host.address; // logged even when the connect fails (UF), as Envoy does
-    host.activeRequests++;
-    host.stats.rqTotal++;
-    this.attempts++;
-    this.cancelAcquire = host.pool.acquire((err, conn, reused) => this.onAcquired(err, conn, reused));
-  }
-
-  private onAcquired(err: PoolFailure | null, conn: UpstreamConn | null, reused: boolean): void {
-    this.cancelAcquire = null;
-    if (this.state !== State.Dispatch) {
-      // The client went away while we waited.
-      // this.host may already be cleared: the connection knows its own pool.
-      if (conn) conn.host.pool.release(conn, true);
-      return;
-    }
-    if (err !== null || conn === null) {
-      this.host!.activeRequests--;
-      if (err === 'overflow') {
-        this.flag = 'UO';
-        this.finishWithError(503, 'upstream overflow\n');
-        return;
-      }
-      // Nothing was sent: a connect failure is always safe to retry.
-      if (this.retriesLeft > 0) {
-        this.retriesLeft--;
-        this.cluster!.stats.rqRetry++;
-        this.tryUpstream(this.host!);
-        return;
-      }
-      this.flag = 'UF';
-      this.finishWithError(503, 'upstream connect error\n');
-      return;
-    }
-    this.attach(conn, reused);
-  }
-
-  private attach(conn: UpstreamConn, reused: boolean): void {
-    this.conn = conn;
-    conn.owner = this;
-    conn.requests++;
-    this.state = State.Exchange;
-    this.resp = null;
-    this.respReader.reset();
-    this.upstreamReusable = true;
-    this.connWasReused = reused;
-    this.upstreamAddress = conn.host.address;
-    this.tUp = performance.now();
-    const s = conn.socket;
-    s.cork();
-    s.write(this.upstreamHead, 'latin1');
-    for (const b of this.held) s.write(b);
-    s.uncork();
-    if (!this.replayable || !this.bodyDone) this.held = [];
-    if (this.bodyDone) {
-      this.startTryTimer();
-      // Keep reading the client while waiting, so a client that resets is noticed now and
-      // the upstream request is cancelled (a pipelined request is held and reads pause).
-      if (this.pipelined === null) this.socket.resume();
-    } else {
-      // Expect: 100-continue is forwarded; the upstream's 100 reaches the client.
-      this.replayable = false;
-      this.socket.resume();
-    }
-  }
-
-  private connWasReused = false;
-
-  // ===================================================================== request body
-
-  private onBodyBytes(data: Buffer): void {
-    let end: number;
-    try {
-      if (this.bodyKind === Body.Length) {
-        end = Math.min(data.length, this.bodyRemaining);
-        this.bodyRemaining -= end;
-        if (this.bodyRemaining === 0) this.bodyDone = true;
-      } else {
-        end = this.bodyChunks!.feed(data, 0);
-        if (this.bodyChunks!.done) this.bodyDone = true;
-      }
-    } catch (e) {
-      this.abortRequestBody(e);
-      return;
-    }
-    const part = end === data.length ? data : data.subarray(0, end);
-    this.bytesIn += part.length;
-    if (this.state === State.Exchange && this.conn) {
-      if (part.length > 0 && !this.conn.socket.write(part)) this.socket.pause();
-    } else if (part.length > 0) {
-      this.held.push(part);
-    }
-    if (this.bodyDone) {
-      this.armRouteTimer();
-      if (this.state === State.Exchange) this.startTryTimer();
-    }
-    if (end < data.length) this.holdPipelined(data.subarray(end));
-  }
-
-  private abortRequestBody(e: unknown): void {
-    // A malformed body: the upstream (if any) got part of it and must not be reused.
-    const status = e instanceof HttpParseError ? e.status : 400;
-    this.releaseUpstream(false);
-    if (!this.respStarted) {
-      this.countStatus(status);
-      this.endRequest();
-      this.replyAndClose(status, `${e instanceof HttpParseError ? e.reason : 'bad request'}\n`);
-    } else {
-      this.destroy();
-    }
-  }
-
-  // ===================================================================== timers
-
-  private armRouteTimer(): void {
-    if (this.routeTimer !== null || this.route === null) return;
-    const action = this.route.route.action;
-    if (action.kind !== 'cluster') return;
-    const ms = action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
-    this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
-  }
-
-  private startTryTimer(): void {
-    if (this.tryTimer !== null) clearTimeout(this.tryTimer);
-    this.tryTimer = null;
-    const action = this.route?.route.action;
-    if (!action || action.kind !== 'cluster' || !action.retry || action.retry.retryTimeoutMs <= 0) return;
-    this.tryTimer = setTimeout(() => this.onTryTimeout(), action.retry.retryTimeoutMs);
-  }
-
-  private clearTimers(): void {
-    if (this.routeTimer !== null) clearTimeout(this.routeTimer);
-    if (this.tryTimer !== null) clearTimeout(this.tryTimer);
-    this.routeTimer = null;
-    this.tryTimer = null;
-  }
-
-  private onRouteTimeout(): void {
-    this.routeTimer = null;
-    if (this.resp !== null) return; // the head arrived: the timeout bounds the wait for it
-    this.cluster!.stats.rqTimeout++;
-    this.flag = 'UT';
-    this.releaseUpstream(false);
-    this.finishWithError(504, 'upstream request timeout\n');
-  }
-
-  private onTryTimeout(): void {
-    this.tryTimer = null;
-    if (this.resp !== null) return;
-    this.cluster!.stats.rqTimeout++;
-    this.upstreamFailedBeforeResponse('timeout');
+    dispatch(this, req);
   }
 
   // ===================================================================== upstream events
@@ -467,161 +292,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       return;
     }
     if (this.resp === null) {
-      this.onResponseHeadBytes(data);
+      onResponseHeadBytes(this, data);
       return;
     }
-    this.onResponseBody(data);
-  }
-
-  private onResponseHeadBytes(data: Buffer): void {
-    let head: Head | null;
-    let resp: ResponseHead;
-    try {
-      head = this.respReader.push(data);
-      if (head === null) return;
-      resp = parseResponseHead(head.text, this.req!.method);
-    } catch {
-      this.upstreamReusable = false;
-      this.upstreamFailedBeforeResponse('protocol');
-      return;
-    }
-    if (resp.status < 200) {
-      this.onInterimResponse(resp, head);
-      return;
-    }
-    this.onResponseHead(resp, head.rest);
-  }
-
-  private onInterimResponse(resp: ResponseHead, head: Head): void {
-    const req = this.req!;
-    if (resp.status === 101) {
-      if (req.upgrade === undefined) {
-        this.upstreamReusable = false;
-        this.upstreamFailedBeforeResponse('protocol');
-        return;
-      }
-      this.clearTimers();
-      this.resp = resp;
-      this.respStarted = true;
-      this.countStatus(101);
-      this.socket.write(
-        buildDownstreamHead({
-          status: 101,
-          reason: resp.reason,
-          headers: resp.headers,
-          connection: resp.summary.connection,
-          keepTransferEncoding: false,
-          switching: true,
-          connectionHeader: '',
-        }),
-        'latin1',
-      );
-      this.state = State.Tunnel;
-      this.upstreamReusable = false;
-      this.bodyDone = true;
-      if (this.pipelined !== null) {
-        const p = this.pipelined;
-        this.pipelined = null;
-        this.conn!.socket.write(p);
-      }
-      if (head.rest !== null) this.socket.write(head.rest);
-      this.socket.resume();
-      return;
-    }
-    // 100 Continue goes to a client that asked for it; other 1xx (102, 103) go to 1.1 clients.
-    if (req.minor === 1 && (resp.status !== 100 || req.expectContinue)) {
-      this.socket.write(head.text, 'latin1');
-    }
-    this.respReader.reset();
-    if (head.rest !== null) this.onResponseHeadBytes(head.rest);
-  }
-
-  private onResponseHead(resp: ResponseHead, rest: Buffer | null): void {
-    const req = this.req!;
-    this.upMs = performance.now() - this.tUp;
-    this.clearTimers();
-    this.resp = resp;
-    if (!resp.reusable) this.upstreamReusable = false;
-    this.dechunk = resp.framing === 'chunked' && req.minor === 0;
-    // The client connection closes after this response if either side says so, the body
-    // is close-delimited, the request body is unfinished, or we are draining.
-    if (!req.keepAlive || resp.framing === 'close' || this.dechunk || this.ctx.draining) this.closeAfter = true;
-    const headers = this.route ? applyResponseHeaderMutations(this.route, resp.headers) : resp.headers;
-    let connectionHeader: 'close' | 'keep-alive' | '' = '';
-    if (this.closeAfter || !this.bodyDone) connectionHeader = 'close';
-    else if (req.minor === 0) connectionHeader = 'keep-alive';
-    const text = buildDownstreamHead({
-      status: resp.status,
-      reason: resp.reason,
-      headers,
-      connection: resp.summary.connection,
-      keepTransferEncoding: !this.dechunk,
-      switching: false,
-      connectionHeader,
-      contentLength: resp.framing === 'chunked' ? -1 : resp.contentLength,
-    });
-    this.countStatus(resp.status);
-    this.respStarted = true;
-    if (resp.framing === 'length') this.respRemaining = resp.contentLength;
-    else if (resp.framing === 'chunked') this.respChunks = new ChunkedTracker(502);
-    const s = this.socket;
-    s.cork();
-    s.write(text, 'latin1');
-    if (resp.framing === 'none') {
-      s.uncork();
-      if (rest !== null) this.upstreamReusable = false; // bytes after a bodiless response
-      this.responseDone();
-      return;
-    }
-    if (rest !== null) this.onResponseBody(rest);
-    s.uncork();
-  }
-
-  private onResponseBody(data: Buffer): void {
-    const resp = this.resp!;
-    let out: Buffer = data;
-    let done = false;
-    if (resp.framing === 'length') {
-      if (data.length >= this.respRemaining) {
-        if (data.length > this.respRemaining) {
-          this.upstreamReusable = false; // the upstream sent more than it announced
-          out = data.subarray(0, this.respRemaining);
-        }
-        this.respRemaining = 0;
-        done = true;
-      } else {
-        this.respRemaining -= data.length;
-      }
-    } else if (resp.framing === 'chunked') {
-      let end: number;
-      let full = false;
-      try {
-        if (this.dechunk) {
-          end = this.respChunks!.feed(data, 0, (b, s, e) => {
-            if (!this.socket.write(b.subarray(s, e))) full = true;
-          });
-        } else {
-          end = this.respChunks!.feed(data, 0);
-        }
-      } catch {
-        // Malformed framing mid-response: the client cannot be told cleanly.
-        this.flag = 'UC';
-        this.releaseUpstream(false);
-        this.destroy();
-        return;
-      }
-      if (end < data.length) this.upstreamReusable = false;
-      if (this.respChunks!.done) done = true;
-      if (this.dechunk) {
-        if (full) this.conn?.socket.pause(); // resumed by the client's 'drain'
-        if (done) this.responseDone();
-        return;
-      }
-      out = end === data.length ? data : data.subarray(0, end);
-    }
-    this.bytesOut += out.length;
-    if (out.length > 0 && !this.socket.write(out)) this.conn?.socket.pause();
-    if (done) this.responseDone();
+    onResponseBody(this, data);
   }
 
   onUpstreamEnd(): void {
@@ -652,7 +326,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     }
     if (this.state !== State.Exchange) return;
     if (this.resp === null) {
-      this.upstreamFailedBeforeResponse('reset', true);
+      upstreamFailedBeforeResponse(this, 'reset', true);
       return;
     }
     if (this.resp.framing === 'close') {
@@ -672,41 +346,12 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     if (this.conn && (this.state === State.Exchange || this.state === State.Tunnel)) this.conn.socket.resume();
   }
 
-  /**
-   * The upstream failed before any response byte reached the client: retry when that is
-   * safe (the whole request is still in hand and it is idempotent, or the failed
-   * connection was a reused one that the upstream had closed), else answer 502/504.
-   */
-  private upstreamFailedBeforeResponse(why: 'reset' | 'protocol' | 'timeout', alreadyClosed = false): void {
-    const reusedConn = this.connWasReused;
-    if (!alreadyClosed) this.releaseUpstream(false);
-    else this.conn = null;
-    const req = this.req!;
-    const canResend = this.replayable && this.bodyDone && IDEMPOTENT.has(req.method) && req.upgrade === undefined;
-    if (canResend && (this.retriesLeft > 0 || (reusedConn && why === 'reset'))) {
-      if (!(reusedConn && why === 'reset')) this.retriesLeft--;
-      this.cluster!.stats.rqRetry++;
-      this.state = State.Dispatch;
-      this.respReader.reset();
-      this.resp = null;
-      this.tryUpstream(why === 'reset' && reusedConn ? undefined : this.host ?? undefined);
-      return;
-    }
-    if (why === 'timeout') {
-      this.flag = 'UT';
-      this.finishWithError(504, 'upstream request timeout\n');
-    } else {
-      this.flag = 'UC';
-      this.finishWithError(502, 'upstream connection closed before the response\n');
-    }
-  }
-
   // ===================================================================== completion
 
-  private responseDone(): void {
+  responseDone(): void {
     if (this.state !== State.Exchange) return;
-    this.clearTimers();
-    this.releaseUpstream(this.upstreamReusable && this.bodyDone);
+    clearTimers(this);
+    releaseUpstream(this, this.upstreamReusable && this.bodyDone);
     this.endRequest();
     if (this.closeAfter || !this.bodyDone) {
       this.closeGracefully();
@@ -715,28 +360,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.nextRequest();
   }
 
-  /** Gives the upstream connection back to its pool (or closes it). */
-  private releaseUpstream(reusable: boolean): void {
-    if (this.cancelAcquire !== null) {
-      this.cancelAcquire();
-      this.cancelAcquire = null;
-      if (this.host) this.host.activeRequests--;
-      this.host = null;
-    }
-    const conn = this.conn;
-    if (conn === null) return;
-    this.conn = null;
-    if (this.host) {
-      this.host.activeRequests--;
-      this.host = null;
-    }
-    conn.socket.resume();
-    conn.host.pool.release(conn, reusable);
-  }
-
-  private endRequest(): void {
+  endRequest(): void {
     if (this.req === null) return;
-    if (this.ctx.onRequest !== null) this.ctx.onRequest(this.record(this.req.method, this.req.path));
+    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, this.req.method, this.req.path));
     this.ctx.counters.requestsActive--;
     if (this.cluster) this.cluster.activeRequests--;
     this.req = null;
@@ -752,7 +378,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.state = State.Head;
     this.reader.reset();
     if (this.ctx.handoverMode) {
-      this.park();
+      parkAtBoundary(this);
       return;
     }
     const p = this.pipelined;
@@ -770,8 +396,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   }
 
   /** Answers locally (no upstream involved) and carries on with the connection. */
-  private localResponse(status: number, body: string, headers: string[] = []): void {
-    this.countStatus(status);
+  localResponse(status: number, body: string, headers: string[] = []): void {
+    countStatus(this, status);
     const req = this.req!;
     const close = this.closeAfter || !req.keepAlive || !this.bodyDone;
     if (this.route) headers = applyResponseHeaderMutations(this.route, headers);
@@ -781,56 +407,32 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   }
 
   private responseDoneLocal(close: boolean): void {
-    this.clearTimers();
+    clearTimers(this);
     this.endRequest();
     if (close) this.closeGracefully();
     else this.nextRequest();
   }
 
   /** An error answer for the current request (nothing was sent to the client yet). */
-  private finishWithError(status: number, body: string): void {
-    this.clearTimers();
-    this.releaseUpstream(false);
+  finishWithError(status: number, body: string): void {
+    clearTimers(this);
+    releaseUpstream(this, false);
     if (this.respStarted) {
       this.destroy();
       return;
     }
-    this.countStatus(status);
+    countStatus(this, status);
     const req = this.req!;
     const close = this.closeAfter || !req.keepAlive || !this.bodyDone;
     this.socket.write(localReply(status, body, close, [], req.method === 'HEAD'), 'utf8');
     this.responseDoneLocal(close);
   }
 
-  private replyAndClose(status: number, body: string): void {
+  replyAndClose(status: number, body: string): void {
     if (this.state === State.Closed) return;
     this.state = State.Closed;
     this.socket.end(localReply(status, body, true), 'utf8');
     this.socket.destroySoon();
-  }
-
-  private record(method: string, path: string): RequestRecord {
-    return {
-      listener: this.listenerName,
-      clientIp: this.clientIp,
-      method,
-      path,
-      status: this.status,
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-      durationMs: this.t0 > 0 ? performance.now() - this.t0 : 0,
-      upstreamMs: this.upMs,
-      cluster: this.cluster?.name ?? '',
-      upstreamHost: this.upstreamAddress,
-      flag: this.flag,
-      attempts: this.attempts,
-    };
-  }
-
-  private countStatus(status: number): void {
-    this.status = status;
-    const cls = (status / 100) | 0;
-    if (cls >= 1 && cls <= 5) this.ctx.counters.responsesByClass[cls]++;
   }
 
   // ===================================================================== client lifecycle
@@ -862,78 +464,36 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   private onClientClose(): void {
     const inFlight = this.req !== null;
     this.state = State.Closed;
-    this.clearTimers();
+    clearTimers(this);
     if (inFlight) {
       if (!this.resp) this.flag = 'DC';
-      this.releaseUpstream(false);
+      releaseUpstream(this, false);
       this.endRequest();
     } else {
-      this.releaseUpstream(false);
+      releaseUpstream(this, false);
     }
     this.ctx.untrack(this);
   }
 
-  private closeGracefully(): void {
+  closeGracefully(): void {
     if (this.state === State.Closed) return;
     this.state = State.Closed;
     this.socket.end();
     this.socket.destroySoon();
   }
 
-  // ===================================================================== handover
-
-  /** Kernel reads are stopped: the connection waits at a request boundary to be moved. */
-  private parked = false;
-  private moved = false;
-
-  /**
-   * Stop at this request boundary. Reads stop on the next turn of the loop: stopping inside
-   * a 'data' callback would be undone by the stream's read-ahead; bytes that arrive before
-   * then are kept with the connection.
-   */
-  private park(): void {
-    if (this.parked) return;
-    this.parked = true;
-    setImmediate(() => {
-      if (this.parked) stopReading(this.socket);
-    });
-  }
+  // ===================================================================== drain and handover
 
   movable(): boolean {
-    return (
-      this.state === State.Head &&
-      !this.closeAfter &&
-      !this.moved &&
-      this.req === null &&
-      isQuiet(this.socket)
-    );
+    return isMovable(this);
   }
 
   detach(): Detached {
-    stopReading(this.socket);
-    this.parked = true;
-    const partial = this.reader.takePartial();
-    const p = this.pipelined;
-    this.pipelined = null;
-    const data = partial && p ? Buffer.concat([partial, p]) : (partial ?? p);
-    this.detachedData = data;
-    return { kind: 'http', listener: this.listenerName, fds: [socketFd(this.socket)], data };
+    return detachForHandover(this);
   }
 
-  private detachedData: Buffer | null = null;
-
   reattach(): void {
-    this.parked = false;
-    let data = this.detachedData;
-    this.detachedData = null;
-    if (this.pipelined !== null) {
-      data = data === null ? this.pipelined : Buffer.concat([data, this.pipelined]);
-      this.pipelined = null;
-    }
-    if (this.state !== State.Head) return;
-    startReading(this.socket);
-    this.socket.resume();
-    if (data !== null) this.onData(data);
+    reattachAfterHandover(this);
   }
 
   release(): void {
@@ -952,30 +512,12 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   /** Drain: close now if idle between requests, else after the current response. */
   drain(): void {
-    if (this.parked) {
-      // Parked for a handover that will not happen: answer what waits, then close.
-      this.closeAfter = true;
-      this.reattach();
-      if (this.state === State.Head && !this.reader.hasPartial && this.pipelined === null) this.closeGracefully();
-      return;
-    }
-    this.closeAfter = true;
-    if (this.state !== State.Head || this.reader.hasPartial) return; // closes after this exchange
-    // A connection that has not sent its first request yet was most likely opened to send
-    // one (it may already be in the kernel): give it a moment instead of closing under it.
-    const age = performance.now() - this.openedAt;
-    if (this.served === 0 && age < DRAIN_FRESH_CONNECTION_GRACE_MS) {
-      setTimeout(() => {
-        if (this.state === State.Head && !this.reader.hasPartial) this.closeGracefully();
-      }, DRAIN_FRESH_CONNECTION_GRACE_MS - age).unref();
-      return;
-    }
-    this.closeGracefully();
+    drainConnection(this);
   }
 
   destroy(): void {
     this.state = State.Closed;
-    this.releaseUpstream(false);
+    releaseUpstream(this, false);
     this.socket.destroy();
   }
 }

@@ -1,0 +1,65 @@
+/**
+ * Dispatch: what the route table says about a request whose head is read. No route (404),
+ * a missing cluster (503), a direct_response and a redirect are answered here without an
+ * upstream; otherwise the cluster is chosen (weighted clusters included), the retry budget
+ * set, and the head to send upstream built once (header mutations, prefix/host rewrite,
+ * x-forwarded-for, x-request-id) so every try sends the same bytes. Then the first try starts.
+ */
+import { randomUUID } from 'node:crypto';
+import { applyRequestHeaderMutations, pickCluster, redirectLocation, rewritePath } from '../router';
+import type { RequestHead } from './request-head';
+import { buildUpstreamHead } from './serialize';
+import { retryBudget } from './retry';
+import { armRouteTimer } from './exchange-timers';
+import { tryUpstream } from './upstream-exchange';
+import type { HttpConnection } from './connection';
+
+export function dispatch(c: HttpConnection, req: RequestHead): void {
+  const table = c.ctx.routers.get(c.routerName);
+  const route = table?.match(req);
+  if (!route) {
+    c.flag = 'NR';
+    c.localResponse(404, 'no route\n');
+    return;
+  }
+  c.route = route;
+  const action = route.route.action;
+  if (action.kind === 'direct') {
+    c.localResponse(action.status, action.body);
+    return;
+  }
+  if (action.kind === 'redirect') {
+    const location = redirectLocation(route, req, 'http');
+    c.localResponse(action.responseCode, '', ['location', location]);
+    return;
+  }
+  const clusterName = action.cluster ?? pickCluster(route);
+  const cluster = c.ctx.clusters.get(clusterName);
+  if (!cluster) {
+    c.flag = 'NC';
+    c.localResponse(503, 'no cluster\n');
+    return;
+  }
+  c.cluster = cluster;
+  cluster.stats.rqTotal++;
+  cluster.activeRequests++;
+  c.retriesLeft = retryBudget(action.retry, cluster);
+
+  const headers = applyRequestHeaderMutations(route, req.headers);
+  const path = action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path;
+  c.upstreamHead = buildUpstreamHead({
+    method: req.method,
+    path,
+    headers,
+    host: action.hostRewrite ?? req.host,
+    upgrade: req.upgrade,
+    connection: req.summary.connection,
+    clientIp: c.clientIp,
+    forwardedForIndex: req.summary.forwardedForIndex,
+    requestId: req.summary.requestIdIndex === -1 ? randomUUID() : undefined,
+    chunked: req.chunked,
+    contentLength: req.chunked ? -1 : req.contentLength,
+  });
+  if (c.bodyDone) armRouteTimer(c);
+  tryUpstream(c, undefined);
+}

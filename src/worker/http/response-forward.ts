@@ -1,0 +1,160 @@
+/**
+ * The response, from the upstream to the client. The head is read and checked (a malformed
+ * one, or a 101 nobody asked for, fails the try: retry.ts); interim 1xx heads go on to the
+ * clients that can take them (100 only to one that sent Expect: 100-continue, none to
+ * HTTP/1.0); the final head is rewritten for the client (hop-by-hop fields, route header
+ * mutations, Connection) and the body is passed through as it arrives, framed by
+ * Content-Length, chunked (checked, and decoded for an HTTP/1.0 client) or the close of the
+ * upstream. A full client socket pauses the upstream until the client drains. A response that
+ * ends the client connection (either side said close, close-delimited body, unfinished
+ * request body, drain) says so in its head.
+ */
+import { performance } from 'node:perf_hooks';
+import { applyResponseHeaderMutations } from '../router';
+import type { Head, HeadLimits } from './head-reader';
+import { parseResponseHead, ResponseHead } from './response-head';
+import { ChunkedTracker } from './chunked';
+import { buildDownstreamHead } from './serialize';
+import { countStatus } from './request-record';
+import { clearTimers } from './exchange-timers';
+import { releaseUpstream } from './upstream-exchange';
+import { upstreamFailedBeforeResponse } from './retry';
+import { startTunnel } from './tunnel';
+import type { HttpConnection } from './connection';
+import { MAX_RESPONSE_HEADER_BYTES } from '../../shared/constants';
+
+/** Limits of a response head (read by HttpConnection.respReader). */
+export const RESPONSE_LIMITS: HeadLimits = {
+  maxHeadBytes: MAX_RESPONSE_HEADER_BYTES,
+  maxLineBytes: 0,
+  tooLargeStatus: 502,
+  badStatus: 502,
+  skipLeadingCrlf: false,
+};
+
+export function onResponseHeadBytes(c: HttpConnection, data: Buffer): void {
+  let head: Head | null;
+  let resp: ResponseHead;
+  try {
+    head = c.respReader.push(data);
+    if (head === null) return;
+    resp = parseResponseHead(head.text, c.req!.method);
+  } catch {
+    c.upstreamReusable = false;
+    upstreamFailedBeforeResponse(c, 'protocol');
+    return;
+  }
+  if (resp.status < 200) {
+    onInterimResponse(c, resp, head);
+    return;
+  }
+  onResponseHead(c, resp, head.rest);
+}
+
+function onInterimResponse(c: HttpConnection, resp: ResponseHead, head: Head): void {
+  const req = c.req!;
+  if (resp.status === 101) {
+    if (req.upgrade === undefined) {
+      c.upstreamReusable = false;
+      upstreamFailedBeforeResponse(c, 'protocol');
+      return;
+    }
+    startTunnel(c, resp, head.rest);
+    return;
+  }
+  // 100 Continue goes to a client that asked for it; other 1xx (102, 103) go to 1.1 clients.
+  if (req.minor === 1 && (resp.status !== 100 || req.expectContinue)) {
+    c.socket.write(head.text, 'latin1');
+  }
+  c.respReader.reset();
+  if (head.rest !== null) onResponseHeadBytes(c, head.rest);
+}
+
+function onResponseHead(c: HttpConnection, resp: ResponseHead, rest: Buffer | null): void {
+  const req = c.req!;
+  c.upMs = performance.now() - c.tUp;
+  clearTimers(c);
+  c.resp = resp;
+  if (!resp.reusable) c.upstreamReusable = false;
+  c.dechunk = resp.framing === 'chunked' && req.minor === 0;
+  // The client connection closes after this response if either side says so, the body
+  // is close-delimited, the request body is unfinished, or we are draining.
+  if (!req.keepAlive || resp.framing === 'close' || c.dechunk || c.ctx.draining) c.closeAfter = true;
+  const headers = c.route ? applyResponseHeaderMutations(c.route, resp.headers) : resp.headers;
+  let connectionHeader: 'close' | 'keep-alive' | '' = '';
+  if (c.closeAfter || !c.bodyDone) connectionHeader = 'close';
+  else if (req.minor === 0) connectionHeader = 'keep-alive';
+  const text = buildDownstreamHead({
+    status: resp.status,
+    reason: resp.reason,
+    headers,
+    connection: resp.summary.connection,
+    keepTransferEncoding: !c.dechunk,
+    switching: false,
+    connectionHeader,
+    contentLength: resp.framing === 'chunked' ? -1 : resp.contentLength,
+  });
+  countStatus(c, resp.status);
+  c.respStarted = true;
+  if (resp.framing === 'length') c.respRemaining = resp.contentLength;
+  else if (resp.framing === 'chunked') c.respChunks = new ChunkedTracker(502);
+  const s = c.socket;
+  s.cork();
+  s.write(text, 'latin1');
+  if (resp.framing === 'none') {
+    s.uncork();
+    if (rest !== null) c.upstreamReusable = false; // bytes after a bodiless response
+    c.responseDone();
+    return;
+  }
+  if (rest !== null) onResponseBody(c, rest);
+  s.uncork();
+}
+
+export function onResponseBody(c: HttpConnection, data: Buffer): void {
+  const resp = c.resp!;
+  let out: Buffer = data;
+  let done = false;
+  if (resp.framing === 'length') {
+    if (data.length >= c.respRemaining) {
+      if (data.length > c.respRemaining) {
+        c.upstreamReusable = false; // the upstream sent more than it announced
+        out = data.subarray(0, c.respRemaining);
+      }
+      c.respRemaining = 0;
+      done = true;
+    } else {
+      c.respRemaining -= data.length;
+    }
+  } else if (resp.framing === 'chunked') {
+    let end: number;
+    let full = false;
+    try {
+      if (c.dechunk) {
+        end = c.respChunks!.feed(data, 0, (b, s, e) => {
+          if (!c.socket.write(b.subarray(s, e))) full = true;
+        });
+      } else {
+        end = c.respChunks!.feed(data, 0);
+      }
+    } catch {
+      // Malformed framing mid-response: the client cannot be told cleanly.
+      c.flag = 'UC';
+      releaseUpstream(c, false);
+      c.destroy();
+      return;
+    }
+    if (end < data.length) c.upstreamReusable = false;
+    if (c.respChunks!.done) done = true;
+    if (c.dechunk) {
+      if (full) c.conn?.socket.pause(); // resumed by the client's 'drain'
+      if (done) c.responseDone();
+      return;
+    }
+    out = end === data.length ? data : data.subarray(0, end);
+  }
+  c.bytesOut += out.length;
+  if (out.length > 0 && !c.socket.write(out)) c.conn?.socket.pause();
+  if (done) c.responseDone();
+}
+

@@ -1,0 +1,56 @@
+/**
+ * Whether a request may be sent again, and how often. The budget is the route's
+ * `retry_policy.num_retries` (when `retry_on`), capped by the cluster's max_retries circuit
+ * breaker. A connect failure spends it freely: nothing was sent (upstream-exchange.ts).
+ * After the request went out, a failure before any response byte reached the client is
+ * retried only when that is safe: the method is idempotent (RFC 9110 §9.2.2), every byte of
+ * the request is still in hand, and it is not an Upgrade. A reset on a reused keep-alive
+ * connection (the upstream had closed it while it sat in the pool) is retried without
+ * spending the budget, so that race never fails a GET. Otherwise the client gets 504 for a
+ * timeout and 502 for the rest.
+ */
+import type { RetryPolicy } from '../../shared/config/model';
+import type { Cluster } from '../cluster/cluster';
+import type { HttpConnection } from './connection';
+import { releaseUpstream, tryUpstream } from './upstream-exchange';
+
+/** Methods a retry may resend (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** How many times the current request may be sent again. */
+export function retryBudget(retry: RetryPolicy | undefined, cluster: Cluster): number {
+  return retry && retry.retryOn ? Math.min(retry.numRetries, cluster.circuitBreakers.maxRetries) : 0;
+}
+
+/**
+ * The upstream failed before any response byte reached the client: retry when that is
+ * safe (the whole request is still in hand and it is idempotent, or the failed
+ * connection was a reused one that the upstream had closed), else answer 502/504.
+ */
+export function upstreamFailedBeforeResponse(
+  c: HttpConnection,
+  why: 'reset' | 'protocol' | 'timeout',
+  alreadyClosed = false,
+): void {
+  const reusedConn = c.connWasReused;
+  if (!alreadyClosed) releaseUpstream(c, false);
+  else c.conn = null;
+  const req = c.req!;
+  const canResend = c.replayable && c.bodyDone && IDEMPOTENT.has(req.method) && req.upgrade === undefined;
+  if (canResend && (c.retriesLeft > 0 || (reusedConn && why === 'reset'))) {
+    if (!(reusedConn && why === 'reset')) c.retriesLeft--;
+    c.cluster!.stats.rqRetry++;
+    c.reenterDispatch();
+    c.respReader.reset();
+    c.resp = null;
+    tryUpstream(c, why === 'reset' && reusedConn ? undefined : c.host ?? undefined);
+    return;
+  }
+  if (why === 'timeout') {
+    c.flag = 'UT';
+    c.finishWithError(504, 'upstream request timeout\n');
+  } else {
+    c.flag = 'UC';
+    c.finishWithError(502, 'upstream connection closed before the response\n');
+  }
+}
