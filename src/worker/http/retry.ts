@@ -7,12 +7,14 @@
  * the request is still in hand, and it is not an Upgrade. A reset on a reused keep-alive
  * connection (the upstream had closed it while it sat in the pool) is retried without
  * spending the budget, so that race never fails a GET. Otherwise the client gets 504 for a
- * timeout and 502 for the rest.
+ * timeout and 502 for the rest. A retry avoids the host that failed when another one is
+ * available, and the failure counts against that host for outlier detection.
  */
 import type { RetryPolicy } from '../../shared/config/model';
 import type { Cluster } from '../cluster/cluster';
+import type { UpstreamHost } from '../cluster/host';
 import type { HttpConnection } from './connection';
-import { releaseUpstream, tryUpstream } from './upstream-exchange';
+import { releaseUpstream, reportHost, tryUpstream } from './upstream-exchange';
 
 /** Methods a retry may resend (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -30,11 +32,15 @@ export function retryBudget(retry: RetryPolicy | undefined, cluster: Cluster): n
 export function upstreamFailedBeforeResponse(
   c: HttpConnection,
   why: 'reset' | 'protocol' | 'timeout',
-  alreadyClosed = false,
+  closedConnHost: UpstreamHost | null = null,
 ): void {
   const reusedConn = c.connWasReused;
-  if (!alreadyClosed) releaseUpstream(c, false);
+  // The host of this try: taken before the release forgets it, so a retry avoids it.
+  const failed = closedConnHost ?? c.conn?.host ?? null;
+  if (closedConnHost === null) releaseUpstream(c, false);
   else c.conn = null;
+  // A reused keep-alive connection the upstream had closed is a race, not the host failing.
+  if (!(reusedConn && why === 'reset')) reportHost(c, failed, why === 'timeout' ? 504 : 502);
   const req = c.req!;
   const canResend = c.replayable && c.bodyDone && IDEMPOTENT.has(req.method) && req.upgrade === undefined;
   if (canResend && (c.retriesLeft > 0 || (reusedConn && why === 'reset'))) {
@@ -43,7 +49,7 @@ export function upstreamFailedBeforeResponse(
     c.reenterDispatch();
     c.respReader.reset();
     c.resp = null;
-    tryUpstream(c, why === 'reset' && reusedConn ? undefined : c.host ?? undefined);
+    tryUpstream(c, why === 'reset' && reusedConn ? undefined : failed ?? undefined);
     return;
   }
   if (why === 'timeout') {
