@@ -74,3 +74,116 @@ test('without outlier_detection a refusing tcp_proxy host keeps getting its shar
   assert.ok(s['mosnd_upstream_cx_connect_fail_total{cluster="c"}'] >= 8, 'round robin keeps trying it');
   assert.equal(s['mosnd_upstream_outlier_ejections_total{cluster="c"}'], 0);
 });
+
+/** An upstream answering every request with `status`; counts its requests. */
+async function answering(t, status) {
+  const up = await h.startHttpUpstream((req, res) => {
+    res.statusCode = status;
+    res.end(`${status}`);
+  });
+  t.after(() => up.close());
+  return up;
+}
+
+/** mosnd with one HTTP listener routing everything to cluster c of `hosts`. */
+async function httpProxy(t, hosts, outlier, route = {}) {
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', ...route } }],
+      clusters: [h.cluster('c', hosts, { outlier_detection: outlier })],
+      extra: ADMIN,
+    }),
+  });
+  t.after(() => m.kill());
+  return m;
+}
+
+/** `n` requests one after the other; the statuses in order. */
+async function statuses(m, n) {
+  const out = [];
+  for (let i = 0; i < n; i++) out.push((await h.request(m.ports.http, { path: `/${i}` })).status);
+  return out;
+}
+
+test('an HTTP host that answers 5xx consecutive_5xx times in a row is ejected, and the others take all its traffic', async (t) => {
+  const bad = await answering(t, 500);
+  const good = await answering(t, 200);
+  const m = await httpProxy(t, [bad.address, good.address], { consecutive_5xx: 3, base_ejection_time: '5m' });
+  const got = await statuses(m, 20);
+  assert.equal(bad.requests, 3, 'the failing host saw exactly consecutive_5xx requests');
+  assert.equal(got.filter((s) => s === 500).length, 3, 'its 5xx answers reach the clients (no retry policy)');
+  assert.equal(good.requests, 17);
+  const s = await scrape(m.ports.__admin);
+  assert.equal(s['mosnd_upstream_outlier_ejections_total{cluster="c"}'], 1);
+  assert.equal(s[`mosnd_upstream_host_outlier_ejected{cluster="c",host="${bad.address}"}`], 1);
+});
+
+test('a host that answers 4xx is never ejected: only 5xx and gateway failures count', async (t) => {
+  const notFound = await answering(t, 404);
+  const good = await answering(t, 200);
+  const m = await httpProxy(t, [notFound.address, good.address], { consecutive_5xx: 2 });
+  await statuses(m, 20);
+  assert.equal(notFound.requests, 10);
+  assert.equal((await scrape(m.ports.__admin))['mosnd_upstream_outlier_ejections_total{cluster="c"}'], 0);
+});
+
+test('an ejected host comes back after base_ejection_time, and its next ejection lasts twice as long', async (t) => {
+  const bad = await answering(t, 503);
+  const good = await answering(t, 200);
+  const m = await httpProxy(t, [bad.address, good.address], { consecutive_5xx: 2, base_ejection_time: '1s', interval: '1m' });
+  const ejected = (n) => m.logs.filter((l) => /outlier detection ejected/.test(l.msg ?? '')).length >= n;
+  await statuses(m, 4);
+  assert.equal(bad.requests, 2);
+  assert.ok(ejected(1));
+  await statuses(m, 4);
+  assert.equal(bad.requests, 2, 'ejected: no traffic');
+  await m.waitForLog((l) => /is back in service/.test(l.msg ?? ''), RETURN_BOUND_MS);
+  // Back on probation: two more failures eject it again, for 2 × base.
+  await p.waitFor(async () => (await statuses(m, 1), ejected(2)), RETURN_BOUND_MS, 'a second ejection');
+  assert.equal(bad.requests, 4);
+  const lines = m.logs.filter((l) => /outlier detection ejected/.test(l.msg ?? ''));
+  assert.deepEqual(
+    lines.map((l) => l.ejectionMs),
+    [1000, 2000],
+  );
+});
+
+test('max_ejection_percent never ejects more hosts than it allows, though at least one', async (t) => {
+  const a = await answering(t, 500);
+  const b = await answering(t, 500);
+  const m = await httpProxy(t, [a.address, b.address], { consecutive_5xx: 3, base_ejection_time: '5m' }); // 10 % of 2 hosts: 1
+  const got = await statuses(m, 20);
+  assert.deepEqual(new Set(got), new Set([500]));
+  assert.equal(Math.min(a.requests, b.requests), 3, 'one host was ejected after its third failure');
+  assert.equal(Math.max(a.requests, b.requests), 17, 'the other stays: ejecting it too would leave nothing');
+  assert.equal((await scrape(m.ports.__admin))['mosnd_upstream_outlier_ejections_total{cluster="c"}'], 1);
+});
+
+test('consecutive_gateway_failure ejects a host answering 502/503/504 sooner than consecutive_5xx would', async (t) => {
+  const gateway = await answering(t, 503);
+  const plain5xx = await answering(t, 500);
+  const good = await answering(t, 200);
+  const m = await httpProxy(t, [gateway.address, plain5xx.address, good.address], {
+    consecutive_5xx: 50,
+    consecutive_gateway_failure: 2,
+    base_ejection_time: '5m',
+    max_ejection_percent: 100,
+  });
+  await statuses(m, 30);
+  assert.equal(gateway.requests, 2);
+  assert.ok(plain5xx.requests >= 13, `the 500 host is not a gateway failure: ${plain5xx.requests} requests`);
+  const line = await m.waitForLog((l) => /outlier detection ejected/.test(l.msg ?? ''));
+  assert.equal(line.reason, 'consecutive_gateway_failure');
+});
+
+test('an HTTP host that refuses connections is ejected after consecutive_5xx connect failures', async (t) => {
+  const good = await answering(t, 200);
+  const m = await httpProxy(t, [REFUSING, good.address], { consecutive_5xx: 3, base_ejection_time: '5m' }, {
+    retry_policy: { retry_on: true, num_retries: 1 },
+  });
+  const got = await statuses(m, 20);
+  assert.deepEqual(new Set(got), new Set([200]), 'each refused connect is retried on the other host');
+  const s = await scrape(m.ports.__admin);
+  assert.equal(s['mosnd_upstream_cx_connect_fail_total{cluster="c"}'], 3);
+  assert.equal(s['mosnd_upstream_outlier_ejections_total{cluster="c"}'], 1);
+});

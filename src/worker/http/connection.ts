@@ -326,7 +326,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     }
     if (this.state !== State.Exchange) return;
     if (this.resp === null) {
-      upstreamFailedBeforeResponse(this, 'reset', true);
+      upstreamFailedBeforeResponse(this, 'reset', wasConn.host);
       return;
     }
     if (this.resp.framing === 'close') {

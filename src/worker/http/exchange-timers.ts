@@ -8,7 +8,7 @@
  */
 import { DEFAULT_ROUTE_TIMEOUT_MS } from '../../shared/constants';
 import type { HttpConnection } from './connection';
-import { releaseUpstream } from './upstream-exchange';
+import { releaseUpstream, reportHost } from './upstream-exchange';
 import { upstreamFailedBeforeResponse } from './retry';
 
 /** Starts the route timeout, once per request (a retry does not restart it). */
@@ -41,6 +41,7 @@ function onRouteTimeout(c: HttpConnection): void {
   if (c.resp !== null) return; // the head arrived: the timeout bounds the wait for it
   c.cluster!.stats.rqTimeout++;
   c.flag = 'UT';
+  if (c.conn !== null) reportHost(c, c.conn.host, 504); // the host had the request and did not answer
   releaseUpstream(c, false);
   c.finishWithError(504, 'upstream request timeout\n');
 }

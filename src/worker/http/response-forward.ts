@@ -17,7 +17,7 @@ import { ChunkedTracker } from './chunked';
 import { buildDownstreamHead } from './serialize';
 import { countStatus } from './request-record';
 import { clearTimers } from './exchange-timers';
-import { releaseUpstream } from './upstream-exchange';
+import { releaseUpstream, reportHost } from './upstream-exchange';
 import { upstreamFailedBeforeResponse } from './retry';
 import { startTunnel } from './tunnel';
 import type { HttpConnection } from './connection';
@@ -72,6 +72,7 @@ function onInterimResponse(c: HttpConnection, resp: ResponseHead, head: Head): v
 
 function onResponseHead(c: HttpConnection, resp: ResponseHead, rest: Buffer | null): void {
   const req = c.req!;
+  reportHost(c, c.conn !== null ? c.conn.host : null, resp.status);
   c.upMs = performance.now() - c.tUp;
   clearTimers(c);
   c.resp = resp;

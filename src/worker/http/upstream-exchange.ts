@@ -44,6 +44,7 @@ function onAcquired(c: HttpConnection, err: PoolFailure | null, conn: UpstreamCo
       c.finishWithError(503, 'upstream overflow\n');
       return;
     }
+    reportHost(c, c.host, 503); // a local connect failure, as Envoy maps it
     // Nothing was sent: a connect failure is always safe to retry.
     if (c.retriesLeft > 0) {
       c.retriesLeft--;
@@ -86,6 +87,12 @@ function sendRequest(c: HttpConnection, conn: UpstreamConn, reused: boolean): vo
     c.replayable = false;
     c.socket.resume();
   }
+}
+
+/** How the host did, for the cluster's outlier detection (nothing without outlier_detection). */
+export function reportHost(c: HttpConnection, host: UpstreamHost | null, status: number): void {
+  const o = c.cluster?.outlier;
+  if (o && host !== null) o.onStatus(host, status);
 }
 
 /** Gives the upstream connection back to its pool (or closes it), or stops waiting for one. */
