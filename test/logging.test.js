@@ -220,3 +220,28 @@ test('SIGUSR1 reopens the log file and the access log (logrotate moved them away
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
 });
+
+test('the access log counts the body bytes an HTTP/1.0 client gets from a chunked upstream response', async (t) => {
+  const up = await h.startHttpUpstream((req, res) => {
+    res.write('x'.repeat(1000)); // no content-length: node sends it chunked
+    res.end('y'.repeat(234));
+  });
+  t.after(() => up.close());
+  const file = path.join(h.tmpDir(), 'access.log');
+  const config = h.proxyConfig({ routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }], clusters: [h.cluster('c', [up.address])] });
+  config.servers[0].listeners[0].access_logs = [{ log_path: file }];
+  const m = await h.startMosnd({ config });
+  t.after(() => m.kill());
+  const answer = await new Promise((resolve, reject) => {
+    let got = '';
+    const s = net.connect(m.ports.http, '127.0.0.1', () => s.write('GET /old HTTP/1.0\r\nHost: x\r\n\r\n'));
+    s.on('data', (d) => (got += d.toString('latin1')));
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+  });
+  const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+  assert.equal(body, 'x'.repeat(1000) + 'y'.repeat(234), 'de-chunked for the HTTP/1.0 client');
+  let lines = [];
+  await h.waitFor(() => (lines = readLines(file)).length >= 1, 'the access log line', ACCESS_LOG_WAIT_MS);
+  assert.equal(lines[0].bytes_sent, 1234);
+});

@@ -133,6 +133,7 @@ export function onResponseBody(c: HttpConnection, data: Buffer): void {
     try {
       if (c.dechunk) {
         end = c.respChunks!.feed(data, 0, (b, s, e) => {
+          c.bytesOut += e - s; // what the HTTP/1.0 client gets: the data without the framing
           if (!c.socket.write(b.subarray(s, e))) full = true;
         });
       } else {

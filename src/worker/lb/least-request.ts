@@ -8,7 +8,7 @@
  * One or two passes over the hosts per pick, no allocation.
  */
 
-import { countEligible, effectiveWeight, fallback, isEligible, nthEligible } from './eligible';
+import { effectiveWeight, fallback, isEligible, nthEligible } from './eligible';
 import type { LbHost, LoadBalancer, RandomSource } from './types';
 
 export class LeastRequestBalancer<H extends LbHost> implements LoadBalancer<H> {
