@@ -22,6 +22,13 @@ async function statusJson(m) {
   return JSON.parse(r.stdout);
 }
 
+/** The status document, or null while the master does not say it serves (exit 4 around an
+ *  upgrade's commit): for polling, where that moment is expected. */
+async function statusIfServing(m) {
+  const r = await m.cli(['status', '--json']);
+  return r.code === 0 ? JSON.parse(r.stdout) : null;
+}
+
 /** The row of the table for `pid`, split into its columns. */
 function tableRow(table, pid) {
   const line = table.split('\n').find((l) => new RegExp(`^\\S+\\s+\\d+\\s+\\d+\\s+${pid}\\s`).test(l));
@@ -202,7 +209,7 @@ test('during an upgrade, the old generation\'s processes are listed as draining 
   const upgrade = m.cli(['upgrade', '--binary', install]);
   // The pidfile changes a moment before the new master owns the control socket.
   let st;
-  await h.waitFor(async () => (st = await statusJson(m)).generation === 2, 'the new master answering status', 30_000);
+  await h.waitFor(async () => (st = await statusIfServing(m))?.generation === 2, 'the new master answering status', 30_000);
   const older = st.processes.filter((p) => p.generation === 1);
   assert.deepEqual(older.map((p) => [p.role, p.pid, p.state]), [['master', m.pid, 'draining'], ['worker', oldWorker, 'draining']]);
   assert.deepEqual(st.processes.filter((p) => p.generation === 2).map((p) => p.role), ['master', 'worker']);
@@ -214,7 +221,7 @@ test('during an upgrade, the old generation\'s processes are listed as draining 
   assert.equal((await slow).status, 200);
   assert.equal((await upgrade).code, 0);
   await m.exitPromise;
-  await h.waitFor(async () => (await statusJson(m)).processes.every((p) => p.generation === 2), 'the old rows gone');
+  await h.waitFor(async () => (await statusIfServing(m))?.processes.every((p) => p.generation === 2), 'the old rows gone');
   const done = await statusJson(m);
   assert.equal(done.lastUpgrade.result, 'ok');
   assert.equal(done.lastUpgrade.toGeneration, 2);
