@@ -16,6 +16,7 @@ import { ConnectionReceiver } from '../transfer/conn-receiver';
 import type { MosndConfig } from '../shared/config/model';
 import { WorkerMetrics } from './metrics';
 import { AccessLog } from './access-log';
+import { LoopDelayMonitor } from './loop-delay';
 
 type WorkerState = 'starting' | 'ready' | 'handing-over' | 'draining';
 
@@ -42,6 +43,7 @@ class Worker {
   private reloadAck: { seq: number; waiting: Set<string> } | null = null;
   private readonly metrics = new WorkerMetrics();
   private accessLog: AccessLog | null = null;
+  private readonly loopDelay = new LoopDelayMonitor();
 
   handle(msg: MasterMessage, handle: unknown): void {
     switch (msg.t) {
@@ -60,6 +62,10 @@ class Worker {
         return;
       case 'stats':
         send({ t: 'stats', seq: msg.seq, stats: this.stats() });
+        return;
+      case 'ping':
+        // Answered here, in the event loop: a loop that is wedged cannot, which is the point.
+        send({ t: 'pong', seq: msg.seq, loopDelay: this.loopDelay.take() });
         return;
       case 'log-level':
         if (this.log) this.log.level = msg.level;
