@@ -18,6 +18,7 @@ import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
 import { Observability } from './admin/observability';
 import { HealthChecker } from './health/checker';
+import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
 import * as path from 'node:path';
 
 export interface MasterOptions {
@@ -103,7 +104,10 @@ export class Master {
   private createRuntime(config: MosndConfig, generation: number): number {
     const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
     this.workerCount = workers;
-    this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
+    const watchdog = watchdogTimingsFromEnv();
+    if (watchdog.problem) this.log.warn(watchdog.problem);
+    if (!watchdog.timings) this.log.warn(`the worker watchdog is off (${WATCHDOG_KILL_ENV}=0): a wedged worker keeps its slot`);
+    this.supervisor = new Supervisor(config, { workers, generation, log: this.log, watchdog: watchdog.timings });
     this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
     this.createHealthChecker();
     this.obs.attach(this.supervisor);
