@@ -387,6 +387,7 @@ export class Master {
         connections: 0,
         requestsTotal: 0,
         rps: 0,
+        liveness: null,
       },
     ];
     for (const slot of sup.slots) {
@@ -413,6 +414,14 @@ export class Master {
         connections: st?.connections ?? 0,
         requestsTotal: total,
         rps: Math.max(0, rps),
+        liveness:
+          w && w.loopDelay
+            ? {
+                heartbeatAgeMs: Math.max(0, Date.now() - w.lastPongAt),
+                eventLoopDelayP99Ms: w.loopDelay.p99Ms,
+                eventLoopDelayMaxMs: w.loopDelay.maxMs,
+              }
+            : null,
       });
     }
     processes.push(...(await this.obs.olderProcesses()));

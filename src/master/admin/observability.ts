@@ -223,6 +223,7 @@ export class Observability {
           connections: 0,
           requestsTotal: 0,
           rps: 0,
+          liveness: null, // another master's workers: it watches them, not this one
         } satisfies ProcessInfo;
       }),
     );
