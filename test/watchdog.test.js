@@ -168,3 +168,21 @@ test('MOSND_WATCHDOG_KILL_MS scales the ping interval and warn threshold down wi
     assert.match(r.problem, /MOSND_WATCHDOG_KILL_MS=".*" is not a whole number of milliseconds/);
   }
 });
+
+test('a worker that answers pings its master can no longer read (the master was killed meanwhile) drains and exits instead of crashing', async (t) => {
+  const m = await h.startMosnd({ config: directConfig(), workers: 1, env: ENV });
+  t.after(() => m.kill());
+  const [w] = await statusWorkers(m.runDir);
+  t.after(() => p.killAll([w.pid]));
+  await p.freeze(w.pid);
+  // The warning comes after several pings went unanswered: they wait in the worker's pipe.
+  await m.waitForLog((l) => l.level === 'warn' && /unresponsive for/.test(l.msg ?? ''), KILL_BOUND_MS);
+  m.child.kill('SIGKILL');
+  await m.exitPromise;
+  // Thawed, it reads the pings before the end of the channel: each answer fails with EPIPE.
+  process.kill(w.pid, 'SIGCONT');
+  await p.waitGone([w.pid], 10_000);
+  const own = m.logs.filter((l) => l.pid === w.pid);
+  assert.deepEqual(own.filter((l) => l.level === 'fatal' || l.level === 'error'), [], 'no crash');
+  assert.ok(own.some((l) => l.msg === 'master is gone; draining'), JSON.stringify(own));
+});

@@ -301,8 +301,18 @@ class Worker {
   }
 }
 
+/**
+ * To the master. A write fails with EPIPE when the master died a moment ago and the channel's
+ * end has not been read yet; without a callback Node raises that as an uncaught exception and
+ * the worker would crash (cutting its connections) instead of draining. The 'disconnect' that
+ * follows does the right thing (onMasterGone), so the error itself is ignored.
+ */
 function send(m: WorkerMessage): void {
-  if (process.connected) process.send!(m);
+  if (process.connected) process.send!(m, undefined, {}, ignoreSendError);
+}
+
+function ignoreSendError(): void {
+  /* the master is gone: 'disconnect' follows */
 }
 
 function main(): void {
