@@ -22,8 +22,11 @@ const STATUS = {
   startedAt: 1_700_000_000_123,
   configSource: '/etc/mosnd/mosnd.json',
   processes: [
-    { role: 'master', workerId: 0, generation: 3, pid: 4242, state: 'running', uptimeMs: 86_400_000, restarts: 0, cpu: 0.5, memory: 52_428_800, connections: 0, requestsTotal: 0, rps: 0 },
-    { role: 'worker', workerId: 2, generation: 3, pid: 4250, state: 'ready', uptimeMs: 1234, restarts: 7, cpu: 37.25, memory: 6_000_000_000, connections: 812, requestsTotal: 9_007_199_254, rps: 1520.75 },
+    { role: 'master', workerId: 0, generation: 3, pid: 4242, state: 'running', uptimeMs: 86_400_000, restarts: 0, cpu: 0.5, memory: 52_428_800, connections: 0, requestsTotal: 0, rps: 0, liveness: null },
+    {
+      role: 'worker', workerId: 2, generation: 3, pid: 4250, state: 'ready', uptimeMs: 1234, restarts: 7, cpu: 37.25, memory: 6_000_000_000, connections: 812, requestsTotal: 9_007_199_254, rps: 1520.75,
+      liveness: { heartbeatAgeMs: 420, eventLoopDelayP99Ms: 1.25, eventLoopDelayMaxMs: 38.5 },
+    },
   ],
   listeners: [
     { name: 'http', address: '0.0.0.0:2045', protocol: 'http' },

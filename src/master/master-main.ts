@@ -18,6 +18,7 @@ import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
 import { Observability } from './admin/observability';
 import { HealthChecker } from './health/checker';
+import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
 import * as path from 'node:path';
 
 export interface MasterOptions {
@@ -103,7 +104,10 @@ export class Master {
   private createRuntime(config: MosndConfig, generation: number): number {
     const workers = this.opts.workers ?? Supervisor.defaultWorkerCount();
     this.workerCount = workers;
-    this.supervisor = new Supervisor(config, { workers, generation, log: this.log });
+    const watchdog = watchdogTimingsFromEnv();
+    if (watchdog.problem) this.log.warn(watchdog.problem);
+    if (!watchdog.timings) this.log.warn(`the worker watchdog is off (${WATCHDOG_KILL_ENV}=0): a wedged worker keeps its slot`);
+    this.supervisor = new Supervisor(config, { workers, generation, log: this.log, watchdog: watchdog.timings });
     this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
     this.createHealthChecker();
     this.obs.attach(this.supervisor);
@@ -382,6 +386,7 @@ export class Master {
         connections: 0,
         requestsTotal: 0,
         rps: 0,
+        liveness: null,
       },
     ];
     for (const slot of sup.slots) {
@@ -408,6 +413,14 @@ export class Master {
         connections: st?.connections ?? 0,
         requestsTotal: total,
         rps: Math.max(0, rps),
+        liveness:
+          w && w.loopDelay
+            ? {
+                heartbeatAgeMs: Math.max(0, Date.now() - w.lastPongAt),
+                eventLoopDelayP99Ms: w.loopDelay.p99Ms,
+                eventLoopDelayMaxMs: w.loopDelay.maxMs,
+              }
+            : null,
       });
     }
     processes.push(...(await this.obs.olderProcesses()));

@@ -1,6 +1,7 @@
 /**
  * The master: owns the listening sockets, keeps N workers serving them, restarts the ones
- * that die (exponential backoff, crash-loop limit), applies reloads, stops gracefully.
+ * that die (exponential backoff, crash-loop limit) or stop answering its watchdog
+ * (watchdog.ts: it kills them, the restart follows), applies reloads, stops gracefully.
  *
  * Master states: starting → serving ⇄ reloading → stopping → stopped.
  */
@@ -10,6 +11,7 @@ import type { Logger } from '../shared/logger';
 import { MosndError } from '../shared/errors';
 import { BoundListener, bindListener, formatAddress, sameAddress } from './listen-sockets';
 import { WorkerExit, WorkerProcess } from './worker-process';
+import { Watchdog, WatchdogTimings, watchdogTimings } from './watchdog';
 import {
   CRASH_LOOP_LIMIT,
   CRASH_WINDOW_MS,
@@ -38,12 +40,16 @@ export interface WorkerSlot {
   respawnTimer: NodeJS.Timeout | null;
   /** Given up after a crash loop. */
   failed: boolean;
+  /** Workers of this slot the watchdog killed (each also counts in `restarts` once respawned). */
+  watchdogKills: number;
 }
 
 export interface SupervisorOptions {
   workers: number;
   generation: number;
   log: Logger;
+  /** The watchdog's timings (watchdog.ts); null: no watchdog. Default: constants.ts. */
+  watchdog?: WatchdogTimings | null;
 }
 
 export class Supervisor {
@@ -63,11 +69,31 @@ export class Supervisor {
   /** The hosts the master's health checker sees as unhealthy now: each worker started gets
    *  them with its init (it starts with every host healthy). */
   unhealthyHosts: (() => Array<{ cluster: string; address: string }>) | null = null;
+  private readonly watchdog: Watchdog | null;
 
   constructor(config: MosndConfig, private readonly opts: SupervisorOptions) {
     this.config = config;
     this.log = opts.log;
     this.generation = opts.generation;
+    const timings = opts.watchdog === undefined ? watchdogTimings() : opts.watchdog;
+    this.watchdog = timings
+      ? new Watchdog({
+          timings,
+          log: this.log,
+          // Ready workers while serving (a new generation's held workers included) or
+          // reloading; never while starting (start() owns those workers' fate), stopping or
+          // handing over (draining workers have their own deadline: worker-process.ts).
+          watched: () =>
+            this.state === 'serving' || this.state === 'reloading'
+              ? this.slots.filter((s) => s.worker?.state === 'ready').map((s) => ({ id: s.id, worker: s.worker! }))
+              : [],
+          // A reload waits for every worker's answer (bounded) and replaces the silent ones
+          // itself; a kill meanwhile would race that replacement.
+          mayKill: () => this.state === 'serving',
+          over: () => this.state === 'stopped',
+          onKill: (id) => this.slots[id].watchdogKills++,
+        })
+      : null;
   }
 
   static defaultWorkerCount(): number {
@@ -90,7 +116,16 @@ export class Supervisor {
       throw e;
     }
     for (let i = 0; i < this.opts.workers; i++) {
-      this.slots.push({ id: i, worker: null, restarts: 0, deaths: [], backoffMs: RESPAWN_BACKOFF_INITIAL_MS, respawnTimer: null, failed: false });
+      this.slots.push({
+        id: i,
+        worker: null,
+        restarts: 0,
+        deaths: [],
+        backoffMs: RESPAWN_BACKOFF_INITIAL_MS,
+        respawnTimer: null,
+        failed: false,
+        watchdogKills: 0,
+      });
     }
     const results = await Promise.allSettled(this.slots.map((s) => this.spawn(s)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -103,6 +138,7 @@ export class Supervisor {
       throw failure.reason;
     }
     this.state = 'serving';
+    this.watchdog?.start();
     if (this.deferAccept) return; // listening is announced at commit
     this.announceListeners();
   }
@@ -148,7 +184,7 @@ export class Supervisor {
     slot.deaths = slot.deaths.filter((t) => now - t < CRASH_WINDOW_MS);
     slot.deaths.push(now);
     if (lived >= RESPAWN_BACKOFF_RESET_MS) slot.backoffMs = RESPAWN_BACKOFF_INITIAL_MS;
-    const detail = { workerId: slot.id, workerPid: w.pid, code: e.code, signal: e.signal, reason: w.fatalMessage };
+    const detail = { workerId: slot.id, workerPid: w.pid, code: e.code, signal: e.signal, reason: w.fatalMessage ?? w.killReason };
     if (slot.deaths.length > CRASH_LOOP_LIMIT) {
       slot.failed = true;
       slot.worker = null;
@@ -257,6 +293,7 @@ export class Supervisor {
     }
     this.stoppingFast = fast;
     this.state = 'stopping';
+    this.watchdog?.stop();
     const deadline = fast ? 0 : this.config.gracefulTimeoutMs;
     this.log.info({ fast, deadlineMs: deadline }, fast ? 'fast stop' : 'graceful stop');
     for (const s of this.slots) {

@@ -1,15 +1,29 @@
 /**
  * The master's handle on one worker process, with an explicit state machine:
  *
- *   spawning ──ready──▶ ready ──drain──▶ draining ──exit──▶ exited
- *       │                 │
- *       └──exit/timeout───┴──────────────exit──────────────▶ exited (crashed)
+ *   spawning ──ready──▶ ready ──drain/handover──▶ draining ──exit──▶ exited
+ *       │                 │  ▲                       │
+ *       │                 │  └───────resume──────────┘  (upgrade rolled back)
+ *       └──exit/timeout───┴──────────exit/watchdog──────────────────▶ exited (crashed)
+ *
+ * What bounds each state, so that no worker holds its slot forever:
+ * - spawning: WORKER_READY_TIMEOUT_MS, then SIGKILL and respawn.
+ * - ready: the watchdog (watchdog.ts) pings it every WATCHDOG_INTERVAL_MS; silent for
+ *   WATCHDOG_KILL_MS it is killed with SIGKILL and respawned like any crash. This covers a
+ *   new generation's workers held before commit too (a crash there is respawned alike).
+ * - draining (graceful stop, an old generation handing over after commit): NOT watched.
+ *   Its deadline is graceful_timeout + STOP_KILL_GRACE_MS, enforced by the stop or the
+ *   handover itself; a draining worker is busy by design (moving connections, finishing
+ *   requests), its exit is expected and never respawned, and an old worker killed between
+ *   the new worker's `ack` and its own `released` loses that batch of connections (both
+ *   copies closed, src/transfer/README.md) which the deadline would have let move. A worker
+ *   that `resume`s is ready again and watched from then on, its silence counted afresh.
  */
 import { ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 import type { MosndConfig } from '../shared/config/model';
-import type { MasterMessage, MetricsSnapshot, WorkerMessage, WorkerStats } from '../shared/ipc';
+import type { LoopDelay, MasterMessage, MetricsSnapshot, WorkerMessage, WorkerStats } from '../shared/ipc';
 import { isWorkerMessage } from '../shared/ipc';
 import type { BoundListener } from './listen-sockets';
 import { MosndError } from '../shared/errors';
@@ -37,6 +51,13 @@ export class WorkerProcess extends EventEmitter {
   handoverMoved = 0;
   /** Upgrade: where this (new) worker receives moved connections. */
   transferPath: string | undefined;
+  /** Answers to the watchdog's pings so far, the time of the last one, and the event-loop
+   *  delay it reported. */
+  pongs = 0;
+  lastPongAt = 0;
+  loopDelay: LoopDelay | undefined;
+  /** Why the master killed it (the watchdog), for the exit log line. */
+  killReason: string | undefined;
 
   constructor(
     readonly id: number,
@@ -79,6 +100,11 @@ export class WorkerProcess extends EventEmitter {
         return;
       case 'fatal':
         this.fatalMessage = m.message;
+        return;
+      case 'pong':
+        this.pongs++;
+        this.lastPongAt = Date.now();
+        this.loopDelay = m.loopDelay;
         return;
       case 'handover-progress':
         this.handoverMoved = m.moved;
@@ -205,6 +231,11 @@ export class WorkerProcess extends EventEmitter {
     if (this.state === 'exited') return;
     this.state = 'draining';
     this.send({ t: 'handover', target, deadlineMs });
+  }
+
+  /** The watchdog's heartbeat; the answer only counts `pongs` (any answer proves the loop turns). */
+  ping(seq: number): void {
+    this.send({ t: 'ping', seq });
   }
 
   drain(deadlineMs: number): void {

@@ -35,6 +35,31 @@ export const WORKER_RELOAD_ACK_TIMEOUT_MS = 5_000;
  *  rather than making `mosnd status` hang. */
 export const WORKER_STATS_TIMEOUT_MS = 1_000;
 
+/**
+ * The worker watchdog (src/master/watchdog.ts), like Envoy's guard dog: the master pings every
+ * ready worker each WATCHDOG_INTERVAL_MS and the worker answers from its event loop, so a
+ * wedged loop (an endless JS loop, a SIGSTOP) cannot. Thresholds count consecutive intervals
+ * without any answer, not wall-clock time, so a master that itself stalled (a loaded box, a
+ * VM paused) misses one interval, not ten, and does not kill every worker when it wakes.
+ *
+ * One ping per second is one IPC message per worker per second, next to the metrics poll.
+ */
+export const WATCHDOG_INTERVAL_MS = 1_000;
+
+/** Silence logged at warn ("worker N unresponsive for X ms"): three unanswered pings. A GC
+ *  pause in Node is tens of ms, a full mark-compact of a large heap well under a second; a
+ *  worker silent for 3 s is in trouble even if it recovers (an info line says so if it does). */
+export const WATCHDOG_WARN_MS = 3_000;
+
+/** Silence after which the worker is killed with SIGKILL and respawned through the normal
+ *  respawn path (backoff, crash-loop limit). 10 s tolerates long GC pauses and a 2-core box
+ *  loaded by other work (a worker starved of CPU still gets a slice within a second or two);
+ *  a wedged worker's connections, and the ones it accepted before wedging, then fail in
+ *  seconds instead of hanging for good. The master reads MOSND_WATCHDOG_KILL_MS to change it (a
+ *  test and ops knob; 0 turns the watchdog off, e.g. to stop a worker at an inspector
+ *  breakpoint); a shorter value scales the interval and the warn threshold down with it. */
+export const WATCHDOG_KILL_MS = 10_000;
+
 /** `mosnd start --daemon` waits this long for the daemon to report ready. */
 export const DAEMON_READY_TIMEOUT_MS = 30_000;
 

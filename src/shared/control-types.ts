@@ -29,6 +29,18 @@ export interface ProcessInfo {
   requestsTotal: number;
   /** Requests per second, recent average. */
   rps: number;
+  /** Workers: what their last answer to the master's watchdog said; null before the first
+   *  answer, for the master and for an older generation's processes. */
+  liveness: WorkerLiveness | null;
+}
+
+export interface WorkerLiveness {
+  /** Since the worker last answered the watchdog's ping, ms (pings go out every second to
+   *  ready workers; a draining one is not pinged, so its age grows). */
+  heartbeatAgeMs: number;
+  /** Event-loop delay over the window before that answer (about one ping interval), ms. */
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
 }
 
 export interface ListenerInfo {

@@ -20,6 +20,7 @@ export const ErrorCodes = {
   MOSND_ERR_WORKER_START: 'a worker did not become ready',
   MOSND_ERR_WORKER_CRASHLOOP: 'a worker keeps crashing and is no longer restarted',
   MOSND_ERR_RELOAD: 'the reload was rejected',
+  MOSND_ERR_WORKER_UNRESPONSIVE: 'a worker stopped answering the watchdog and was killed',
   // upgrade and handover
   MOSND_ERR_UPGRADE_BUSY: 'an upgrade is already in progress',
   MOSND_ERR_UPGRADE_BINARY: 'the new install directory is not usable',

@@ -29,6 +29,12 @@ export interface MetricJson {
 
 export type MetricsSnapshot = MetricJson[];
 
+/** Event-loop delay of a worker over a window (its `pong`s: since the previous one), ms. */
+export interface LoopDelay {
+  p99Ms: number;
+  maxMs: number;
+}
+
 export interface MasterToWorker {
   /** First message: the config to serve. The worker answers `ready` once it serves every listener. */
   init: {
@@ -76,6 +82,9 @@ export interface MasterToWorker {
    *  each host unhealthy at that time just BEFORE its `init` (it applies them with the config;
    *  every host starts healthy). `address` is the host's address as written in the config. */
   hostHealth: { t: 'host-health'; cluster: string; address: string; healthy: boolean };
+  /** The watchdog's heartbeat (src/master/watchdog.ts), sent to ready workers every interval;
+   *  answered by `pong` with the same seq, from the worker's event loop. */
+  ping: { t: 'ping'; seq: number };
 }
 
 export interface WorkerToMaster {
@@ -89,6 +98,10 @@ export interface WorkerToMaster {
   /** A metrics snapshot: the answer to `metrics` (same seq), or unasked with seq 0 and
    *  final=true just before a graceful exit (drain, handover), so no count is lost. */
   metrics: { t: 'metrics'; seq: number; final: boolean; snapshot: MetricsSnapshot };
+  /** The answer to `ping`: the worker's event loop turned. Carries the event-loop delay
+   *  (perf_hooks.monitorEventLoopDelay) since the previous answer, in ms beyond the sampling
+   *  resolution: how late timers and I/O callbacks ran. */
+  pong: { t: 'pong'; seq: number; loopDelay: LoopDelay };
   /** A fatal problem the worker wants in the master's log before it exits. */
   fatal: { t: 'fatal'; message: string };
 }

@@ -16,6 +16,7 @@ import { ConnectionReceiver } from '../transfer/conn-receiver';
 import type { MosndConfig } from '../shared/config/model';
 import { WorkerMetrics } from './metrics';
 import { AccessLog } from './access-log';
+import { LoopDelayMonitor } from './loop-delay';
 
 type WorkerState = 'starting' | 'ready' | 'handing-over' | 'draining';
 
@@ -42,6 +43,7 @@ class Worker {
   private reloadAck: { seq: number; waiting: Set<string> } | null = null;
   private readonly metrics = new WorkerMetrics();
   private accessLog: AccessLog | null = null;
+  private readonly loopDelay = new LoopDelayMonitor();
 
   handle(msg: MasterMessage, handle: unknown): void {
     switch (msg.t) {
@@ -60,6 +62,10 @@ class Worker {
         return;
       case 'stats':
         send({ t: 'stats', seq: msg.seq, stats: this.stats() });
+        return;
+      case 'ping':
+        // Answered here, in the event loop: a loop that is wedged cannot, which is the point.
+        send({ t: 'pong', seq: msg.seq, loopDelay: this.loopDelay.take() });
         return;
       case 'log-level':
         if (this.log) this.log.level = msg.level;
@@ -301,8 +307,18 @@ class Worker {
   }
 }
 
+/**
+ * To the master. A write fails with EPIPE when the master died a moment ago and the channel's
+ * end has not been read yet; without a callback Node raises that as an uncaught exception and
+ * the worker would crash (cutting its connections) instead of draining. The 'disconnect' that
+ * follows does the right thing (onMasterGone), so the error itself is ignored.
+ */
 function send(m: WorkerMessage): void {
-  if (process.connected) process.send!(m);
+  if (process.connected) process.send!(m, undefined, {}, ignoreSendError);
+}
+
+function ignoreSendError(): void {
+  /* the master is gone: 'disconnect' follows */
 }
 
 function main(): void {

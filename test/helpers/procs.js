@@ -46,6 +46,22 @@ async function waitFor(fn, timeoutMs, what = 'condition') {
   }
 }
 
+/** True when `pid` is stopped by a signal (SIGSTOP has taken effect: it runs no more code). */
+function isStopped(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+  } catch {
+    return false;
+  }
+}
+
+/** SIGSTOP to `pid`, resolving once it has stopped (the signal is delivered asynchronously). */
+async function freeze(pid) {
+  process.kill(pid, 'SIGSTOP');
+  await waitFor(() => isStopped(pid), 5_000, `pid ${pid} stopped`);
+}
+
 /** Waits until every pid is gone; resolves with the ms it took. */
 async function waitGone(pids, timeoutMs) {
   const t0 = Date.now();
@@ -96,4 +112,4 @@ function workersOf(status) {
   return status.processes.filter((p) => p.role === 'worker');
 }
 
-module.exports = { sleep, within, isGone, waitFor, waitGone, killAll, deadPid, staleSocket, statusJson, workersOf };
+module.exports = { sleep, within, isGone, isStopped, freeze, waitFor, waitGone, killAll, deadPid, staleSocket, statusJson, workersOf };

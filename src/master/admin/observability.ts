@@ -223,6 +223,7 @@ export class Observability {
           connections: 0,
           requestsTotal: 0,
           rps: 0,
+          liveness: null, // another master's workers: it watches them, not this one
         } satisfies ProcessInfo;
       }),
     );
@@ -341,6 +342,12 @@ export class Observability {
         'counter',
         'Worker processes restarted after an unexpected exit, per worker position',
         (sup?.slots ?? []).map((s) => ({ labels: { worker: String(s.id + 1) }, value: s.restarts })),
+      ),
+      m(
+        'mosnd_worker_watchdog_kills_total',
+        'counter',
+        'Workers killed by the watchdog after not answering its heartbeat for the kill threshold, per worker position',
+        (sup?.slots ?? []).map((s) => ({ labels: { worker: String(s.id + 1) }, value: s.watchdogKills })),
       ),
       m('mosnd_upgrades_total', 'counter', 'Upgrades (mosnd upgrade, SIGUSR2) by result', [
         { labels: { result: 'ok' }, value: this.upgrades.ok },
