@@ -252,11 +252,19 @@ export class Supervisor {
           w.kill();
         });
       }
-      const errors = (
+      // Each failure stays with the very process that failed: by the time the answers are in,
+      // its slot may hold a replacement (a worker that died mid-reload was respawned).
+      const failed = (
         await Promise.all(
-          this.slots.map((s) => (s.worker && s.worker.state === 'ready' ? s.worker.reload(next, all, added) : undefined)),
+          this.slots.map(async (s) => {
+            const w = s.worker;
+            if (!w || w.state !== 'ready') return undefined;
+            const error = await w.reload(next, all, added);
+            return error === undefined ? undefined : { worker: w, error };
+          }),
         )
-      ).filter((e): e is string => e !== undefined);
+      ).filter((f): f is { worker: WorkerProcess; error: string } => f !== undefined);
+      const errors = failed.map((f) => f.error);
       for (const l of removed) l.handle.close();
       for (const b of added) {
         this.log.info({ listener: b.name, address: formatAddress(b.address, b.port) }, `listener ${b.name} listening on ${formatAddress(b.address, b.port)}`);
@@ -264,9 +272,7 @@ export class Supervisor {
       for (const l of removed) this.log.info({ listener: l.name }, `listener ${l.name} removed`);
       if (errors.length > 0) {
         // A worker that could not apply the config is replaced by one started with it.
-        for (const s of this.slots) {
-          if (s.worker && errors.some((e) => e.startsWith(`worker ${s.id}`))) s.worker.kill();
-        }
+        for (const f of failed) if (f.worker.state !== 'exited') f.worker.kill();
       }
       return { ok: errors.length === 0, errors };
     } finally {
