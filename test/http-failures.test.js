@@ -408,3 +408,46 @@ test('a client that resets while waiting for the response cancels the upstream r
   await h.waitFor(() => upstreamClosed !== null, 'the upstream connection to be closed', 5_000);
   assert.ok(upstreamClosed - resetAt < 5_000);
 });
+
+/**
+ * Sends a request with a `bodyBytes` body as fast as the socket takes it, and resolves with
+ * everything received before the connection ended (an error after the answer arrived is the
+ * end of our upload, not a lost answer).
+ */
+function uploadAndRead(port, path, bodyBytes) {
+  return new Promise((resolve) => {
+    const s = require('node:net').connect(port, '127.0.0.1');
+    let got = '';
+    let error = null;
+    s.on('data', (d) => (got += d.toString('latin1')));
+    s.on('error', (e) => (error = e.code ?? e.message));
+    s.on('close', () => resolve({ got, error }));
+    s.on('connect', () => {
+      s.write(`POST ${path} HTTP/1.1\r\nHost: t\r\nContent-Length: ${bodyBytes}\r\n\r\n`);
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let sent = 0;
+      const pump = () => {
+        while (sent < bodyBytes && !s.destroyed) {
+          const n = Math.min(chunk.length, bodyBytes - sent);
+          sent += n;
+          if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void s.once('drain', pump);
+        }
+      };
+      pump();
+    });
+  });
+}
+
+test('an error answer to an upload reaches the client although its body is still arriving (lingering close, no reset)', async (t) => {
+  // No route matches /nowhere: 404 at once, the 4 MB body unread. Closing with those bytes
+  // unread would make the kernel reset the connection, and the client would lose the 404.
+  const m = await h.startMosnd({
+    config: h.proxyConfig({ routes: [{ match: { prefix: '/only' }, direct_response: { status: 200, body: 'ok' } }] }),
+  });
+  t.after(() => m.kill());
+  for (let i = 0; i < 10; i++) {
+    const r = await uploadAndRead(m.ports.http, '/nowhere', 4_000_000);
+    assert.match(r.got, /^HTTP\/1\.1 404 /, `upload ${i}: the answer arrived (error ${r.error})`);
+    assert.match(r.got, /\r\nconnection: close\r\n/i);
+  }
+});

@@ -86,6 +86,18 @@ export const REQUEST_HEAD_TIMEOUT_MS = 60_000;
  *  Envoy idle_timeout 1h is too generous for a default). */
 export const DOWNSTREAM_IDLE_TIMEOUT_MS = 75_000;
 
+/**
+ * Lingering close (nginx's lingering_timeout / lingering_time): after answering a request
+ * whose body was not read (an error, a local reply) the worker sends its FIN and reads and
+ * discards what the client still sends, because closing with unread bytes makes the kernel
+ * send RST, and a client that gets RST may lose the answer it had not read yet. The socket is
+ * closed once the client closes, after LINGER_IDLE_MS without a byte from it (nginx's 5 s: a
+ * client still uploading sends more often than that), or after LINGER_MAX_MS in all (nginx's
+ * 30 s: a client that never stops uploading does not hold the socket forever).
+ */
+export const LINGER_IDLE_MS = 5_000;
+export const LINGER_MAX_MS = 30_000;
+
 /** On a graceful stop, a connection younger than this that has not sent its first request
  *  yet is given until this age to send it (a client connects in order to send a request;
  *  closing right after accept would drop one already in the kernel). */

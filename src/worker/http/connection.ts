@@ -60,6 +60,7 @@ import { Body, onBodyBytes, startRequestBody } from './request-body';
 import { clearTimers } from './exchange-timers';
 import { releaseUpstream } from './upstream-exchange';
 import { upstreamFailedBeforeResponse } from './retry';
+import { lingeringClose } from './linger';
 import { dispatch } from './dispatch';
 import { onResponseBody, onResponseHeadBytes, RESPONSE_LIMITS } from './response-forward';
 import { detachForHandover, drainConnection, isMovable, parkAtBoundary, reattachAfterHandover } from './drain-handover';
@@ -408,9 +409,11 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   private responseDoneLocal(close: boolean): void {
     clearTimers(this);
+    const unreadBody = !this.bodyDone;
     this.endRequest();
-    if (close) this.closeGracefully();
-    else this.nextRequest();
+    if (!close) this.nextRequest();
+    else if (unreadBody) this.closeLingering();
+    else this.closeGracefully();
   }
 
   /** An error answer for the current request (nothing was sent to the client yet). */
@@ -428,11 +431,11 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.responseDoneLocal(close);
   }
 
+  /** A bad request: answered and closed, lingering (the client may still be sending it). */
   replyAndClose(status: number, body: string): void {
     if (this.state === State.Closed) return;
-    this.state = State.Closed;
-    this.socket.end(localReply(status, body, true), 'utf8');
-    this.socket.destroySoon();
+    this.socket.write(localReply(status, body, true), 'utf8');
+    this.closeLingering();
   }
 
   // ===================================================================== client lifecycle
@@ -480,6 +483,13 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.state = State.Closed;
     this.socket.end();
     this.socket.destroySoon();
+  }
+
+  /** Closes after an answer while the client may still be sending: see linger.ts. */
+  private closeLingering(): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    lingeringClose(this.socket);
   }
 
   // ===================================================================== drain and handover
