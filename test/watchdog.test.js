@@ -130,6 +130,14 @@ test('workers that keep answering under steady load are never killed, and status
     assert.ok(l.heartbeatAgeMs >= 0 && l.heartbeatAgeMs < KILL_MS, `heartbeat ${l.heartbeatAgeMs} ms ago`);
     assert.ok(l.eventLoopDelayP99Ms >= 0 && l.eventLoopDelayMaxMs >= l.eventLoopDelayP99Ms, JSON.stringify(l));
   }
+  // The same delays in the scrape, per worker position.
+  const scrape = (await h.request(m.ports.__admin, { path: '/stats/prometheus' })).body.toString();
+  for (const worker of ['1', '2']) {
+    for (const q of ['0.99', '1']) {
+      const hit = new RegExp(`^mosnd_worker_event_loop_delay_seconds\\{worker="${worker}",quantile="${q}"\\} ([0-9.e-]+)$`, 'm').exec(scrape);
+      assert.ok(hit && Number(hit[1]) >= 0, `worker ${worker} quantile ${q} in the scrape`);
+    }
+  }
 });
 
 test('a graceful stop with a frozen worker completes at the stop deadline; the watchdog does not kill stopping workers', async (t) => {

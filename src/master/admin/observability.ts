@@ -349,6 +349,20 @@ export class Observability {
         'Workers killed by the watchdog after not answering its heartbeat for the kill threshold, per worker position',
         (sup?.slots ?? []).map((s) => ({ labels: { worker: String(s.id + 1) }, value: s.watchdogKills })),
       ),
+      m(
+        'mosnd_worker_event_loop_delay_seconds',
+        'gauge',
+        'Event-loop delay of each ready worker since its previous watchdog answer (p99 and max), per worker position',
+        (sup?.slots ?? []).flatMap((s) => {
+          const d = s.worker?.state === 'ready' ? s.worker.loopDelay : undefined;
+          if (!d) return [];
+          const worker = String(s.id + 1);
+          return [
+            { labels: { worker, quantile: '0.99' }, value: d.p99Ms / 1000 },
+            { labels: { worker, quantile: '1' }, value: d.maxMs / 1000 },
+          ];
+        }),
+      ),
       m('mosnd_upgrades_total', 'counter', 'Upgrades (mosnd upgrade, SIGUSR2) by result', [
         { labels: { result: 'ok' }, value: this.upgrades.ok },
         { labels: { result: 'failed' }, value: this.upgrades.failed },
