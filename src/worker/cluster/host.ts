@@ -16,12 +16,12 @@ export class UpstreamHost implements LbHost, OutlierHost {
   readonly host: string;
   readonly port: number;
   readonly weight: number;
-  /** What the load balancers read: the health checker's verdict and not ejected. */
+  /** What the load balancers read on every pick: healthChecked and not ejected, kept here
+   *  (set by the two setters below) so a pick reads one field. */
   healthy = true;
   /** The master's active health checker says so (true until told otherwise). */
   healthChecked = true;
-  /** Taken out by this worker's outlier detection. */
-  ejected = false;
+  /** This worker's outlier detection state (null without outlier_detection). */
   outlier: HostOutlierState | null = null;
   activeRequests = 0;
   readonly pool: Http1Pool;
@@ -35,13 +35,18 @@ export class UpstreamHost implements LbHost, OutlierHost {
     this.pool = new Http1Pool(this, cluster);
   }
 
+  /** Taken out by this worker's outlier detection. */
+  get ejected(): boolean {
+    return this.outlier !== null && this.outlier.ejectedUntil !== 0;
+  }
+
   setHealthChecked(healthy: boolean): void {
     this.healthChecked = healthy;
     this.healthy = healthy && !this.ejected;
   }
 
-  setEjected(ejected: boolean): void {
-    this.ejected = ejected;
-    this.healthy = this.healthChecked && !ejected;
+  /** The detector changed `outlier.ejectedUntil`: what the balancers read follows. */
+  ejectionChanged(): void {
+    this.healthy = this.healthChecked && !this.ejected;
   }
 }

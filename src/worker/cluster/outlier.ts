@@ -23,8 +23,9 @@ import type { OutlierDetectionConfig } from '../../shared/config/model';
 /** The part of a host the detector reads and writes. */
 export interface OutlierHost {
   readonly address: string;
-  /** Set by the detector; the host folds it into what the load balancer reads. */
-  setEjected(ejected: boolean): void;
+  /** Called after the detector changed `outlier.ejectedUntil`: the host folds it into what
+   *  the load balancer reads. */
+  ejectionChanged(): void;
   outlier: HostOutlierState | null;
 }
 
@@ -92,7 +93,7 @@ export class OutlierDetector {
         s.ejectedUntil = 0;
         s.multiplierAt = now;
         this.ejectedNow--;
-        h.setEjected(false);
+        h.ejectionChanged();
         this.onEvent({ host: h.address, ejected: false, reason: '', durationMs: 0 });
       } else if (s.multiplier > 0 && now - s.multiplierAt >= this.cfg.intervalMs) {
         s.multiplier--;
@@ -116,7 +117,7 @@ export class OutlierDetector {
     const durationMs = Math.min(this.cfg.baseEjectionTimeMs * s.multiplier, this.cfg.maxEjectionTimeMs);
     s.ejectedUntil = now + durationMs;
     this.ejectedNow++;
-    host.setEjected(true);
+    host.ejectionChanged();
     this.onEvent({ host: host.address, ejected: true, reason, durationMs });
   }
 }
