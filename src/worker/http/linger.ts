@@ -12,12 +12,9 @@ import { LINGER_IDLE_MS, LINGER_MAX_MS } from '../../shared/constants';
 export function lingeringClose(socket: net.Socket): void {
   socket.end();
   if (socket.destroyed) return;
-  let idle = setTimeout(() => socket.destroy(), LINGER_IDLE_MS);
+  const idle = setTimeout(() => socket.destroy(), LINGER_IDLE_MS);
   const max = setTimeout(() => socket.destroy(), LINGER_MAX_MS);
-  const onData = (): void => {
-    clearTimeout(idle);
-    idle = setTimeout(() => socket.destroy(), LINGER_IDLE_MS);
-  };
+  const onData = (): void => void idle.refresh(); // one timer, pushed back per chunk
   socket.on('data', onData);
   // The client closed its side too: nothing more can arrive, the close is clean.
   socket.once('end', () => socket.destroy());
