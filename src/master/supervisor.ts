@@ -264,17 +264,14 @@ export class Supervisor {
           }),
         )
       ).filter((f): f is { worker: WorkerProcess; error: string } => f !== undefined);
-      const errors = failed.map((f) => f.error);
       for (const l of removed) l.handle.close();
       for (const b of added) {
         this.log.info({ listener: b.name, address: formatAddress(b.address, b.port) }, `listener ${b.name} listening on ${formatAddress(b.address, b.port)}`);
       }
       for (const l of removed) this.log.info({ listener: l.name }, `listener ${l.name} removed`);
-      if (errors.length > 0) {
-        // A worker that could not apply the config is replaced by one started with it.
-        for (const f of failed) if (f.worker.state !== 'exited') f.worker.kill();
-      }
-      return { ok: errors.length === 0, errors };
+      // A worker that could not apply the config is replaced by one started with it.
+      for (const f of failed) if (f.worker.state !== 'exited') f.worker.kill();
+      return { ok: failed.length === 0, errors: failed.map((f) => f.error) };
     } finally {
       if (this.state === 'reloading') this.state = 'serving';
     }
