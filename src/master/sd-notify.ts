@@ -13,13 +13,9 @@
 import { native } from '../transfer/fdpass';
 import type { Logger } from '../shared/logger';
 
-export function notifySocketPath(): string | undefined {
-  return process.env.NOTIFY_SOCKET || undefined;
-}
-
 /** Sends `fields` as one notification; a failure is logged at debug, never thrown. */
 export function sdNotify(log: Logger, fields: Record<string, string | number>): void {
-  const dest = notifySocketPath();
+  const dest = process.env.NOTIFY_SOCKET; // a path, or '@name' (abstract): the addon reads both
   if (!dest) return;
   const text = Object.entries(fields)
     .map(([k, v]) => `${k}=${v}`)
