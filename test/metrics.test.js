@@ -15,22 +15,7 @@ const POLL_WAIT_MS = 1_300;
 const ADMIN = { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } };
 const SINK = { metrics: { sinks: [{ type: 'prometheus', config: { port: 0 } }] } };
 
-/** Parses the Prometheus text format into { 'name{a="b"}': value } (labels as written). */
-function parseProm(text) {
-  const out = {};
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out[line.slice(0, i)] = Number(line.slice(i + 1));
-  }
-  return out;
-}
-
-async function scrape(port, path = '/stats/prometheus') {
-  const r = await h.request(port, { path });
-  assert.equal(r.status, 200);
-  return parseProm(r.body.toString());
-}
+const { scrape } = h;
 
 function config(up, extra = {}) {
   return h.proxyConfig({

@@ -19,17 +19,7 @@ const REFUSING = '127.0.0.1:1';
  *  runs on the pool sweep (every second), on a loaded machine. */
 const RETURN_BOUND_MS = 15_000;
 
-async function scrape(port) {
-  const r = await h.request(port, { path: '/stats/prometheus' });
-  assert.equal(r.status, 200);
-  const out = {};
-  for (const line of r.body.toString().split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out[line.slice(0, i)] = Number(line.slice(i + 1));
-  }
-  return out;
-}
+const { scrape } = h;
 
 test('a tcp_proxy host that refuses connections is ejected after consecutive_5xx failures, and new streams go straight to the others', async (t) => {
   const echo = await h.startEchoServer();

@@ -38,13 +38,12 @@ async function statusWorkers(runDir) {
   return p.workersOf(await p.statusJson(runDir));
 }
 
+/** mosnd_worker_watchdog_kills_total by worker position, from one scrape. */
 async function watchdogKills(m) {
-  const r = await h.request(m.ports.__admin, { path: '/stats/prometheus' });
-  assert.equal(r.status, 200);
   const out = {};
-  for (const line of r.body.toString().split('\n')) {
-    const hit = /^mosnd_worker_watchdog_kills_total\{worker="(\d+)"\} (\d+)$/.exec(line);
-    if (hit) out[hit[1]] = Number(hit[2]);
+  for (const [key, value] of Object.entries(await h.scrape(m.ports.__admin))) {
+    const hit = /^mosnd_worker_watchdog_kills_total\{worker="(\d+)"\}$/.exec(key);
+    if (hit) out[hit[1]] = value;
   }
   return out;
 }
@@ -131,11 +130,11 @@ test('workers that keep answering under steady load are never killed, and status
     assert.ok(l.eventLoopDelayP99Ms >= 0 && l.eventLoopDelayMaxMs >= l.eventLoopDelayP99Ms, JSON.stringify(l));
   }
   // The same delays in the scrape, per worker position.
-  const scrape = (await h.request(m.ports.__admin, { path: '/stats/prometheus' })).body.toString();
+  const s = await h.scrape(m.ports.__admin);
   for (const worker of ['1', '2']) {
     for (const q of ['0.99', '1']) {
-      const hit = new RegExp(`^mosnd_worker_event_loop_delay_seconds\\{worker="${worker}",quantile="${q}"\\} ([0-9.e-]+)$`, 'm').exec(scrape);
-      assert.ok(hit && Number(hit[1]) >= 0, `worker ${worker} quantile ${q} in the scrape`);
+      const v = s[`mosnd_worker_event_loop_delay_seconds{worker="${worker}",quantile="${q}"}`];
+      assert.ok(v >= 0, `worker ${worker} quantile ${q} in the scrape`);
     }
   }
 });

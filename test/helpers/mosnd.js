@@ -490,3 +490,23 @@ async function proxyTo(t, addresses, { route = {}, server = {}, workers = 1, clu
 }
 
 module.exports.proxyTo = proxyTo;
+
+/** Parses the Prometheus text format into { 'name{a="b"}': value } (labels as written). */
+function parseProm(text) {
+  const out = {};
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out[line.slice(0, i)] = Number(line.slice(i + 1));
+  }
+  return out;
+}
+
+/** One scrape of an admin (or metrics sink) port, parsed by parseProm; throws unless 200. */
+async function scrape(port, path = '/stats/prometheus') {
+  const r = await request(port, { path });
+  if (r.status !== 200) throw new Error(`GET ${path} answered ${r.status}`);
+  return parseProm(r.body.toString());
+}
+module.exports.parseProm = parseProm;
+module.exports.scrape = scrape;
