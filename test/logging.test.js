@@ -232,13 +232,8 @@ test('the access log counts the body bytes an HTTP/1.0 client gets from a chunke
   config.servers[0].listeners[0].access_logs = [{ log_path: file }];
   const m = await h.startMosnd({ config });
   t.after(() => m.kill());
-  const answer = await new Promise((resolve, reject) => {
-    let got = '';
-    const s = net.connect(m.ports.http, '127.0.0.1', () => s.write('GET /old HTTP/1.0\r\nHost: x\r\n\r\n'));
-    s.on('data', (d) => (got += d.toString('latin1')));
-    s.on('end', () => resolve(got));
-    s.on('error', reject);
-  });
+  const { data: answer, closed } = await h.rawExchange(m.ports.http, 'GET /old HTTP/1.0\r\nHost: x\r\n\r\n');
+  assert.ok(closed, 'an HTTP/1.0 answer ends with the connection');
   const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);
   assert.equal(body, 'x'.repeat(1000) + 'y'.repeat(234), 'de-chunked for the HTTP/1.0 client');
   let lines = [];
