@@ -120,6 +120,12 @@ export const UPSTREAM_STREAM_IDLE_TIMEOUT_MS = 300_000;
 /** Largest upstream response head accepted before answering 502. */
 export const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
 
+/** Interim (1xx) heads accepted before one final response; past it the answer is a 502 and the
+ *  upstream connection is closed. A real server sends one 100 and perhaps a 103 or a few 102s
+ *  on a long request; 32 leaves room for those and bounds a flood (an upstream once sent
+ *  20,000 and, through a recursion since removed, killed the worker). */
+export const MAX_INTERIM_RESPONSES = 32;
+
 /** TCP keep-alive probe delay on proxied sockets: detects dead peers of idle long-lived
  *  streams within minutes instead of hours. */
 export const TCP_KEEPALIVE_DELAY_MS = 60_000;

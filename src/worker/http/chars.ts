@@ -37,3 +37,16 @@ export function isFieldValueRange(s: string, start: number, end: number): boolea
   }
   return true;
 }
+
+/**
+ * Trims optional whitespace as HTTP defines it (SP and HTAB only, RFC 9110 §5.6.3). Never
+ * `String.prototype.trim()`: it also strips U+00A0, U+000B, U+000C..., so `\xa0chunked` would
+ * read as `chunked` here while the next hop reads an unknown coding.
+ */
+export function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}

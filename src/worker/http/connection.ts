@@ -148,6 +148,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   // ---- the response (response-forward.ts) ----
   readonly respReader = new HeadReader(RESPONSE_LIMITS);
   resp: ResponseHead | null = null;
+  /** Interim (1xx) heads received in this try, bounded by MAX_INTERIM_RESPONSES. */
+  interimHeads = 0;
   respRemaining = 0;
   respChunks: ChunkedTracker | null = null;
   /** Decode chunked framing for an HTTP/1.0 client. */
@@ -163,6 +165,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   /** Bytes taken off the connection by detach(), given back by reattach(). */
   detachedData: Buffer | null = null;
 
+  // ---- feed(): the loop that replays pipelined bytes without recursing ----
+  private feeding = false;
+  private refeed: Buffer | null = null;
+
   constructor(
     readonly socket: net.Socket,
     readonly ctx: WorkerContext,
@@ -173,7 +179,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
     socket.setNoDelay(true);
     socket.setTimeout(DOWNSTREAM_IDLE_TIMEOUT_MS);
-    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('data', (d: Buffer) => this.feed(d));
     socket.on('end', () => this.onClientEnd());
     socket.on('drain', () => this.onClientDrain());
     socket.on('timeout', () => this.onClientTimeout());
@@ -186,7 +192,33 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   // ===================================================================== downstream input
 
-  onData(data: Buffer): void {
+  /**
+   * Every byte from the client enters here. A request that completes synchronously (a local
+   * answer: 404, direct_response, redirect) starts the next pipelined one from inside this
+   * call; its bytes come back through feed() and wait in `refeed` for this loop instead of
+   * being handled one call deeper. Thousands of pipelined local answers in one read once
+   * overflowed the stack and killed the worker; now the depth is constant.
+   */
+  feed(data: Buffer): void {
+    if (this.feeding) {
+      // Only the request that just ended can hand bytes back, once, before this returns.
+      this.refeed = data;
+      return;
+    }
+    this.feeding = true;
+    try {
+      let d: Buffer | null = data;
+      while (d !== null) {
+        this.onData(d);
+        d = this.refeed;
+        this.refeed = null;
+      }
+    } finally {
+      this.feeding = false;
+    }
+  }
+
+  private onData(data: Buffer): void {
     switch (this.state) {
       case State.Head:
         if (this.parked) this.holdPipelined(data);
@@ -345,6 +377,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   private onClientDrain(): void {
     if (this.conn && (this.state === State.Exchange || this.state === State.Tunnel)) this.conn.socket.resume();
+    else if (this.state === State.Head && !this.parked) this.socket.resume();
   }
 
   // ===================================================================== completion
@@ -392,8 +425,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       }
       this.closeAfter = true;
     }
-    this.socket.resume();
-    if (p !== null) this.onData(p);
+    // A client that does not read its answers gets no more read from it until it does
+    // ('drain' resumes): pipelined requests cannot pile answers up in our memory.
+    if (!this.socket.writableNeedDrain) this.socket.resume();
+    if (p !== null) this.feed(p);
   }
 
   /** Answers locally (no upstream involved) and carries on with the connection. */
@@ -517,7 +552,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
    * owner had read and not processed; they are handled before anything from the kernel.
    */
   inject(data: Buffer | null): void {
-    if (data !== null && data.length > 0) this.onData(data);
+    if (data !== null && data.length > 0) this.feed(data);
   }
 
   /** Drain: close now if idle between requests, else after the current response. */

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { applyRequestHeaderMutations, pickCluster, redirectLocation, rewritePath } from '../router';
 import type { RequestHead } from './request-head';
-import { buildUpstreamHead } from './serialize';
+import { buildUpstreamHead, sendableCodings } from './serialize';
 import { retryBudget } from './retry';
 import { armRouteTimer } from './exchange-timers';
 import { tryUpstream } from './upstream-exchange';
@@ -57,7 +57,7 @@ export function dispatch(c: HttpConnection, req: RequestHead): void {
     clientIp: c.clientIp,
     forwardedForIndex: req.summary.forwardedForIndex,
     requestId: req.summary.requestIdIndex === -1 ? randomUUID() : undefined,
-    chunked: req.chunked,
+    transferEncoding: req.chunked ? sendableCodings(req.summary.transferEncoding) : '',
     contentLength: req.chunked ? -1 : req.contentLength,
   });
   if (c.bodyDone) armRouteTimer(c);

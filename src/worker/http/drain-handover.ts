@@ -52,7 +52,7 @@ export function reattachAfterHandover(c: HttpConnection): void {
   if (c.state !== State.Head) return;
   startReading(c.socket);
   c.socket.resume();
-  if (data !== null) c.onData(data);
+  if (data !== null) c.feed(data);
 }
 
 /** Drain: close now if idle between requests, else after the current response. */

@@ -5,7 +5,7 @@
  * obs-fold, whitespace before the colon, a bad name or a control byte in a value fail.
  */
 import { HttpParseError } from './errors';
-import { isFieldValueRange, isTokenRange } from './chars';
+import { isFieldValueRange, isToken, isTokenRange, trimOws } from './chars';
 import { MAX_HEADER_COUNT } from '../../shared/constants';
 
 /** What framing-relevant fields said; filled while parsing so no second pass is needed. */
@@ -163,16 +163,35 @@ export function hasToken(list: string, token: string): boolean {
 /**
  * Transfer-Encoding check shared by both directions: returns true when the body is chunked.
  * The final coding must be chunked (else the length is unknowable: 400/502); chunked may not
- * appear twice. Other codings before chunked (gzip, ...) pass through untouched.
+ * appear twice; every coding must be a token (optionally with `;` parameters): a value such as
+ * `\xa0chunked` is an unknown coding, not chunked. Other codings before chunked (gzip, ...)
+ * pass through untouched.
  */
 export function isChunked(te: string, status: number): boolean {
   if (te === '') return false;
   if (te === 'chunked') return true;
-  const codings = te.split(',').map((c) => c.trim()).filter((c) => c.length > 0);
+  const codings = transferCodings(te);
   if (codings.length === 0) throw new HttpParseError(status, 'empty Transfer-Encoding');
-  const chunkedCount = codings.filter((c) => c === 'chunked').length;
+  let chunkedCount = 0;
+  for (const c of codings) {
+    const semi = c.indexOf(';');
+    if (!isToken(trimOws(semi === -1 ? c : c.slice(0, semi)))) {
+      throw new HttpParseError(status, 'invalid transfer coding');
+    }
+    if (c === 'chunked') chunkedCount++;
+  }
   if (codings[codings.length - 1] !== 'chunked' || chunkedCount !== 1) {
     throw new HttpParseError(status, 'Transfer-Encoding must end with a single chunked');
   }
   return true;
+}
+
+/** The codings of a (lower-cased, comma-joined) Transfer-Encoding value, empty list elements dropped. */
+export function transferCodings(te: string): string[] {
+  const out: string[] = [];
+  for (const raw of te.split(',')) {
+    const c = trimOws(raw);
+    if (c.length > 0) out.push(c);
+  }
+  return out;
 }

@@ -14,14 +14,14 @@ import { applyResponseHeaderMutations } from '../router';
 import type { Head, HeadLimits } from './head-reader';
 import { parseResponseHead, ResponseHead } from './response-head';
 import { ChunkedTracker } from './chunked';
-import { buildDownstreamHead } from './serialize';
+import { buildDownstreamHead, sendableCodings } from './serialize';
 import { countStatus } from './request-record';
 import { clearTimers } from './exchange-timers';
 import { releaseUpstream, reportHost } from './upstream-exchange';
 import { upstreamFailedBeforeResponse } from './retry';
 import { startTunnel } from './tunnel';
 import type { HttpConnection } from './connection';
-import { MAX_RESPONSE_HEADER_BYTES } from '../../shared/constants';
+import { MAX_INTERIM_RESPONSES, MAX_RESPONSE_HEADER_BYTES } from '../../shared/constants';
 
 /** Limits of a response head (read by HttpConnection.respReader). */
 export const RESPONSE_LIMITS: HeadLimits = {
@@ -33,41 +33,58 @@ export const RESPONSE_LIMITS: HeadLimits = {
 };
 
 export function onResponseHeadBytes(c: HttpConnection, data: Buffer): void {
-  let head: Head | null;
-  let resp: ResponseHead;
-  try {
-    head = c.respReader.push(data);
-    if (head === null) return;
-    resp = parseResponseHead(head.text, c.req!.method);
-  } catch {
-    c.upstreamReusable = false;
-    upstreamFailedBeforeResponse(c, 'protocol');
-    return;
-  }
-  if (resp.status < 200) {
-    onInterimResponse(c, resp, head);
-    return;
-  }
-  onResponseHead(c, resp, head.rest);
-}
-
-function onInterimResponse(c: HttpConnection, resp: ResponseHead, head: Head): void {
-  const req = c.req!;
-  if (resp.status === 101) {
-    if (req.upgrade === undefined) {
-      c.upstreamReusable = false;
-      upstreamFailedBeforeResponse(c, 'protocol');
+  // One head per turn of the loop, never a call per head: an upstream that sends thousands
+  // of interim heads in one read must not grow the stack (it once overflowed it).
+  let bytes: Buffer | null = data;
+  while (bytes !== null) {
+    let head: Head | null;
+    let resp: ResponseHead;
+    try {
+      head = c.respReader.push(bytes);
+      if (head === null) return;
+      resp = parseResponseHead(head.text, c.req!.method);
+    } catch {
+      badResponse(c);
       return;
     }
-    startTunnel(c, resp, head.rest);
+    if (resp.status >= 200) {
+      onResponseHead(c, resp, head.rest);
+      return;
+    }
+    if (resp.status === 101) {
+      onSwitchingProtocols(c, resp, head.rest);
+      return;
+    }
+    if (++c.interimHeads > MAX_INTERIM_RESPONSES) {
+      badResponse(c);
+      return;
+    }
+    forwardInterim(c, resp, head.text);
+    c.respReader.reset();
+    bytes = head.rest;
+  }
+}
+
+/** A response that cannot be forwarded: the try fails (retry.ts) and the connection is not reused. */
+function badResponse(c: HttpConnection): void {
+  c.upstreamReusable = false;
+  upstreamFailedBeforeResponse(c, 'protocol');
+}
+
+function onSwitchingProtocols(c: HttpConnection, resp: ResponseHead, rest: Buffer | null): void {
+  if (c.req!.upgrade === undefined) {
+    badResponse(c);
     return;
   }
-  // 100 Continue goes to a client that asked for it; other 1xx (102, 103) go to 1.1 clients.
+  startTunnel(c, resp, rest);
+}
+
+/** 100 Continue goes to a client that asked for it; other 1xx (102, 103) go to 1.1 clients. */
+function forwardInterim(c: HttpConnection, resp: ResponseHead, text: string): void {
+  const req = c.req!;
   if (req.minor === 1 && (resp.status !== 100 || req.expectContinue)) {
-    c.socket.write(head.text, 'latin1');
+    c.socket.write(text, 'latin1');
   }
-  c.respReader.reset();
-  if (head.rest !== null) onResponseHeadBytes(c, head.rest);
 }
 
 function onResponseHead(c: HttpConnection, resp: ResponseHead, rest: Buffer | null): void {
@@ -90,10 +107,10 @@ function onResponseHead(c: HttpConnection, resp: ResponseHead, rest: Buffer | nu
     reason: resp.reason,
     headers,
     connection: resp.summary.connection,
-    keepTransferEncoding: !c.dechunk,
     switching: false,
     connectionHeader,
-    contentLength: resp.framing === 'chunked' ? -1 : resp.contentLength,
+    transferEncoding: c.dechunk ? '' : sentCodings(resp),
+    contentLength: c.dechunk || resp.status < 200 || resp.status === 204 ? -1 : resp.contentLength,
   });
   countStatus(c, resp.status);
   c.respStarted = true;
@@ -110,6 +127,16 @@ function onResponseHead(c: HttpConnection, resp: ResponseHead, rest: Buffer | nu
   }
   if (rest !== null) onResponseBody(c, rest);
   s.uncork();
+}
+
+/**
+ * The Transfer-Encoding the client is told: the response's validated codings when its body is
+ * chunked, or, for a HEAD or 304 answer, the codings a GET would have had. None for 204 (it
+ * has no body and must not say otherwise, RFC 9110 §8.6).
+ */
+function sentCodings(resp: ResponseHead): string {
+  if (resp.summary.transferEncoding === '' || resp.status === 204) return '';
+  return sendableCodings(resp.summary.transferEncoding);
 }
 
 export function onResponseBody(c: HttpConnection, data: Buffer): void {

@@ -2,9 +2,18 @@
  * Writing heads: the request head sent upstream and the response head sent downstream.
  * Hop-by-hop fields (RFC 9110 §7.6.1) are dropped — Connection, Keep-Alive,
  * Proxy-Connection, TE, Upgrade and whatever Connection lists — and the proxy states its own
- * connection management. Transfer-Encoding is kept when the body passes through chunked.
+ * connection management.
+ *
+ * Framing is never hop-by-hop and never copied: every received Content-Length and
+ * Transfer-Encoding field (and any a route's header mutation adds) is dropped, and the head
+ * ends with the one framing field mosnd itself decided from the parsed message: a single
+ * `content-length: N`, or a single `transfer-encoding` whose codings end in chunked, or none.
+ * A `Connection: Content-Length` from a peer therefore cannot strip the framing while the body
+ * still goes out (the next hop would read that body as the next message: request smuggling),
+ * and no next hop can read the message's end two ways.
  */
-import { hasToken } from './fields';
+import { hasToken, transferCodings } from './fields';
+import { trimOws } from './chars';
 
 const STANDARD_CONNECTION_TOKENS = new Set(['close', 'keep-alive', 'upgrade']);
 
@@ -13,14 +22,17 @@ export function connectionListed(connection: string): Set<string> | null {
   if (connection === '' || connection === 'close' || connection === 'keep-alive') return null;
   let set: Set<string> | null = null;
   for (const raw of connection.split(',')) {
-    const t = raw.trim();
+    const t = trimOws(raw);
     if (t !== '' && !STANDARD_CONNECTION_TOKENS.has(t)) (set ??= new Set()).add(t);
   }
   return set;
 }
 
-/** Whether a field is hop-by-hop (case-insensitive), judged by length first to stay cheap. */
-export function isHopByHop(name: string, keepTransferEncoding: boolean, keepUpgrade: boolean): boolean {
+/**
+ * Whether a field is not copied as received (case-insensitive), judged by length first to stay
+ * cheap: the hop-by-hop fields, and the framing fields that the builders write themselves.
+ */
+export function isHopByHop(name: string, keepUpgrade: boolean): boolean {
   switch (name.length) {
     case 2:
       return name.toLowerCase() === 'te';
@@ -30,10 +42,12 @@ export function isHopByHop(name: string, keepTransferEncoding: boolean, keepUpgr
       const l = name.toLowerCase();
       return l === 'connection' || l === 'keep-alive';
     }
+    case 14:
+      return name.toLowerCase() === 'content-length';
     case 16:
       return name.toLowerCase() === 'proxy-connection';
     case 17:
-      return !keepTransferEncoding && name.toLowerCase() === 'transfer-encoding';
+      return name.toLowerCase() === 'transfer-encoding';
     default:
       return false;
   }
@@ -51,9 +65,9 @@ export interface UpstreamHeadOptions {
   clientIp: string;
   forwardedForIndex: number;
   requestId: string | undefined;
-  chunked: boolean;
-  /** The parsed body length: sent as one Content-Length field; -1 sends none. */
-  contentLength?: number;
+  /** The framing to send: see framingFields(). */
+  transferEncoding: string;
+  contentLength: number;
 }
 
 export function buildUpstreamHead(o: UpstreamHeadOptions): string {
@@ -62,7 +76,6 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
   let s = `${o.method} ${o.path} HTTP/1.1\r\n`;
   let sawHost = false;
   let sawProto = false;
-  let sawLength = false;
   // The client address goes at the end of the last X-Forwarded-For (or in a new one). Found
   // by name, not by o.forwardedForIndex: route header mutations may have moved or removed
   // the received fields since the index was taken.
@@ -77,14 +90,10 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
   }
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
-    if (isHopByHop(name, o.chunked, o.upgrade !== undefined)) continue;
+    if (isHopByHop(name, o.upgrade !== undefined)) continue;
     if (listed !== null && listed.has(name.toLowerCase())) continue;
     let value = h[i + 1];
-    if (o.contentLength !== undefined && isContentLength(name)) {
-      if (sawLength || o.contentLength < 0) continue;
-      sawLength = true;
-      value = String(o.contentLength);
-    } else if (name.length === 4 && name.toLowerCase() === 'host') {
+    if (name.length === 4 && name.toLowerCase() === 'host') {
       if (sawHost) continue;
       sawHost = true;
       value = o.host;
@@ -102,7 +111,7 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
   if (!sawProto) s += 'x-forwarded-proto: http\r\n';
   if (o.requestId !== undefined) s += `x-request-id: ${o.requestId}\r\n`;
   if (o.upgrade !== undefined) s += 'connection: upgrade\r\n';
-  return `${s}\r\n`;
+  return `${s}${framingFields(o.transferEncoding, o.contentLength)}\r\n`;
 }
 
 export interface DownstreamHeadOptions {
@@ -110,45 +119,48 @@ export interface DownstreamHeadOptions {
   reason: string;
   headers: string[];
   connection: string;
-  /** Keep Transfer-Encoding (chunked passes through). */
-  keepTransferEncoding: boolean;
   /** 101 Switching Protocols: keep Upgrade, say Connection: upgrade. */
   switching: boolean;
   /** What to say about the client connection: 'close', 'keep-alive' (HTTP/1.0 clients) or nothing. */
   connectionHeader: 'close' | 'keep-alive' | '';
-  /** The parsed Content-Length: sent as one field; -1 sends none (the body is chunked). */
-  contentLength?: number;
+  /** The framing to send: see framingFields(). */
+  transferEncoding: string;
+  contentLength: number;
 }
 
 export function buildDownstreamHead(o: DownstreamHeadOptions): string {
   const listed = connectionListed(o.connection);
   const h = o.headers;
   let s = `HTTP/1.1 ${o.status} ${o.reason}\r\n`;
-  let sawLength = false;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
-    if (isHopByHop(name, o.keepTransferEncoding, o.switching)) continue;
+    if (isHopByHop(name, o.switching)) continue;
     if (listed !== null && listed.has(name.toLowerCase())) continue;
-    if (o.contentLength !== undefined && isContentLength(name)) {
-      if (sawLength || o.contentLength < 0) continue;
-      sawLength = true;
-      s += `${name}: ${o.contentLength}\r\n`;
-      continue;
-    }
     s += `${name}: ${h[i + 1]}\r\n`;
   }
   if (o.switching) s += 'connection: upgrade\r\n';
   else if (o.connectionHeader !== '') s += `connection: ${o.connectionHeader}\r\n`;
-  return `${s}\r\n`;
+  return `${s}${framingFields(o.transferEncoding, o.contentLength)}\r\n`;
 }
 
 /**
- * Content-Length is forwarded as the one value it was parsed to: repeated fields or a list
- * of identical values ("3, 3") must not be passed on as received (RFC 9110 §8.6), and it is
- * dropped when Transfer-Encoding decides the framing (RFC 9112 §6.3).
+ * The one framing field of a head that mosnd writes: `transfer-encoding` when `transferEncoding`
+ * (validated codings, chunked last) is not empty, else `content-length` when `contentLength`
+ * is 0 or more (repeated fields or a list of identical values such as "3, 3" are sent as the
+ * one value they were parsed to, RFC 9110 §8.6), else nothing.
  */
-function isContentLength(name: string): boolean {
-  return name.length === 14 && name.toLowerCase() === 'content-length';
+function framingFields(transferEncoding: string, contentLength: number): string {
+  if (transferEncoding !== '') return `transfer-encoding: ${transferEncoding}\r\n`;
+  if (contentLength >= 0) return `content-length: ${contentLength}\r\n`;
+  return '';
+}
+
+/**
+ * The codings of a validated Transfer-Encoding (lower-cased, comma-joined as the field
+ * summary keeps it), normalised for sending: `chunked`, or e.g. `gzip, chunked`.
+ */
+export function sendableCodings(te: string): string {
+  return te === 'chunked' ? te : transferCodings(te).join(', ');
 }
 
 export { hasToken };

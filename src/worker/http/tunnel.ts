@@ -31,9 +31,10 @@ export function startTunnel(c: HttpConnection, resp: ResponseHead, rest: Buffer 
       reason: resp.reason,
       headers: resp.headers,
       connection: resp.summary.connection,
-      keepTransferEncoding: false,
       switching: true,
       connectionHeader: '',
+      transferEncoding: '',
+      contentLength: -1,
     }),
     'latin1',
   );

@@ -67,6 +67,7 @@ function sendRequest(c: HttpConnection, conn: UpstreamConn, reused: boolean): vo
   c.enterExchange();
   c.resp = null;
   c.respReader.reset();
+  c.interimHeads = 0;
   c.upstreamReusable = true;
   c.connWasReused = reused;
   c.upstreamAddress = conn.host.address;
