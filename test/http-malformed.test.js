@@ -31,6 +31,21 @@ const CORPUS = [
   ['a chunk size line ending in a bare LF', `${POST_CHUNKED}3\nabc\r\n0\r\n\r\n`, 400],
   ['a last chunk with a broken final CRLF', `${POST_CHUNKED}0\r\n\rX`, 400],
   ['a trailer line ending in a bare LF', `${POST_CHUNKED}0\r\nX-T: 1\n\r\n`, 400],
+  // Found by a differential test (2026-12): each was accepted and forwarded as it came.
+  ['Transfer-Encoding: NBSP chunked (JS trim() strips U+00A0, HTTP does not)', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: \u00a0chunked\r\n\r\n0\r\n\r\n`, 400],
+  ['Transfer-Encoding: chunked NBSP', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\u00a0\r\n\r\n0\r\n\r\n`, 400],
+  ['Transfer-Encoding: VT chunked', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: \u000bchunked\r\n\r\n0\r\n\r\n`, 400],
+  ['a chunk size followed by a second number', `${POST_CHUNKED}5 6\r\nhello\r\n0\r\n\r\n`, 400],
+  ['a chunk size followed by a tab', `${POST_CHUNKED}5\t\r\nhello\r\n0\r\n\r\n`, 400],
+  ['a chunk size followed by junk', `${POST_CHUNKED}5x\r\nhello\r\n0\r\n\r\n`, 400],
+  ['a chunk extension without a name', `${POST_CHUNKED}5;\r\nhello\r\n0\r\n\r\n`, 400],
+  ['a chunk extension with a bad value', `${POST_CHUNKED}5;a=b c\r\nhello\r\n0\r\n\r\n`, 400],
+  ['a chunk extension with an unterminated quote', `${POST_CHUNKED}5;a="b\r\nhello\r\n0\r\n\r\n`, 400],
+  ['a request line in the trailer section', `${POST_CHUNKED}0\r\nGET /smuggled HTTP/1.1\r\n\r\n`, 400],
+  ['a trailer field without a colon', `${POST_CHUNKED}0\r\nX-T\r\n\r\n`, 400],
+  ['a folded trailer line', `${POST_CHUNKED}0\r\nX-T: 1\r\n 2\r\n\r\n`, 400],
+  ['whitespace before a trailer colon', `${POST_CHUNKED}0\r\nX-T : 1\r\n\r\n`, 400],
+  ['a control byte in a trailer value', `${POST_CHUNKED}0\r\nX-T: a\u0001b\r\n\r\n`, 400],
   // Field syntax.
   ['whitespace between a field name and the colon', `GET / HTTP/1.1\r\nHost : t\r\n\r\n`, 400],
   ['non-token characters in a field name', `GET / HTTP/1.1\r\n${H}X[bad]: 1\r\n\r\n`, 400],
@@ -125,6 +140,15 @@ test('a request that is valid after all passes: leading empty lines, absolute fo
   assert.equal((await c.read()).body.toString(), '/p?q=1 abs.example:8080 [undefined]');
   c.send(`POST /cl HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 3\r\n\r\nabc`);
   assert.equal((await c.read()).status, 200, 'a list of identical Content-Length values is one value');
+  // RFC 9112 §2.3: a later 1.x minor version is handled as 1.1 (as nginx and HAProxy do).
+  c.send('GET /v12 HTTP/1.2\r\nHost: t\r\n\r\n');
+  const v12 = await c.read();
+  assert.equal(v12.status, 200);
+  assert.equal(v12.version, '1.1');
+  // Chunk sizes with leading zeros, well-formed extensions and trailers are valid chunked.
+  const body = '0000000005\r\nhello\r\n5;name\r\nhello\r\n05 ; a=b ;c="q\\"x" \r\nhello\r\n0\r\nX-T: 1\r\nX-U:\r\n\r\n';
+  c.send(`POST /ch HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+  assert.equal((await c.read()).status, 200);
   assert.equal(c.isClosed, false);
 });
 

@@ -1,21 +1,42 @@
 /**
  * Incremental validator for a chunked body (RFC 9112 §7.1). The proxy forwards chunked
- * bodies byte for byte; this only finds where the body ends and refuses malformed framing
- * (bad sizes, missing CRLF after data, bare LF, oversized lines) so nothing can be smuggled
- * past the end of a message. Optionally reports the decoded data (for HTTP/1.0 clients).
+ * bodies byte for byte, so it accepts only what every correct parser reads the same way: it
+ * finds where the body ends and refuses malformed framing so nothing can be smuggled past the
+ * end of a message. Refused: a size that is not 1*HEXDIG (leading zeros are fine), anything
+ * after the size but an extension (`5 6`, `5\t`), extensions that are not
+ * `;name[=token|"quoted"]`, data not followed by CRLF, a bare CR or LF anywhere (LF-only line
+ * ends are tolerated by some servers and not by others, so they stay refused), trailer lines
+ * that are not `name: value` fields (a request line in a trailer section), and oversized
+ * lines or trailer sections. Optionally reports the decoded data (for HTTP/1.0 clients).
  */
 import { HttpParseError } from './errors';
-import { MAX_CHUNK_LINE_BYTES } from '../../shared/constants';
+import { FIELD_VALUE, TOKEN } from './chars';
+import { MAX_CHUNK_LINE_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT } from '../../shared/constants';
 
 const enum S {
   Size,
-  Ext,
+  /** Whitespace after the size: only an extension may follow. */
+  SizeWs,
+  /** After `;`: optional whitespace, then an extension name. */
+  ExtName,
+  /** Inside an extension name. */
+  ExtNameIn,
+  /** Whitespace after an extension name: `=`, `;` or the line end may follow. */
+  ExtNameWs,
+  /** After `=`: optional whitespace, then a token or a quoted string. */
+  ExtValue,
+  ExtToken,
+  ExtQuoted,
+  ExtQuotedEscape,
+  /** After an extension: whitespace, `;` or the line end. */
+  ExtAfter,
   SizeLf,
   Data,
   DataCr,
   DataLf,
   TrailerStart,
-  TrailerLine,
+  TrailerName,
+  TrailerValue,
   TrailerLf,
   EndLf,
   Done,
@@ -31,8 +52,12 @@ for (let i = 0; i < 6; i++) {
 export class ChunkedTracker {
   private state = S.Size;
   private remaining = 0;
+  /** Digits of the size line, and those after its leading zeros (the ones that count). */
   private sizeDigits = 0;
+  private significantDigits = 0;
   private lineBytes = 0;
+  private trailerBytes = 0;
+  private trailerFields = 0;
   private readonly status: number;
 
   /** `status` is used for errors: 400 for request bodies, 502 for response bodies. */
@@ -53,96 +78,152 @@ export class ChunkedTracker {
     let i = start;
     const n = buf.length;
     while (i < n) {
+      if (this.state === S.Data) {
+        const take = Math.min(this.remaining, n - i);
+        if (onData) onData(buf, i, i + take);
+        i += take;
+        this.remaining -= take;
+        if (this.remaining === 0) this.state = S.DataCr;
+        continue;
+      }
+      const c = buf[i++];
       switch (this.state) {
-        case S.Data: {
-          const take = Math.min(this.remaining, n - i);
-          if (onData) onData(buf, i, i + take);
-          i += take;
-          this.remaining -= take;
-          if (this.remaining === 0) this.state = S.DataCr;
-          continue;
-        }
         case S.Size: {
-          const c = buf[i];
           const h = HEX[c];
           if (h >= 0) {
-            if (++this.sizeDigits > 13) this.fail('chunk size too large');
+            this.sizeDigits++;
+            if (h > 0 || this.significantDigits > 0) {
+              // 13 hex digits is 2^52: past it the size is no longer exact as a JS number.
+              if (++this.significantDigits > 13) this.fail('chunk size too large');
+            }
             this.remaining = this.remaining * 16 + h;
           } else if (this.sizeDigits === 0) {
             this.fail('invalid chunk size');
           } else if (c === 0x0d) {
             this.state = S.SizeLf;
-          } else if (c === 0x3b /* ; */ || c === 0x20 || c === 0x09) {
-            this.state = S.Ext;
+          } else if (c === 0x3b /* ; */) {
+            this.state = S.ExtName;
+          } else if (c === 0x20 || c === 0x09) {
+            this.state = S.SizeWs;
           } else {
             this.fail('invalid chunk size');
           }
           this.countLine();
-          i++;
           continue;
         }
-        case S.Ext: {
-          const c = buf[i];
-          if (c === 0x0d) this.state = S.SizeLf;
-          else if ((c < 0x20 && c !== 0x09) || c === 0x7f) this.fail('invalid chunk extension');
+        case S.SizeWs:
+          if (c === 0x3b) this.state = S.ExtName;
+          else if (c !== 0x20 && c !== 0x09) this.fail('invalid chunk size');
           this.countLine();
-          i++;
           continue;
-        }
+        case S.ExtName:
+          if (TOKEN[c] === 1) this.state = S.ExtNameIn;
+          else if (c !== 0x20 && c !== 0x09) this.fail('invalid chunk extension');
+          this.countLine();
+          continue;
+        case S.ExtNameIn:
+          if (TOKEN[c] !== 1) this.afterExtension(c, true);
+          this.countLine();
+          continue;
+        case S.ExtNameWs:
+          this.afterExtension(c, true);
+          this.countLine();
+          continue;
+        case S.ExtValue:
+          if (c === 0x22 /* " */) this.state = S.ExtQuoted;
+          else if (TOKEN[c] === 1) this.state = S.ExtToken;
+          else if (c !== 0x20 && c !== 0x09) this.fail('invalid chunk extension');
+          this.countLine();
+          continue;
+        case S.ExtToken:
+          if (TOKEN[c] !== 1) this.afterExtension(c, false);
+          this.countLine();
+          continue;
+        case S.ExtQuoted:
+          if (c === 0x22) this.state = S.ExtAfter;
+          else if (c === 0x5c /* \ */) this.state = S.ExtQuotedEscape;
+          else if (FIELD_VALUE[c] !== 1) this.fail('invalid chunk extension');
+          this.countLine();
+          continue;
+        case S.ExtQuotedEscape:
+          if (FIELD_VALUE[c] !== 1) this.fail('invalid chunk extension');
+          this.state = S.ExtQuoted;
+          this.countLine();
+          continue;
+        case S.ExtAfter:
+          this.afterExtension(c, false);
+          this.countLine();
+          continue;
         case S.SizeLf:
-          if (buf[i] !== 0x0a) this.fail('chunk size line without CRLF');
-          i++;
+          if (c !== 0x0a) this.fail('chunk size line without CRLF');
           this.lineBytes = 0;
           this.sizeDigits = 0;
+          this.significantDigits = 0;
           this.state = this.remaining === 0 ? S.TrailerStart : S.Data;
           continue;
         case S.DataCr:
-          if (buf[i] !== 0x0d) this.fail('chunk data not followed by CRLF');
-          i++;
+          if (c !== 0x0d) this.fail('chunk data not followed by CRLF');
           this.state = S.DataLf;
           continue;
         case S.DataLf:
-          if (buf[i] !== 0x0a) this.fail('chunk data not followed by CRLF');
-          i++;
+          if (c !== 0x0a) this.fail('chunk data not followed by CRLF');
           this.state = S.Size;
           continue;
         case S.TrailerStart:
-          if (buf[i] === 0x0d) {
+          this.lineBytes = 0;
+          if (c === 0x0d) {
             this.state = S.EndLf;
+          } else if (TOKEN[c] === 1) {
+            if (++this.trailerFields > MAX_HEADER_COUNT) this.fail('too many trailer fields');
+            this.state = S.TrailerName;
+            this.countTrailer();
           } else {
-            this.state = S.TrailerLine;
-            this.lineBytes = 0;
-            continue; // re-examine this byte as part of a trailer line
+            // Whitespace (obs-fold), a bare LF, or a byte no field name may start with.
+            this.fail('invalid trailer field');
           }
-          i++;
           continue;
-        case S.TrailerLine: {
-          const c = buf[i];
+        case S.TrailerName:
+          if (c === 0x3a /* : */) this.state = S.TrailerValue;
+          else if (TOKEN[c] !== 1) this.fail('invalid trailer field');
+          this.countTrailer();
+          continue;
+        case S.TrailerValue:
           if (c === 0x0d) this.state = S.TrailerLf;
-          else if (c === 0x0a || c === 0 || c === 0x7f) this.fail('invalid trailer line');
-          this.countLine();
-          i++;
+          else if (FIELD_VALUE[c] !== 1) this.fail('invalid trailer field');
+          this.countTrailer();
           continue;
-        }
         case S.TrailerLf:
-          if (buf[i] !== 0x0a) this.fail('trailer line without CRLF');
-          i++;
+          if (c !== 0x0a) this.fail('trailer line without CRLF');
           this.state = S.TrailerStart;
           continue;
         case S.EndLf:
-          if (buf[i] !== 0x0a) this.fail('chunked body not terminated by CRLF');
-          i++;
+          if (c !== 0x0a) this.fail('chunked body not terminated by CRLF');
           this.state = S.Done;
           return i;
         case S.Done:
-          return i;
+          return i - 1;
       }
     }
     return i;
   }
 
+  /** A byte that ends an extension name (`nameEnded`) or value: `=`, `;`, whitespace or CR. */
+  private afterExtension(c: number, nameEnded: boolean): void {
+    if (c === 0x0d) this.state = S.SizeLf;
+    else if (c === 0x3b) this.state = S.ExtName;
+    else if (c === 0x3d /* = */ && nameEnded) this.state = S.ExtValue;
+    else if (c === 0x20 || c === 0x09) this.state = nameEnded ? S.ExtNameWs : S.ExtAfter;
+    else this.fail('invalid chunk extension');
+  }
+
   private countLine(): void {
     if (++this.lineBytes > MAX_CHUNK_LINE_BYTES) this.fail('chunk line too long');
+  }
+
+  /** A trailer section is bounded like a head: by line and in all. */
+  private countTrailer(): void {
+    this.countLine();
+    if (++this.trailerBytes > MAX_HEADER_BYTES) this.fail('trailer section too large');
   }
 
   private fail(reason: string): never {

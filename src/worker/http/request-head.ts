@@ -104,12 +104,17 @@ export function parseRequestHead(head: string): RequestHead {
   };
 }
 
-/** "HTTP/1.1" → 1, "HTTP/1.0" → 0; another well-formed version → 505; anything else → 400. */
+/**
+ * "HTTP/1.1" → 1, "HTTP/1.0" → 0; a later 1.x ("HTTP/1.2") → 1: RFC 9112 §2.3 has a
+ * recipient treat a higher minor version as the highest it supports (nginx and HAProxy do);
+ * another well-formed version (2.0, 3.0) → 505; anything else → 400.
+ */
 function parseVersion(s: string, start: number, end: number): number {
   if (end - start === 8 && s.startsWith('HTTP/1.', start)) {
     const m = s.charCodeAt(start + 7);
     if (m === 0x31) return 1;
     if (m === 0x30) return 0;
+    if (m > 0x31 && m <= 0x39) return 1;
   }
   if (/^HTTP\/\d\.\d$/.test(s.slice(start, end))) throw new HttpParseError(505, 'HTTP version not supported');
   throw new HttpParseError(400, 'malformed HTTP version');

@@ -25,8 +25,9 @@ export function parseResponseHead(head: string, requestMethod: string): Response
     throw new HttpParseError(502, 'malformed status line');
   }
   const m = head.charCodeAt(7);
-  if (m !== 0x30 && m !== 0x31) throw new HttpParseError(502, 'unsupported upstream HTTP version');
-  const minor = m - 0x30;
+  if (m < 0x30 || m > 0x39) throw new HttpParseError(502, 'malformed status line');
+  // A later 1.x is read as 1.1 (RFC 9112 §2.3), as for requests.
+  const minor = m === 0x30 ? 0 : 1;
   let status = 0;
   for (let i = 9; i < 12; i++) {
     const d = head.charCodeAt(i) - 0x30;
