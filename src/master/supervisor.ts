@@ -158,6 +158,10 @@ export class Supervisor {
     this.onWorkerSpawned?.(w);
     w.on('exit', (e: WorkerExit) => this.onWorkerExit(slot, w, e));
     w.on('send-error', (err: Error) => this.log.debug({ err, workerId: slot.id }, 'IPC send failed'));
+    // A worker that stopped accepting under overload has recovered: it gets its sockets again.
+    w.on('want-listeners', () => {
+      for (const l of this.listeners.values()) w.send({ t: 'listener', name: l.name }, l.handle);
+    });
     const upgrade = this.deferAccept && this.upgradeStart ? { transferPath: this.upgradeStart.transferPath(slot.id) } : undefined;
     // Before the init and its listeners (IPC keeps the order; the worker holds them until the
     // init): a worker (re)started now knows every host's state before it accepts anything.

@@ -101,6 +101,9 @@ export class WorkerProcess extends EventEmitter {
       case 'fatal':
         this.fatalMessage = m.message;
         return;
+      case 'want-listeners':
+        if (this.state === 'ready') this.emit('want-listeners');
+        return;
       case 'pong':
         this.pongs++;
         this.lastPongAt = Date.now();

@@ -132,3 +132,8 @@ export const TCP_KEEPALIVE_DELAY_MS = 60_000;
 
 /** How many different hosts tcp_proxy tries before giving up on a client connection. */
 export const TCP_PROXY_MAX_CONNECT_ATTEMPTS = 3;
+
+/** The overload manager (src/worker/overload.ts) stops an action only this far (as a ratio)
+ *  below the threshold that started it: without the gap a worker hovering at the threshold
+ *  would flip between shedding and serving at every refresh. */
+export const OVERLOAD_RECOVERY_MARGIN = 0.1;

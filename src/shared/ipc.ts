@@ -104,6 +104,9 @@ export interface WorkerToMaster {
   pong: { t: 'pong'; seq: number; loopDelay: LoopDelay };
   /** A fatal problem the worker wants in the master's log before it exits. */
   fatal: { t: 'fatal'; message: string };
+  /** The worker had stopped accepting (overload: src/worker/overload.ts) and has recovered:
+   *  it asks for its listening sockets again (they come as `listener` messages). */
+  wantListeners: { t: 'want-listeners' };
 }
 
 export type MasterMessage = MasterToWorker[keyof MasterToWorker];

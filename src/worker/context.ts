@@ -14,6 +14,10 @@ export interface WorkerCounters {
   requestsActive: number;
   /** Responses by class: index 1..5 for 1xx..5xx. */
   responsesByClass: number[];
+  /** Connections closed at accept because their listener was at max_connections. */
+  connectionsOverflow: number;
+  /** Requests answered 503 (flag OM) by the overload manager. */
+  overloadShed: number;
 }
 
 /** A connection taken off its sockets for a handover: fds plus bytes already read. */
@@ -46,7 +50,7 @@ export interface RequestRecord {
   upstreamMs: number;
   cluster: string;
   upstreamHost: string;
-  /** Envoy response flag ('' for none): NR, NC, UH, UF, UO, UT, UC, DC. */
+  /** Envoy response flag ('' for none): NR, NC, UH, UF, UO, UT, UC, DC, OM. */
   flag: string;
   attempts: number;
 }
@@ -56,6 +60,8 @@ export interface TrackedConnection {
   drain(): void;
   /** Close now. */
   destroy(): void;
+  /** Overload: give back what can be given without failing anyone (idle keep-alive). */
+  shed(): void;
   /** At a boundary where it can move to another process (nothing in flight, nothing unflushed). */
   movable(): boolean;
   /** Stops kernel reads now and describes what moves. Only when movable(). */
@@ -74,9 +80,15 @@ export class WorkerContext {
     requestsTotal: 0,
     requestsActive: 0,
     responsesByClass: [0, 0, 0, 0, 0, 0],
+    connectionsOverflow: 0,
+    overloadShed: 0,
   };
   readonly connections = new Set<TrackedConnection>();
   draining = false;
+  /** The overload manager (overload.ts) sheds load: new requests get 503 (OM), no keep-alive. */
+  overloaded = false;
+  /** The overload manager stopped accepting (short of memory or file descriptors). */
+  acceptPaused = false;
   /** An upgrade is moving connections away: park them at request boundaries instead of
    *  reading the next request. */
   handoverMode = false;

@@ -2,6 +2,12 @@
  * The listeners of a worker: each is a listening socket received from the master (the
  * master binds, every worker accepts on the same socket) plus the handler for its
  * connections, chosen by the listener's current config (so a reload can change it).
+ *
+ * Accepting stops in three ways: deferred (an upgrade's new worker before commit), paused
+ * (the overload manager: the sockets are closed here and asked for again on recovery, so
+ * connections wait in the shared accept queue for a worker that can serve them) and closed
+ * (drain, admin /drain_listeners: for good). A listener at its `max_connections` closes
+ * each new connection at once (Envoy's listener connection limit, counted as overflow).
  */
 import * as net from 'node:net';
 import type { ListenerConfig } from '../shared/config/model';
@@ -20,6 +26,13 @@ export class WorkerListeners {
   /** Handles received while accepting is deferred (upgrade before commit). */
   private readonly held = new Map<string, unknown>();
   private deferred: boolean;
+  /** Stopped by the overload manager; handles that arrive meanwhile are held. */
+  private paused = false;
+  /** closeAll() was called (drain, /drain_listeners, a handover): recovering from overload must
+   *  not reopen what was closed on purpose. A socket the master sends again clears it. */
+  private stopped = false;
+  /** Open connections per listener name (kept across re-adoption of the socket). */
+  private readonly open = new Map<string, number>();
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -60,10 +73,11 @@ export class WorkerListeners {
   adopt(name: string, handle: unknown): Promise<void> {
     const config = this.configs.get(name);
     if (!config) return Promise.reject(new Error(`no config for listener ${name}`));
-    if (this.deferred) {
+    if (this.deferred || this.paused) {
       this.held.set(name, handle);
       return Promise.resolve();
     }
+    this.stopped = false;
     const old = this.entries.get(name);
     if (old) old.server.close();
     const server = net.createServer({ allowHalfOpen: true, noDelay: true });
@@ -80,12 +94,43 @@ export class WorkerListeners {
     });
   }
 
+  /** Overload: stop accepting. Returns false when it already was not accepting. */
+  pauseAccepting(): boolean {
+    if (this.paused || this.deferred || this.stopped) return false;
+    this.paused = true;
+    for (const name of [...this.entries.keys()]) this.close(name);
+    return true;
+  }
+
+  /**
+   * Overload is over: accept again. Returns true when the sockets must be asked of the master
+   * (they were closed here); handles that arrived meanwhile are adopted now.
+   */
+  resumeAccepting(): boolean {
+    if (!this.paused) return false;
+    this.paused = false;
+    const held = [...this.held];
+    this.held.clear();
+    for (const [name, handle] of held) void this.adopt(name, handle).catch(() => undefined);
+    return !this.stopped;
+  }
+
   private onConnection(entry: Entry, socket: net.Socket): void {
     if (this.ctx.draining) {
       socket.destroy();
       return;
     }
     const cfg = entry.config;
+    if (cfg.maxConnections !== undefined) {
+      const open = this.open.get(cfg.name) ?? 0;
+      if (open >= cfg.maxConnections) {
+        this.ctx.counters.connectionsOverflow++;
+        socket.destroy();
+        return;
+      }
+      this.open.set(cfg.name, open + 1);
+      socket.once('close', () => this.open.set(cfg.name, (this.open.get(cfg.name) ?? 1) - 1));
+    }
     if (cfg.kind === 'tcp') {
       new TcpProxyConnection(socket, this.ctx, {
         listener: cfg.name,
@@ -106,6 +151,7 @@ export class WorkerListeners {
   }
 
   closeAll(): void {
+    this.stopped = true;
     for (const name of [...this.entries.keys()]) this.close(name);
   }
 }

@@ -17,6 +17,7 @@ import type { MosndConfig } from '../shared/config/model';
 import { WorkerMetrics } from './metrics';
 import { AccessLog } from './access-log';
 import { LoopDelayMonitor } from './loop-delay';
+import { OverloadManager } from './overload';
 
 type WorkerState = 'starting' | 'ready' | 'handing-over' | 'draining';
 
@@ -44,6 +45,7 @@ class Worker {
   private readonly metrics = new WorkerMetrics();
   private accessLog: AccessLog | null = null;
   private readonly loopDelay = new LoopDelayMonitor();
+  private overload: OverloadManager | null = null;
 
   handle(msg: MasterMessage, handle: unknown): void {
     switch (msg.t) {
@@ -122,6 +124,14 @@ class Worker {
     this.observeRequests(msg.config);
     this.listeners = new WorkerListeners(ctx, msg.deferAccept);
     this.listeners.setConfigs(msg.config.listeners);
+    this.overload = new OverloadManager(
+      ctx,
+      this.listeners,
+      msg.config.overload,
+      () => send({ t: 'want-listeners' }),
+      () => this.state === 'ready',
+    );
+    this.overload.start();
     if (msg.transferPath) {
       this.receiver = new ConnectionReceiver(msg.transferPath, makeAdopter(ctx, this.listeners), (err) =>
         this.log?.warn({ err: err.message }, 'connection handover receive error'),
@@ -174,6 +184,7 @@ class Worker {
       // closed its socket; a handle still queued for us is lost).
       for (const name of [...this.expected]) if (!keep.has(name)) this.expected.delete(name);
       this.config = msg.config;
+      this.overload?.setConfig(msg.config.overload);
       this.observeRequests(msg.config);
       if (this.log && this.log.level !== msg.config.logLevel) this.log.level = msg.config.logLevel;
       if (this.state === 'ready' && msg.added.length > 0) {

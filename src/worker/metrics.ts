@@ -21,6 +21,9 @@ export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 export const M = {
   cxTotal: 'mosnd_downstream_cx_total',
   cxActive: 'mosnd_downstream_cx_active',
+  cxOverflow: 'mosnd_downstream_cx_overflow_total',
+  overloadShed: 'mosnd_overload_shed_requests_total',
+  overloadAcceptPaused: 'mosnd_overload_accept_paused',
   rqTotal: 'mosnd_downstream_rq_total',
   rqActive: 'mosnd_downstream_rq_active',
   rqXx: 'mosnd_downstream_rq_xx_total',
@@ -159,6 +162,12 @@ export class WorkerMetrics {
     cxActive.values.push({ labels: {}, value: c.connectionsActive });
     const rqActive = metric(M.rqActive, 'gauge', 'Downstream requests in flight');
     rqActive.values.push({ labels: {}, value: c.requestsActive });
+    const cxOverflow = metric(M.cxOverflow, 'counter', 'Downstream connections closed at accept: their listener was at max_connections');
+    cxOverflow.values.push({ labels: {}, value: c.connectionsOverflow });
+    const shed = metric(M.overloadShed, 'counter', 'Requests answered 503 (flag OM) by the overload manager');
+    shed.values.push({ labels: {}, value: c.overloadShed });
+    const paused = metric(M.overloadAcceptPaused, 'gauge', 'Workers that stopped accepting under overload (memory or file descriptors)');
+    paused.values.push({ labels: {}, value: ctx.acceptPaused ? 1 : 0 });
 
     const rqTotal = metric(M.rqTotal, 'counter', 'Downstream HTTP requests finished');
     const rqXx = metric(M.rqXx, 'counter', 'Downstream HTTP responses by status class');
@@ -230,7 +239,7 @@ export class WorkerMetrics {
     }
     for (const [cluster, h] of this.upstreamTime) h.export(M.upRqTime, { cluster }, up.rqTime.values);
 
-    return [cxTotal, cxActive, rqTotal, rqActive, rqXx, rqFlag, rqTime, ...Object.values(up), ...Object.values(host)];
+    return [cxTotal, cxActive, cxOverflow, shed, paused, rqTotal, rqActive, rqXx, rqFlag, rqTime, ...Object.values(up), ...Object.values(host)];
   }
 
   private track<S extends object, X extends object>(

@@ -83,3 +83,24 @@ export const DEFAULT_ADMIN_PORT = 34901;
 
 /** The prometheus sink path MOSN serves (the only one mosnd serves). */
 export const PROMETHEUS_ENDPOINT = '/metrics';
+
+/**
+ * overload_manager (a mosnd extension after Envoy's): how often a worker measures its heap and
+ * file descriptors. Envoy's default refresh_interval is 1s; a second is also the granularity
+ * at which a flood can outrun the check, so the thresholds leave room below the hard limits.
+ */
+export const DEFAULT_OVERLOAD_REFRESH_MS = 1_000;
+
+/**
+ * overload_manager.heap_threshold: at 95% of V8's heap limit a worker sheds new requests and
+ * idle connections. Past ~98% V8 spends its time in full GCs and then aborts the process, so
+ * acting at 95% leaves the GC room to recover what shedding frees.
+ */
+export const DEFAULT_OVERLOAD_HEAP_THRESHOLD = 0.95;
+
+/**
+ * overload_manager.fd_threshold: at 95% of the soft RLIMIT_NOFILE a worker stops accepting, so
+ * the connections it cannot open an upstream for wait in the shared accept queue (another
+ * worker, or this one once it recovers, takes them) instead of being accepted and reset.
+ */
+export const DEFAULT_OVERLOAD_FD_THRESHOLD = 0.95;

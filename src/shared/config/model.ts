@@ -31,6 +31,15 @@ export interface MosndConfig {
   admin?: { host: string; port: number };
   /** metrics.sinks[type=prometheus].config.port, if set. */
   prometheusPort?: number;
+  /** `overload_manager` (a mosnd extension), defaults applied. */
+  overload: OverloadConfig;
+}
+
+export interface OverloadConfig {
+  refreshMs: number;
+  /** Ratios (0..1) at which the actions start; they stop OVERLOAD_RECOVERY_MARGIN below. */
+  heapThreshold: number;
+  fdThreshold: number;
 }
 
 export interface ListenerConfig {
@@ -48,6 +57,8 @@ export interface ListenerConfig {
   /** kind=http: 'Http1' (Auto is treated as Http1 until HTTP/2 lands). */
   downstreamProtocol?: string;
   upstreamProtocol?: string;
+  /** Listener `max_connections` (a mosnd extension): connections served at once per worker. */
+  maxConnections?: number;
   /** kind=tcp: the cluster of the `tcp_proxy` filter. */
   tcpCluster?: string;
   /** kind=tcp: idle timeout for a proxied pair, 0 = none. */

@@ -22,6 +22,7 @@ import {
   integer,
   isPlainObject,
   joinPath,
+  number,
   object,
   string,
   tagged,
@@ -291,6 +292,8 @@ const listener = object(
     filter_chains: array(filterChain).default([]),
     stream_filters: array(streamFilter).optional(),
     access_logs: array(accessLog).optional(),
+    // mosnd extension: connections served at once by each worker on this listener.
+    max_connections: integer({ min: 1 }).optional(),
   },
   {
     notImplemented: [
@@ -447,8 +450,22 @@ const metrics = object(
   { notImplemented: ['stats_matcher', 'shm_zone', 'shm_size', 'flush_mosn', 'lazy_flush'] },
 );
 
+/**
+ * A mosnd extension after Envoy's overload manager: what a worker does when it runs short of
+ * memory or file descriptors, instead of dying (see src/worker/overload.ts).
+ */
+const overloadManager = object({
+  refresh_interval: positiveDuration.optional(),
+  /** Used V8 heap / heap limit at which a worker stops accepting, answers new requests 503
+   *  (flag OM) and closes idle connections. */
+  heap_threshold: number({ min: 0, max: 1, expected: 'a ratio between 0 and 1' }).optional(),
+  /** Open file descriptors / the soft RLIMIT_NOFILE at which a worker stops accepting. */
+  fd_threshold: number({ min: 0, max: 1, expected: 'a ratio between 0 and 1' }).optional(),
+});
+
 export const configSchema = object(
   {
+    overload_manager: overloadManager.optional(),
     servers: array(server),
     cluster_manager: clusterManager.optional(),
     admin: admin.optional(),

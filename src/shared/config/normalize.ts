@@ -46,6 +46,11 @@ export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig
     clusters,
     ...(admin ? { admin: admin.config } : {}),
     ...(prometheusPort !== undefined ? { prometheusPort } : {}),
+    overload: {
+      refreshMs: raw.overload_manager?.refresh_interval ?? D.DEFAULT_OVERLOAD_REFRESH_MS,
+      heapThreshold: raw.overload_manager?.heap_threshold ?? D.DEFAULT_OVERLOAD_HEAP_THRESHOLD,
+      fdThreshold: raw.overload_manager?.fd_threshold ?? D.DEFAULT_OVERLOAD_FD_THRESHOLD,
+    },
   };
 }
 
@@ -115,7 +120,14 @@ function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownN
     ctx.warn(joinPath(at, 'bind_port'), 'false is not implemented by mosnd (every listener is bound), treated as true');
   }
   const accessLogs = (l.access_logs ?? []).filter((a) => a.disable !== true).map((a) => ({ path: a.log_path }));
-  const base = { name: l.name ?? l.address, host, port, bindPort: true, ...(accessLogs.length > 0 ? { accessLogs } : {}) };
+  const base = {
+    name: l.name ?? l.address,
+    host,
+    port,
+    bindPort: true,
+    ...(accessLogs.length > 0 ? { accessLogs } : {}),
+    ...(l.max_connections !== undefined ? { maxConnections: l.max_connections } : {}),
+  };
   const chainsPath = joinPath(at, 'filter_chains');
   if (l.filter_chains.length === 0) {
     ctx.error(chainsPath, 'missing; expected a filter chain with a "proxy" or "tcp_proxy" filter');
@@ -137,7 +149,7 @@ function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownN
   return undefined;
 }
 
-type ListenerBase = Pick<ListenerConfig, 'name' | 'host' | 'port' | 'bindPort' | 'accessLogs'>;
+type ListenerBase = Pick<ListenerConfig, 'name' | 'host' | 'port' | 'bindPort' | 'accessLogs' | 'maxConnections'>;
 
 function httpListener(
   base: ListenerBase,

@@ -560,6 +560,11 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     drainConnection(this);
   }
 
+  /** Overload: the same as a drain of this connection (idle ones close, busy ones after their answer). */
+  shed(): void {
+    if (!this.parked) drainConnection(this);
+  }
+
   destroy(): void {
     this.state = State.Closed;
     releaseUpstream(this, false);

@@ -15,6 +15,15 @@ import { tryUpstream } from './upstream-exchange';
 import type { HttpConnection } from './connection';
 
 export function dispatch(c: HttpConnection, req: RequestHead): void {
+  if (c.ctx.overloaded) {
+    // The overload manager sheds load (overload.ts): answered here, before any allocation
+    // for routing or an upstream, and the connection closes after the answer.
+    c.flag = 'OM';
+    c.closeAfter = true;
+    c.ctx.counters.overloadShed++;
+    c.localResponse(503, 'overloaded\n');
+    return;
+  }
   const table = c.ctx.routers.get(c.routerName);
   const route = table?.match(req);
   if (!route) {

@@ -186,6 +186,10 @@ export class TcpProxyConnection implements TrackedConnection {
     // A TCP stream has no request boundary: it is left to finish until the drain deadline.
   }
 
+  shed(): void {
+    // Overload: a live stream is never idle in a way we could tell; cutting it would fail it.
+  }
+
   destroy(): void {
     this.client.destroy();
     this.upstream?.destroy();
