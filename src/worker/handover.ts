@@ -15,7 +15,7 @@ import type { Adopter } from '../transfer/conn-receiver';
 import { CONN_CHANNEL_CONNECT_TIMEOUT_MS, HANDOVER_POLL_MS } from '../transfer/constants';
 import type { TrackedConnection, WorkerContext } from './context';
 import type { WorkerListeners } from './listeners';
-import { HttpConnection } from './http/connection';
+import { clientTimeouts, HttpConnection } from './http/connection';
 import { TcpProxyConnection } from './tcp/tcp-proxy';
 
 export interface HandoverResult {
@@ -110,7 +110,7 @@ export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Ado
         // Paused: nothing is read until the old owner has let go (start()).
         const socket = socketFromFd(fds[0], true, true);
         sockets.push(socket);
-        const conn = new HttpConnection(socket, ctx, cfg.routerConfigName ?? '', cfg.name);
+        const conn = new HttpConnection(socket, ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg));
         const data = desc.data ? Buffer.from(desc.data, 'base64') : null;
         return {
           start: () => {

@@ -12,7 +12,7 @@
 import * as net from 'node:net';
 import type { ListenerConfig } from '../shared/config/model';
 import type { WorkerContext } from './context';
-import { HttpConnection } from './http/connection';
+import { clientTimeouts, HttpConnection } from './http/connection';
 import { TcpProxyConnection } from './tcp/tcp-proxy';
 
 interface Entry {
@@ -138,7 +138,7 @@ export class WorkerListeners {
         idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0,
       });
     } else {
-      new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name);
+      new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg));
     }
   }
 

@@ -59,6 +59,10 @@ export interface ListenerConfig {
   upstreamProtocol?: string;
   /** Listener `max_connections` (a mosnd extension): connections served at once per worker. */
   maxConnections?: number;
+  /** kind=http: MOSN `connection_idle_timeout` (idle keep-alive, or a request body that stalls). */
+  idleTimeoutMs?: number;
+  /** kind=http: `request_headers_timeout` (a mosnd extension): a whole head from its first byte. */
+  headersTimeoutMs?: number;
   /** kind=tcp: the cluster of the `tcp_proxy` filter. */
   tcpCluster?: string;
   /** kind=tcp: idle timeout for a proxied pair, 0 = none. */

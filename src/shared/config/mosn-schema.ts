@@ -292,12 +292,16 @@ const listener = object(
     filter_chains: array(filterChain).default([]),
     stream_filters: array(streamFilter).optional(),
     access_logs: array(accessLog).optional(),
-    // mosnd extension: connections served at once by each worker on this listener.
+    // MOSN: an idle client connection (keep-alive, or a stalled request body) is closed after this.
+    connection_idle_timeout: positiveDuration.optional(),
+    // mosnd extensions: connections served at once by each worker on this listener, and the
+    // time a client has to send a whole request head from its first byte (slowloris).
     max_connections: integer({ min: 1 }).optional(),
+    request_headers_timeout: positiveDuration.optional(),
   },
   {
     notImplemented: [
-      'type', 'listener_filters', 'inspector', 'connection_idle_timeout', 'tunnel_listener',
+      'type', 'listener_filters', 'inspector', 'tunnel_listener',
       'per_conn_buffer_limit_bytes',
     ],
     unsupported: { use_original_dst: 'connections would be forwarded to their original destination' },

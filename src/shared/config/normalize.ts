@@ -127,6 +127,8 @@ function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownN
     bindPort: true,
     ...(accessLogs.length > 0 ? { accessLogs } : {}),
     ...(l.max_connections !== undefined ? { maxConnections: l.max_connections } : {}),
+    ...(l.connection_idle_timeout !== undefined ? { idleTimeoutMs: l.connection_idle_timeout } : {}),
+    ...(l.request_headers_timeout !== undefined ? { headersTimeoutMs: l.request_headers_timeout } : {}),
   };
   const chainsPath = joinPath(at, 'filter_chains');
   if (l.filter_chains.length === 0) {
@@ -145,11 +147,19 @@ function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownN
   }
   const f = main[0];
   if (f.type === 'proxy') return httpListener(base, f, routers, ctx);
-  if (f.type === 'tcp_proxy') return tcpListener(base, f, clusters, ctx);
+  if (f.type === 'tcp_proxy') {
+    for (const key of ['connection_idle_timeout', 'request_headers_timeout'] as const) {
+      if (l[key] !== undefined) ctx.warn(joinPath(at, key), 'applies to HTTP listeners only; ignored (tcp_proxy has its own idle_timeout)');
+    }
+    return tcpListener(base, f, clusters, ctx);
+  }
   return undefined;
 }
 
-type ListenerBase = Pick<ListenerConfig, 'name' | 'host' | 'port' | 'bindPort' | 'accessLogs' | 'maxConnections'>;
+type ListenerBase = Pick<
+  ListenerConfig,
+  'name' | 'host' | 'port' | 'bindPort' | 'accessLogs' | 'maxConnections' | 'idleTimeoutMs' | 'headersTimeoutMs'
+>;
 
 function httpListener(
   base: ListenerBase,

@@ -69,7 +69,25 @@ import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
-import { DOWNSTREAM_IDLE_TIMEOUT_MS, MAX_HEADER_BYTES, MAX_REQUEST_LINE_BYTES } from '../../shared/constants';
+import { DOWNSTREAM_IDLE_TIMEOUT_MS, MAX_HEADER_BYTES, MAX_REQUEST_LINE_BYTES, REQUEST_HEAD_TIMEOUT_MS } from '../../shared/constants';
+
+/** How long a client may take (from the listener's config; see connection_idle_timeout). */
+export interface ClientTimeouts {
+  /** Nothing moving on the connection: idle keep-alive, or a request body that stalls. */
+  idleMs: number;
+  /** From the first byte of a request head to its end. */
+  headersMs: number;
+}
+
+const DEFAULT_CLIENT_TIMEOUTS: ClientTimeouts = { idleMs: DOWNSTREAM_IDLE_TIMEOUT_MS, headersMs: REQUEST_HEAD_TIMEOUT_MS };
+
+/** The client timeouts of a listener's config, defaults applied. */
+export function clientTimeouts(cfg: { idleTimeoutMs?: number; headersTimeoutMs?: number }): ClientTimeouts {
+  return {
+    idleMs: cfg.idleTimeoutMs ?? DOWNSTREAM_IDLE_TIMEOUT_MS,
+    headersMs: cfg.headersTimeoutMs ?? REQUEST_HEAD_TIMEOUT_MS,
+  };
+}
 
 /** The states of the header; a const enum, so the sibling modules compare inlined numbers. */
 export const enum State {
@@ -165,6 +183,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   /** Bytes taken off the connection by detach(), given back by reattach(). */
   detachedData: Buffer | null = null;
 
+  /** Armed at the first byte of a request head that did not come whole: the head deadline. */
+  private headTimer: NodeJS.Timeout | null = null;
+
   // ---- feed(): the loop that replays pipelined bytes without recursing ----
   private feeding = false;
   private refeed: Buffer | null = null;
@@ -174,11 +195,12 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     readonly ctx: WorkerContext,
     readonly routerName: string,
     readonly listenerName: string = '',
+    private readonly timeouts: ClientTimeouts = DEFAULT_CLIENT_TIMEOUTS,
   ) {
     const ip = socket.remoteAddress ?? '';
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
     socket.setNoDelay(true);
-    socket.setTimeout(DOWNSTREAM_IDLE_TIMEOUT_MS);
+    socket.setTimeout(timeouts.idleMs);
     socket.on('data', (d: Buffer) => this.feed(d));
     socket.on('end', () => this.onClientEnd());
     socket.on('drain', () => this.onClientDrain());
@@ -242,20 +264,41 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     let req: RequestHead;
     try {
       head = this.reader.push(data);
-      if (head === null) return;
+      if (head === null) {
+        // Most heads come whole in one read and never get here: no timer on the fast path.
+        this.headTimer ??= setTimeout(() => this.onHeadTimeout(), this.timeouts.headersMs);
+        return;
+      }
       req = parseRequestHead(head.text);
     } catch (e) {
       this.protocolError(e);
       return;
     }
+    this.clearHeadTimer();
     this.startRequest(req, head.rest);
   }
 
-  private protocolError(e: unknown): void {
+  private clearHeadTimer(): void {
+    if (this.headTimer !== null) {
+      clearTimeout(this.headTimer);
+      this.headTimer = null;
+    }
+  }
+
+  /** The head deadline passed with the head still incomplete: a slowloris or a stuck client. */
+  private onHeadTimeout(): void {
+    this.headTimer = null;
+    if (this.state !== State.Head || !this.reader.hasPartial || this.parked) return;
+    this.protocolError(new HttpParseError(408, 'request head timeout'), 'SI');
+  }
+
+  private protocolError(e: unknown, flag: ResponseFlag = ''): void {
     const status = e instanceof HttpParseError ? e.status : 400;
     const reason = e instanceof HttpParseError ? e.reason : 'bad request';
+    this.clearHeadTimer();
     this.ctx.counters.requestsTotal++;
     countStatus(this, status);
+    this.flag = flag;
     this.t0 = 0;
     this.bytesIn = this.bytesOut = 0;
     this.upMs = -1;
@@ -493,16 +536,26 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.closeAfter = true;
   }
 
+  /** Nothing moved on the client connection for the idle timeout (connection_idle_timeout). */
   private onClientTimeout(): void {
-    if (this.state !== State.Head) return; // the exchange has its own timers
-    if (this.reader.hasPartial) this.replyAndClose(408, 'request head timeout\n');
-    else this.closeGracefully();
+    if (this.state === State.Head) {
+      if (this.reader.hasPartial) this.onHeadTimeout();
+      else this.closeGracefully();
+      return;
+    }
+    // A request body that stopped arriving while we were reading it (not paused by us for
+    // an upstream): the client stalled. Otherwise the exchange has its own timers.
+    if ((this.state === State.Dispatch || this.state === State.Exchange) && !this.bodyDone && !this.socket.isPaused()) {
+      this.flag = 'SI';
+      this.finishWithError(408, 'request body timeout\n');
+    }
   }
 
   private onClientClose(): void {
     const inFlight = this.req !== null;
     this.state = State.Closed;
     clearTimers(this);
+    this.clearHeadTimer();
     if (inFlight) {
       if (!this.resp) this.flag = 'DC';
       releaseUpstream(this, false);

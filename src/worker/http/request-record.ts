@@ -8,7 +8,7 @@ import type { RequestRecord } from '../context';
 import type { HttpConnection } from './connection';
 
 /** Envoy-style response flags, for the access log. */
-export type ResponseFlag = '' | 'NR' | 'UH' | 'UF' | 'UO' | 'UT' | 'UC' | 'DC' | 'NC' | 'OM';
+export type ResponseFlag = '' | 'NR' | 'UH' | 'UF' | 'UO' | 'UT' | 'UC' | 'DC' | 'NC' | 'OM' | 'SI';
 
 /** The status sent to the client for the current request, counted by class. */
 export function countStatus(c: HttpConnection, status: number): void {
