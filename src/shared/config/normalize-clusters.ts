@@ -43,10 +43,12 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
   if (hosts.length === 0) {
     ctx.warn(joinPath(at, 'hosts'), 'no hosts: requests routed to this cluster get 503');
   }
+  // MOSN falls back to round robin for an unset lb_type, as Envoy does.
+  const lbType = (c.lb_type ?? 'LB_ROUNDROBIN').replace(/^LB_/, '') as LbType;
+  warnIgnoredWeights(c, lbType, ctx);
   return {
     name: c.name,
-    // MOSN falls back to round robin for an unset lb_type, as Envoy does.
-    lbType: (c.lb_type ?? 'LB_ROUNDROBIN').replace(/^LB_/, '') as LbType,
+    lbType,
     connectTimeoutMs: c.connect_timeout ?? D.DEFAULT_CONNECT_TIMEOUT_MS,
     maxRequestPerConn: c.max_request_per_conn ?? D.DEFAULT_MAX_REQUEST_PER_CONN,
     maxIdlePerHost: Math.min(D.DEFAULT_MAX_IDLE_PER_HOST, circuitBreakers.maxConnections),
@@ -56,6 +58,26 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
     ...(outlierDetection ? { outlierDetection } : {}),
     hosts,
   };
+}
+
+/** Policies that give every host the same share, whatever its weight (as in MOSN). */
+const WEIGHTLESS_POLICIES: ReadonlySet<LbType> = new Set<LbType>(['ROUNDROBIN', 'RANDOM']);
+
+/**
+ * Weights that differ under a policy that ignores them are a config that does not do what it
+ * says: warned once per cluster, at the first host whose weight differs from the first host's.
+ */
+function warnIgnoredWeights(c: RawCluster, lbType: LbType, ctx: Ctx): void {
+  if (!WEIGHTLESS_POLICIES.has(lbType) || c.hosts.length < 2) return;
+  const first = c.hosts[0].weight ?? 1;
+  const odd = c.hosts.find((h) => (h.weight ?? 1) !== first);
+  if (odd === undefined) return;
+  const policy = `LB_${lbType}`;
+  ctx.warn(
+    joinPath(pathOf(odd), 'weight'),
+    `${show(odd.weight ?? 1)} differs from ${joinPath(pathOf(c.hosts[0]), 'weight')} (${first}), but lb_type ${policy} ` +
+      'ignores host weights (every host gets the same share); use LB_WEIGHTED_ROUNDROBIN or LB_LEAST_REQUEST for weighted traffic',
+  );
 }
 
 function normalizeHosts(c: RawCluster, ctx: Ctx): HostConfig[] {
