@@ -186,7 +186,7 @@ export class WorkerMetrics {
       rqTotal: metric(M.upRqTotal, 'counter', 'Upstream requests (and tcp_proxy connections) per cluster'),
       rqRetry: metric(M.upRqRetry, 'counter', 'Upstream request retries per cluster'),
       rqTimeout: metric(M.upRqTimeout, 'counter', 'Upstream requests that timed out per cluster'),
-      rqOverflow: metric(M.upRqOverflow, 'counter', 'Upstream requests refused by the circuit breaker (pending queue full)'),
+      rqOverflow: metric(M.upRqOverflow, 'counter', 'Upstream requests refused by the circuit breakers (pending queue full, or max_requests in flight)'),
       cxConnectFail: metric(M.upCxConnectFail, 'counter', 'Upstream connection attempts that failed per cluster'),
       outlierEjections: metric(M.upOutlierEjections, 'counter', 'Hosts ejected by outlier detection per cluster (summed over workers)'),
       cxActive: metric(M.upCxActive, 'gauge', 'Upstream connections open or opening per cluster'),

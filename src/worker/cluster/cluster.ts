@@ -45,6 +45,25 @@ export class Cluster {
       : null;
   }
 
+  /**
+   * A request routed to this cluster: counted in `activeRequests` (the caller's end of the
+   * request takes it off again), and admitted unless the max_requests circuit breaker is
+   * open. Like Envoy's and MOSN's, the breaker bounds the requests the cluster has in flight
+   * upstream; those waiting in the pending queue are bounded by max_pending_requests instead,
+   * so they do not count here. An overflow is counted where MOSN and Envoy count it, with the
+   * pending overflows (upstream_rq_pending_overflow); the caller answers 503, flag UO.
+   */
+  admitRequest(): boolean {
+    const full = this.activeRequests - this.pendingRequests >= this.circuitBreakers.maxRequests;
+    this.activeRequests++;
+    if (full) {
+      this.stats.rqPendingOverflow++;
+      return false;
+    }
+    this.stats.rqTotal++;
+    return true;
+  }
+
   pickHost(exclude?: UpstreamHost): UpstreamHost | undefined {
     return this.lb.pick(exclude);
   }
