@@ -7,6 +7,8 @@ import { OutlierDetector, OutlierEvent } from './outlier';
 export interface ClusterStats {
   rqTotal: number;
   rqRetry: number;
+  /** Retries not started because max_retries were in flight (Envoy's upstream_rq_retry_overflow). */
+  rqRetryOverflow: number;
   rqTimeout: number;
   rqPendingOverflow: number;
   cxConnectFail: number;
@@ -26,8 +28,10 @@ export class Cluster {
   openConnections = 0;
   pendingRequests = 0;
   activeRequests = 0;
-  activeRetries = 0;
-  readonly stats: ClusterStats = { rqTotal: 0, rqRetry: 0, rqTimeout: 0, rqPendingOverflow: 0, cxConnectFail: 0, outlierEjections: 0 };
+  /** The requests whose current try is a retry (max_retries bounds how many): the try's
+   *  owner is added when the retry starts and removed when that try ends. */
+  private readonly retrying = new Set<object>();
+  readonly stats: ClusterStats = { rqTotal: 0, rqRetry: 0, rqRetryOverflow: 0, rqTimeout: 0, rqPendingOverflow: 0, cxConnectFail: 0, outlierEjections: 0 };
   /** Null when the cluster has no outlier_detection: callers skip reporting. */
   readonly outlier: OutlierDetector | null;
 
@@ -62,6 +66,32 @@ export class Cluster {
     }
     this.stats.rqTotal++;
     return true;
+  }
+
+  /** Retries in flight: started and their try not yet over. */
+  get activeRetries(): number {
+    return this.retrying.size;
+  }
+
+  /**
+   * The max_retries circuit breaker, with Envoy's and MOSN's meaning: a cluster-wide bound on
+   * retries in flight (not a per-request count: that is the route's num_retries). Starts a
+   * retry for `owner` when fewer than max_retries are in flight; otherwise counts the
+   * overflow and returns false, and the caller fails the request as it would without retry.
+   */
+  startRetry(owner: object): boolean {
+    if (this.retrying.size >= this.circuitBreakers.maxRetries) {
+      this.stats.rqRetryOverflow++;
+      return false;
+    }
+    this.retrying.add(owner);
+    this.stats.rqRetry++;
+    return true;
+  }
+
+  /** The current try of `owner` is over: if it was a retry, it no longer counts. */
+  endRetry(owner: object): void {
+    if (this.retrying.size !== 0) this.retrying.delete(owner);
   }
 
   pickHost(exclude?: UpstreamHost): UpstreamHost | undefined {
