@@ -79,3 +79,50 @@ test('mosnd start prints the ignored-weight warning with its path, and serves', 
   assert.equal((await h.request(m.ports.http)).status, 200);
 });
 
+
+test('an unknown cluster type is an error naming its path', () => {
+  const r = parse(withCluster({ type: 'FANCY_DNS', hosts: [{ address: '127.0.0.1:8080' }] }));
+  assertError(r, 'cluster_manager.clusters[0].type', 'is not supported');
+  assertError(r, 'cluster_manager.clusters[0].type', '"STRICT_DNS"');
+});
+
+test('EDS and DYNAMIC clusters are served as SIMPLE with their listed hosts, as MOSN does without xDS, and warned about', () => {
+  for (const type of ['EDS', 'DYNAMIC']) {
+    const r = parse(withCluster({ type, hosts: [{ address: '127.0.0.1:8080' }] }));
+    assert.ok(r.config, r.errors.map(formatIssue).join('\n'));
+    assertWarning(r, 'cluster_manager.clusters[0].type', 'xDS');
+    assert.deepEqual(r.config.clusters[0].hosts.map((x) => x.address), ['127.0.0.1:8080']);
+    assert.equal(r.config.clusters[0].dns, undefined);
+  }
+});
+
+test('ORIGINAL_DST is served as SIMPLE, as MOSN does, with a warning that says what is missing', () => {
+  const r = parse(withCluster({ type: 'ORIGINAL_DST', hosts: [{ address: '127.0.0.1:8080' }] }));
+  assert.ok(r.config);
+  assertWarning(r, 'cluster_manager.clusters[0].type', 'LB_ORIGINAL_DST');
+});
+
+test('STRICT_DNS and LOGICAL_DNS clusters take dns_refresh_rate (default 5s, as MOSN) and dns_lookup_family', () => {
+  const hosts = [{ address: 'backend.example:8080', weight: 2 }, { address: '10.0.0.1:8080', weight: 2 }];
+  const r = parse(withCluster({ type: 'STRICT_DNS', lb_type: 'LB_WEIGHTED_ROUNDROBIN', dns_refresh_rate: '30s', dns_lookup_family: 'V6_ONLY', hosts }));
+  assert.ok(r.config, r.errors.map(formatIssue).join('\n'));
+  assert.deepEqual(r.warnings, []);
+  const { dns } = r.config.clusters[0];
+  assert.equal(dns.type, 'STRICT_DNS');
+  assert.equal(dns.refreshMs, 30_000);
+  assert.equal(dns.family, 6);
+  assert.deepEqual(dns.hosts.map((x) => [x.host, x.port, x.weight]), [['backend.example', 8080, 2], ['10.0.0.1', 8080, 2]]);
+  const logical = parse(withCluster({ type: 'LOGICAL_DNS', hosts: [{ address: 'backend.example:80' }] }));
+  assert.equal(logical.config.clusters[0].dns.type, 'LOGICAL_DNS');
+  assert.equal(logical.config.clusters[0].dns.refreshMs, 5_000);
+  assert.equal(logical.config.clusters[0].dns.family, 0);
+});
+
+test('DNS settings on a cluster that resolves no names are warned about; an unknown lookup family is an error', () => {
+  const r = parse(withCluster({ type: 'SIMPLE', dns_refresh_rate: '10s', dns_lookup_family: 'V4_ONLY', hosts: [{ address: '127.0.0.1:8080' }] }));
+  assert.ok(r.config);
+  assertWarning(r, 'cluster_manager.clusters[0].dns_refresh_rate', 'only STRICT_DNS and LOGICAL_DNS clusters resolve names');
+  assertWarning(r, 'cluster_manager.clusters[0].dns_lookup_family', 'only STRICT_DNS and LOGICAL_DNS clusters resolve names');
+  const bad = parse(withCluster({ type: 'STRICT_DNS', dns_lookup_family: 'AUTO', hosts: [{ address: 'a.example:80' }] }));
+  assertError(bad, 'cluster_manager.clusters[0].dns_lookup_family', 'is not supported');
+});

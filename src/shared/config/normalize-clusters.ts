@@ -2,7 +2,7 @@
  * cluster_manager.clusters[] -> ClusterConfig[]: defaults, duplicate names, hosts.
  */
 
-import type { ClusterConfig, HealthCheckConfig, HostConfig, LbType, OutlierDetectionConfig } from './model';
+import type { ClusterConfig, DnsConfig, HealthCheckConfig, HostConfig, LbType, OutlierDetectionConfig } from './model';
 import type { RawCluster } from './mosn-schema';
 import { Ctx, joinPath, pathOf, show } from './schema';
 import { parseHostPort } from './address';
@@ -46,6 +46,7 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
   // MOSN falls back to round robin for an unset lb_type, as Envoy does.
   const lbType = (c.lb_type ?? 'LB_ROUNDROBIN').replace(/^LB_/, '') as LbType;
   warnIgnoredWeights(c, lbType, ctx);
+  const dns = normalizeDns(c, hosts, ctx);
   return {
     name: c.name,
     lbType,
@@ -57,7 +58,32 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
     ...(healthCheck ? { healthCheck } : {}), // no `undefined` keys: the model travels as JSON
     ...(outlierDetection ? { outlierDetection } : {}),
     hosts,
+    ...(dns ? { dns } : {}),
   };
+}
+
+/**
+ * cluster.type. STRICT_DNS and LOGICAL_DNS get a DnsConfig (the master resolves their names);
+ * SIMPLE and STATIC are the listed hosts. MOSN has no factory for EDS, DYNAMIC and
+ * ORIGINAL_DST and serves them as SIMPLE clusters: so does mosnd, with a warning saying what
+ * is missing.
+ */
+function normalizeDns(c: RawCluster, hosts: HostConfig[], ctx: Ctx): DnsConfig | undefined {
+  const at = pathOf(c);
+  const type = c.type ?? 'SIMPLE';
+  if (type === 'EDS' || type === 'DYNAMIC') {
+    ctx.warn(joinPath(at, 'type'), `${show(type)} clusters get their hosts from xDS, which mosnd does not implement yet: the hosts listed here are served as a SIMPLE cluster (as MOSN does until xDS sends any)`);
+  } else if (type === 'ORIGINAL_DST') {
+    ctx.warn(joinPath(at, 'type'), '"ORIGINAL_DST" is served as a SIMPLE cluster, as MOSN does (the original destination is chosen by lb_type LB_ORIGINAL_DST, not implemented by mosnd yet)');
+  }
+  if (type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS') {
+    for (const key of ['dns_refresh_rate', 'dns_lookup_family'] as const) {
+      if (c[key] !== undefined) ctx.warn(joinPath(at, key), `ignored: only STRICT_DNS and LOGICAL_DNS clusters resolve names (type is ${show(type)})`);
+    }
+    return undefined;
+  }
+  const family = c.dns_lookup_family === 'V4_ONLY' ? 4 : c.dns_lookup_family === 'V6_ONLY' ? 6 : 0;
+  return { type, refreshMs: c.dns_refresh_rate ?? D.DEFAULT_DNS_REFRESH_MS, family, hosts };
 }
 
 /** Policies that give every host the same share, whatever its weight (as in MOSN). */
