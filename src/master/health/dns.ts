@@ -20,7 +20,10 @@
  * each connect, as for a SIMPLE cluster).
  *
  * Resolution uses the system resolver (`dns.lookup`, getaddrinfo: /etc/hosts, nsswitch), as
- * MOSN does by default, with `dns_lookup_family` V4_ONLY / V6_ONLY as the address family.
+ * MOSN does by default, with `dns_lookup_family` V4_ONLY / V6_ONLY as the address family. A
+ * lookup is bounded by the resolver's own timeout and attempts (resolv.conf); the next round
+ * starts only after every lookup of the previous one answered, so a slow resolver delays
+ * refreshes but never piles up queries.
  * On reload, a cluster whose names, type, family and refresh rate are unchanged keeps its
  * session and its current set (given again to `onChange`, the new config carries the names).
  */

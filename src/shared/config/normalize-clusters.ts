@@ -72,13 +72,22 @@ function normalizeDns(c: RawCluster, hosts: HostConfig[], ctx: Ctx): DnsConfig |
   const at = pathOf(c);
   const type = c.type ?? 'SIMPLE';
   if (type === 'EDS' || type === 'DYNAMIC') {
-    ctx.warn(joinPath(at, 'type'), `${show(type)} clusters get their hosts from xDS, which mosnd does not implement yet: the hosts listed here are served as a SIMPLE cluster (as MOSN does until xDS sends any)`);
+    ctx.warn(
+      joinPath(at, 'type'),
+      `${show(type)} clusters get their hosts from xDS, which mosnd does not implement yet: ` +
+        'the hosts listed here are served as a SIMPLE cluster (as MOSN does until xDS sends any)',
+    );
   } else if (type === 'ORIGINAL_DST') {
-    ctx.warn(joinPath(at, 'type'), '"ORIGINAL_DST" is served as a SIMPLE cluster, as MOSN does (the original destination is chosen by lb_type LB_ORIGINAL_DST, not implemented by mosnd yet)');
+    ctx.warn(
+      joinPath(at, 'type'),
+      '"ORIGINAL_DST" is served as a SIMPLE cluster, as MOSN does (the original destination is ' +
+        'chosen by lb_type LB_ORIGINAL_DST, not implemented by mosnd yet)',
+    );
   }
   if (type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS') {
     for (const key of ['dns_refresh_rate', 'dns_lookup_family'] as const) {
-      if (c[key] !== undefined) ctx.warn(joinPath(at, key), `ignored: only STRICT_DNS and LOGICAL_DNS clusters resolve names (type is ${show(type)})`);
+      if (c[key] === undefined) continue;
+      ctx.warn(joinPath(at, key), `ignored: only STRICT_DNS and LOGICAL_DNS clusters resolve names (type is ${show(type)})`);
     }
     return undefined;
   }

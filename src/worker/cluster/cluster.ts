@@ -104,11 +104,6 @@ export class Cluster {
     return true;
   }
 
-  /** Retries in flight: started and their try not yet over. */
-  get activeRetries(): number {
-    return this.retrying.size;
-  }
-
   /**
    * The max_retries circuit breaker, with Envoy's and MOSN's meaning: a cluster-wide bound on
    * retries in flight (not a per-request count: that is the route's num_retries). Starts a
