@@ -124,3 +124,17 @@ test('a reload with the same DNS cluster keeps its resolved hosts and their upst
   for (let i = 0; i < 3; i++) assert.equal((await h.request(m.ports.http, { agent })).status, 200);
   assert.equal(up.connections, 1, 'the pooled upstream connection survived the reload');
 });
+
+test('workers start with the resolved host set: with two workers no host by name ever exists, every request goes to the address', async (t) => {
+  const up = await h.startHttpUpstream();
+  t.after(() => up.close());
+  const m = await start(t, { type: 'STRICT_DNS', dns_lookup_family: 'V4_ONLY', hosts: [{ address: `localhost:${up.port}` }] }, { workers: 2 });
+  await waitForHosts(m, [`127.0.0.1:${up.port}`]);
+  // The master resolved before spawning the workers: the admin API's snapshots (taken while
+  // waiting above and below) would list a host "localhost:port" had any worker had one.
+  const n = 20;
+  for (let i = 0; i < n; i++) assert.equal((await h.request(m.ports.http)).status, 200);
+  const s = await h.scrape(m.ports.__admin);
+  const byHost = Object.entries(s).filter(([k]) => k.startsWith('mosnd_upstream_host_rq_total{cluster="c"'));
+  assert.deepEqual(byHost, [[`mosnd_upstream_host_rq_total{cluster="c",host="127.0.0.1:${up.port}"}`, n]]);
+});

@@ -84,6 +84,7 @@ export class Master {
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     this.installSignals();
     try {
+      await this.warmUpstreams();
       await this.supervisor.start();
       this.watchUpstreams();
       await this.obs.startServers(config);
@@ -142,6 +143,7 @@ export class Master {
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     try {
       const listeners = join.bindListeners(config);
+      await this.warmUpstreams();
       await this.supervisor.start({
         listeners,
         transferPath: (id) => path.join(this.runDir, `xfer-${generation}-${id}.sock`),
@@ -288,13 +290,19 @@ export class Master {
     });
   }
 
+  /** Before the workers spawn: the first resolution of DNS clusters (bounded), so the workers
+   *  start with their resolved hosts. */
+  private async warmUpstreams(): Promise<void> {
+    await this.dns?.update(this.supervisor.config.clusters);
+  }
+
   /**
    * Health checks and DNS resolution follow the serving config's clusters. DNS first: a DNS
    * cluster kept by a reload gets its resolved hosts back at once, so the health checker keeps
    * checking those addresses instead of restarting on the names.
    */
   private watchUpstreams(): void {
-    this.dns?.update(this.supervisor.config.clusters);
+    void this.dns?.update(this.supervisor.config.clusters);
     this.health?.update(this.supervisor.config.clusters);
   }
 

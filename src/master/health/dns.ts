@@ -16,8 +16,10 @@
  * the same), with a warning when it starts failing and a note when it resolves again. A name
  * that never resolved contributes no host (Envoy: no host until the first resolution), so
  * traffic goes to the hosts that exist; a cluster left with none answers 503 (UH).
- * Until its first round ends, a cluster has its configured hosts (names are then resolved by
- * each connect, as for a SIMPLE cluster).
+ * At start the master waits for the first round (at most DNS_WARMING_TIMEOUT_MS) before
+ * spawning workers, so they start with the resolved set; until a first round ends (past that
+ * bound, or for a cluster added by a reload) a cluster has its configured hosts, whose names
+ * are then resolved by each connect, as for a SIMPLE cluster.
  *
  * Resolution uses the system resolver (`dns.lookup`, getaddrinfo: /etc/hosts, nsswitch), as
  * MOSN does by default, with `dns_lookup_family` V4_ONLY / V6_ONLY as the address family. A
@@ -31,6 +33,7 @@ import * as dns from 'node:dns';
 import { isIP } from 'node:net';
 import type { ClusterConfig, DnsConfig, HostConfig } from '../../shared/config/model';
 import type { Logger } from '../../shared/logger';
+import { DNS_WARMING_TIMEOUT_MS } from '../../shared/constants';
 
 export interface DnsClustersOptions {
   log: Logger;
@@ -52,6 +55,9 @@ class ClusterSession {
   current: HostConfig[] | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private firstDone: (() => void) | null = null;
+  /** Settles when the first round has ended (or the session was stopped first). */
+  readonly firstRound = new Promise<void>((resolve) => (this.firstDone = resolve));
 
   constructor(
     readonly name: string,
@@ -69,6 +75,12 @@ class ClusterSession {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.settleFirst();
+  }
+
+  private settleFirst(): void {
+    this.firstDone?.();
+    this.firstDone = null;
   }
 
   private round(): void {
@@ -115,6 +127,7 @@ class ClusterSession {
       );
       this.owner.changed(this.name, next);
     }
+    this.settleFirst();
     this.timer = setTimeout(() => this.round(), this.dns.refreshMs);
     // Never keeps the master alive by itself: stop() clears it anyway.
     this.timer.unref();
@@ -151,8 +164,12 @@ export class DnsClusters {
     this.log = opts.log;
   }
 
-  /** Starts, keeps or restarts the sessions for `clusters` (the DNS ones); stops the rest. */
-  update(clusters: readonly ClusterConfig[]): void {
+  /**
+   * Starts, keeps or restarts the sessions for `clusters` (the DNS ones); stops the rest.
+   * Resolves when every session started here has ended its first round, or after
+   * `warmingMs` (the caller may wait, to start workers with resolved hosts, or not).
+   */
+  update(clusters: readonly ClusterConfig[], warmingMs = DNS_WARMING_TIMEOUT_MS): Promise<void> {
     const next = new Map<string, ClusterSession>();
     for (const c of clusters) {
       if (!c.dns) continue;
@@ -171,6 +188,10 @@ export class DnsClusters {
     const started = [...next.values()].filter((s) => this.sessions.get(s.name) !== s);
     this.sessions = next;
     for (const s of started) s.start();
+    if (started.every((s) => s.current !== null)) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, warmingMs)));
+    return Promise.race([Promise.all(started.map((s) => s.firstRound)).then(() => undefined), bound]).finally(() => clearTimeout(timer));
   }
 
   /** From a session: its new set goes out, unless the session was replaced meanwhile. */
