@@ -130,6 +130,9 @@ test('workers start with the resolved host set: with two workers no host by name
   t.after(() => up.close());
   const m = await start(t, { type: 'STRICT_DNS', dns_lookup_family: 'V4_ONLY', hosts: [{ address: `localhost:${up.port}` }] }, { workers: 2 });
   await waitForHosts(m, [`127.0.0.1:${up.port}`]);
+  const resolvedAt = m.logs.findIndex((l) => /STRICT_DNS hosts/.test(l.msg ?? ''));
+  const listeningAt = m.logs.findIndex((l) => / listening on /.test(l.msg ?? ''));
+  assert.ok(resolvedAt !== -1 && resolvedAt < listeningAt, 'the names were resolved before any worker served');
   // The master resolved before spawning the workers: the admin API's snapshots (taken while
   // waiting above and below) would list a host "localhost:port" had any worker had one.
   const n = 20;
