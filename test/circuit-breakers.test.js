@@ -58,16 +58,17 @@ test('a request past max_requests in flight gets 503 with flag UO, counted as an
 });
 
 test('max_requests is shown in /clusters with the overflow count', async (t) => {
-  const { up } = await holdingUpstream(t);
+  const { up, releaseAll } = await holdingUpstream(t);
   const m = await start(t, [h.cluster('c', [up.address], { circuit_breakers: [{ max_requests: 1 }] })]);
-  const held = h.request(m.ports.http, { path: '/held' }).catch(() => {});
+  const held = h.request(m.ports.http, { path: '/held' });
   await h.waitFor(() => up.requests === 1, 'the upstream holding one request');
   assert.equal((await h.request(m.ports.http, { path: '/over' })).status, 503);
   const json = JSON.parse((await h.request(m.ports.__admin, { path: '/clusters?format=json' })).body.toString());
   const c = json.cluster_statuses.find((x) => x.name === 'c');
   assert.equal(c.circuit_breakers.max_requests, 1);
   assert.equal(c.stats.upstream_rq_pending_overflow, 1);
-  void held;
+  releaseAll();
+  assert.equal((await held).status, 200);
 });
 
 /** A TCP server that reads a request and closes the connection: every try there fails (reset). */
@@ -80,6 +81,21 @@ async function resettingUpstream(t) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise((r) => server.close(r)));
   return `127.0.0.1:${server.address().port}`;
+}
+
+/** An upstream that holds /hold* requests until the test calls the functions in `held`, and
+ *  answers anything else at once. */
+async function holdingSomeUpstream(t) {
+  const held = [];
+  const up = await h.startHttpUpstream((req, res) => {
+    if (req.url.startsWith('/hold')) held.push(() => res.end(`held ${req.url}`));
+    else res.end(`now ${req.url}`);
+  });
+  t.after(() => {
+    held.splice(0).forEach((f) => f());
+    return up.close();
+  });
+  return { up, held };
 }
 
 const RETRY = { retry_policy: { retry_on: true, num_retries: 3 } };
@@ -100,16 +116,7 @@ test('max_retries bounds retries in flight, not retries per request: a request m
 
 test('a retry past max_retries in flight is not started: the request gets the answer it would have had without it, and the overflow is counted', async (t) => {
   const failing = await resettingUpstream(t);
-  // The other host holds /hold* until released and answers anything else at once.
-  const held = [];
-  const other = await h.startHttpUpstream((req, res) => {
-    if (req.url.startsWith('/hold')) held.push(() => res.end(`held ${req.url}`));
-    else res.end(`now ${req.url}`);
-  });
-  t.after(() => {
-    held.splice(0).forEach((f) => f());
-    return other.close();
-  });
+  const { up: other, held } = await holdingSomeUpstream(t);
   const m = await start(t, [h.cluster('c', [failing, other.address], { circuit_breakers: [{ max_retries: 1 }] })], { route: RETRY });
   // 1st request: round robin sends it to the failing host, its retry to the other host, which
   // holds it: one retry in flight, the cluster's max.
@@ -137,12 +144,7 @@ test('a retry past max_retries in flight is not started: the request gets the an
 });
 
 test('a connect failure past max_retries in flight answers 503 UF without the retry', async (t) => {
-  const held = [];
-  const other = await h.startHttpUpstream((req, res) => held.push(() => res.end(`held ${req.url}`)));
-  t.after(() => {
-    held.splice(0).forEach((f) => f());
-    return other.close();
-  });
+  const { up: other, held } = await holdingSomeUpstream(t);
   const refusing = '127.0.0.1:1';
   const m = await start(t, [h.cluster('c', [refusing, other.address], { circuit_breakers: [{ max_retries: 1 }] })], { route: RETRY });
   const first = h.request(m.ports.http, { path: '/hold1' });
@@ -155,4 +157,10 @@ test('a connect failure past max_retries in flight answers 503 UF without the re
   assert.equal(s['mosnd_downstream_rq_response_flag_total{listener="http",response_flag="UF"}'], 1);
   held.splice(0).forEach((f) => f());
   assert.equal((await first).status, 200);
+  // The slot was given back when the held retry's try ended: the next connect failure is
+  // retried again (round robin: the other host, then the refusing one).
+  assert.equal((await h.request(m.ports.http, { path: '/third' })).status, 200);
+  const fourth = await h.request(m.ports.http, { path: '/fourth' });
+  assert.equal(fourth.body.toString(), 'now /fourth');
+  assert.equal((await scrape(m.ports.__admin))['mosnd_upstream_rq_retry_total{cluster="c"}'], 2);
 });
