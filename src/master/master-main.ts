@@ -18,6 +18,7 @@ import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
 import { Observability } from './admin/observability';
 import { HealthChecker } from './health/checker';
+import { DnsClusters } from './health/dns';
 import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
 import * as path from 'node:path';
 
@@ -58,6 +59,8 @@ export class Master {
   private obs!: Observability;
   /** Active health checks of the upstream hosts: one probe stream per host for all workers. */
   private health: HealthChecker | null = null;
+  /** Resolution of STRICT_DNS / LOGICAL_DNS clusters (src/master/health/dns.ts). */
+  private dns: DnsClusters | null = null;
   private workerCount = 1;
   private lastUpgrade: StatusReply['lastUpgrade'] = { result: 'none', atMs: 0, message: '', fromGeneration: 0, toGeneration: 0 };
 
@@ -81,11 +84,12 @@ export class Master {
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     this.installSignals();
     try {
+      await this.warmUpstreams();
       await this.supervisor.start();
-      this.health!.update(config.clusters);
+      this.watchUpstreams();
       await this.obs.startServers(config);
     } catch (e) {
-      this.health?.stop();
+      this.stopUpstreamWatch();
       await this.obs.close();
       if (this.supervisor.state === 'serving') await this.supervisor.stop(true);
       removePidfile(this.pidfile, process.pid);
@@ -139,12 +143,13 @@ export class Master {
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     try {
       const listeners = join.bindListeners(config);
+      await this.warmUpstreams();
       await this.supervisor.start({
         listeners,
         transferPath: (id) => path.join(this.runDir, `xfer-${generation}-${id}.sock`),
       });
       // Checking from now on, the state is known when this generation starts accepting.
-      this.health!.update(config.clusters);
+      this.watchUpstreams();
     } catch (e) {
       const err = e as MosndError;
       await join.abort(err.message, err.details ?? []);
@@ -274,11 +279,41 @@ export class Master {
     });
     this.health = health;
     this.supervisor.unhealthyHosts = () => health.unhealthyHosts();
+    // A DNS cluster's new host set goes to the serving config and every worker, and is
+    // health-checked by its resolved addresses (the workers know hosts by those).
+    this.dns = new DnsClusters({
+      log: this.log,
+      onChange: (cluster, hosts) => {
+        this.supervisor.setClusterHosts(cluster, hosts);
+        this.health?.update(this.supervisor.config.clusters);
+      },
+    });
+  }
+
+  /** Before the workers spawn: the first resolution of DNS clusters (bounded), so the workers
+   *  start with their resolved hosts. */
+  private async warmUpstreams(): Promise<void> {
+    await this.dns?.update(this.supervisor.config.clusters);
+  }
+
+  /**
+   * Health checks and DNS resolution follow the serving config's clusters. DNS first: a DNS
+   * cluster kept by a reload gets its resolved hosts back at once, so the health checker keeps
+   * checking those addresses instead of restarting on the names.
+   */
+  private watchUpstreams(): void {
+    void this.dns?.update(this.supervisor.config.clusters);
+    this.health?.update(this.supervisor.config.clusters);
+  }
+
+  private stopUpstreamWatch(): void {
+    this.health?.stop();
+    this.dns?.stop();
   }
 
   private async exitAfterUpgrade(): Promise<void> {
     // Checked until now: the old workers still pick hosts for what they finish.
-    this.health?.stop();
+    this.stopUpstreamWatch();
     if (this.control) await this.control.close();
     await this.obs.close();
     this.supervisor.state = 'stopped';
@@ -332,7 +367,7 @@ export class Master {
     sdNotify(this.log, { RELOADING: 1, MONOTONIC_USEC: String(process.hrtime.bigint() / 1000n), STATUS: 'reloading' });
     const r = await this.supervisor.reload(loaded.config);
     // The supervisor's config is the new one unless the reload was refused before any change.
-    this.health?.update(this.supervisor.config.clusters);
+    this.watchUpstreams();
     sdNotify(this.log, { READY: 1, STATUS: r.ok ? 'serving (reloaded)' : 'serving (reload rejected)' });
     if (r.ok) {
       this.configPath = file;
@@ -356,7 +391,7 @@ export class Master {
       process.exit(1);
     }
     sdNotify(this.log, { STOPPING: 1, STATUS: fast ? 'fast stop' : 'graceful stop' });
-    this.health?.stop();
+    this.stopUpstreamWatch();
     await this.supervisor.stop(fast);
     await this.obs.close();
     if (this.control) await this.control.close();

@@ -171,6 +171,18 @@ export class Supervisor {
     });
   }
 
+  /**
+   * A DNS cluster's names resolved to a new host set: it becomes the serving config's host
+   * list (the admin API shows it, a worker started later gets it in its init) and every
+   * worker applies it.
+   */
+  setClusterHosts(cluster: string, hosts: MosndConfig['clusters'][number]['hosts']): void {
+    const c = this.config.clusters.find((x) => x.name === cluster);
+    if (!c) return;
+    c.hosts = hosts;
+    for (const s of this.slots) s.worker?.send({ t: 'cluster-hosts', cluster, hosts });
+  }
+
   /** The health checker changed a host's state: every worker, starting or serving, applies it. */
   setHostHealth(cluster: string, address: string, healthy: boolean): void {
     for (const s of this.slots) s.worker?.send({ t: 'host-health', cluster, address, healthy });

@@ -137,3 +137,11 @@ export const TCP_PROXY_MAX_CONNECT_ATTEMPTS = 3;
  *  below the threshold that started it: without the gap a worker hovering at the threshold
  *  would flip between shedding and serving at every refresh. */
 export const OVERLOAD_RECOVERY_MARGIN = 0.1;
+
+/** At start (and in a new generation of an upgrade) the master waits this long for the first
+ *  resolution of STRICT_DNS / LOGICAL_DNS names before spawning workers, so they start with
+ *  the resolved host set (Envoy warms such clusters the same way). A working resolver answers
+ *  in milliseconds; glibc's default is 5 s per attempt, so one slow attempt still lands while a
+ *  dead resolver delays the start by no more than this. Past it the names resolve per connect
+ *  until the first round ends and its set is pushed. */
+export const DNS_WARMING_TIMEOUT_MS = 5_000;

@@ -85,6 +85,10 @@ export interface MasterToWorker {
   /** The watchdog's heartbeat (src/master/watchdog.ts), sent to ready workers every interval;
    *  answered by `pong` with the same seq, from the worker's event loop. */
   ping: { t: 'ping'; seq: number };
+  /** The master resolved a STRICT_DNS / LOGICAL_DNS cluster's names to a new host set
+   *  (src/master/health/dns.ts): the worker applies it like a reload of that cluster's hosts,
+   *  keeping the pools of hosts still in the set. */
+  clusterHosts: { t: 'cluster-hosts'; cluster: string; hosts: MosndConfig['clusters'][number]['hosts'] };
 }
 
 export interface WorkerToMaster {

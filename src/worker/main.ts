@@ -85,6 +85,11 @@ class Worker {
         if (this.ctx) this.ctx.clusters.setHostHealth(msg.cluster, msg.address, msg.healthy);
         else this.earlyHealth.push(msg);
         return;
+      case 'cluster-hosts':
+        // Before the init it cannot come (sent to running workers only); a worker started
+        // later has the set in its init config.
+        this.ctx?.clusters.setClusterHosts(msg.cluster, msg.hosts);
+        return;
       case 'accept':
         void this.listeners?.startAccepting().catch((err: Error) => this.fatal(`cannot accept: ${err.message}`));
         return;

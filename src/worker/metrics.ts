@@ -47,6 +47,7 @@ export const M = {
   hostHealthFailed: 'mosnd_upstream_host_health_failed',
   upOutlierEjections: 'mosnd_upstream_outlier_ejections_total',
   hostEjected: 'mosnd_upstream_host_outlier_ejected',
+  upRqRetryOverflow: 'mosnd_upstream_rq_retry_overflow_total',
 } as const;
 
 /** Counts per latency bucket (not cumulative), plus sum and count, like prom-client keeps them. */
@@ -186,13 +187,14 @@ export class WorkerMetrics {
       rqTotal: metric(M.upRqTotal, 'counter', 'Upstream requests (and tcp_proxy connections) per cluster'),
       rqRetry: metric(M.upRqRetry, 'counter', 'Upstream request retries per cluster'),
       rqTimeout: metric(M.upRqTimeout, 'counter', 'Upstream requests that timed out per cluster'),
-      rqOverflow: metric(M.upRqOverflow, 'counter', 'Upstream requests refused by the circuit breaker (pending queue full)'),
+      rqOverflow: metric(M.upRqOverflow, 'counter', 'Upstream requests refused by the circuit breakers (pending queue full, or max_requests in flight)'),
       cxConnectFail: metric(M.upCxConnectFail, 'counter', 'Upstream connection attempts that failed per cluster'),
       outlierEjections: metric(M.upOutlierEjections, 'counter', 'Hosts ejected by outlier detection per cluster (summed over workers)'),
       cxActive: metric(M.upCxActive, 'gauge', 'Upstream connections open or opening per cluster'),
       rqActive: metric(M.upRqActive, 'gauge', 'Upstream requests in flight per cluster'),
       rqPending: metric(M.upRqPending, 'gauge', 'Requests waiting for an upstream connection per cluster'),
       rqTime: metric(M.upRqTime, 'histogram', 'Upstream latency, from sending the request to the response head, in seconds'),
+      rqRetryOverflow: metric(M.upRqRetryOverflow, 'counter', 'Retries not started because max_retries retries of the cluster were in flight'),
     };
     const host = {
       rqTotal: metric(M.hostRqTotal, 'counter', 'Upstream requests per host'),
@@ -229,6 +231,7 @@ export class WorkerMetrics {
       up.rqOverflow.values.push({ labels, value: s.rqPendingOverflow });
       up.cxConnectFail.values.push({ labels, value: s.cxConnectFail });
       up.outlierEjections.values.push({ labels, value: s.outlierEjections });
+      up.rqRetryOverflow.values.push({ labels, value: s.rqRetryOverflow });
     }
     for (const t of this.hosts.values()) {
       const s = add(t.base, t.obj.stats);

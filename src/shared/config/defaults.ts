@@ -77,6 +77,12 @@ export const DEFAULT_OUTLIER = {
   maxEjectionPercent: 10,
 } as const;
 
+/**
+ * clusters[].dns_refresh_rate of STRICT_DNS / LOGICAL_DNS clusters: MOSN's
+ * DefaultRefreshInterval and Envoy's default dns_refresh_rate are both 5s.
+ */
+export const DEFAULT_DNS_REFRESH_MS = 5_000;
+
 /** admin.address.socket_address: MOSN's conventional admin port; loopback so it is not exposed by accident. */
 export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 export const DEFAULT_ADMIN_PORT = 34901;

@@ -223,6 +223,25 @@ export interface ClusterConfig {
   circuitBreakers: CircuitBreakers;
   healthCheck?: HealthCheckConfig;
   outlierDetection?: OutlierDetectionConfig;
+  /** The hosts traffic goes to. For a DNS cluster the master replaces them with the resolved
+   *  set (`dns.hosts` keeps them as configured). */
+  hosts: HostConfig[];
+  /** STRICT_DNS / LOGICAL_DNS clusters only. */
+  dns?: DnsConfig;
+}
+
+/**
+ * Name resolution of a STRICT_DNS or LOGICAL_DNS cluster, done by the master
+ * (src/master/health/dns.ts), which pushes each new host set to the workers.
+ */
+export interface DnsConfig {
+  /** STRICT_DNS: every resolved address of a name is a host; LOGICAL_DNS: the first only. */
+  type: 'STRICT_DNS' | 'LOGICAL_DNS';
+  /** dns_refresh_rate: how often names are resolved again. */
+  refreshMs: number;
+  /** dns_lookup_family: 4 (V4_ONLY), 6 (V6_ONLY) or 0 (both). */
+  family: 0 | 4 | 6;
+  /** The hosts as configured (names and IP literals). */
   hosts: HostConfig[];
 }
 

@@ -394,12 +394,19 @@ const host = object(
   { notImplemented: ['tls_disable'] },
 );
 
+export const CLUSTER_TYPES = ['SIMPLE', 'STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'DYNAMIC', 'ORIGINAL_DST'] as const;
+
+/** MOSN's DnsLookupFamily values; unset resolves both. */
+export const DNS_LOOKUP_FAMILIES = ['V4_ONLY', 'V6_ONLY'] as const;
+
 export const LB_TYPES = ['LB_ROUNDROBIN', 'LB_RANDOM', 'LB_WEIGHTED_ROUNDROBIN', 'LB_LEAST_REQUEST'] as const;
 
 const cluster = object(
   {
     name: string({ nonEmpty: true }),
-    type: enumOf(['SIMPLE', 'STATIC', 'STRICT_DNS'], { notImplemented: ['DYNAMIC', 'EDS', 'ORIGINAL_DST'] }).optional(),
+    // MOSN's types, plus Envoy's LOGICAL_DNS; EDS, DYNAMIC and ORIGINAL_DST are served as
+    // SIMPLE, as MOSN falls back for a type it has no factory for (normalize-clusters.ts warns).
+    type: enumOf(CLUSTER_TYPES).optional(),
     lb_type: enumOf(LB_TYPES, {
       notImplemented: ['LB_ORIGINAL_DST', 'LB_MAGLEV', 'LB_LEAST_CONNECTION', 'LB_REQUEST_ROUNDROBIN', 'LB_PEAK_EWMA'],
     }).optional(),
@@ -409,13 +416,15 @@ const cluster = object(
     circuit_breakers: array(thresholds).optional(),
     health_check: healthCheck.optional(),
     outlier_detection: outlierDetection.optional(),
+    dns_refresh_rate: positiveDuration.optional(),
+    dns_lookup_family: enumOf(DNS_LOOKUP_FAMILIES).optional(),
     hosts: array(host).default([]),
     tls_context: tlsContext.optional(),
   },
   {
     notImplemented: [
       'sub_type', 'conn_buffer_limit_bytes', 'spec', 'lb_subset_config', 'original_dst_lb_config', 'lbconfig',
-      'dns_refresh_rate', 'respect_dns_ttl', 'dns_lookup_family', 'dns_resolvers', 'dns_resolver_file',
+      'respect_dns_ttl', 'dns_resolvers', 'dns_resolver_file',
       'dns_resolver_port', 'cluster_pool_enable', 'slow_start',
     ],
   },

@@ -2,7 +2,7 @@
  * cluster_manager.clusters[] -> ClusterConfig[]: defaults, duplicate names, hosts.
  */
 
-import type { ClusterConfig, HealthCheckConfig, HostConfig, LbType, OutlierDetectionConfig } from './model';
+import type { ClusterConfig, DnsConfig, HealthCheckConfig, HostConfig, LbType, OutlierDetectionConfig } from './model';
 import type { RawCluster } from './mosn-schema';
 import { Ctx, joinPath, pathOf, show } from './schema';
 import { parseHostPort } from './address';
@@ -43,10 +43,13 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
   if (hosts.length === 0) {
     ctx.warn(joinPath(at, 'hosts'), 'no hosts: requests routed to this cluster get 503');
   }
+  // MOSN falls back to round robin for an unset lb_type, as Envoy does.
+  const lbType = (c.lb_type ?? 'LB_ROUNDROBIN').replace(/^LB_/, '') as LbType;
+  warnIgnoredWeights(c, lbType, ctx);
+  const dns = normalizeDns(c, hosts, ctx);
   return {
     name: c.name,
-    // MOSN falls back to round robin for an unset lb_type, as Envoy does.
-    lbType: (c.lb_type ?? 'LB_ROUNDROBIN').replace(/^LB_/, '') as LbType,
+    lbType,
     connectTimeoutMs: c.connect_timeout ?? D.DEFAULT_CONNECT_TIMEOUT_MS,
     maxRequestPerConn: c.max_request_per_conn ?? D.DEFAULT_MAX_REQUEST_PER_CONN,
     maxIdlePerHost: Math.min(D.DEFAULT_MAX_IDLE_PER_HOST, circuitBreakers.maxConnections),
@@ -55,7 +58,61 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
     ...(healthCheck ? { healthCheck } : {}), // no `undefined` keys: the model travels as JSON
     ...(outlierDetection ? { outlierDetection } : {}),
     hosts,
+    ...(dns ? { dns } : {}),
   };
+}
+
+/**
+ * cluster.type. STRICT_DNS and LOGICAL_DNS get a DnsConfig (the master resolves their names);
+ * SIMPLE and STATIC are the listed hosts. MOSN has no factory for EDS, DYNAMIC and
+ * ORIGINAL_DST and serves them as SIMPLE clusters: so does mosnd, with a warning saying what
+ * is missing.
+ */
+function normalizeDns(c: RawCluster, hosts: HostConfig[], ctx: Ctx): DnsConfig | undefined {
+  const at = pathOf(c);
+  const type = c.type ?? 'SIMPLE';
+  if (type === 'EDS' || type === 'DYNAMIC') {
+    ctx.warn(
+      joinPath(at, 'type'),
+      `${show(type)} clusters get their hosts from xDS, which mosnd does not implement yet: ` +
+        'the hosts listed here are served as a SIMPLE cluster (as MOSN does until xDS sends any)',
+    );
+  } else if (type === 'ORIGINAL_DST') {
+    ctx.warn(
+      joinPath(at, 'type'),
+      '"ORIGINAL_DST" is served as a SIMPLE cluster, as MOSN does (the original destination is ' +
+        'chosen by lb_type LB_ORIGINAL_DST, not implemented by mosnd yet)',
+    );
+  }
+  if (type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS') {
+    for (const key of ['dns_refresh_rate', 'dns_lookup_family'] as const) {
+      if (c[key] === undefined) continue;
+      ctx.warn(joinPath(at, key), `ignored: only STRICT_DNS and LOGICAL_DNS clusters resolve names (type is ${show(type)})`);
+    }
+    return undefined;
+  }
+  const family = c.dns_lookup_family === 'V4_ONLY' ? 4 : c.dns_lookup_family === 'V6_ONLY' ? 6 : 0;
+  return { type, refreshMs: c.dns_refresh_rate ?? D.DEFAULT_DNS_REFRESH_MS, family, hosts };
+}
+
+/** Policies that give every host the same share, whatever its weight (as in MOSN). */
+const WEIGHTLESS_POLICIES: ReadonlySet<LbType> = new Set<LbType>(['ROUNDROBIN', 'RANDOM']);
+
+/**
+ * Weights that differ under a policy that ignores them are a config that does not do what it
+ * says: warned once per cluster, at the first host whose weight differs from the first host's.
+ */
+function warnIgnoredWeights(c: RawCluster, lbType: LbType, ctx: Ctx): void {
+  if (!WEIGHTLESS_POLICIES.has(lbType) || c.hosts.length < 2) return;
+  const first = c.hosts[0].weight ?? 1;
+  const odd = c.hosts.find((h) => (h.weight ?? 1) !== first);
+  if (odd === undefined) return;
+  const policy = `LB_${lbType}`;
+  ctx.warn(
+    joinPath(pathOf(odd), 'weight'),
+    `${show(odd.weight ?? 1)} differs from ${joinPath(pathOf(c.hosts[0]), 'weight')} (${first}), but lb_type ${policy} ` +
+      'ignores host weights (every host gets the same share); use LB_WEIGHTED_ROUNDROBIN or LB_LEAST_REQUEST for weighted traffic',
+  );
 }
 
 function normalizeHosts(c: RawCluster, ctx: Ctx): HostConfig[] {

@@ -3,7 +3,7 @@
  * keep their pools (live upstream connections survive a reload); changed or removed ones
  * are replaced and their idle connections closed (active ones close when released).
  */
-import type { ClusterConfig } from '../../shared/config/model';
+import type { ClusterConfig, HostConfig } from '../../shared/config/model';
 import { Cluster, OutlierListener } from './cluster';
 
 /** Idle upstream connections are checked for expiry this often: fine enough for idle
@@ -39,7 +39,9 @@ export class ClusterManager {
     const next = new Map<string, Cluster>();
     const nextConfigs = new Map<string, string>();
     for (const cfg of configs) {
-      const json = JSON.stringify(cfg);
+      // A DNS cluster is the same cluster whatever its current resolved hosts (the names are
+      // in cfg.dns): they change by setClusterHosts, so a reload keeps its pools.
+      const json = JSON.stringify(cfg.dns ? { ...cfg, hosts: undefined } : cfg);
       const old = this.clusters.get(cfg.name);
       if (old && this.configs.get(cfg.name) === json) next.set(cfg.name, old);
       else next.set(cfg.name, this.applyHealth(new Cluster(cfg, this.onOutlier)));
@@ -48,6 +50,17 @@ export class ClusterManager {
     for (const [name, old] of this.clusters) if (next.get(name) !== old) old.close();
     this.clusters = next;
     this.configs = nextConfigs;
+  }
+
+  /**
+   * The master resolved a DNS cluster's names to `hosts`: applied like a reload of its
+   * hosts (Cluster.setHosts), with the health checker's verdicts on the addresses.
+   */
+  setClusterHosts(cluster: string, hosts: HostConfig[]): void {
+    const c = this.clusters.get(cluster);
+    if (!c || c.hasHosts(hosts)) return;
+    c.setHosts(hosts);
+    this.applyHealth(c);
   }
 
   /**

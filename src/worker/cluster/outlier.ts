@@ -57,7 +57,11 @@ export class OutlierDetector {
     private readonly hosts: readonly OutlierHost[],
     private readonly onEvent: (e: OutlierEvent) => void,
   ) {
-    for (const h of hosts) h.outlier = new HostOutlierState();
+    // A host kept across a host-set change (Cluster.setHosts) keeps its state and ejection.
+    for (const h of hosts) {
+      h.outlier ??= new HostOutlierState();
+      if (h.outlier.ejectedUntil !== 0) this.ejectedNow++;
+    }
   }
 
   /** An HTTP response (or a local failure mapped to 502/503/504) from `host`. */

@@ -50,8 +50,11 @@ export function dispatch(c: HttpConnection, req: RequestHead): void {
     return;
   }
   c.cluster = cluster;
-  cluster.stats.rqTotal++;
-  cluster.activeRequests++;
+  if (!cluster.admitRequest()) {
+    c.flag = 'UO';
+    c.finishWithError(503, 'upstream overflow\n');
+    return;
+  }
   c.retriesLeft = retryBudget(action.retry, cluster);
 
   const headers = applyRequestHeaderMutations(route, req.headers);

@@ -1,7 +1,11 @@
 /**
  * Whether a request may be sent again, and how often. The budget is the route's
- * `retry_policy.num_retries` (when `retry_on`), capped by the cluster's max_retries circuit
- * breaker. A connect failure spends it freely: nothing was sent (upstream-exchange.ts).
+ * `retry_policy.num_retries` (when `retry_on`). Each retry also needs room under the
+ * cluster's max_retries circuit breaker, which (as in Envoy and MOSN) bounds the retries in
+ * flight across the cluster, each counted from its start until its try ends; with no room the
+ * request fails as it would without the retry and the overflow is counted
+ * (upstream_rq_retry_overflow). A connect failure spends the budget freely: nothing was sent
+ * (upstream-exchange.ts).
  * After the request went out, a failure before any response byte reached the client is
  * retried only when that is safe: the method is idempotent (RFC 9110 §9.2.2), every byte of
  * the request is still in hand, and it is not an Upgrade. A reset on a reused keep-alive
@@ -14,14 +18,14 @@ import type { RetryPolicy } from '../../shared/config/model';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { HttpConnection } from './connection';
-import { releaseUpstream, reportHost, tryUpstream } from './upstream-exchange';
+import { releaseUpstream, reportHost, startRetry, tryUpstream } from './upstream-exchange';
 
 /** Methods a retry may resend (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** How many times the current request may be sent again. */
 export function retryBudget(retry: RetryPolicy | undefined, cluster: Cluster): number {
-  return retry && retry.retryOn ? Math.min(retry.numRetries, cluster.circuitBreakers.maxRetries) : 0;
+  return retry && retry.retryOn ? retry.numRetries : 0;
 }
 
 /**
@@ -38,18 +42,22 @@ export function upstreamFailedBeforeResponse(
   // The host of this try: taken before the release forgets it, so a retry avoids it.
   const failed = closedConnHost ?? c.conn?.host ?? null;
   if (closedConnHost === null) releaseUpstream(c, false);
-  else c.conn = null;
-  // A reused keep-alive connection the upstream had closed is a race, not the host failing.
-  if (!(reusedConn && why === 'reset')) reportHost(c, failed, why === 'timeout' ? 504 : 502);
+  else {
+    c.conn = null;
+    c.cluster!.endRetry(c); // the try is over
+  }
+  // A reused keep-alive connection the upstream had closed is a race, not the host failing:
+  // it is sent again on another connection without spending a retry (nor a max_retries slot).
+  const race = reusedConn && why === 'reset';
+  if (!race) reportHost(c, failed, why === 'timeout' ? 504 : 502);
   const req = c.req!;
   const canResend = c.replayable && c.bodyDone && IDEMPOTENT.has(req.method) && req.upgrade === undefined;
-  if (canResend && (c.retriesLeft > 0 || (reusedConn && why === 'reset'))) {
-    if (!(reusedConn && why === 'reset')) c.retriesLeft--;
-    c.cluster!.stats.rqRetry++;
+  if (canResend && race) c.cluster!.stats.rqRetry++;
+  if (canResend && (race || startRetry(c))) {
     c.reenterDispatch();
     c.respReader.reset();
     c.resp = null;
-    tryUpstream(c, why === 'reset' && reusedConn ? undefined : failed ?? undefined);
+    tryUpstream(c, race ? undefined : failed ?? undefined);
     return;
   }
   if (why === 'timeout') {

@@ -39,6 +39,7 @@ function onAcquired(c: HttpConnection, err: PoolFailure | null, conn: UpstreamCo
   }
   if (err !== null || conn === null) {
     c.host!.activeRequests--;
+    c.cluster!.endRetry(c); // this try is over (releaseUpstream is not reached on this path)
     if (err === 'overflow') {
       c.flag = 'UO';
       c.finishWithError(503, 'upstream overflow\n');
@@ -46,9 +47,7 @@ function onAcquired(c: HttpConnection, err: PoolFailure | null, conn: UpstreamCo
     }
     reportHost(c, c.host, 503); // a local connect failure, as Envoy maps it
     // Nothing was sent: a connect failure is always safe to retry.
-    if (c.retriesLeft > 0) {
-      c.retriesLeft--;
-      c.cluster!.stats.rqRetry++;
+    if (startRetry(c)) {
       tryUpstream(c, c.host!);
       return;
     }
@@ -96,8 +95,22 @@ export function reportHost(c: HttpConnection, host: UpstreamHost | null, status:
   if (o && host !== null) o.onStatus(host, status);
 }
 
-/** Gives the upstream connection back to its pool (or closes it), or stops waiting for one. */
+/**
+ * Spends one of the route's retries (num_retries) if any is left and the cluster's max_retries
+ * circuit breaker lets another retry be in flight. False: fail as without a retry.
+ */
+export function startRetry(c: HttpConnection): boolean {
+  if (c.retriesLeft <= 0) return false;
+  c.retriesLeft--;
+  return c.cluster!.startRetry(c);
+}
+
+/**
+ * Gives the upstream connection back to its pool (or closes it), or stops waiting for one.
+ * The try is over: a retry no longer counts against max_retries.
+ */
 export function releaseUpstream(c: HttpConnection, reusable: boolean): void {
+  if (c.cluster !== null) c.cluster.endRetry(c);
   if (c.cancelAcquire !== null) {
     c.cancelAcquire();
     c.cancelAcquire = null;

@@ -29,7 +29,7 @@ export interface PathMatcher {
   kind: PathKind;
   /** Prefix or exact path (empty for a regex). */
   value: string;
-  /** Anchored regex (kind Regex only). */
+  /** The path regex (kind Regex only): searched in the path, not anchored (MOSN semantics). */
   regex?: RegExp;
 }
 
@@ -45,6 +45,7 @@ export interface HeaderMatcher {
   /** Lower-cased header name. */
   name: string;
   value: string;
+  /** `regex: true`: searched in the value like the path regex (not anchored, MOSN semantics). */
   regex?: RegExp;
 }
 
