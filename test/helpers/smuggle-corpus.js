@@ -32,7 +32,8 @@ function teValueCases() {
     '"chunked"', "'chunked'", 'chunked,', ',chunked', ', chunked', 'chunked, ', ',,chunked', 'chunked, chunked', 'chunked,chunked',
     'gzip, chunked', 'gzip,chunked', 'chunked, gzip', 'identity, chunked', 'identity', 'gzip', 'deflate', 'xchunked',
     'chunkedx', 'chunk', 'chunked-false', 'chunked;q=1', 'chunked ;', 'chunked;', 'chunked\\', 'chun ked', 'ch\tunked',
-    'x, chunked', 'chunked\x7f', '', ' ', '\xffchunked', 'chunked\r', 'ch\runked',
+    'x, chunked', 'chunked\x7f', '', ' ', '\xffchunked', 'chunked\r', 'ch\runked', 'x y, chunked', '"x", chunked', 'x:, chunked',
+    'gzip;q=1, chunked', 'gzip;, chunked', 'chunked;q=1, chunked', '\xa0, chunked',
   ];
   const out = [];
   for (const v of values) {

@@ -165,9 +165,13 @@ function isEcho(resp) {
 async function attack(hs, i, bytes, E) {
   const att = session(hs.port);
   await att.connected;
-  att.socket.write(bytes);
+  // Bytes that end inside a head (no CRLF CRLF after the last request the strict parser
+  // read) would leave mosnd waiting for the rest: the client says it has nothing more.
+  const unterminated = bytes.indexOf('\r\n\r\n', E.next) === -1 && /[^\r\n]/.test(bytes.toString('latin1', E.next));
+  if (unterminated) att.socket.end(bytes);
+  else att.socket.write(bytes);
   const concurrent = victimRequest(hs, 'c', `/victim-${i}-c`);
-  const partial = E.error === null && E.leftover > 0; // the client's last request is unfinished
+  const partial = E.error === null && E.leftover > 0 && !unterminated; // the client's last request is unfinished
   const expected = E.requests.length + (E.error !== null ? 1 : 0);
   const isRejection = (x) => x.status >= 400 && !isEcho(x);
   await att.until((s) => {
@@ -199,7 +203,7 @@ async function attack(hs, i, bytes, E) {
       probeProblem = `a request after the case on the same connection was not answered as itself: ${show(att.buf.subarray(from))}`;
     }
   }
-  return { att, partial, probe, probeProblem, concurrent };
+  return { att, partial, unterminated, probe, probeProblem, concurrent };
 }
 
 /** Reads every upstream connection of the case with both parsers; fills `forwarded`. */
@@ -267,7 +271,7 @@ async function runCase(hs, kase) {
   hs.up.beginCase();
   const E = sp.parseRequests(bytes);
 
-  const { att, partial, probe, probeProblem, concurrent } = await attack(hs, i, bytes, E);
+  const { att, partial, unterminated, probe, probeProblem, concurrent } = await attack(hs, i, bytes, E);
   const cv = await concurrent;
   if (cv) reasons.push(cv);
   for (const k of ['a', 'b']) {
@@ -332,7 +336,9 @@ async function runCase(hs, kase) {
       `mosnd forwarded a request whose answer the client did not get as its own (strict parser: ${E.error ?? 'no such request'}): ${q.method} ${q.target} ${show(q.body, 60)}`,
     );
   }
-  if (!stopped && reasons.length === 0) {
+  if (!stopped && reasons.length === 0 && unterminated && att.closed && j === E.requests.length) {
+    verdict = 'rejected'; // the client ended inside a head: mosnd closed without forwarding it
+  } else if (!stopped && reasons.length === 0) {
     if (E.error !== null || j < E.requests.length) {
       if (!(partial && j === E.requests.length)) {
         reasons.push(`mosnd neither forwarded nor rejected request ${j}${att.closed ? ' (it closed without an answer)' : ' (no answer)'}`);

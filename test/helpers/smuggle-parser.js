@@ -26,6 +26,7 @@ const MAX_CHUNK_SIZE_DIGITS = 13;
 const TOKEN_RE = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const TOKEN = new RegExp(`^${TOKEN_RE}$`);
 const QUOTED_RE = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"';
+const TRANSFER_CODING = new RegExp(`^${TOKEN_RE}(?:[ \\t]*;[ \\t]*${TOKEN_RE}=(?:${TOKEN_RE}|${QUOTED_RE}))*$`);
 /** chunk-size [ chunk-ext ] (RFC 9112 §7.1.1): BWS only around ";" and "=". */
 const CHUNK_LINE = new RegExp(
   `^([0-9A-Fa-f]+)((?:[ \\t]*;[ \\t]*${TOKEN_RE}(?:[ \\t]*=[ \\t]*(?:${TOKEN_RE}|${QUOTED_RE}))?)*)$`,
@@ -115,8 +116,9 @@ function framingOf(fields, minor, isRequest) {
     if (cl.length > 0) throw new ParseError('both Content-Length and Transfer-Encoding');
     if (minor === 0) throw new ParseError('Transfer-Encoding in HTTP/1.0');
     const codings = listElements(te).map((c) => {
-      if (!TOKEN.test(c)) throw new ParseError(`invalid transfer coding ${JSON.stringify(c)}`);
-      return c.toLowerCase();
+      // transfer-coding = token *( OWS ";" OWS transfer-parameter ) (RFC 9112 §7)
+      if (!TRANSFER_CODING.test(c)) throw new ParseError(`invalid transfer coding ${JSON.stringify(c)}`);
+      return /^[^; \t]+/.exec(c)[0].toLowerCase();
     });
     if (codings.length === 0) throw new ParseError('empty Transfer-Encoding');
     if (codings[codings.length - 1] !== 'chunked') throw new ParseError('final transfer coding is not chunked');
@@ -181,9 +183,10 @@ function readBody(buf, pos, f, closed) {
 /**
  * One request at `pos`. Returns { kind: 'ok', request, next }, { kind: 'incomplete' } or
  * { kind: 'error', reason, errorKind }. A request with a semantic error is still returned
- * ('ok') with `semanticError` set, since where it ends is certain.
+ * ('ok') with `semanticError` set, since where it ends is certain. `headOnly`: stop after the
+ * head (the request's framing and length say what the body would be).
  */
-function parseRequest(buf, pos = 0) {
+function parseRequest(buf, pos = 0, { headOnly = false } = {}) {
   try {
     // RFC 9112 §2.2: empty lines before the request line are ignored.
     while (buf.length >= pos + 2 && buf[pos] === 0x0d && buf[pos + 1] === 0x0a) pos += 2;
@@ -200,7 +203,7 @@ function parseRequest(buf, pos = 0) {
     if (fr === INCOMPLETE) return { kind: 'incomplete' };
     const { fields } = fr;
     const framing = framingOf(fields, minor, true);
-    const body = readBody(buf, fr.next, framing, false);
+    const body = headOnly ? { body: Buffer.alloc(0), trailers: [], next: fr.next } : readBody(buf, fr.next, framing, false);
     if (body === INCOMPLETE) return { kind: 'incomplete' };
     const request = {
       method,
@@ -208,6 +211,7 @@ function parseRequest(buf, pos = 0) {
       minor,
       fields,
       framing: framing.framing,
+      length: framing.length,
       body: body.body,
       trailers: body.trailers,
       head: buf.toString('latin1', start, fr.next),
@@ -272,7 +276,7 @@ function onlyEmptyLines(buf, pos) {
  * One response at `pos` to a request with `method`. `closed`: the connection has ended, so a
  * close-delimited body is complete. { kind: 'ok', response, next } | incomplete | error.
  */
-function parseResponse(buf, pos = 0, { method = 'GET', closed = false } = {}) {
+function parseResponse(buf, pos = 0, { method = 'GET', closed = false, headOnly = false } = {}) {
   try {
     if (pos >= buf.length) return { kind: 'incomplete' };
     const sl = readLine(buf, pos, 16 * 1024);
@@ -286,7 +290,7 @@ function parseResponse(buf, pos = 0, { method = 'GET', closed = false } = {}) {
     if (fr === INCOMPLETE) return { kind: 'incomplete' };
     const noBody = method === 'HEAD' || status < 200 || status === 204 || status === 304;
     const framing = noBody ? { framing: 'none', length: 0 } : framingOf(fr.fields, minor, false);
-    const body = readBody(buf, fr.next, framing, closed);
+    const body = headOnly ? { body: Buffer.alloc(0), next: fr.next } : readBody(buf, fr.next, framing, closed);
     if (body === INCOMPLETE) return { kind: 'incomplete' };
     const conn = listElements(values(fr.fields, 'connection')).map((t) => t.toLowerCase());
     return {
@@ -296,6 +300,7 @@ function parseResponse(buf, pos = 0, { method = 'GET', closed = false } = {}) {
         minor,
         fields: fr.fields,
         framing: framing.framing,
+        length: framing.length,
         body: body.body,
         closeAfter: framing.framing === 'close' || (minor === 0 ? !conn.includes('keep-alive') : conn.includes('close')),
       },
@@ -333,7 +338,7 @@ function framingProblem(request) {
   if (f.length === 1) {
     const [n, v] = f[0];
     if (/^content-length$/i.test(n) && !/^\d+$/.test(v)) return `Content-Length ${JSON.stringify(v)}`;
-    if (/^transfer-encoding$/i.test(n) && !/^(?:[A-Za-z0-9-]+[ \t]*,[ \t]*)*chunked$/i.test(v)) {
+    if (/^transfer-encoding$/i.test(n) && !/^(?:[A-Za-z0-9-]+(?:[ \t]*;[ \t]*[A-Za-z0-9-]+=[A-Za-z0-9.-]+)*[ \t]*,[ \t]*)*chunked$/i.test(v)) {
       return `Transfer-Encoding ${JSON.stringify(v)}`;
     }
   }
