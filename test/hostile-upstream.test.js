@@ -26,12 +26,18 @@ const EVIL = 'EVIL';
 const OK_HEAD = 'HTTP/1.1 200 OK\r\n';
 const SMUGGLED = `HTTP/1.1 200 OK\r\nContent-Length: ${EVIL.length}\r\n\r\n${EVIL}`;
 
-/** [name, what the upstream writes (string, or a function of the socket)]. */
+/**
+ * [name, what the upstream writes (string, or a function of the socket), options]. `mayReuse`:
+ * odd but unambiguous, so mosnd may keep the connection as long as nothing is poisoned (README,
+ * Security: identical duplicate lengths collapse, framing fields listed in Connection are
+ * re-framed, a later HTTP/1.x is 1.1); every other case must close it.
+ */
+const MAY_REUSE = { mayReuse: true };
 const HOSTILE = [
   ['two different Content-Length fields', `${OK_HEAD}Content-Length: 4\r\nContent-Length: 8\r\n\r\nfine${EVIL}`],
-  ['two identical Content-Length fields', `${OK_HEAD}Content-Length: 4\r\nContent-Length: 4\r\n\r\nfine`],
+  ['two identical Content-Length fields', `${OK_HEAD}Content-Length: 4\r\nContent-Length: 4\r\n\r\nfine`, MAY_REUSE],
   ['a Content-Length list of different values', `${OK_HEAD}Content-Length: 4, 8\r\n\r\nfine${EVIL}`],
-  ['a Content-Length list of identical values', `${OK_HEAD}Content-Length: 4, 4\r\n\r\nfine`],
+  ['a Content-Length list of identical values', `${OK_HEAD}Content-Length: 4, 4\r\n\r\nfine`, MAY_REUSE],
   ['Content-Length with a sign', `${OK_HEAD}Content-Length: +4\r\n\r\nfine`],
   ['Content-Length in hexadecimal', `${OK_HEAD}Content-Length: 0x4\r\n\r\nfine`],
   ['a space before the colon of Content-Length', `${OK_HEAD}Content-Length : 8\r\n\r\nfine${EVIL}`],
@@ -49,12 +55,12 @@ const HOSTILE = [
   ['a bare CR in a field', `${OK_HEAD}X-A: 1\rContent-Length: 8\r\nContent-Length: 4\r\n\r\nfine${EVIL}`],
   ['obs-fold', `${OK_HEAD}X-A: 1\r\n Content-Length: 8\r\nContent-Length: 4\r\n\r\nfine${EVIL}`],
   ['a NUL in a field value', `${OK_HEAD}X-A: a\x00b\r\nContent-Length: 4\r\n\r\nfine`],
-  ['HTTP/1.2', 'HTTP/1.2 200 OK\r\nContent-Length: 4\r\n\r\nfine'],
+  ['HTTP/1.2', 'HTTP/1.2 200 OK\r\nContent-Length: 4\r\n\r\nfine', MAY_REUSE],
   ['a four-digit status code', 'HTTP/1.1 2000 OK\r\nContent-Length: 4\r\n\r\nfine'],
   ['an unsolicited 101', `HTTP/1.1 101 Switching Protocols\r\nUpgrade: evil\r\nConnection: upgrade\r\n\r\n${SMUGGLED}`],
-  ['Connection: Content-Length with a Content-Length body', `${OK_HEAD}Connection: Content-Length\r\nContent-Length: 4\r\n\r\nfine`],
+  ['Connection: Content-Length with a Content-Length body', `${OK_HEAD}Connection: Content-Length\r\nContent-Length: 4\r\n\r\nfine`, MAY_REUSE],
   ['Connection: close, Content-Length with bytes after the body', `${OK_HEAD}Connection: keep-alive, Content-Length\r\nContent-Length: 4\r\n\r\nfine${SMUGGLED}`],
-  ['Connection: Transfer-Encoding with a chunked body', `${OK_HEAD}Connection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n0\r\n\r\n`],
+  ['Connection: Transfer-Encoding with a chunked body', `${OK_HEAD}Connection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n0\r\n\r\n`, MAY_REUSE],
   ['a chunk size followed by junk', `${OK_HEAD}Transfer-Encoding: chunked\r\n\r\n4 8\r\nfine\r\n0\r\n\r\n`],
   ['a chunk size followed by a tab', `${OK_HEAD}Transfer-Encoding: chunked\r\n\r\n4\t\r\nfine\r\n0\r\n\r\n`],
   ['a chunk size line ending in a bare LF', `${OK_HEAD}Transfer-Encoding: chunked\r\n\r\n4\nfine\r\n0\r\n\r\n`],
@@ -222,8 +228,10 @@ test('no hostile upstream response poisons a pooled connection, a client, or the
     assert.equal(r.reused, true, `the upstream connection saw ${r.hostilePaths}`);
   });
 
-  for (const [n, [name]] of HOSTILE.entries()) {
-    await t.test(`${name}: the connection is closed, never reused, and nobody sees the leftovers`, async () => {
+  for (const [n, [name, , options]] of HOSTILE.entries()) {
+    const mayReuse = options?.mayReuse === true;
+    const title = mayReuse ? 'nothing is poisoned, reused or not' : 'the connection is closed, never reused, and nobody sees the leftovers';
+    await t.test(`${name}: ${title}`, async () => {
       const r = await runHostile(up, m, workers, n, name);
       if (r.died) {
         // Carry on with the respawned worker so one crash does not hide the other cases.
@@ -232,7 +240,7 @@ test('no hostile upstream response poisons a pooled connection, a client, or the
         await h.waitFor(async () => (await h.request(m.ports.http, { path: '/alive' }).catch(() => ({}))).status === 200, 'the new worker serves', 20_000);
       }
       assert.deepEqual(r.problems, []);
-      assert.equal(r.reused, false, `the hostile upstream connection was reused for ${r.hostilePaths.slice(1)}`);
+      if (!mayReuse) assert.equal(r.reused, false, `the hostile upstream connection was reused for ${r.hostilePaths.slice(1)}`);
     });
   }
 });

@@ -25,7 +25,7 @@ const { HeadReader } = require(path.join(DIST, 'head-reader.js'));
 const { parseRequestHead } = require(path.join(DIST, 'request-head.js'));
 const { parseResponseHead } = require(path.join(DIST, 'response-head.js'));
 const { ChunkedTracker } = require(path.join(DIST, 'chunked.js'));
-const { buildUpstreamHead } = require(path.join(DIST, 'serialize.js'));
+const { buildUpstreamHead, sendableCodings } = require(path.join(DIST, 'serialize.js'));
 
 /** The limits connection.ts and response-forward.ts give their HeadReaders. */
 const REQUEST_LIMITS = { maxHeadBytes: 64 * 1024, maxLineBytes: 8 * 1024, tooLargeStatus: 431, badStatus: 400, skipLeadingCrlf: true };
@@ -340,7 +340,8 @@ const PROPERTIES = [
         clientIp: '127.0.0.1',
         forwardedForIndex: req.summary.forwardedForIndex,
         requestId: undefined,
-        chunked: req.chunked,
+        // As dispatch.ts builds it.
+        transferEncoding: req.chunked ? sendableCodings(req.summary.transferEncoding) : '',
         contentLength: req.chunked ? -1 : req.contentLength,
       });
       const s = sp.parseRequest(Buffer.from(up, 'latin1'), 0, { headOnly: true });
