@@ -3,7 +3,7 @@
 /**
  * The long fuzz run of the HTTP/1.1 parsers (the bounded one runs in CI: test/fuzz-parsers.test.js).
  *
- *   node scripts/fuzz.js [--runs N] [--seed S] [--only REGEX] [--record]
+ *   node scripts/fuzz.js [--runs N] [--seed S] [--only REGEX] [--record] [--process N]
  *
  * Runs every property of test/helpers/smuggle-fuzz.js N times (default 200,000) from seed S
  * (default: time-based, printed so a run can be repeated). A property that fails prints its
@@ -11,6 +11,10 @@
  * is appended to test/fixtures/fuzz-regressions.json under a generated name (rename it to say
  * what it is), and from then on CI replays it as a named regression case. Needs a build
  * (npm run build): the parsers are taken from dist/.
+ *
+ * --process N: afterwards, N mutated requests go to a real mosnd through the differential
+ * smuggling harness (test/helpers/smuggle-harness.js); every desync is printed with its bytes
+ * (add it to test/helpers/smuggle-corpus.js to keep it), and a worker crash fails the run.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -55,4 +59,31 @@ for (const p of PROPERTIES) {
   }
 }
 console.log(`seed ${seed}: ${failed} of the properties failed`);
-process.exitCode = failed > 0 ? 1 : 0;
+
+/** The process-level run: mutated valid requests through the harness to a real mosnd. */
+async function processFuzz(n) {
+  const { startHarness, runCase } = require('../test/helpers/smuggle-harness');
+  const { mutatedValidRequests } = require('../test/helpers/smuggle-fuzz');
+  const cleanups = [];
+  const hs = await startHarness({ after: (fn) => cleanups.push(fn) });
+  const counts = { rejected: 0, forwarded: 0, desync: 0 };
+  let died = 0;
+  try {
+    const inputs = fc.sample(mutatedValidRequests, { numRuns: n, seed });
+    for (const [i, bytes] of inputs.entries()) {
+      const r = await runCase(hs, { name: `mutation ${i}`, bytes });
+      counts[r.verdict]++;
+      if (r.reasons.some((x) => /worker died/.test(x))) died++;
+      if (r.verdict === 'desync') console.log(`DESYNC ${json(bytes)}\n      ${r.reasons.join('\n      ')}`);
+    }
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+  console.log(`process fuzz, seed ${seed}: ${n} mutations, ${counts.rejected} rejected, ${counts.forwarded} forwarded, ${counts.desync} desyncs, ${died} worker crashes`);
+  return died === 0;
+}
+
+const processRuns = Number(arg('process', 0));
+(processRuns > 0 ? processFuzz(processRuns) : Promise.resolve(true)).then((ok) => {
+  process.exitCode = failed > 0 || !ok ? 1 : 0;
+});

@@ -167,10 +167,10 @@ async function attack(hs, i, bytes, E) {
   const att = session(hs.port);
   await att.connected;
   // Bytes that end inside a head (no CRLF CRLF after the last request the strict parser
-  // read) would leave mosnd waiting for the rest: the client says it has nothing more.
+  // read) would leave mosnd waiting for the rest: once the complete requests are answered,
+  // the client says it has nothing more (a FIN earlier would cut the pipeline short).
   const unterminated = bytes.indexOf('\r\n\r\n', E.next) === -1 && /[^\r\n]/.test(bytes.toString('latin1', E.next));
-  if (unterminated) att.socket.end(bytes);
-  else att.socket.write(bytes);
+  att.socket.write(bytes);
   const concurrent = victimRequest(hs, 'c', `/victim-${i}-c`);
   const partial = E.error === null && E.leftover > 0 && !unterminated; // the client's last request is unfinished
   const expected = E.requests.length + (E.error !== null ? 1 : 0);
@@ -180,9 +180,13 @@ async function attack(hs, i, bytes, E) {
     const r = responsesOf(s);
     if (r.error) return true;
     if (r.leftover !== 0) return false;
-    if (partial && r.responses.length >= E.requests.length) return true;
+    if ((partial || unterminated) && r.responses.length >= E.requests.length) return true;
     return r.responses.some(isRejection) || (expected > 0 && r.responses.length >= expected);
   }, CASE_WAIT_MS);
+  if (unterminated && !att.closed) {
+    att.socket.end();
+    await att.until((s) => s.closed, CASE_WAIT_MS);
+  }
   if (partial && !att.closed) {
     // Positive event for an unfinished request: its start reached an upstream (or mosnd closed).
     const deadline = Date.now() + CASE_WAIT_MS;
