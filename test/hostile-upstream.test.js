@@ -44,6 +44,7 @@ const HOSTILE = [
   ['Content-Length and Transfer-Encoding: chunked', `${OK_HEAD}Content-Length: 8\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n0\r\n\r\n`],
   ['Transfer-Encoding: chunked twice', `${OK_HEAD}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n0\r\n\r\n`],
   ['Transfer-Encoding: \\xa0chunked with a Content-Length', `${OK_HEAD}Transfer-Encoding: \xa0chunked\r\nContent-Length: 27\r\n\r\n4\r\nfine\r\n0\r\n\r\n${EVIL}`],
+  ['an empty Transfer-Encoding with a Content-Length', `${OK_HEAD}Transfer-Encoding:\r\nContent-Length: 4\r\n\r\nfine`],
   ['Transfer-Encoding ending in gzip', `${OK_HEAD}Transfer-Encoding: chunked, gzip\r\n\r\n4\r\nfine\r\n0\r\n\r\n`],
   ['bytes after a Content-Length body', `${OK_HEAD}Content-Length: 4\r\n\r\nfine${SMUGGLED}`],
   ['bytes after a chunked body', `${OK_HEAD}Transfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n0\r\n\r\n${SMUGGLED}`],

@@ -136,7 +136,7 @@ function chunkCases() {
     '5', '05', '0005', '00000000000005', '000000000000000000005', '5 ', '5\t', ' 5', '\t5', '5 6', '5\t6', '0x5', '+5', '-5', '5;', '5;a', '5;a=b',
     '5;a="b"', '5;a="b;c"', '5;a="\\"x"', '5;a="x\\\\"', '5 ;a=b', '5\t;a=b', '5; a=b', '5;a = b', '5;a =b', '5;a=b c', '5;a=b\x00', '5;a=b\x7f',
     '5;\xa0', '5;a="unterminated', '5;a="x"y', '5;a=b;c=d', '5;;', '5;=b', '5;a=', '5;a="\xff"', '5;a=\xff', 'ffffffffffffffffff', '5_', '5.',
-    '5\x0b', '\x0b5', '5\xa0', '0005;ext=1', '5;a=b\x0b', '5;a="b\tc"',
+    '5\x0b', '\x0b5', '5\xa0', '0005;ext=1', '5;a=b\x0b', '5;a="b\tc"', '10000000000000005', '100000005',
   ];
   const out = [];
   for (const s of sizes) out.push({ name: `chunk size line ${q(s)}`, bytes: post(te, `${s}\r\nhello\r\n0\r\n\r\n${TAIL}`) });
@@ -312,6 +312,16 @@ function expectCases() {
     ['an OPTIONS with a Content-Length body', post(['Content-Length: 5'], 'hello' + TAIL, { method: 'OPTIONS' })],
     ['a DELETE with a chunked body', post(['Transfer-Encoding: chunked'], CHUNKED_BODY + TAIL, { method: 'DELETE' })],
     ['Upgrade: h2c with a body', post(['Connection: Upgrade, HTTP2-Settings', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA', 'Content-Length: 5'], 'hello' + TAIL)],
+    // WebSocket smuggling (0ang3el 2019): an Upgrade the upstream refuses must not open a tunnel.
+    ['a WebSocket Upgrade the upstream answers 200, then a request', post(['Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 1337', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='], TAIL, { method: 'GET' })],
+    ['an Upgrade without Connection: upgrade, then a request', post(['Upgrade: websocket'], TAIL, { method: 'GET' })],
+    // Expect-based desyncs (Kettle 2025, "HTTP/1.1 must die"): obfuscated Expect values.
+    ['Expect: 100-Continue in another case', post(['Expect: 100-Continue', 'Content-Length: 5'], 'hello' + TAIL)],
+    ['Expect: y 100-continue', post(['Expect: y 100-continue', 'Content-Length: 5'], 'hello' + TAIL)],
+    ['Expect: 100-continue, x', post(['Expect: 100-continue, x', 'Content-Length: 5'], 'hello' + TAIL)],
+    ['two Expect: 100-continue fields', post(['Expect: 100-continue', 'Expect: 100-continue', 'Content-Length: 5'], 'hello' + TAIL)],
+    ['Expect: 100-continue on a GET with Content-Length 0', post(['Expect: 100-continue', 'Content-Length: 0'], TAIL, { method: 'GET' })],
+    ['Expect with a tab before the value', post(['Expect:\t100-continue', 'Content-Length: 5'], 'hello' + TAIL)],
   ];
   return c.map(([n, b]) => ({ name: `methods: ${n}`, bytes: b }));
 }

@@ -105,11 +105,11 @@ async function victimRequest(h0, key, path) {
   const r = responsesOf(v, from);
   const want = echoOf('GET', path, Buffer.alloc(0));
   if (r.responses.length !== 1 || r.leftover !== 0) {
-    return `victim ${path} got ${r.responses.length} responses${r.error ? ` (${r.error})` : ''}: ${JSON.stringify(v.buf.toString('latin1', from).slice(0, 200))}`;
+    return `victim ${path} got ${r.responses.length} responses${r.error ? ` (${r.error})` : ''}: ${show(v.buf.subarray(from), 200)}`;
   }
   const got = r.responses[0];
   if (got.status !== 200 || got.body.toString('latin1') !== want) {
-    return `victim ${path} got someone else's answer: ${got.status} ${JSON.stringify(got.body.toString('latin1').slice(0, 120))}`;
+    return `victim ${path} got someone else's answer: ${got.status} ${show(got.body, 120)}`;
   }
   return null;
 }
