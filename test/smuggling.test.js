@@ -6,6 +6,10 @@
  * strict parser and llhttp read it alike. The corpus (test/helpers/smuggle-corpus.js) is run
  * through the differential harness (test/helpers/smuggle-harness.js) against a real mosnd,
  * with victim clients on other connections sharing the upstream pool.
+ *
+ * The summary line (cases, rejected, forwarded, desyncs) and every desync's reasons go to
+ * stderr. SMUGGLE_ONLY=<regex> runs the cases whose name matches; SMUGGLE_REPORT=<file> writes
+ * every verdict with its reasons and notes as JSON.
  */
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
