@@ -177,3 +177,30 @@ test('a few interim heads (103, 102) still reach an HTTP/1.1 client before the a
   assert.equal(final.status, 200);
   assert.equal(final.body.toString(), 'ok');
 });
+
+test('underscore look-alikes of the framing fields never reach the origin', async (t) => {
+  const seen = [];
+  const up = await raw.startRawUpstream((s) => {
+    raw.onRequestHeads(s, (text) => {
+      seen.push(text);
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+  });
+  t.after(() => up.close());
+  const m = await h.proxyTo(t, up.address);
+  const r = await h.rawExchange(m.ports.http, 'GET / HTTP/1.1\r\nHost: t\r\nTransfer_Encoding: chunked\r\nContent_Length: 5\r\nConnection: close\r\n\r\n');
+  assert.equal(r.status, 200);
+  assert.equal(seen.length, 1);
+  assert.doesNotMatch(seen[0], /transfer_encoding|content_length/i);
+});
+
+test('a client that pipelines three requests and half-closes gets three answers, then the close', async (t) => {
+  const { up, seen } = await recordingOrigin(t);
+  const m = await h.proxyTo(t, up.address);
+  const r = await h.rawExchange(m.ports.http, 'GET /1 HTTP/1.1\r\nHost: t\r\n\r\nGET /2 HTTP/1.1\r\nHost: t\r\n\r\nGET /3 HTTP/1.1\r\nHost: t\r\n\r\n', {
+    endAfterWrite: true,
+  });
+  assert.equal(r.closed, true);
+  assert.deepEqual([...r.data.matchAll(/answer to (\/\d)/g)].map((x) => x[1]), ['/1', '/2', '/3']);
+  assert.deepEqual(seen.map((s) => s.url), ['/1', '/2', '/3']);
+});

@@ -34,6 +34,10 @@ const CORPUS = [
   // Found by a differential test (2026-12): each was accepted and forwarded as it came.
   ['Transfer-Encoding: NBSP chunked (JS trim() strips U+00A0, HTTP does not)', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: \u00a0chunked\r\n\r\n0\r\n\r\n`, 400],
   ['Transfer-Encoding: chunked NBSP', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\u00a0\r\n\r\n0\r\n\r\n`, 400],
+  ['an empty Transfer-Encoding with a chunked body', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: \r\n\r\n5\r\nhello\r\n0\r\n\r\n`, 400],
+  ['an empty Transfer-Encoding with a Content-Length', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: \r\nContent-Length: 4\r\n\r\n5\r\nh`, 400],
+  ['a transfer coding with an empty parameter', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip;, chunked\r\n\r\n0\r\n\r\n`, 400],
+  ['chunked with a parameter, then chunked', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked;q=1, chunked\r\n\r\n0\r\n\r\n`, 400],
   ['Transfer-Encoding: VT chunked', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: \u000bchunked\r\n\r\n0\r\n\r\n`, 400],
   ['a chunk size followed by a second number', `${POST_CHUNKED}5 6\r\nhello\r\n0\r\n\r\n`, 400],
   ['a chunk size followed by a tab', `${POST_CHUNKED}5\t\r\nhello\r\n0\r\n\r\n`, 400],

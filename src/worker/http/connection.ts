@@ -125,6 +125,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   /** Bytes received after the current request (pipelining), replayed when it is done. */
   pipelined: Buffer | null = null;
   closeAfter = false;
+  /** The client sent its FIN: answer what it sent, then close. */
+  clientEnded = false;
   readonly openedAt = performance.now();
   /** Requests started on this connection. */
   served = 0;
@@ -460,6 +462,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     }
     const p = this.pipelined;
     this.pipelined = null;
+    if (this.clientEnded && p === null) {
+      this.closeGracefully();
+      return;
+    }
     if (this.ctx.draining) {
       // Drain: answer nothing more on this connection once the pipeline is empty.
       if (p === null) {
@@ -533,7 +539,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       this.destroy();
       return;
     }
-    this.closeAfter = true;
+    // Requests already sent (pipelined behind this one) are still answered; the connection
+    // closes when none is left (nextRequest). A FIN is no Connection: close for them.
+    this.clientEnded = true;
   }
 
   /** Nothing moved on the client connection for the idle timeout (connection_idle_timeout). */

@@ -27,7 +27,7 @@ export function parkAtBoundary(c: HttpConnection): void {
 }
 
 export function isMovable(c: HttpConnection): boolean {
-  return c.state === State.Head && !c.closeAfter && !c.moved && c.req === null && isQuiet(c.socket);
+  return c.state === State.Head && !c.closeAfter && !c.clientEnded && !c.moved && c.req === null && isQuiet(c.socket);
 }
 
 export function detachForHandover(c: HttpConnection): Detached {

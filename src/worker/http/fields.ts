@@ -133,6 +133,10 @@ function classify(name: string, value: string, valueIndex: number, sum: FieldSum
       return;
     case 17:
       if (name.toLowerCase() === 'transfer-encoding') {
+        // An empty value is a Transfer-Encoding all the same (RFC 9112 §6.3: then the
+        // length cannot be known): never read it as absent, which framed by Content-Length
+        // or no body what the next hop may read as chunked.
+        if (value === '') throw new HttpParseError(status, 'empty Transfer-Encoding');
         const v = value.toLowerCase();
         sum.transferEncoding = sum.transferEncoding ? `${sum.transferEncoding},${v}` : v;
       }
@@ -163,8 +167,8 @@ export function hasToken(list: string, token: string): boolean {
 /**
  * Transfer-Encoding check shared by both directions: returns true when the body is chunked.
  * The final coding must be chunked (else the length is unknowable: 400/502); chunked may not
- * appear twice; every coding must be a token (optionally with `;` parameters): a value such as
- * `\xa0chunked` is an unknown coding, not chunked. Other codings before chunked (gzip, ...)
+ * appear twice; every coding must be a bare token: `\xa0chunked` is an unknown coding, not
+ * chunked, and parameters are refused. Other codings before chunked (gzip, ...)
  * pass through untouched.
  */
 export function isChunked(te: string, status: number): boolean {
@@ -174,10 +178,10 @@ export function isChunked(te: string, status: number): boolean {
   if (codings.length === 0) throw new HttpParseError(status, 'empty Transfer-Encoding');
   let chunkedCount = 0;
   for (const c of codings) {
-    const semi = c.indexOf(';');
-    if (!isToken(trimOws(semi === -1 ? c : c.slice(0, semi)))) {
-      throw new HttpParseError(status, 'invalid transfer coding');
-    }
+    // Parameters (`gzip;q=1`, `chunked;x`) are refused: no coding in use has one, and
+    // parsers disagree on them (`chunked;q=1, chunked` is chunked applied twice to one
+    // reader and once to another).
+    if (!isToken(c)) throw new HttpParseError(status, 'invalid transfer coding');
     if (c === 'chunked') chunkedCount++;
   }
   if (codings[codings.length - 1] !== 'chunked' || chunkedCount !== 1) {

@@ -42,12 +42,17 @@ export function isHopByHop(name: string, keepUpgrade: boolean): boolean {
       const l = name.toLowerCase();
       return l === 'connection' || l === 'keep-alive';
     }
-    case 14:
-      return name.toLowerCase() === 'content-length';
+    case 14: {
+      // Also the underscore look-alike: a CGI-style upstream maps both to CONTENT_LENGTH.
+      const l = name.toLowerCase();
+      return l === 'content-length' || l === 'content_length';
+    }
     case 16:
       return name.toLowerCase() === 'proxy-connection';
-    case 17:
-      return name.toLowerCase() === 'transfer-encoding';
+    case 17: {
+      const l = name.toLowerCase();
+      return l === 'transfer-encoding' || l === 'transfer_encoding';
+    }
     default:
       return false;
   }
