@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import pidusage from 'pidusage';
 import type { LogLevel, MosndConfig } from '../../shared/config/model';
+import { PROMETHEUS_SINK_HOST } from '../../shared/config/defaults';
 import type { ListenerInfo, ProcessInfo } from '../../shared/control-types';
 import type { MetricJson, MetricsSnapshot } from '../../shared/ipc';
 import { Logger, reopenLogFile } from '../../shared/logger';
@@ -26,8 +27,8 @@ import type { HealthChecker } from '../health/checker';
 /** Reserved names of the extra sockets in the handover's listener list. */
 export const ADMIN_SOCKET_NAME = '__admin';
 export const METRICS_SOCKET_NAME = '__metrics';
-/** MOSN's prometheus sink listens on every interface (`":" + port`); Prometheus scrapes from elsewhere. */
-export const METRICS_SINK_HOST = '0.0.0.0';
+/** Where the sink listens (every interface, as MOSN's): the config's address check knows it too. */
+export const METRICS_SINK_HOST = PROMETHEUS_SINK_HOST;
 
 /** A socket handed to the next generation beside the proxy listeners. */
 export interface ExtraSocket {
