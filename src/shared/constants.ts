@@ -63,7 +63,10 @@ export const WATCHDOG_KILL_MS = 10_000;
 /** `mosnd start --daemon` waits this long for the daemon to report ready. */
 export const DAEMON_READY_TIMEOUT_MS = 30_000;
 
-/** `mosnd stop` waits for the master to exit: graceful_timeout plus this margin. */
+/** `mosnd stop` waits for the master to exit for the master's own graceful_timeout (it says
+ *  it in its answer to Stop; 0 for a fast stop) plus this margin, which covers what may follow
+ *  the drain deadline: STOP_KILL_GRACE_MS (2 s) before wedged workers are killed, then up to
+ *  CONTROL_CLOSE_GRACE_MS (2 s) for control calls still open, and the exit itself. */
 export const STOP_WAIT_MARGIN_MS = 5_000;
 
 // ---- proxy: downstream ---------------------------------------------------------------------

@@ -62,8 +62,16 @@ export class ControlClient {
     return { ...reply, lastUpgrade: reply.lastUpgrade ?? NO_UPGRADE };
   }
 
-  stop(fast: boolean): Promise<StopReply> {
-    return this.unary('Stop', { fast }, STOP_DEADLINE_MS);
+  async stop(fast: boolean): Promise<StopReply> {
+    const r = await this.unary<object, StopReply & { _drainTimeoutMs?: string }>('Stop', { fast }, STOP_DEADLINE_MS);
+    // Only what the master said: pid 0 and an unset drain time mean "not told" (an older
+    // master), which the caller must not mistake for pid 0 or a fast stop.
+    return {
+      accepted: r.accepted,
+      message: r.message,
+      ...(r.pid ? { pid: r.pid } : {}),
+      ...(r._drainTimeoutMs === 'drainTimeoutMs' && typeof r.drainTimeoutMs === 'number' ? { drainTimeoutMs: r.drainTimeoutMs } : {}),
+    };
   }
 
   reload(configPath?: string): Promise<ReloadReply> {
