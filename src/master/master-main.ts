@@ -16,6 +16,7 @@ import { UpgradeCoordinator } from './upgrade-old';
 import { sdNotify } from './sd-notify';
 import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
+import { askDrainingMaster, serveWhileDraining } from './draining-control';
 import { Observability } from './admin/observability';
 import { HealthChecker } from './health/checker';
 import { DnsClusters } from './health/dns';
@@ -43,6 +44,8 @@ export function loadOrThrow(path: string): { config: MosndConfig; warnings: stri
 export class Master {
   private supervisor!: Supervisor;
   private control: ControlServer | null = null;
+  /** Old generation after commit: Status for the new master (draining-control.ts). */
+  private drainingControl: Promise<ControlServer | null> | null = null;
   private log!: Logger;
   /** The run dir's pidfile (its lock; rundir.ts). */
   private pidfile = '';
@@ -177,7 +180,7 @@ export class Master {
     await this.startControl();
     const committedAt = Date.now();
     this.obs.recordUpgrade('ok');
-    this.obs.setOlderGeneration(join.oldGeneration, join.oldProcesses);
+    this.obs.setOlderGeneration(join.oldGeneration, join.oldProcesses, () => askDrainingMaster(this.runDir, join.oldGeneration));
     await this.obs.startServers(config, new Map(join.reserved)).catch((err: Error) =>
       this.log.error({ err: err.message }, `admin API / metrics sink not served: ${err.message}`),
     );
@@ -246,10 +249,12 @@ export class Master {
         // on exit (removePidfile checks the pid; the control server checks the inode).
         // It serves the admin API and metrics sink from now on, on the sockets it received.
         this.obs.suspendServers();
+        this.startDrainingControl();
       },
       handoverExtras: () => this.obs.handoverExtras(),
       finalCounters: () => this.obs.finalCounters(),
       onResumed: async () => {
+        void this.closeDrainingControl();
         await this.obs.resumeServers().catch((err: Error) => this.log.error({ err: err.message }, 'cannot serve the admin API again'));
         this.writePidfiles();
         // Take the socket path back first. The old server still carries the Upgrade call
@@ -261,6 +266,21 @@ export class Master {
       },
     });
     return this.upgrade;
+  }
+
+  /** Committed: the new master shows this generation's workers and asks us for their figures. */
+  private startDrainingControl(): void {
+    const generation = this.supervisor.generation;
+    this.drainingControl = serveWhileDraining(this.runDir, generation, () => this.status()).catch((err: Error) => {
+      this.log.warn({ err: err.message }, `mosnd status will show generation ${generation}'s workers without figures: ${err.message}`);
+      return null;
+    });
+  }
+
+  private async closeDrainingControl(): Promise<void> {
+    const server = await this.drainingControl;
+    this.drainingControl = null;
+    await server?.close();
   }
 
   /** The Upgrade RPC (and SIGUSR2): on success this generation exits afterwards. */
@@ -335,6 +355,7 @@ export class Master {
     // Checked until now: the old workers still pick hosts for what they finish.
     this.stopUpstreamWatch();
     if (this.control) await this.control.close();
+    await this.closeDrainingControl();
     await this.obs.close();
     this.supervisor.state = 'stopped';
     this.closeListenersAfterUpgrade();

@@ -82,6 +82,12 @@ export function controlSocketPath(dir: string): string {
   return path.join(dir, CONTROL_SOCKET_NAME);
 }
 
+/** The control socket an old generation serves Status on while it hands over (the serving
+ *  generation owns control.sock; draining-control.ts). */
+export function drainingControlSocketPath(dir: string, generation: number): string {
+  return path.join(dir, `control-${generation}.sock`);
+}
+
 /** The run dir's pidfile: the serving master's pid, and the lock of the run dir. */
 export function pidfilePath(dir: string): string {
   return path.join(dir, PIDFILE_NAME);

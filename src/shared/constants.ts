@@ -35,6 +35,12 @@ export const WORKER_RELOAD_ACK_TIMEOUT_MS = 5_000;
  *  rather than making `mosnd status` hang. */
 export const WORKER_STATS_TIMEOUT_MS = 1_000;
 
+/** During an upgrade the serving master asks the old one for its workers' figures
+ *  (draining-control.ts): the old master's answer waits at most WORKER_STATS_TIMEOUT_MS for
+ *  its workers, plus half a second for the call; past that the draining rows show without
+ *  figures rather than making `mosnd status` hang on a wedged old master. */
+export const OLDER_GENERATION_STATUS_TIMEOUT_MS = WORKER_STATS_TIMEOUT_MS + 500;
+
 /**
  * The worker watchdog (src/master/watchdog.ts), like Envoy's guard dog: the master pings every
  * ready worker each WATCHDOG_INTERVAL_MS and the worker answers from its event loop, so a

@@ -57,8 +57,8 @@ export class ControlClient {
     });
   }
 
-  async status(): Promise<StatusReply> {
-    const reply = await this.unary<object, StatusReply>('Status', {}, STATUS_DEADLINE_MS);
+  async status(deadlineMs = STATUS_DEADLINE_MS): Promise<StatusReply> {
+    const reply = await this.unary<object, StatusReply>('Status', {}, deadlineMs);
     return { ...reply, lastUpgrade: reply.lastUpgrade ?? NO_UPGRADE };
   }
 

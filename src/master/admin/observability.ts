@@ -79,7 +79,7 @@ export class Observability {
   private levelOverride: LogLevel | null = null;
   private upgrades = { ok: 0, failed: 0 };
   private lastHandoverSeconds = 0;
-  private older: { generation: number; processes: GenerationProcess[]; since: number } | null = null;
+  private older: { generation: number; processes: GenerationProcess[]; since: number; figures: () => Promise<ProcessInfo[]> } | null = null;
 
   constructor(private readonly opts: ObservabilityOptions) {
     this.collector = new MetricsCollector({ masterMetrics: () => this.masterMetrics() });
@@ -179,9 +179,10 @@ export class Observability {
     if (snapshot) this.collector.setBase(snapshot);
   }
 
-  /** New generation: list the older one's processes in `mosnd status` while they live. */
-  setOlderGeneration(generation: number, processes: GenerationProcess[]): void {
-    this.older = { generation, processes, since: Date.now() };
+  /** New generation: list the older one's processes in `mosnd status` while they live;
+   *  `figures` asks their own master what they hold (draining-control.ts). */
+  setOlderGeneration(generation: number, processes: GenerationProcess[], figures: () => Promise<ProcessInfo[]> = async () => []): void {
+    this.older = { generation, processes, since: Date.now(), figures };
   }
 
   /** The older generation reported `done`: its workers are gone and its master exits (or
@@ -198,7 +199,8 @@ export class Observability {
     this.lastHandoverSeconds = seconds;
   }
 
-  /** Rows for the older generation's processes that still run (state `draining`). */
+  /** Rows for the older generation's processes that still run (state `draining`), with the
+   *  connections and requests their master reports (0 when it does not answer). */
   async olderProcesses(): Promise<ProcessInfo[]> {
     const o = this.older;
     if (!o) return [];
@@ -208,9 +210,11 @@ export class Observability {
       return [];
     }
     const now = Date.now();
+    const reported = o.figures().then((rows) => new Map(rows.map((r) => [r.pid, r])));
     return Promise.all(
       alive.map(async (p) => {
         const u = await pidusage(p.pid).catch(() => undefined);
+        const r = (await reported).get(p.pid);
         return {
           role: p.role,
           workerId: p.id,
@@ -221,9 +225,9 @@ export class Observability {
           restarts: 0,
           cpu: u?.cpu ?? 0,
           memory: u?.memory ?? 0,
-          connections: 0,
-          requestsTotal: 0,
-          rps: 0,
+          connections: r?.connections ?? 0,
+          requestsTotal: r?.requestsTotal ?? 0,
+          rps: r?.rps ?? 0,
           liveness: null, // another master's workers: it watches them, not this one
         } satisfies ProcessInfo;
       }),
