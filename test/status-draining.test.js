@@ -6,6 +6,8 @@
  */
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const h = require('./helpers/mosnd');
 const { streamCli } = require('./helpers/upgrade');
 
@@ -56,4 +58,5 @@ test('status during an upgrade shows the old generation\'s worker with the reque
   const done = await upgrade.done;
   assert.equal(done.code, 0, done.stdout + done.stderr);
   assert.deepEqual(oldWorkers(await statusJson(m), 1), [], 'the old generation is gone from status once it exited');
+  assert.ok(!fs.existsSync(path.join(m.runDir, 'control-1.sock')), 'the old master removed its status socket');
 });
