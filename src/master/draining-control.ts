@@ -9,8 +9,9 @@ import { ControlClient } from '../shared/control-client';
 import type { ControlHandlers, ProcessInfo, StatusReply } from '../shared/control-types';
 import { MosndError } from '../shared/errors';
 import { OLDER_GENERATION_STATUS_TIMEOUT_MS } from '../shared/constants';
+import * as fs from 'node:fs';
 import { ControlServer, startControlServer } from './control-server';
-import { drainingControlSocketPath } from './rundir';
+import { drainingControlSocketPath, isAlive, isZombie } from './rundir';
 
 /** Old generation, from commit until it exits: answers Status, refuses everything else
  *  (those are the serving generation's to do). */
@@ -20,6 +21,20 @@ export function serveWhileDraining(runDir: string, generation: number, status: (
   };
   const handlers: ControlHandlers = { status, stop: refuse, reload: refuse, upgrade: refuse };
   return startControlServer(drainingControlSocketPath(runDir, generation), handlers);
+}
+
+/**
+ * New generation, owner of the run dir: removes the old master's socket once that master is
+ * gone. It removes its socket itself when it exits; one killed (SIGKILL) leaves it behind.
+ */
+export function removeStaleDrainingSocket(runDir: string, generation: number, masterPid: number | undefined): void {
+  if (masterPid !== undefined && isAlive(masterPid) && !isZombie(masterPid)) return;
+  const file = drainingControlSocketPath(runDir, generation);
+  try {
+    if (fs.lstatSync(file).isSocket()) fs.unlinkSync(file);
+  } catch {
+    /* none: it cleaned up after itself */
+  }
 }
 
 /**

@@ -16,7 +16,7 @@ import { UpgradeCoordinator } from './upgrade-old';
 import { sdNotify } from './sd-notify';
 import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
-import { askDrainingMaster, serveWhileDraining } from './draining-control';
+import { askDrainingMaster, removeStaleDrainingSocket, serveWhileDraining } from './draining-control';
 import { Observability } from './admin/observability';
 import { HealthChecker } from './health/checker';
 import { DnsClusters } from './health/dns';
@@ -44,6 +44,8 @@ export function loadOrThrow(path: string): { config: MosndConfig; warnings: stri
 export class Master {
   private supervisor!: Supervisor;
   private control: ControlServer | null = null;
+  /** New generation: removes what a killed old master left in the run dir. */
+  private cleanUpOlder: (() => void) | null = null;
   /** Old generation after commit: Status for the new master (draining-control.ts). */
   private drainingControl: Promise<ControlServer | null> | null = null;
   private log!: Logger;
@@ -198,7 +200,10 @@ export class Master {
       fromGeneration: join.oldGeneration,
       toGeneration: generation,
     };
+    const oldMaster = join.oldProcesses.find((p) => p.role === 'master')?.pid;
+    this.cleanUpOlder = () => removeStaleDrainingSocket(this.runDir, join.oldGeneration, oldMaster);
     void join.waitDone().then((totals) => {
+      this.cleanUpOlder?.();
       if (totals) {
         this.obs.adoptCounters(totals.counters);
         this.obs.recordHandover((Date.now() - committedAt) / 1000);
@@ -453,6 +458,7 @@ export class Master {
     await this.supervisor.stop(fast);
     await this.obs.close();
     if (this.control) await this.control.close();
+    this.cleanUpOlder?.();
     this.removePidfiles();
     this.log.info('stopped');
     this.exitResolve?.(0);
