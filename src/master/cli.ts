@@ -14,25 +14,24 @@ import { ErrorCode, ErrorCodes, MosndError, isMosndError } from '../shared/error
 import { Master, loadOrThrow } from './master-main';
 import { controlSocketPath, ensureRunDir, isAlive, isZombie, locateRunDir, pidfilePath, readPid, resolveRunDir } from './rundir';
 import { VERSION } from './version';
-import { DAEMON_READY_TIMEOUT_MS, STOP_WAIT_MARGIN_MS } from '../shared/constants';
+import {
+  CLI_POLL_INTERVAL_MS,
+  DAEMON_READY_TIMEOUT_MS,
+  STATUS_WATCH_INTERVAL_MS,
+  STATUS_WATCH_MIN_INTERVAL_MS,
+  STOP_WAIT_MARGIN_MS,
+  UPGRADE_OLD_MASTER_EXIT_WAIT_MS,
+  UPGRADE_OLD_MASTER_POLL_MS,
+} from '../shared/constants';
 import { DEFAULT_GRACEFUL_TIMEOUT_MS } from '../shared/config/defaults';
 import { loadConfigFile } from '../shared/config/load';
 import { formatStatusTable } from './status-format';
 
-/** After a successful upgrade the old master exits within ~50 ms of its last event; past
- *  5 s something holds it and the command returns anyway (the upgrade itself succeeded). */
-const OLD_MASTER_EXIT_WAIT_MS = 5_000;
-const OLD_MASTER_POLL_MS = 10;
-/** How often `stop` and `start --daemon` look at the other process. */
-const POLL_INTERVAL_MS = 100;
 
 const EXIT_FAILURE = 1;
 const EXIT_NOT_RUNNING = 3;
 /** `mosnd status`: a master answers but does not serve (starting, stopping). */
 const EXIT_NOT_SERVING = 4;
-/** `mosnd status --watch` redraws this often by default: pm2 monit's pace, and cheap for the
- *  master (one status call samples every process with pidusage). */
-const DEFAULT_WATCH_INTERVAL_MS = 2_000;
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -126,7 +125,7 @@ async function startDaemon(opts: StartOptions): Promise<void> {
       } catch {
         /* not up yet */
       }
-      await sleep(POLL_INTERVAL_MS);
+      await sleep(CLI_POLL_INTERVAL_MS);
     }
     child.kill('SIGKILL');
     throw new MosndError('MOSND_ERR_WORKER_START', `the daemon did not become ready in ${DAEMON_READY_TIMEOUT_MS} ms; see ${logFile}`);
@@ -190,7 +189,7 @@ async function stopCommand(opts: StopOptions): Promise<void> {
     if (Date.now() > deadline) {
       throw new MosndError('MOSND_ERR_CONTROL', `mosnd (pid ${pid}) is still running after ${waitMs} ms (${how})`);
     }
-    await sleep(POLL_INTERVAL_MS);
+    await sleep(CLI_POLL_INTERVAL_MS);
   }
   process.stdout.write(`mosnd (pid ${pid}) stopped\n`);
 }
@@ -277,7 +276,9 @@ function isServing(state: string): boolean {
 
 function intervalOption(v: string): number {
   const ms = parseDuration(v);
-  if (ms === undefined || ms < 100) throw new InvalidArgumentError('expected a duration of at least 100ms such as "2s"');
+  if (ms === undefined || ms < STATUS_WATCH_MIN_INTERVAL_MS) {
+    throw new InvalidArgumentError(`expected a duration of at least ${STATUS_WATCH_MIN_INTERVAL_MS}ms such as "2s"`);
+  }
   return ms;
 }
 
@@ -303,8 +304,8 @@ async function upgradeCommand(opts: { binary: string; config?: string; timeout: 
     // Return only once the old master is gone (it exits right after its last event), so a
     // script that runs `mosnd upgrade` can rely on a single generation afterwards.
     if (final.phase === 'done' && oldMaster !== undefined) {
-      const deadline = Date.now() + OLD_MASTER_EXIT_WAIT_MS;
-      while (isAlive(oldMaster) && !isZombie(oldMaster) && Date.now() < deadline) await sleep(OLD_MASTER_POLL_MS);
+      const deadline = Date.now() + UPGRADE_OLD_MASTER_EXIT_WAIT_MS;
+      while (isAlive(oldMaster) && !isZombie(oldMaster) && Date.now() < deadline) await sleep(UPGRADE_OLD_MASTER_POLL_MS);
     }
     process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(2)}s] done: ${final.message}\n`);
   } finally {
@@ -352,7 +353,7 @@ export function buildProgram(): Command {
     .description('show the processes of the running mosnd (and of a generation still draining after an upgrade)')
     .option('--json', 'print one JSON document')
     .option('--watch', 'redraw in place every interval until Ctrl-C (with --json: one document per line)')
-    .option('--interval <duration>', 'refresh interval for --watch (Go duration)', intervalOption, DEFAULT_WATCH_INTERVAL_MS)
+    .option('--interval <duration>', 'refresh interval for --watch (Go duration)', intervalOption, STATUS_WATCH_INTERVAL_MS)
     .option('-c, --config <file>', 'the configuration the mosnd was started with: finds it by its uds_dir')
     .option('--run-dir <dir>', 'run directory of the running mosnd (wins over the uds_dir of -c)')
     .addHelpText('after', '\nExit status: 0 serving, 3 not running, 4 running but not serving (starting, stopping), 1 error.')

@@ -22,6 +22,7 @@ import { HealthChecker } from './health/checker';
 import { DnsClusters } from './health/dns';
 import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
 import * as path from 'node:path';
+import { UPGRADE_FINAL_EVENT_FLUSH_MS } from '../shared/constants';
 
 export interface MasterOptions {
   configPath: string;
@@ -313,7 +314,7 @@ export class Master {
       generation: outcome.toGeneration,
     });
     // Let the final event reach the client, then leave.
-    setTimeout(() => void this.exitAfterUpgrade(), 50);
+    setTimeout(() => void this.exitAfterUpgrade(), UPGRADE_FINAL_EVENT_FLUSH_MS);
   }
 
   /** The checker's changes go to every worker; a worker started later gets the unhealthy set. */
