@@ -27,7 +27,6 @@ import { DEFAULT_GRACEFUL_TIMEOUT_MS } from '../shared/config/defaults';
 import { loadConfigFile } from '../shared/config/load';
 import { formatStatusTable } from './status-format';
 
-
 const EXIT_FAILURE = 1;
 const EXIT_NOT_RUNNING = 3;
 /** `mosnd status`: a master answers but does not serve (starting, stopping). */

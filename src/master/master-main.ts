@@ -459,6 +459,7 @@ export class Master {
     await this.supervisor.stop(fast);
     await this.obs.close();
     if (this.control) await this.control.close();
+    await this.closeDrainingControl();
     this.cleanUpOlder?.();
     this.removePidfiles();
     this.log.info('stopped');
