@@ -10,6 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const h = require('./helpers/mosnd');
 const { streamCli } = require('./helpers/upgrade');
+const { ControlClient } = require('../dist/shared/control-client');
 
 async function statusJson(m) {
   const r = await m.cli(['status', '--json']);
@@ -50,6 +51,14 @@ test('status during an upgrade shows the old generation\'s worker with the reque
   assert.equal(row.state, 'draining');
   assert.equal(row.connections, 1, 'the held request\'s connection, nothing else');
   assert.equal(row.requestsTotal, served + 1, 'the answered requests and the held one (counted as it arrived)');
+  // The old master's own socket answers Status only: driving the service is the serving
+  // generation's business, so a stop sent there is refused and the drain goes on.
+  const oldControl = new ControlClient(path.join(m.runDir, 'control-1.sock'));
+  try {
+    await assert.rejects(oldControl.stop(false), { code: 'MOSND_ERR_CONTROL', message: /handing over/ });
+  } finally {
+    oldControl.close();
+  }
 
   release();
   const answer = await slow;

@@ -35,19 +35,19 @@ test('stop gives up on a master that has not exited after its graceful_timeout p
     await m.kill();
   });
   const waitMs = 1_000 + STOP_WAIT_MARGIN_MS;
+  const started = Date.now();
   const stop = streamCli(['stop', '--run-dir', m.runDir]);
   // The CLI has the master's answer: from here the master is wedged.
   await h.waitFor(() => stop.stderr.includes('is stopping; waiting up to'), 'the stop was accepted');
   process.kill(m.pid, 'SIGSTOP');
-  const announced = Date.now();
   const r = await stop.done;
-  const elapsed = Date.now() - announced;
+  const elapsed = Date.now() - started;
   assert.equal(r.code, 1, r.stdout + r.stderr);
   const how = `graceful_timeout 1000 ms + ${STOP_WAIT_MARGIN_MS} ms margin`;
   assert.ok(r.stderr.startsWith(`mosnd (pid ${m.pid}) is stopping; waiting up to ${waitMs} ms for it to exit (${how})\n`), r.stderr);
   assert.ok(r.stderr.includes(`mosnd (pid ${m.pid}) is still running after ${waitMs} ms (${how})`), r.stderr);
-  // It waited its bound (counted from before the announcement, so at most that much less).
-  assert.ok(elapsed >= waitMs - 1_000, `gave up ${elapsed} ms after announcing a ${waitMs} ms wait`);
+  // It waited its whole bound (which began after the command started).
+  assert.ok(elapsed >= waitMs, `gave up ${elapsed} ms after it was started, before the ${waitMs} ms it announced`);
   // Let it go: it finishes its stop.
   process.kill(m.pid, 'SIGCONT');
   assert.deepEqual(await m.exitPromise, { code: 0, signal: null });
