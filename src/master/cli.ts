@@ -12,28 +12,25 @@ import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../transfer/constants';
 import { ControlClient } from '../shared/control-client';
 import { ErrorCode, ErrorCodes, MosndError, isMosndError } from '../shared/errors';
 import { Master, loadOrThrow } from './master-main';
-import { controlSocketPath, ensureRunDir, isAlive, isZombie, pidfilePath, readPid, resolveRunDir } from './rundir';
+import { controlSocketPath, ensureRunDir, isAlive, isZombie, locateRunDir, pidfilePath, readPid, resolveRunDir } from './rundir';
 import { VERSION } from './version';
-import { DAEMON_READY_TIMEOUT_MS, STOP_WAIT_MARGIN_MS } from '../shared/constants';
+import {
+  CLI_POLL_INTERVAL_MS,
+  DAEMON_READY_TIMEOUT_MS,
+  STATUS_WATCH_INTERVAL_MS,
+  STATUS_WATCH_MIN_INTERVAL_MS,
+  STOP_WAIT_MARGIN_MS,
+  UPGRADE_OLD_MASTER_EXIT_WAIT_MS,
+  UPGRADE_OLD_MASTER_POLL_MS,
+} from '../shared/constants';
+import { DEFAULT_GRACEFUL_TIMEOUT_MS } from '../shared/config/defaults';
+import { loadConfigFile } from '../shared/config/load';
 import { formatStatusTable } from './status-format';
-
-/** `mosnd stop` waits this long by default for the master to exit: MOSN's and our
- *  default graceful_timeout (30 s) plus a margin. */
-const DEFAULT_STOP_WAIT_MS = 30_000 + STOP_WAIT_MARGIN_MS;
-/** After a successful upgrade the old master exits within ~50 ms of its last event; past
- *  5 s something holds it and the command returns anyway (the upgrade itself succeeded). */
-const OLD_MASTER_EXIT_WAIT_MS = 5_000;
-const OLD_MASTER_POLL_MS = 10;
-/** How often `stop` and `start --daemon` look at the other process. */
-const POLL_INTERVAL_MS = 100;
 
 const EXIT_FAILURE = 1;
 const EXIT_NOT_RUNNING = 3;
 /** `mosnd status`: a master answers but does not serve (starting, stopping). */
 const EXIT_NOT_SERVING = 4;
-/** `mosnd status --watch` redraws this often by default: pm2 monit's pace, and cheap for the
- *  master (one status call samples every process with pidusage). */
-const DEFAULT_WATCH_INTERVAL_MS = 2_000;
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -45,9 +42,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Where the run dir is for commands that talk to a master (config is not read). */
-function runDirOf(opts: { runDir?: string }): string {
-  return resolveRunDir(opts.runDir);
+/** Where the run dir is for commands that talk to a master: --run-dir, else the `uds_dir` of
+ *  the -c file, else the default (rundir.ts). */
+function runDirOf(opts: { runDir?: string; config?: string }): string {
+  return locateRunDir(opts);
 }
 
 function fail(e: unknown): never {
@@ -126,7 +124,7 @@ async function startDaemon(opts: StartOptions): Promise<void> {
       } catch {
         /* not up yet */
       }
-      await sleep(POLL_INTERVAL_MS);
+      await sleep(CLI_POLL_INTERVAL_MS);
     }
     child.kill('SIGKILL');
     throw new MosndError('MOSND_ERR_WORKER_START', `the daemon did not become ready in ${DAEMON_READY_TIMEOUT_MS} ms; see ${logFile}`);
@@ -143,12 +141,31 @@ interface StartOptions {
   upgradeFrom?: string;
 }
 
-async function stopCommand(opts: { fast?: boolean; runDir?: string; timeout: number }): Promise<void> {
+interface StopOptions {
+  fast?: boolean;
+  runDir?: string;
+  config?: string;
+  timeout?: number;
+}
+
+/**
+ * How long the master may take to drain when it did not say (it could not be asked, or is
+ * older): the graceful_timeout of the -c file if it loads, else the default one.
+ */
+function assumedDrainMs(opts: StopOptions): number {
+  if (opts.fast) return 0;
+  return (opts.config && loadConfigFile(opts.config).config?.gracefulTimeoutMs) || DEFAULT_GRACEFUL_TIMEOUT_MS;
+}
+
+async function stopCommand(opts: StopOptions): Promise<void> {
   const dir = runDirOf(opts);
-  const pid = readPid(pidfilePath(dir));
+  let pid = readPid(pidfilePath(dir));
+  let drainMs: number | undefined;
   const client = new ControlClient(controlSocketPath(dir));
   try {
-    await client.stop(Boolean(opts.fast));
+    const reply = await client.stop(Boolean(opts.fast));
+    pid = reply.pid ?? pid;
+    drainMs = reply.drainTimeoutMs;
   } catch (e) {
     // The control socket is gone but the master lives (e.g. it is wedged): fall back to a signal.
     if (isMosndError(e) && e.code === 'MOSND_ERR_NOT_RUNNING' && pid !== undefined && isAlive(pid)) {
@@ -160,12 +177,18 @@ async function stopCommand(opts: { fast?: boolean; runDir?: string; timeout: num
     client.close();
   }
   if (pid === undefined) return;
-  const deadline = Date.now() + opts.timeout;
-  while (isAlive(pid)) {
+  // The master's own drain time (its graceful_timeout) plus the margin for what follows it.
+  const drain = drainMs ?? assumedDrainMs(opts);
+  const waitMs = opts.timeout ?? drain + STOP_WAIT_MARGIN_MS;
+  const how = opts.timeout !== undefined ? '--timeout' : `${opts.fast ? 'fast stop' : `graceful_timeout ${drain} ms`} + ${STOP_WAIT_MARGIN_MS} ms margin`;
+  const deadline = Date.now() + waitMs;
+  // On stderr, like other progress: stdout keeps the one result line scripts read.
+  process.stderr.write(`mosnd (pid ${pid}) is stopping; waiting up to ${waitMs} ms for it to exit (${how})\n`);
+  while (isAlive(pid) && !isZombie(pid)) {
     if (Date.now() > deadline) {
-      throw new MosndError('MOSND_ERR_CONTROL', `mosnd (pid ${pid}) is still running after ${opts.timeout} ms`);
+      throw new MosndError('MOSND_ERR_CONTROL', `mosnd (pid ${pid}) is still running after ${waitMs} ms (${how})`);
     }
-    await sleep(POLL_INTERVAL_MS);
+    await sleep(CLI_POLL_INTERVAL_MS);
   }
   process.stdout.write(`mosnd (pid ${pid}) stopped\n`);
 }
@@ -186,6 +209,7 @@ async function reloadCommand(opts: { runDir?: string; config?: string }): Promis
 
 interface StatusOptions {
   runDir?: string;
+  config?: string;
   json?: boolean;
   watch?: boolean;
   interval: number;
@@ -251,7 +275,9 @@ function isServing(state: string): boolean {
 
 function intervalOption(v: string): number {
   const ms = parseDuration(v);
-  if (ms === undefined || ms < 100) throw new InvalidArgumentError('expected a duration of at least 100ms such as "2s"');
+  if (ms === undefined || ms < STATUS_WATCH_MIN_INTERVAL_MS) {
+    throw new InvalidArgumentError(`expected a duration of at least ${STATUS_WATCH_MIN_INTERVAL_MS}ms such as "2s"`);
+  }
   return ms;
 }
 
@@ -277,8 +303,8 @@ async function upgradeCommand(opts: { binary: string; config?: string; timeout: 
     // Return only once the old master is gone (it exits right after its last event), so a
     // script that runs `mosnd upgrade` can rely on a single generation afterwards.
     if (final.phase === 'done' && oldMaster !== undefined) {
-      const deadline = Date.now() + OLD_MASTER_EXIT_WAIT_MS;
-      while (isAlive(oldMaster) && !isZombie(oldMaster) && Date.now() < deadline) await sleep(OLD_MASTER_POLL_MS);
+      const deadline = Date.now() + UPGRADE_OLD_MASTER_EXIT_WAIT_MS;
+      while (isAlive(oldMaster) && !isZombie(oldMaster) && Date.now() < deadline) await sleep(UPGRADE_OLD_MASTER_POLL_MS);
     }
     process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(2)}s] done: ${final.message}\n`);
   } finally {
@@ -309,15 +335,16 @@ export function buildProgram(): Command {
     .command('stop')
     .description('stop gracefully: finish requests in flight, then exit')
     .option('--fast', 'close connections now (like SIGINT)')
-    .option('--run-dir <dir>', 'run directory of the mosnd to stop')
-    .option('--timeout <ms>', 'how long to wait for the exit', positiveInt, DEFAULT_STOP_WAIT_MS)
+    .option('-c, --config <file>', 'the configuration the mosnd was started with: finds it by its uds_dir')
+    .option('--run-dir <dir>', 'run directory of the mosnd to stop (wins over the uds_dir of -c)')
+    .option('--timeout <ms>', `how long to wait for the exit (default: the master's graceful_timeout + ${STOP_WAIT_MARGIN_MS / 1000} s)`, positiveInt)
     .action(stopCommand);
 
   program
     .command('reload')
     .description('re-read the configuration; a bad one is rejected and the running one stays')
-    .option('--run-dir <dir>', 'run directory of the running mosnd')
-    .option('-c, --config <file>', 'switch to this configuration file')
+    .option('--run-dir <dir>', 'run directory of the running mosnd (wins over the uds_dir of -c)')
+    .option('-c, --config <file>', 'switch to this configuration file (its uds_dir also finds the mosnd)')
     .action(reloadCommand);
 
   program
@@ -325,8 +352,9 @@ export function buildProgram(): Command {
     .description('show the processes of the running mosnd (and of a generation still draining after an upgrade)')
     .option('--json', 'print one JSON document')
     .option('--watch', 'redraw in place every interval until Ctrl-C (with --json: one document per line)')
-    .option('--interval <duration>', 'refresh interval for --watch (Go duration)', intervalOption, DEFAULT_WATCH_INTERVAL_MS)
-    .option('--run-dir <dir>', 'run directory of the running mosnd')
+    .option('--interval <duration>', 'refresh interval for --watch (Go duration)', intervalOption, STATUS_WATCH_INTERVAL_MS)
+    .option('-c, --config <file>', 'the configuration the mosnd was started with: finds it by its uds_dir')
+    .option('--run-dir <dir>', 'run directory of the running mosnd (wins over the uds_dir of -c)')
     .addHelpText('after', '\nExit status: 0 serving, 3 not running, 4 running but not serving (starting, stopping), 1 error.')
     .action(statusCommand);
 
@@ -334,9 +362,9 @@ export function buildProgram(): Command {
     .command('upgrade')
     .description('start another install as a new generation and hand it every listener and live connection')
     .requiredOption('--binary <dir>', 'root of the installed and built mosnd to run (its package.json declares the mosnd bin)')
-    .option('-c, --config <file>', 'switch to this configuration file at the same time')
+    .option('-c, --config <file>', 'switch to this configuration file at the same time (its uds_dir also finds the mosnd)')
     .option('--timeout <duration>', 'how long the new generation may take to be ready (Go duration)', durationOption, DEFAULT_UPGRADE_TIMEOUT_MS)
-    .option('--run-dir <dir>', 'run directory of the running mosnd')
+    .option('--run-dir <dir>', 'run directory of the running mosnd (wins over the uds_dir of -c)')
     .action(upgradeCommand);
 
   program

@@ -24,13 +24,9 @@ import type {
 
 export type { ControlHandlers } from '../shared/control-types';
 
-/**
- * How long close() lets calls in flight finish before cutting them. Status, stop and
- * reload answer in milliseconds; an upgrade stream that is still open at close time
- * has sent its final event already or is being abandoned, so waiting longer only
- * delays the master's exit.
- */
-export const CONTROL_CLOSE_GRACE_MS = 2_000;
+import { CONTROL_CLOSE_GRACE_MS } from '../shared/constants';
+
+export { CONTROL_CLOSE_GRACE_MS };
 
 /** Only the owner of the run directory may drive the master. */
 const SOCKET_MODE = 0o600;

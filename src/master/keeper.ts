@@ -12,9 +12,9 @@
 import type { Logger } from '../shared/logger';
 import { native } from '../transfer/fdpass';
 import { isAlive, isZombie, readPid } from './rundir';
+import { KEEPER_POLL_MS } from '../shared/constants';
 
-/** How often the keeper looks at the pidfile and reaps: a stop is noticed within 0.5 s. */
-export const KEEPER_POLL_MS = 500;
+export { KEEPER_POLL_MS };
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
 

@@ -10,17 +10,19 @@ import { createLogger, Logger } from '../shared/logger';
 import type { ProcessInfo, ReloadReply, StatusReply, UpgradeEvent, UpgradeRequest } from '../shared/control-types';
 import { startControlServer, ControlServer } from './control-server';
 import { Supervisor, assertUsableConfig } from './supervisor';
-import { claimRunDir, controlSocketPath, ensureRunDir, pidfilePath, removePidfile, resolveRunDir, writePidfile } from './rundir';
+import { claimRunDir, controlSocketPath, ensureRunDir, extraPidfilePath, pidfilePath, removePidfile, resolveRunDir, writePidfile } from './rundir';
 import { INSTALL_DIR, VERSION } from './version';
 import { UpgradeCoordinator } from './upgrade-old';
 import { sdNotify } from './sd-notify';
 import { keeperWanted, runKeeper } from './keeper';
 import { UpgradeJoin } from './upgrade-new';
+import { askDrainingMaster, removeStaleDrainingSocket, serveWhileDraining } from './draining-control';
 import { Observability } from './admin/observability';
 import { HealthChecker } from './health/checker';
 import { DnsClusters } from './health/dns';
 import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
 import * as path from 'node:path';
+import { UPGRADE_FINAL_EVENT_FLUSH_MS } from '../shared/constants';
 
 export interface MasterOptions {
   configPath: string;
@@ -43,8 +45,15 @@ export function loadOrThrow(path: string): { config: MosndConfig; warnings: stri
 export class Master {
   private supervisor!: Supervisor;
   private control: ControlServer | null = null;
+  /** New generation: removes what a killed old master left in the run dir. */
+  private cleanUpOlder: (() => void) | null = null;
+  /** Old generation after commit: Status for the new master (draining-control.ts). */
+  private drainingControl: Promise<ControlServer | null> | null = null;
   private log!: Logger;
+  /** The run dir's pidfile (its lock; rundir.ts). */
   private pidfile = '';
+  /** The config's `pid` file, when it is another path: a copy of the pid for other tools. */
+  private extraPidfile: string | undefined;
   private runDir = '';
   private configPath: string;
   private readonly rpsSamples = new Map<number, { at: number; total: number }>();
@@ -76,9 +85,18 @@ export class Master {
     }
     this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
     ensureRunDir(this.runDir);
-    this.pidfile = pidfilePath(this.runDir, config.pidFile);
+    this.pidfile = pidfilePath(this.runDir);
+    this.extraPidfile = extraPidfilePath(this.runDir, config.pidFile);
     // Writes the pidfile now, before binding or spawning: a second start racing this one is refused.
     claimRunDir(this.runDir, this.pidfile);
+    if (this.extraPidfile) {
+      try {
+        writePidfile(this.extraPidfile, process.pid);
+      } catch (e) {
+        removePidfile(this.pidfile, process.pid);
+        throw new MosndError('MOSND_ERR_RUNDIR', `cannot write the pid file ${this.extraPidfile} (config "pid"): ${(e as Error).message}`);
+      }
+    }
 
     const workers = this.createRuntime(config, generation);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
@@ -92,7 +110,7 @@ export class Master {
       this.stopUpstreamWatch();
       await this.obs.close();
       if (this.supervisor.state === 'serving') await this.supervisor.stop(true);
-      removePidfile(this.pidfile, process.pid);
+      this.removePidfiles();
       throw e;
     }
     await this.startControl();
@@ -137,7 +155,8 @@ export class Master {
     this.log = createLogger({ path: config.logPath, level: config.logLevel, generation, worker: 'master' });
     for (const w of warnings) this.log.warn(`config: ${w}`);
     this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
-    this.pidfile = pidfilePath(this.runDir, config.pidFile);
+    this.pidfile = pidfilePath(this.runDir);
+    this.extraPidfile = extraPidfilePath(this.runDir, config.pidFile);
     const workers = this.createRuntime(config, generation);
     this.obs.adoptCounters(join.counters);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
@@ -160,11 +179,11 @@ export class Master {
     // Commit: accept, then own the pidfile and the control socket.
     this.supervisor.acceptAll();
     this.installSignals();
-    writePidfile(this.pidfile, process.pid);
+    this.writePidfiles();
     await this.startControl();
     const committedAt = Date.now();
     this.obs.recordUpgrade('ok');
-    this.obs.setOlderGeneration(join.oldGeneration, join.oldProcesses);
+    this.obs.setOlderGeneration(join.oldGeneration, join.oldProcesses, () => askDrainingMaster(this.runDir, join.oldGeneration));
     await this.obs.startServers(config, new Map(join.reserved)).catch((err: Error) =>
       this.log.error({ err: err.message }, `admin API / metrics sink not served: ${err.message}`),
     );
@@ -182,7 +201,10 @@ export class Master {
       fromGeneration: join.oldGeneration,
       toGeneration: generation,
     };
+    const oldMaster = join.oldProcesses.find((p) => p.role === 'master')?.pid;
+    this.cleanUpOlder = () => removeStaleDrainingSocket(this.runDir, join.oldGeneration, oldMaster);
     void join.waitDone().then((totals) => {
+      this.cleanUpOlder?.();
       if (totals) {
         this.obs.adoptCounters(totals.counters);
         this.obs.recordHandover((Date.now() - committedAt) / 1000);
@@ -206,7 +228,14 @@ export class Master {
       status: () => this.status(),
       stop: async (fast) => {
         setImmediate(() => void this.stop(fast));
-        return { accepted: true, message: fast ? 'fast stop started' : 'graceful stop started' };
+        // Says how long the drain may take, so that `mosnd stop` waits for this master's own
+        // graceful_timeout (it may differ from the default, and a reload may have changed it).
+        return {
+          accepted: true,
+          message: fast ? 'fast stop started' : 'graceful stop started',
+          pid: process.pid,
+          drainTimeoutMs: fast ? 0 : this.supervisor.config.gracefulTimeoutMs,
+        };
       },
       reload: (p) => this.reload(p),
       upgrade: (req, emit) => this.runUpgrade(req, emit),
@@ -226,12 +255,14 @@ export class Master {
         // on exit (removePidfile checks the pid; the control server checks the inode).
         // It serves the admin API and metrics sink from now on, on the sockets it received.
         this.obs.suspendServers();
+        this.startDrainingControl();
       },
       handoverExtras: () => this.obs.handoverExtras(),
       finalCounters: () => this.obs.finalCounters(),
       onResumed: async () => {
+        void this.closeDrainingControl();
         await this.obs.resumeServers().catch((err: Error) => this.log.error({ err: err.message }, 'cannot serve the admin API again'));
-        writePidfile(this.pidfile, process.pid);
+        this.writePidfiles();
         // Take the socket path back first. The old server still carries the Upgrade call
         // that reports this failure: awaiting its close here would wait for that call, cut
         // it after the grace period ("shutting down") and leave no control socket meanwhile.
@@ -241,6 +272,21 @@ export class Master {
       },
     });
     return this.upgrade;
+  }
+
+  /** Committed: the new master shows this generation's workers and asks us for their figures. */
+  private startDrainingControl(): void {
+    const generation = this.supervisor.generation;
+    this.drainingControl = serveWhileDraining(this.runDir, generation, () => this.status()).catch((err: Error) => {
+      this.log.warn({ err: err.message }, `mosnd status will show generation ${generation}'s workers without figures: ${err.message}`);
+      return null;
+    });
+  }
+
+  private async closeDrainingControl(): Promise<void> {
+    const server = await this.drainingControl;
+    this.drainingControl = null;
+    await server?.close();
   }
 
   /** The Upgrade RPC (and SIGUSR2): on success this generation exits afterwards. */
@@ -268,7 +314,7 @@ export class Master {
       generation: outcome.toGeneration,
     });
     // Let the final event reach the client, then leave.
-    setTimeout(() => void this.exitAfterUpgrade(), 50);
+    setTimeout(() => void this.exitAfterUpgrade(), UPGRADE_FINAL_EVENT_FLUSH_MS);
   }
 
   /** The checker's changes go to every worker; a worker started later gets the unhealthy set. */
@@ -315,10 +361,11 @@ export class Master {
     // Checked until now: the old workers still pick hosts for what they finish.
     this.stopUpstreamWatch();
     if (this.control) await this.control.close();
+    await this.closeDrainingControl();
     await this.obs.close();
     this.supervisor.state = 'stopped';
     this.closeListenersAfterUpgrade();
-    removePidfile(this.pidfile, process.pid);
+    this.removePidfiles();
     if (keeperWanted()) {
       // PID 1 of a container: exiting would end the container with the new generation in it.
       const code = await runKeeper(this.pidfile, this.upgrade?.spawnedPids ?? new Set(), this.log);
@@ -327,6 +374,23 @@ export class Master {
     }
     this.log.info('handed over to the new generation; exiting');
     this.exitResolve?.(0);
+  }
+
+  /** This master serves: the run dir's pidfile and the config's `pid` file name it. */
+  private writePidfiles(): void {
+    writePidfile(this.pidfile, process.pid);
+    if (!this.extraPidfile) return;
+    try {
+      writePidfile(this.extraPidfile, process.pid);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, `cannot write the pid file ${this.extraPidfile} (config "pid")`);
+    }
+  }
+
+  /** Each file is removed only while it still names this process (a successor's stays). */
+  private removePidfiles(): void {
+    removePidfile(this.pidfile, process.pid);
+    if (this.extraPidfile) removePidfile(this.extraPidfile, process.pid);
   }
 
   private closeListenersAfterUpgrade(): void {
@@ -387,7 +451,7 @@ export class Master {
   async stop(fast: boolean): Promise<void> {
     if (!this.supervisor || this.supervisor.state === 'stopped') return;
     if (this.supervisor.state === 'starting') {
-      removePidfile(this.pidfile, process.pid);
+      this.removePidfiles();
       process.exit(1);
     }
     sdNotify(this.log, { STOPPING: 1, STATUS: fast ? 'fast stop' : 'graceful stop' });
@@ -395,7 +459,9 @@ export class Master {
     await this.supervisor.stop(fast);
     await this.obs.close();
     if (this.control) await this.control.close();
-    removePidfile(this.pidfile, process.pid);
+    await this.closeDrainingControl();
+    this.cleanUpOlder?.();
+    this.removePidfiles();
     this.log.info('stopped');
     this.exitResolve?.(0);
   }

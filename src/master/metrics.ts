@@ -18,16 +18,9 @@ import * as zlib from 'node:zlib';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { MetricJson, MetricsSnapshot } from '../shared/ipc';
 import type { WorkerProcess } from './worker-process';
+import { METRICS_POLL_INTERVAL_MS, METRICS_RETIRE_WAIT_MS, SCRAPE_WORKER_TIMEOUT_MS } from '../shared/constants';
 
-/** How often the master takes each worker's snapshot: a worker killed by SIGKILL loses at
- *  most this much of its counts, and one IPC round trip per worker per second is noise. */
-export const METRICS_POLL_INTERVAL_MS = 1_000;
-/** A scrape waits this long for a worker's fresh snapshot, then uses its last one: a busy
- *  worker answers in milliseconds; Prometheus' default scrape timeout is 10 s. */
-export const SCRAPE_WORKER_TIMEOUT_MS = 1_000;
-/** After a worker's exit, `carry()` waits this long for its IPC channel to close (its final
- *  snapshot comes before the close): the kernel delivers what is in the pipe at once. */
-const RETIRE_WAIT_MS = 2_000;
+export { METRICS_POLL_INTERVAL_MS, SCRAPE_WORKER_TIMEOUT_MS };
 /** The carried totals travel in one handover message (64 KiB at most, with the listener
  *  list beside them): above this, histograms are dropped, then everything. */
 export const CARRY_MAX_BYTES = 48 * 1024;
@@ -117,7 +110,7 @@ export class MetricsCollector {
    */
   async carry(): Promise<MetricsSnapshot> {
     const exited = [...this.sources.values()].filter((s) => s.worker.state === 'exited').map((s) => s.retired);
-    await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, RETIRE_WAIT_MS).unref())]);
+    await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, METRICS_RETIRE_WAIT_MS).unref())]);
     await this.retiring;
     const reg = await this.aggregate(true);
     return (await reg.getMetricsAsJSON()) as unknown as MetricsSnapshot;

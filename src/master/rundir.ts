@@ -1,5 +1,19 @@
 /**
- * The run directory (pidfile, control socket, later the handover sockets) and the pidfile.
+ * The run directory and the pidfile.
+ *
+ * The run dir is where one running mosnd is found and driven: its pidfile `mosnd.pid` (which
+ * is also the lock that makes the dir one master's), the control socket, the handover
+ * sockets of an upgrade (MOSN's `uds_dir` holds exactly those) and a daemon's output. It is
+ * `--run-dir`, else the config's `uds_dir`, else the default below; every command resolves
+ * it the same way (`locateRunDir`), so a mosnd started from a config with `uds_dir` is found
+ * by `stop/reload/status/upgrade -c` with that config.
+ *
+ * The config's `pid` is MOSN's pidfile path, for the tools that read it (a monitoring agent,
+ * an init script): the master writes its pid there too and removes it on exit, but never
+ * uses it to find or lock anything. A `pid` outside the run dir therefore cannot let two
+ * masters share one run dir (the lock would be in two places), and commands need only the
+ * run dir to find the pidfile.
+ *
  * A live master owns the run dir; a pidfile or socket left by a dead one is stale and is
  * cleaned up, never fatal.
  */
@@ -7,6 +21,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MosndError } from '../shared/errors';
+import { loadConfigOrThrow } from '../shared/config/load';
 
 export const PIDFILE_NAME = 'mosnd.pid';
 export const CONTROL_SOCKET_NAME = 'control.sock';
@@ -22,6 +37,33 @@ export function defaultRunDir(): string {
 
 export function resolveRunDir(option: string | undefined, configUdsDir?: string): string {
   return path.resolve(option ?? configUdsDir ?? defaultRunDir());
+}
+
+/**
+ * The run dir of the mosnd a command talks to: `--run-dir`, else the `uds_dir` of the config
+ * file given with `-c` (as `mosnd start -c` that file resolved it), else the default.
+ */
+export function locateRunDir(opts: { runDir?: string; config?: string }): string {
+  if (opts.runDir !== undefined || opts.config === undefined) return resolveRunDir(opts.runDir);
+  return resolveRunDir(undefined, udsDirOfConfigFile(opts.config));
+}
+
+/**
+ * The `uds_dir` of a config file, read without validating the rest: finding a running
+ * master must not depend on its file still being valid (it may have been edited since the
+ * start; `reload` reports what is wrong with it). A file that cannot be read or is not JSON
+ * fails with the loader's own error (path, line and column).
+ */
+export function udsDirOfConfigFile(file: string): string | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+  } catch {
+    loadConfigOrThrow(file); // throws MOSND_ERR_CONFIG_READ / _JSON with the details
+    return undefined;
+  }
+  const dir = typeof doc === 'object' && doc !== null ? (doc as { uds_dir?: unknown }).uds_dir : undefined;
+  return typeof dir === 'string' && dir !== '' ? dir : undefined;
 }
 
 /** Creates the run dir with mode 0700 (tightening an existing one we own). */
@@ -40,8 +82,22 @@ export function controlSocketPath(dir: string): string {
   return path.join(dir, CONTROL_SOCKET_NAME);
 }
 
-export function pidfilePath(dir: string, configPid?: string): string {
-  return configPid ? path.resolve(configPid) : path.join(dir, PIDFILE_NAME);
+/** The control socket an old generation serves Status on while it hands over (the serving
+ *  generation owns control.sock; draining-control.ts). */
+export function drainingControlSocketPath(dir: string, generation: number): string {
+  return path.join(dir, `control-${generation}.sock`);
+}
+
+/** The run dir's pidfile: the serving master's pid, and the lock of the run dir. */
+export function pidfilePath(dir: string): string {
+  return path.join(dir, PIDFILE_NAME);
+}
+
+/** The config's `pid` file when it is not the run dir's own pidfile (a copy for other tools). */
+export function extraPidfilePath(dir: string, configPid: string | undefined): string | undefined {
+  if (!configPid) return undefined;
+  const file = path.resolve(configPid);
+  return file === pidfilePath(dir) ? undefined : file;
 }
 
 export function readPid(file: string): number | undefined {

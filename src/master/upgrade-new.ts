@@ -8,12 +8,8 @@ import { MosndError } from '../shared/errors';
 import type { ListenerConfig, MosndConfig } from '../shared/config/model';
 import { FdChannel, native } from '../transfer/fdpass';
 import { decodeMasterMessage, encode, ListenerDesc, MasterChannelMessage, NewWorkerDesc, OldProcessDesc, PROTOCOL_VERSION } from '../transfer/messages';
-import { NEW_MASTER_HELLO_TIMEOUT_MS, OLD_GENERATION_EXIT_WAIT_MS } from '../transfer/constants';
+import { COMMIT_WAIT_TIMEOUT_MS, NEW_MASTER_HELLO_TIMEOUT_MS, OLD_GENERATION_EXIT_WAIT_MS } from '../transfer/constants';
 import { BoundListener, bindListener, listenerFromFd } from './listen-sockets';
-
-/** The old master commits within its own --timeout (60 s by default, at most minutes);
- *  past 10 minutes it is wedged and this generation gives up. */
-const COMMIT_WAIT_TIMEOUT_MS = 600_000;
 
 /** Extra sockets (admin API, metrics sink) travel with the listeners under names starting with this. */
 export const RESERVED_SOCKET_PREFIX = '__';

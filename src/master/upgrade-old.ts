@@ -17,9 +17,13 @@ import type { UpgradeEvent, UpgradeRequest } from '../shared/control-types';
 import { FdChannel, FdChannelServer } from '../transfer/fdpass';
 import { decodeMasterMessage, encode, ListenerDesc, MasterChannelMessage, OldProcessDesc, PROTOCOL_VERSION } from '../transfer/messages';
 import {
+  CHANNEL_WATCH_FOREVER_MS,
   COMMIT_ACK_TIMEOUT_MS,
   DEFAULT_UPGRADE_TIMEOUT_MS,
+  EXIT_REASON_WAIT_MS,
+  NEW_MASTER_DEATH_POLL_MS,
   NEW_MASTER_HELLO_TIMEOUT_MS,
+  UPGRADE_PROGRESS_INTERVAL_MS,
 } from '../transfer/constants';
 import type { Supervisor } from './supervisor';
 
@@ -35,11 +39,6 @@ export type HandoverState =
   | 'done'
   | 'failed';
 
-/** How often progress is streamed while old workers move their connections. */
-const PROGRESS_INTERVAL_MS = 250;
-/** After the new master's channel closes, how long to wait for its exit status to name the
- *  failure: a dying process is reaped within milliseconds; 1 s covers a loaded machine. */
-const EXIT_REASON_WAIT_MS = 1_000;
 
 export interface UpgradeContext {
   supervisor: Supervisor;
@@ -202,7 +201,7 @@ export class UpgradeCoordinator {
       void exited.then((why) => {
         if (this.state === 'handing-over') newDied = why;
       });
-      const watchChannel = this.recv(ch, 2_147_483_647).catch(() => null);
+      const watchChannel = this.recv(ch, CHANNEL_WATCH_FOREVER_MS).catch(() => null);
       void watchChannel.then(() => {
         // A dying master closes the channel a moment before its exit is reported; wait for
         // that, so the reason is its exit and the rollback knows it is dead (see catch).
@@ -215,7 +214,7 @@ export class UpgradeCoordinator {
         if (newDied !== null) return;
         const p = supervisor.handoverProgress();
         say('moving', `${p.moved} connections moved so far (${p.reported}/${p.workers} old workers finished)`, from);
-      }, PROGRESS_INTERVAL_MS);
+      }, UPGRADE_PROGRESS_INTERVAL_MS);
       let totals: { moved: number; drained: number; closed: number; ms: number };
       try {
         const handing = supervisor.handOver(targets, supervisor.config.gracefulTimeoutMs);
@@ -231,7 +230,7 @@ export class UpgradeCoordinator {
                 clearInterval(t);
                 reject(new MosndError('MOSND_ERR_UPGRADE_FAILED', `${newDied} during the handover`));
               }
-            }, 50);
+            }, NEW_MASTER_DEATH_POLL_MS);
             void handing.finally(() => clearInterval(t));
           }),
         ]);

@@ -20,14 +20,11 @@
  */
 import type { Logger } from '../shared/logger';
 import type { WorkerProcess } from './worker-process';
-import { WATCHDOG_INTERVAL_MS, WATCHDOG_KILL_MS, WATCHDOG_WARN_MS } from '../shared/constants';
+import { WATCHDOG_INTERVAL_MS, WATCHDOG_KILL_MS, WATCHDOG_MIN_INTERVAL_MS, WATCHDOG_WARN_MS } from '../shared/constants';
 
 /** The environment variable that sets the kill threshold in ms (0: no watchdog). */
 export const WATCHDOG_KILL_ENV = 'MOSND_WATCHDOG_KILL_MS';
 
-/** A tick at most this often, however short the kill threshold (100 IPC messages per worker
- *  per second is already far more than a liveness check needs). */
-const MIN_INTERVAL_MS = 10;
 
 export interface WatchdogTimings {
   intervalMs: number;
@@ -45,7 +42,7 @@ export function watchdogTimings(killMs: number = WATCHDOG_KILL_MS): WatchdogTimi
   const scale = Math.min(1, killMs / WATCHDOG_KILL_MS);
   return {
     killMs,
-    intervalMs: Math.max(MIN_INTERVAL_MS, Math.round(WATCHDOG_INTERVAL_MS * scale)),
+    intervalMs: Math.max(WATCHDOG_MIN_INTERVAL_MS, Math.round(WATCHDOG_INTERVAL_MS * scale)),
     warnMs: Math.round(WATCHDOG_WARN_MS * scale),
   };
 }

@@ -35,6 +35,26 @@ export const WORKER_RELOAD_ACK_TIMEOUT_MS = 5_000;
  *  rather than making `mosnd status` hang. */
 export const WORKER_STATS_TIMEOUT_MS = 1_000;
 
+/** During an upgrade the serving master asks the old one for its workers' figures
+ *  (draining-control.ts): the old master's answer waits at most WORKER_STATS_TIMEOUT_MS for
+ *  its workers, plus half a second for the call; past that the draining rows show without
+ *  figures rather than making `mosnd status` hang on a wedged old master. */
+export const OLDER_GENERATION_STATUS_TIMEOUT_MS = WORKER_STATS_TIMEOUT_MS + 500;
+
+/** How often the master takes each worker's metrics snapshot: a worker killed by SIGKILL
+ *  loses at most this much of its counts, and one IPC round trip per worker per second is
+ *  noise. */
+export const METRICS_POLL_INTERVAL_MS = 1_000;
+
+/** A scrape waits this long for a worker's fresh snapshot, then uses its last one: a busy
+ *  worker answers in milliseconds; Prometheus' default scrape timeout is 10 s. */
+export const SCRAPE_WORKER_TIMEOUT_MS = 1_000;
+
+/** After a worker's exit, the metrics carried to the next generation wait this long for its
+ *  IPC channel to close (its final snapshot comes before the close): the kernel delivers what
+ *  is in the pipe at once, so this only bounds a wedged channel. */
+export const METRICS_RETIRE_WAIT_MS = 2_000;
+
 /**
  * The worker watchdog (src/master/watchdog.ts), like Envoy's guard dog: the master pings every
  * ready worker each WATCHDOG_INTERVAL_MS and the worker answers from its event loop, so a
@@ -60,11 +80,102 @@ export const WATCHDOG_WARN_MS = 3_000;
  *  breakpoint); a shorter value scales the interval and the warn threshold down with it. */
 export const WATCHDOG_KILL_MS = 10_000;
 
+/** The watchdog ticks at most this often, however short a test makes the kill threshold:
+ *  100 IPC messages per worker per second is already far more than a liveness check needs. */
+export const WATCHDOG_MIN_INTERVAL_MS = 10;
+
+/** The container keeper (keeper.ts) looks at the pidfile and reaps this often: a stop of the
+ *  serving master is noticed within half a second, at the cost of one file read. */
+export const KEEPER_POLL_MS = 500;
+
 /** `mosnd start --daemon` waits this long for the daemon to report ready. */
 export const DAEMON_READY_TIMEOUT_MS = 30_000;
 
-/** `mosnd stop` waits for the master to exit: graceful_timeout plus this margin. */
+/** How often `mosnd stop` and `mosnd start --daemon` look at the other process: a tenth of a
+ *  second is below what a person notices and costs one kill(0) or one status call. */
+export const CLI_POLL_INTERVAL_MS = 100;
+
+/** After a successful upgrade the old master exits within ~50 ms of its last event; `mosnd
+ *  upgrade` waits for that (so a script sees one generation afterwards) at most this long:
+ *  past 5 s something holds it, and the command returns anyway (the upgrade succeeded). */
+export const UPGRADE_OLD_MASTER_EXIT_WAIT_MS = 5_000;
+
+/** How often `mosnd upgrade` looks whether the old master has exited: short, the exit is
+ *  expected within tens of ms and the command's duration is what operators measure. */
+export const UPGRADE_OLD_MASTER_POLL_MS = 10;
+
+/** The old master leaves this long after emitting the upgrade's final event, so the event
+ *  reaches the CLI before the control socket closes under it (a local write is flushed in
+ *  the next loop turns; 50 ms is plenty and does not delay the exit noticeably). */
+export const UPGRADE_FINAL_EVENT_FLUSH_MS = 50;
+
+/** `mosnd status --watch` redraws this often by default: pm2 monit's pace, and cheap for the
+ *  master (one status call samples every process with pidusage). */
+export const STATUS_WATCH_INTERVAL_MS = 2_000;
+
+/** The shortest --interval `mosnd status --watch` accepts: each frame costs the master a
+ *  status call (pidusage of every process, ~100 ms on a loaded box), so faster is no view. */
+export const STATUS_WATCH_MIN_INTERVAL_MS = 100;
+
+/** `mosnd stop` waits for the master to exit for the master's own graceful_timeout (it says
+ *  it in its answer to Stop; 0 for a fast stop) plus this margin, which covers what may follow
+ *  the drain deadline: STOP_KILL_GRACE_MS (2 s) before wedged workers are killed, then up to
+ *  CONTROL_CLOSE_GRACE_MS (2 s) for control calls still open, and the exit itself. */
 export const STOP_WAIT_MARGIN_MS = 5_000;
+
+// ---- control API (CLI ⇄ master, control.proto) ------------------------------------------
+
+/** How long the master may take to accept the control connection. A live master on a local
+ *  socket answers in milliseconds even when busy; two seconds is what an operator waits before
+ *  concluding it is hung, and what `mosnd status` scripts can afford. */
+export const CONTROL_CONNECT_TIMEOUT_MS = 2_000;
+
+/** Status samples cpu/memory of every process (pidusage, ~100 ms); 5 s covers a loaded host. */
+export const CONTROL_STATUS_DEADLINE_MS = 5_000;
+
+/** Stop answers once the stop is accepted; the drain happens after the reply. */
+export const CONTROL_STOP_DEADLINE_MS = 5_000;
+
+/** Reload reads and validates the file, then every worker applies it within
+ *  WORKER_RELOAD_ACK_TIMEOUT_MS; 30 s is far past that. */
+export const CONTROL_RELOAD_DEADLINE_MS = 30_000;
+
+/** Added to the upgrade's own timeout for the Upgrade call's deadline: after the new
+ *  generation's deadline the master still rolls back and reports, so the client must outwait it. */
+export const CONTROL_UPGRADE_DEADLINE_MARGIN_MS = 15_000;
+
+/** How long the control server's close() lets calls in flight finish before cutting them.
+ *  Status, stop and reload answer in milliseconds; an upgrade stream still open at close time
+ *  has sent its final event already or is being abandoned, so waiting longer only delays the
+ *  master's exit. */
+export const CONTROL_CLOSE_GRACE_MS = 2_000;
+
+// ---- admin API and metrics sink (master) ---------------------------------------------------
+
+/** close() lets admin requests in flight finish this long (a scrape takes milliseconds;
+ *  /quitquitquit answers before the stop), then cuts them: it must not delay the exit. */
+export const ADMIN_CLOSE_GRACE_MS = 1_000;
+
+/** An admin client must send its request head within this time (slowloris guard). */
+export const ADMIN_HEADERS_TIMEOUT_MS = 10_000;
+
+/** A whole admin request (head and body, at most 64 KiB) within this time: three times the
+ *  head's allowance, so only a client trickling its body is cut. */
+export const ADMIN_REQUEST_TIMEOUT_MS = 3 * ADMIN_HEADERS_TIMEOUT_MS;
+
+/** Idle keep-alive admin connections close after this (curl and Prometheus reconnect). */
+export const ADMIN_KEEPALIVE_TIMEOUT_MS = 5_000;
+
+// ---- worker exit --------------------------------------------------------------------------
+
+/** After the drain deadline (or a handover), connections still open are cut; this bounds the
+ *  final flush of what was written to them before the worker exits. */
+export const WORKER_EXIT_FLUSH_MS = 100;
+
+/** A graceful worker exit sends its last metrics snapshot first (so the master's counters lose
+ *  nothing); writing a few KiB to the IPC pipe takes microseconds, so a master that has not
+ *  taken it in half a second is stuck and the worker exits anyway. */
+export const WORKER_FINAL_METRICS_WAIT_MS = 500;
 
 // ---- proxy: downstream ---------------------------------------------------------------------
 

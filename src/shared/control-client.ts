@@ -16,25 +16,17 @@ import type {
   UpgradeResult,
 } from './control-types';
 
-/**
- * How long the master may take to accept the control connection. A live master on
- * a local socket answers in milliseconds even when busy; two seconds is what an
- * operator waits before concluding it is hung, and what `mosnd status` scripts can afford.
- */
-export const CONNECT_TIMEOUT_MS = 2_000;
-/** Status samples cpu/memory of every process (pidusage, ~100 ms); 5 s covers a loaded host. */
-export const STATUS_DEADLINE_MS = 5_000;
-/** Stop answers once the stop is accepted; the drain happens after the reply. */
-export const STOP_DEADLINE_MS = 5_000;
-/** Reload reads and validates the file, then every worker applies it; workers answer in well under 30 s. */
-export const RELOAD_DEADLINE_MS = 30_000;
-/** The upgrade timeout the master applies when the caller gives none (the CLI's `--timeout 60s`). */
-export const DEFAULT_UPGRADE_TIMEOUT_MS = 60_000;
-/**
- * Added to the upgrade's own timeout for the call deadline: after the new generation's
- * deadline the master still rolls back and reports, so the client must outwait it.
- */
-export const UPGRADE_DEADLINE_MARGIN_MS = 15_000;
+import {
+  CONTROL_CONNECT_TIMEOUT_MS as CONNECT_TIMEOUT_MS,
+  CONTROL_RELOAD_DEADLINE_MS as RELOAD_DEADLINE_MS,
+  CONTROL_STATUS_DEADLINE_MS as STATUS_DEADLINE_MS,
+  CONTROL_STOP_DEADLINE_MS as STOP_DEADLINE_MS,
+  CONTROL_UPGRADE_DEADLINE_MARGIN_MS as UPGRADE_DEADLINE_MARGIN_MS,
+} from './constants';
+import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../transfer/constants';
+
+// The timings live in constants.ts (control API); the names this module always exported stay.
+export { CONNECT_TIMEOUT_MS, STATUS_DEADLINE_MS, STOP_DEADLINE_MS, RELOAD_DEADLINE_MS, DEFAULT_UPGRADE_TIMEOUT_MS, UPGRADE_DEADLINE_MARGIN_MS };
 
 type Callback<T> = (err: GrpcJs.ServiceError | null, value?: T) => void;
 type UnaryMethod<Req, Rep> = (req: Req, options: GrpcJs.CallOptions, cb: Callback<Rep>) => GrpcJs.ClientUnaryCall;
@@ -57,13 +49,21 @@ export class ControlClient {
     });
   }
 
-  async status(): Promise<StatusReply> {
-    const reply = await this.unary<object, StatusReply>('Status', {}, STATUS_DEADLINE_MS);
+  async status(deadlineMs = STATUS_DEADLINE_MS): Promise<StatusReply> {
+    const reply = await this.unary<object, StatusReply>('Status', {}, deadlineMs);
     return { ...reply, lastUpgrade: reply.lastUpgrade ?? NO_UPGRADE };
   }
 
-  stop(fast: boolean): Promise<StopReply> {
-    return this.unary('Stop', { fast }, STOP_DEADLINE_MS);
+  async stop(fast: boolean): Promise<StopReply> {
+    const r = await this.unary<object, StopReply & { _drainTimeoutMs?: string }>('Stop', { fast }, STOP_DEADLINE_MS);
+    // Only what the master said: pid 0 and an unset drain time mean "not told" (an older
+    // master), which the caller must not mistake for pid 0 or a fast stop.
+    return {
+      accepted: r.accepted,
+      message: r.message,
+      ...(r.pid ? { pid: r.pid } : {}),
+      ...(r._drainTimeoutMs === 'drainTimeoutMs' && typeof r.drainTimeoutMs === 'number' ? { drainTimeoutMs: r.drainTimeoutMs } : {}),
+    };
   }
 
   reload(configPath?: string): Promise<ReloadReply> {

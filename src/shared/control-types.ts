@@ -83,6 +83,12 @@ export interface StopRequest {
 export interface StopReply {
   accepted: boolean;
   message: string;
+  /** The master that stops (absent from a master that does not say). */
+  pid?: number;
+  /** How long its workers may finish what is in flight before they are cut: the master's
+   *  graceful_timeout for a graceful stop, 0 for a fast one (absent from a master that does
+   *  not say). `mosnd stop` waits this plus STOP_WAIT_MARGIN_MS for the exit. */
+  drainTimeoutMs?: number;
 }
 
 export interface ReloadRequest {

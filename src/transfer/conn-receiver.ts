@@ -7,13 +7,9 @@
 import { FdChannel, FdChannelServer } from './fdpass';
 import { ConnDesc, decodeConnMessage, encode } from './messages';
 import { native } from './fdpass';
-import { CONN_ACK_TIMEOUT_MS, RECEIVER_IDLE_WAIT_MS } from './constants';
+import { RECEIVER_IDLE_WAIT_MS, RELEASE_WAIT_MS } from './constants';
 import { MosndError, isMosndError } from '../shared/errors';
 
-/** The old owner answers an ack with `released` at once (same turn of its loop). Waiting
- *  far longer than its own ack timeout means only a wedged old worker is ever given up on:
- *  giving up early while a `released` is still on its way would drop those connections. */
-const RELEASE_WAIT_MS = 15 * CONN_ACK_TIMEOUT_MS;
 import * as fs from 'node:fs';
 
 /**

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { MosndError } from '../shared/errors';
+import { CONNECT_RETRY_INTERVAL_MS, SEND_TIMEOUT_MS } from './constants';
 
 /** The kernel refuses more fds in one SCM_RIGHTS message (SCM_MAX_FD). */
 export const MAX_FDS_PER_MESSAGE = 253;
@@ -22,14 +23,8 @@ export const MAX_FDS_PER_MESSAGE = 253;
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Only one handover peer talks to us at a time; a few spare slots absorb a retrying peer. */
 export const LISTEN_BACKLOG = 16;
-/** Pause between connect attempts while the listener's backlog is full (EAGAIN): short, it drains in microseconds. */
-export const CONNECT_RETRY_INTERVAL_MS = 10;
-/**
- * Default bound on one send waiting for room in the peer's receive queue (10
- * messages, net.unix.max_dgram_qlen). A live peer drains it in milliseconds; a
- * peer stuck this long will not finish a handover either.
- */
-export const SEND_TIMEOUT_MS = 10_000;
+// The waits of a channel live with the protocol's other timings (constants.ts).
+export { CONNECT_RETRY_INTERVAL_MS, SEND_TIMEOUT_MS };
 
 /** Mode of the channel's socket file: only our own user may connect (the run directory is 0700 too). */
 const SOCKET_FILE_MODE = 0o600;

@@ -19,14 +19,10 @@ import { AccessLog } from './access-log';
 import { LoopDelayMonitor } from './loop-delay';
 import { OverloadManager } from './overload';
 
-type WorkerState = 'starting' | 'ready' | 'handing-over' | 'draining';
+import { WORKER_EXIT_FLUSH_MS as EXIT_FLUSH_MS, WORKER_FINAL_METRICS_WAIT_MS as FINAL_METRICS_WAIT_MS } from '../shared/constants';
+import { DEFAULT_GRACEFUL_TIMEOUT_MS } from '../shared/config/defaults';
 
-/** After the drain deadline, connections still open are cut; this bounds the final flush. */
-const EXIT_FLUSH_MS = 100;
-/** A graceful exit sends its last metrics snapshot first (so the master's counters lose
- *  nothing); writing a few KiB to the IPC pipe takes microseconds, so a master that has not
- *  taken it in half a second is stuck and the worker exits anyway. */
-const FINAL_METRICS_WAIT_MS = 500;
+type WorkerState = 'starting' | 'ready' | 'handing-over' | 'draining';
 
 class Worker {
   private state: WorkerState = 'starting';
@@ -313,13 +309,13 @@ class Worker {
   }
 
   onTerm(): void {
-    this.drain(this.config?.gracefulTimeoutMs ?? 30_000);
+    this.drain(this.config?.gracefulTimeoutMs ?? DEFAULT_GRACEFUL_TIMEOUT_MS);
   }
 
   onMasterGone(): void {
     if (this.state === 'handing-over') return; // the handover finishes on its own
     this.log?.warn('master is gone; draining');
-    this.drain(this.config?.gracefulTimeoutMs ?? 30_000);
+    this.drain(this.config?.gracefulTimeoutMs ?? DEFAULT_GRACEFUL_TIMEOUT_MS);
   }
 }
 

@@ -14,14 +14,7 @@ import * as net from 'node:net';
 import { MosndError } from '../../shared/errors';
 import { fdOf, native } from '../../transfer/fdpass';
 import { formatAddress } from '../listen-sockets';
-
-/** close() lets admin requests in flight finish this long (a scrape takes milliseconds;
- *  /quitquitquit answers before the stop), then cuts them: it must not delay the exit. */
-const CLOSE_GRACE_MS = 1_000;
-/** A client must send its request head within this time (slowloris guard on the admin port). */
-const ADMIN_HEADERS_TIMEOUT_MS = 10_000;
-/** Idle keep-alive admin connections close after this (curl and Prometheus reconnect). */
-const ADMIN_KEEPALIVE_TIMEOUT_MS = 5_000;
+import { ADMIN_CLOSE_GRACE_MS, ADMIN_HEADERS_TIMEOUT_MS, ADMIN_KEEPALIVE_TIMEOUT_MS, ADMIN_REQUEST_TIMEOUT_MS } from '../../shared/constants';
 
 export class HttpEndpoint {
   private server: http.Server | null = null;
@@ -93,7 +86,7 @@ export class HttpEndpoint {
       const force = setTimeout(() => {
         s.closeAllConnections();
         resolve();
-      }, CLOSE_GRACE_MS);
+      }, ADMIN_CLOSE_GRACE_MS);
       force.unref();
       s.close(() => {
         clearTimeout(force);
@@ -106,7 +99,7 @@ export class HttpEndpoint {
   private start(listen: (s: http.Server, cb: () => void) => void, what: string): Promise<void> {
     const s = http.createServer(this.handler);
     s.headersTimeout = ADMIN_HEADERS_TIMEOUT_MS;
-    s.requestTimeout = ADMIN_HEADERS_TIMEOUT_MS * 3;
+    s.requestTimeout = ADMIN_REQUEST_TIMEOUT_MS;
     s.keepAliveTimeout = ADMIN_KEEPALIVE_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {

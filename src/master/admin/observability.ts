@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import pidusage from 'pidusage';
 import type { LogLevel, MosndConfig } from '../../shared/config/model';
+import { PROMETHEUS_SINK_HOST } from '../../shared/config/defaults';
 import type { ListenerInfo, ProcessInfo } from '../../shared/control-types';
 import type { MetricJson, MetricsSnapshot } from '../../shared/ipc';
 import { Logger, reopenLogFile } from '../../shared/logger';
@@ -26,8 +27,8 @@ import type { HealthChecker } from '../health/checker';
 /** Reserved names of the extra sockets in the handover's listener list. */
 export const ADMIN_SOCKET_NAME = '__admin';
 export const METRICS_SOCKET_NAME = '__metrics';
-/** MOSN's prometheus sink listens on every interface (`":" + port`); Prometheus scrapes from elsewhere. */
-export const METRICS_SINK_HOST = '0.0.0.0';
+/** Where the sink listens (every interface, as MOSN's): the config's address check knows it too. */
+export const METRICS_SINK_HOST = PROMETHEUS_SINK_HOST;
 
 /** A socket handed to the next generation beside the proxy listeners. */
 export interface ExtraSocket {
@@ -78,7 +79,7 @@ export class Observability {
   private levelOverride: LogLevel | null = null;
   private upgrades = { ok: 0, failed: 0 };
   private lastHandoverSeconds = 0;
-  private older: { generation: number; processes: GenerationProcess[]; since: number } | null = null;
+  private older: { generation: number; processes: GenerationProcess[]; since: number; figures: () => Promise<ProcessInfo[]> } | null = null;
 
   constructor(private readonly opts: ObservabilityOptions) {
     this.collector = new MetricsCollector({ masterMetrics: () => this.masterMetrics() });
@@ -178,9 +179,10 @@ export class Observability {
     if (snapshot) this.collector.setBase(snapshot);
   }
 
-  /** New generation: list the older one's processes in `mosnd status` while they live. */
-  setOlderGeneration(generation: number, processes: GenerationProcess[]): void {
-    this.older = { generation, processes, since: Date.now() };
+  /** New generation: list the older one's processes in `mosnd status` while they live;
+   *  `figures` asks their own master what they hold (draining-control.ts). */
+  setOlderGeneration(generation: number, processes: GenerationProcess[], figures: () => Promise<ProcessInfo[]> = async () => []): void {
+    this.older = { generation, processes, since: Date.now(), figures };
   }
 
   /** The older generation reported `done`: its workers are gone and its master exits (or
@@ -197,7 +199,8 @@ export class Observability {
     this.lastHandoverSeconds = seconds;
   }
 
-  /** Rows for the older generation's processes that still run (state `draining`). */
+  /** Rows for the older generation's processes that still run (state `draining`), with the
+   *  connections and requests their master reports (0 when it does not answer). */
   async olderProcesses(): Promise<ProcessInfo[]> {
     const o = this.older;
     if (!o) return [];
@@ -207,9 +210,11 @@ export class Observability {
       return [];
     }
     const now = Date.now();
+    const reported = o.figures().then((rows) => new Map(rows.map((r) => [r.pid, r])));
     return Promise.all(
       alive.map(async (p) => {
         const u = await pidusage(p.pid).catch(() => undefined);
+        const r = (await reported).get(p.pid);
         return {
           role: p.role,
           workerId: p.id,
@@ -220,9 +225,9 @@ export class Observability {
           restarts: 0,
           cpu: u?.cpu ?? 0,
           memory: u?.memory ?? 0,
-          connections: 0,
-          requestsTotal: 0,
-          rps: 0,
+          connections: r?.connections ?? 0,
+          requestsTotal: r?.requestsTotal ?? 0,
+          rps: r?.rps ?? 0,
           liveness: null, // another master's workers: it watches them, not this one
         } satisfies ProcessInfo;
       }),

@@ -87,6 +87,10 @@ export const DEFAULT_DNS_REFRESH_MS = 5_000;
 export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 export const DEFAULT_ADMIN_PORT = 34901;
 
+/** The host the prometheus sink listens on: MOSN's sink listens on every interface
+ *  (`":" + port`), because Prometheus scrapes from elsewhere. */
+export const PROMETHEUS_SINK_HOST = '0.0.0.0';
+
 /** The prometheus sink path MOSN serves (the only one mosnd serves). */
 export const PROMETHEUS_ENDPOINT = '/metrics';
 

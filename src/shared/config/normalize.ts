@@ -32,8 +32,9 @@ export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig
   const routerNames = knownNames('router config', routers.map((r) => r.name));
   const listeners = normalizeListeners(server.listeners, routerNames, clusterNames, ctx);
   const admin = normalizeAdmin(raw);
-  checkAddressConflicts(listeners, admin, ctx);
-  const prometheusPort = normalizePrometheus(raw, ctx);
+  const prometheus = normalizePrometheus(raw, ctx);
+  checkAddressConflicts(listeners, admin, prometheus, ctx);
+  const prometheusPort = prometheus?.config;
   return {
     source,
     logPath: server.default_log_path ?? D.DEFAULT_LOG_PATH,
@@ -232,11 +233,15 @@ function normalizeAdmin(raw: RawConfig): Placed<{ host: string; port: number }> 
 
 /**
  * Two sockets on one port collide when the hosts are equal or either is a wildcard
- * (0.0.0.0 / ::). Port 0 asks the system for a free port, so it never collides.
+ * (0.0.0.0 / ::). Port 0 asks the system for a free port, so it never collides. Every
+ * socket the master binds takes part: the listeners, the admin API and the Prometheus sink
+ * (which listens on every interface, so any other socket on its port collides with it).
+ * The error is reported at the later one and names the JSON path of the earlier one.
  */
 function checkAddressConflicts(
   listeners: Placed<ListenerConfig>[],
   admin: Placed<{ host: string; port: number }> | undefined,
+  prometheus: Placed<number | undefined> | undefined,
   ctx: Ctx,
 ): void {
   const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
@@ -250,10 +255,17 @@ function checkAddressConflicts(
   for (const { config: l, path } of listeners) {
     claim(l.host, l.port, `the address of ${path}`, joinPath(path, 'address'));
   }
-  if (admin) claim(admin.config.host, admin.config.port, 'the admin address', joinPath(admin.path, 'port_value'));
+  if (admin) {
+    const at = joinPath(admin.path, 'port_value');
+    claim(admin.config.host, admin.config.port, `the admin address ${at}`, at);
+  }
+  if (prometheus?.config !== undefined) {
+    claim(D.PROMETHEUS_SINK_HOST, prometheus.config, `the prometheus sink port ${prometheus.path}`, prometheus.path);
+  }
 }
 
-function normalizePrometheus(raw: RawConfig, ctx: Ctx): number | undefined {
+/** The port of the first prometheus sink (undefined: none, or no port), with its JSON path. */
+function normalizePrometheus(raw: RawConfig, ctx: Ctx): Placed<number | undefined> | undefined {
   const sinks = (raw.metrics?.sinks ?? []).filter(
     (s): s is Extract<typeof s, { type: 'prometheus' }> => s.type === 'prometheus',
   );
@@ -264,5 +276,5 @@ function normalizePrometheus(raw: RawConfig, ctx: Ctx): number | undefined {
   if (endpoint !== undefined && endpoint !== D.PROMETHEUS_ENDPOINT) {
     ctx.warn(joinPath(pathOf(sink.config), 'endpoint'), `${show(endpoint)} is not implemented by mosnd yet; metrics are served on "/metrics"`);
   }
-  return sink.config.port;
+  return { config: sink.config.port, path: joinPath(pathOf(sink.config), 'port') };
 }
