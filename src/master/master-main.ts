@@ -42,6 +42,9 @@ export function loadOrThrow(path: string): { config: MosndConfig; warnings: stri
   return { config: r.config, warnings: r.warnings.map(formatIssue) };
 }
 
+/** A worker `status` did not ask for its figures (see Master.status). */
+const NOT_ASKED = null;
+
 export class Master {
   private supervisor!: Supervisor;
   private control: ControlServer | null = null;
@@ -471,8 +474,13 @@ export class Master {
     const now = Date.now();
     const workers = sup.workers();
     const pids = [process.pid, ...workers.map((w) => w.pid)];
-    const usage: Record<string, { cpu: number; memory: number } | undefined> = await pidusage(pids).catch(() => ({}));
-    const stats = await Promise.all(workers.map((w) => w.stats()));
+    // Sampled and asked at once: the reply waits for the slowest, at most WORKER_STATS_TIMEOUT_MS
+    // for a worker that does not answer (listed as unresponsive). A worker still starting
+    // has served nothing: it is not asked, so one wedged in its start costs no wait at all.
+    const [usage, stats] = await Promise.all([
+      pidusage(pids).catch(() => ({})) as Promise<Record<string, { cpu: number; memory: number } | undefined>>,
+      Promise.all(workers.map((w) => (w.state === 'spawning' ? NOT_ASKED : w.stats()))),
+    ]);
     const processes: ProcessInfo[] = [
       {
         role: 'master',
@@ -493,7 +501,9 @@ export class Master {
     for (const slot of sup.slots) {
       const w = slot.worker;
       const i = w ? workers.indexOf(w) : -1;
-      const st = i >= 0 ? stats[i] : undefined;
+      const st = i >= 0 ? (stats[i] ?? undefined) : undefined;
+      // Asked, still there, and no answer in time.
+      const silent = w !== null && i >= 0 && stats[i] === undefined && w.state !== 'exited';
       const total = st?.requestsTotal ?? 0;
       let rps = 0;
       if (w) {
@@ -506,7 +516,7 @@ export class Master {
         workerId: slot.id + 1,
         generation: sup.generation,
         pid: w?.pid ?? 0,
-        state: slot.failed ? 'failed' : w ? w.state : 'restarting',
+        state: slot.failed ? 'failed' : w ? (silent ? 'unresponsive' : w.state) : 'restarting',
         uptimeMs: w ? now - w.startedAt : 0,
         restarts: slot.restarts,
         cpu: w ? (usage[w.pid]?.cpu ?? 0) : 0,

@@ -31,8 +31,11 @@ export const STOP_KILL_GRACE_MS = 2_000;
  *  reported as failed for that worker (which is then restarted with the new config). */
 export const WORKER_RELOAD_ACK_TIMEOUT_MS = 5_000;
 
-/** Stats requests to workers: a worker that cannot answer in 1 s is shown without figures
- *  rather than making `mosnd status` hang. */
+/** `mosnd status` asks each ready (or draining) worker for its figures, all at once, and waits
+ *  this long for each: a worker answers from its event loop in milliseconds, and one starved of
+ *  CPU on a loaded box still gets a slice within a second (the watchdog's premise). One that
+ *  has not answered by then is listed as `unresponsive` (no figures) rather than holding up
+ *  the reply; a worker still starting is not asked at all (it has served nothing yet). */
 export const WORKER_STATS_TIMEOUT_MS = 1_000;
 
 /** During an upgrade the serving master asks the old one for its workers' figures
@@ -125,16 +128,24 @@ export const STOP_WAIT_MARGIN_MS = 5_000;
 
 // ---- control API (CLI ⇄ master, control.proto) ------------------------------------------
 
-/** How long the master may take to accept the control connection. A live master on a local
- *  socket answers in milliseconds even when busy; two seconds is what an operator waits before
- *  concluding it is hung, and what `mosnd status` scripts can afford. */
-export const CONTROL_CONNECT_TIMEOUT_MS = 2_000;
+/**
+ * How long the master may take to accept the control connection (the gRPC channel READY:
+ * the socket connected and the master's HTTP/2 SETTINGS received) before the CLI says it is
+ * hung. Both ends are Node processes that must each get the CPU for a few loop turns: idle,
+ * that takes a few ms; with two test files of real masters and workers on a 2-core box, 2 s
+ * was exceeded (a `status` failed while the master was fine). 5 s is past any scheduling
+ * delay seen there, and still what an operator waits before concluding the master is wedged
+ * (SIGSTOP, endless loop); a master that is not running at all is reported at once.
+ */
+export const CONTROL_CONNECT_TIMEOUT_MS = 5_000;
 
-/** Status samples cpu/memory of every process (pidusage, ~100 ms); 5 s covers a loaded host. */
-export const CONTROL_STATUS_DEADLINE_MS = 5_000;
+/** Status: the connect above, then the master's own work, bounded by WORKER_STATS_TIMEOUT_MS
+ *  (workers asked at once) and a ~100 ms cpu/memory sample, each stretched on a loaded box. */
+export const CONTROL_STATUS_DEADLINE_MS = 10_000;
 
-/** Stop answers once the stop is accepted; the drain happens after the reply. */
-export const CONTROL_STOP_DEADLINE_MS = 5_000;
+/** Stop answers once the stop is accepted (the drain happens after the reply): the connect
+ *  above plus a loop turn of the master. */
+export const CONTROL_STOP_DEADLINE_MS = 10_000;
 
 /** Reload reads and validates the file, then every worker applies it within
  *  WORKER_RELOAD_ACK_TIMEOUT_MS; 30 s is far past that. */

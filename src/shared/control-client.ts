@@ -151,9 +151,18 @@ export class ControlClient {
     };
     const timer = setTimeout(() => {
       if (settled) return;
-      settled = true;
-      watch.fired = true;
-      cancel();
+      // Timers run before I/O in a loop turn: after a stall of this process (a loaded box),
+      // the master's answer may be waiting unread. Look once more after that I/O is handled.
+      setImmediate(() => {
+        if (settled) return;
+        if (channel.getConnectivityState(false) === READY) {
+          watch.stop();
+          return;
+        }
+        settled = true;
+        watch.fired = true;
+        cancel();
+      });
     }, CONNECT_TIMEOUT_MS);
     // The call's own socket keeps the process alive while it matters; this timer must not.
     timer.unref();
