@@ -8,6 +8,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const h = require('./helpers/mosnd');
+const procs = require('./helpers/procs');
 
 const ADMIN = { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } };
 const CLEAR = '\x1b[H\x1b[2J';
@@ -105,6 +106,7 @@ test('a worker killed with SIGKILL shows restarts 1 and a new pid in the JSON an
   const before = await statusJson(m);
   const victim = before.processes.find((p) => p.workerId === 2);
   process.kill(victim.pid, 'SIGKILL');
+  const killedAt = Date.now();
   let after;
   await h.waitFor(async () => {
     after = await statusJson(m);
@@ -114,12 +116,31 @@ test('a worker killed with SIGKILL shows restarts 1 and a new pid in the JSON an
   const w2 = after.processes.find((p) => p.workerId === 2);
   assert.equal(w2.restarts, 1);
   assert.equal(after.processes.find((p) => p.workerId === 1).restarts, 0);
-  assert.ok(w2.uptimeMs < before.processes[0].uptimeMs + 10_000);
+  // The replacement's uptime counts from its own start, after the kill; not from the slot's.
+  assert.ok(w2.uptimeMs <= Date.now() - killedAt, `uptime ${w2.uptimeMs} ms, killed ${Date.now() - killedAt} ms ago`);
   const table = (await m.cli(['status'])).stdout;
   const row = tableRow(table, w2.pid);
   assert.equal(row[1], '2');
   assert.equal(row[6], '1', `RESTARTS column in: ${row.join(' ')}`);
   assert.ok(!new RegExp(`\\b${victim.pid}\\b`).test(table), 'the dead pid is gone');
+});
+
+test('a ready worker that does not answer is listed as unresponsive while status answers for the others', async (t) => {
+  const m = await h.startMosnd({ config: directConfig(), workers: 2 });
+  t.after(() => m.kill());
+  const before = await statusJson(m);
+  const [frozen, other] = before.processes.slice(1);
+  t.after(() => procs.killAll([frozen.pid]));
+  await procs.freeze(frozen.pid);
+  const st = await statusJson(m);
+  const row = (pid) => st.processes.find((x) => x.pid === pid);
+  assert.equal(row(frozen.pid).state, 'unresponsive');
+  assert.equal(row(other.pid).state, 'ready');
+  assert.deepEqual(tableRow((await m.cli(['status'])).stdout, frozen.pid).slice(0, 5), ['worker', '1', '1', String(frozen.pid), 'unresponsive']);
+  process.kill(frozen.pid, 'SIGCONT');
+  let again;
+  await h.waitFor(async () => (again = (await statusJson(m)).processes.find((x) => x.pid === frozen.pid))?.state === 'ready', 'the thawed worker answering again');
+  assert.equal(again.restarts, 0, 'listed, not restarted');
 });
 
 test('status exits 3 with one line when nothing runs, --watch says so in each frame', async () => {

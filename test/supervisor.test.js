@@ -6,19 +6,23 @@
  */
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const h = require('./helpers/mosnd');
 const p = require('./helpers/procs');
 const { keepAliveClient, loadLoop } = require('./helpers/clients');
-const { CRASH_LOOP_LIMIT, WORKER_READY_TIMEOUT_MS } = require('../dist/shared/constants');
+const { CRASH_LOOP_LIMIT, RESPAWN_BACKOFF_MAX_MS, WORKER_READY_TIMEOUT_MS } = require('../dist/shared/constants');
 
 /** How long processes may take to go away once they should (no connection is open). */
 const EXIT_BOUND_MS = 10_000;
 /** How long a killed worker's replacement may take to appear and report ready. */
 const RESPAWN_BOUND_MS = 15_000;
+/** Past the longest respawn backoff, how long a respawn (timer, fork) may be late on a loaded box. */
+const RESPAWN_MARGIN_MS = 2_000;
 /** The slow upstream of the graceful-stop tests answers this long after the request. */
 const SLOW_ANSWER_MS = 1_500;
-/** Tries at freezing a freshly spawned worker before it reports ready (it takes ~150 ms). */
-const FREEZE_ATTEMPTS = 4;
+/** Preloaded into workers: stops a starting worker while a file exists (see the file). */
+const STOP_AT_START = path.join(__dirname, 'helpers', 'stop-at-start.js');
 
 function directConfig(server = {}) {
   return h.proxyConfig({
@@ -241,7 +245,9 @@ test(`a worker that keeps dying is given up after ${CRASH_LOOP_LIMIT} restarts w
   assert.equal(line.workerId, victim.workerId - 1);
   assert.equal(line.worker, 'master', 'the line is the master\'s own');
   assert.equal(line.level, 'error');
-  await p.sleep(1_000); // longer than any backoff used so far would need to respawn it
+  // A respawn, had one been scheduled, would come after at most the longest backoff there
+  // is (the next one here would be 3.2 s): wait past that ceiling before looking.
+  await p.sleep(RESPAWN_BACKOFF_MAX_MS + RESPAWN_MARGIN_MS);
   const ws = await statusWorkers(m.runDir);
   const failed = ws.find((w) => w.workerId === victim.workerId);
   assert.equal(failed.state, 'failed');
@@ -254,37 +260,39 @@ test(`a worker that keeps dying is given up after ${CRASH_LOOP_LIMIT} restarts w
 });
 
 test('a restarted worker that never reports ready is killed at the ready deadline and replaced', async (t) => {
-  const m = await h.startMosnd({ config: directConfig(), workers: 2 });
+  // The replacement stops itself (SIGSTOP) before it runs any mosnd code while this file
+  // exists: it cannot have said ready, whatever the machine's load (freezing it from here
+  // raced its ~150 ms start).
+  const stopFile = path.join(h.tmpDir(), 'stop-at-start');
+  const m = await h.startMosnd({
+    config: directConfig(),
+    workers: 2,
+    env: { MOSND_WORKER_NODE_ARGS: `--require ${STOP_AT_START}`, MOSND_TEST_STOP_FILE: stopFile },
+  });
   t.after(() => m.kill());
   const [victim, survivor] = await statusWorkers(m.runDir);
-  // Freeze a replacement before it can say ready: it must not hold the slot forever. A
-  // replacement that said ready before the freeze landed misses the point of the test; it is
-  // thawed and killed in turn, and the next one is frozen (a few tries at most).
-  let target = victim.pid;
-  let kills = 0;
-  let stuck = 0;
-  for (let attempt = 0; attempt < FREEZE_ATTEMPTS && !stuck; attempt++) {
-    process.kill(target, 'SIGKILL');
-    kills++;
-    const replacement = await p.waitFor(
-      () => h.workerPids(m.pid).find((x) => x !== target && x !== survivor.pid),
-      RESPAWN_BOUND_MS,
-      'replacement worker',
-    );
-    process.kill(replacement, 'SIGSTOP');
-    t.after(() => p.killAll([replacement]));
-    const w = (await statusWorkers(m.runDir)).find((x) => x.pid === replacement);
-    if (w && w.state === 'ready') {
-      process.kill(replacement, 'SIGCONT');
-      target = replacement;
-    } else {
-      stuck = replacement;
-    }
-  }
-  assert.ok(stuck, `no replacement could be frozen before it was ready in ${FREEZE_ATTEMPTS} tries`);
-  await p.waitGone([stuck], WORKER_READY_TIMEOUT_MS + EXIT_BOUND_MS);
+  fs.writeFileSync(stopFile, '');
+  process.kill(victim.pid, 'SIGKILL');
+  const stuck = await p.waitFor(
+    () => h.workerPids(m.pid).find((x) => x !== victim.pid && x !== survivor.pid && p.isStopped(x)),
+    RESPAWN_BOUND_MS,
+    'the replacement stopped in its start',
+  );
+  t.after(() => p.killAll([stuck]));
+  fs.rmSync(stopFile); // the next replacement starts normally
+  // status answers with a worker wedged in its start (it is not asked for figures) and
+  // shows it as not ready.
+  const w = (await statusWorkers(m.runDir)).find((x) => x.pid === stuck);
+  assert.equal(w?.state, 'spawning', JSON.stringify(w));
+  // The ready deadline, not the watchdog (which watches ready workers only), ends it.
+  const line = await m.waitForLog(
+    (l) => l.msg === 'worker restart failed' && /was not ready within/.test(l.err ?? ''),
+    WORKER_READY_TIMEOUT_MS + EXIT_BOUND_MS,
+  );
+  assert.equal(line.workerId, victim.workerId - 1);
+  await p.waitGone([stuck], EXIT_BOUND_MS);
   const next = await waitRespawned(m.runDir, victim.workerId, stuck);
-  assert.equal(next.restarts, kills + 1, 'each kill and the ready deadline restarted the slot');
+  assert.equal(next.restarts, 2, 'the kill and the ready deadline each restarted the slot');
   assert.equal((await h.request(m.ports.http)).status, 200);
 });
 
