@@ -37,6 +37,30 @@ function postLevel(port, level) {
   return h.request(port, { method: 'POST', path: `/logging?level=${level}` }).then((r) => assert.equal(r.status, 200));
 }
 
+/**
+ * Resolves once every log line written before the call has been read from the master's
+ * stdout: the master and its workers share that pipe and log synchronously (a worker writes
+ * its line before it answers the request that caused it), so a line the master writes now
+ * comes after all of them. The marker: the admin API's info line for a level change, sent
+ * here at the level in force, which changes nothing.
+ */
+async function logBarrier(m, level = 'info') {
+  const seen = m.logs.length;
+  await postLevel(m.ports.__admin, level);
+  await m.waitForLog((l) => m.logs.indexOf(l) >= seen && l.msg === `log level set to ${level} by the admin API`);
+}
+
+/**
+ * Resolves once every worker has applied the last level change: the master sends it over
+ * each worker's IPC channel, where the stats request of `mosnd status` follows it in order;
+ * a worker that answered the latter has applied the former.
+ */
+async function levelApplied(m) {
+  const r = await m.cli(['status', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  for (const w of JSON.parse(r.stdout).processes.slice(1)) assert.equal(w.state, 'ready', 'the worker answered status');
+}
+
 test('a listener\'s access_logs reach the model; disabled ones are dropped and log_format is warned about', () => {
   const d = h.proxyConfig({ routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: 'ok' } }] });
   d.servers[0].listeners[0].access_logs = [
@@ -137,7 +161,7 @@ test('the log level changes at run time in the master and in every worker, also 
   t.after(() => m.kill());
   const malformed = (l) => l.msg === 'malformed request';
   assert.equal((await h.rawExchange(m.ports.http, MALFORMED)).status, 400);
-  await h.sleep(200);
+  await logBarrier(m);
   assert.equal(m.logs.filter(malformed).length, 0, 'no debug line at INFO');
   assert.equal(m.logs.filter((l) => l.level === 'debug').length, 0);
 
@@ -161,9 +185,10 @@ test('the log level changes at run time in the master and in every worker, also 
   await m.waitForLog((l) => malformed(l) && l.pid === replacement, 5_000);
 
   await postLevel(m.ports.__admin, 'info');
+  await levelApplied(m);
   const count = m.logs.filter(malformed).length;
   assert.equal((await h.rawExchange(m.ports.http, MALFORMED)).status, 400);
-  await h.sleep(300);
+  await logBarrier(m);
   assert.equal(m.logs.filter(malformed).length, count, 'back at INFO');
 
   // Every line of every process carries gen and worker.

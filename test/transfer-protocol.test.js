@@ -62,7 +62,34 @@ async function offer(ch, socket) {
   return decodeConnMessage(raw.data, raw.fds.length);
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Polls `pred` every few ms until it holds; rejects after `ms`. */
+async function until(pred, what, ms = 5_000) {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Resolves once `bytes` written by `client` are in the receive queue of its peer and this
+ * process has since been through a whole round of I/O events: a socket that was reading
+ * would have had its 'data' event by then. The proof: an echo through a second loopback
+ * pair, written after those bytes, has come back, and the rest of that round of events
+ * (setImmediate runs after it) has run.
+ */
+async function writtenAndPolled(client, bytes) {
+  await new Promise((r) => client.write(bytes, r));
+  const { client: a, serverSide: b } = await tcpPair();
+  b.on('data', (d) => b.write(d));
+  await new Promise((r) => {
+    a.once('data', r);
+    a.write('ping');
+  });
+  await new Promise((r) => setImmediate(r));
+  a.destroy();
+  b.destroy();
+}
 
 /** What an old worker does before offering a connection: stop kernel reads now. */
 function stopReading(sock) {
@@ -79,13 +106,12 @@ test('a moved connection is not read by the new side until the old side says rel
   t.after(() => ch.close());
   const ack = await offer(ch, serverSide);
   assert.deepEqual(ack, { t: 'ack', accepted: [7], refused: [] });
-  client.write('early');
-  await sleep(100);
+  await writtenAndPolled(client, 'early');
   assert.equal(events[0].started, false);
   assert.equal(events[0].got.length, 0, 'nothing read before released');
   await ch.send(encode({ t: 'released', ids: [7] }));
   serverSide.destroy(); // the old side lets go of its copy
-  await sleep(100);
+  await until(() => events[0].got.length > 0, 'the new side reading after released');
   assert.equal(events[0].started, true);
   assert.equal(Buffer.concat(events[0].got).toString(), 'early', 'the bytes waiting in the kernel reach the new side');
 });
@@ -99,7 +125,7 @@ test('without released, the new side drops its copy and the connection stays usa
   const ack = await offer(ch, serverSide);
   assert.deepEqual(ack.accepted, [7]);
   ch.close(); // the old side gives up: no released
-  await sleep(200);
+  await until(() => events[0].discarded, 'the new side dropping its copy');
   assert.equal(events[0].discarded, true);
   assert.equal(events[0].started, false);
   // The old side still owns a working connection: no FIN or reset reached the client.
