@@ -13,12 +13,17 @@ const h = require('./helpers/mosnd');
 const HEALTH_PATH = '/healthz';
 const ADMIN = { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } };
 
+/** The check interval of httpCheck(). */
+const INTERVAL_MS = 100;
+/** Probes counted by the once-per-interval test. */
+const PROBES = 10;
+
 /** A health check every 100 ms: two failures take a host out, two successes bring it back. */
 function httpCheck(extra = {}) {
   return {
     protocol: 'Http1',
     timeout: '500ms',
-    interval: '100ms',
+    interval: `${INTERVAL_MS}ms`,
     healthy_threshold: 2,
     unhealthy_threshold: 2,
     check_config: { http_check_config: { path: HEALTH_PATH } },
@@ -141,11 +146,13 @@ test('the master probes each host once per interval however many workers there a
   const a = await upstream(t, 'a');
   const m = await start(t, config([h.cluster('c1', [a.address], { health_check: httpCheck() })]), 2);
   await h.waitFor(() => a.probes.length > 0, 'the first probe');
-  const from = a.probes.length;
-  await h.sleep(1_500);
-  const n = a.probes.length - from;
-  // 100 ms interval + up to 10 % jitter: about 14 in 1.5 s; a probe per worker would be about 28.
-  assert.ok(n >= 5 && n <= 18, `${n} probes in 1.5 s`);
+  // PROBES more probes: one prober spaces them by the 100 ms interval (jitter only adds), so
+  // they span at least PROBES intervals however loaded the machine (load only stretches
+  // them); a prober per worker (two here) would fit them into about half that.
+  const from = a.probes.length - 1;
+  await h.waitFor(() => a.probes.length > from + PROBES, `${PROBES} more probes`, 20_000);
+  const span = a.probes[from + PROBES].at - a.probes[from].at;
+  assert.ok(span >= PROBES * INTERVAL_MS * 0.9, `${PROBES} probes came within ${span} ms`);
   const p = a.probes[0];
   assert.equal(p.method, 'GET');
   assert.equal(p.headers.host, a.address);
@@ -280,6 +287,17 @@ test('the checker probes http_check_config.port with that port in the Host heade
     seen.push({ at: Date.now(), host: /\r\nHost: (\S+)\r\n/.exec(text)[1] });
     s.end('HTTP/1.1 500 Internal Server Error\r\n\r\n');
   });
+  /**
+   * Waits `ms` (the checker's timers run in this process: one due sooner fires first), then
+   * sends a request of its own to the check port and waits for the answer: a probe started
+   * before it has reached the server by then. Resolves with the probes seen before it.
+   */
+  const probesAfter = async (ms) => {
+    await h.sleep(ms);
+    await runProbe({ port: checkPort, httpPath: '/marker', authority: 'marker' });
+    const i = seen.findLastIndex((x) => x.host === 'marker');
+    return seen.slice(0, i).filter((x) => x.host !== 'marker').length;
+  };
   const changes = [];
   const quiet = { info() {}, debug() {}, warn() {}, error() {} };
   const checker = new HealthChecker({ log: quiet, onChange: (...c) => changes.push(c) });
@@ -305,8 +323,8 @@ test('the checker probes http_check_config.port with that port in the Host heade
   checker.update([]);
   assert.deepEqual(changes.at(-1), ['c1', 'localhost:1', true]);
   assert.deepEqual(checker.unhealthyHosts(), []);
-  await h.sleep(50); // a request written just before the stop may still be on its way
-  const n = seen.length;
-  await h.sleep(200);
-  assert.equal(seen.length, n, 'no probe after the check is gone');
+  // A probe sent just before the stop may still be on its way: count from a marker after it.
+  const n = await probesAfter(2 * 60);
+  // Ten intervals: a session still running would have probed again.
+  assert.equal(await probesAfter(10 * 60), n, 'no probe after the check is gone');
 });
