@@ -8,6 +8,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const h = require('./helpers/mosnd');
 const { httpLoad, tcpStreams } = require('./helpers/load');
+const { streamCli } = require('./helpers/upgrade');
 
 /** Upgrades in the load test: the issue asks for at least 10. */
 const UPGRADES = 10;
@@ -105,9 +106,11 @@ test('a slow upload in flight during an upgrade completes with 200 and its conne
   cleanup(t, m, []);
   const install = h.makeInstall();
 
+  const [oldWorker] = h.workerPids(m.pid);
   const sock = net.connect(m.ports.http, '127.0.0.1');
-  let connects = 1;
   await new Promise((r) => sock.once('connect', r));
+  let closed = false;
+  sock.on('close', () => (closed = true));
   const responses = [];
   let buf = '';
   sock.on('data', (d) => {
@@ -124,25 +127,33 @@ test('a slow upload in flight during an upgrade completes with 200 and its conne
   });
   const CHUNKS = 10;
   const CHUNK = 1000;
+  const send = async (n) => {
+    for (let i = 0; i < n; i++) {
+      sock.write(Buffer.alloc(CHUNK, 0x61));
+      await h.sleep(50);
+    }
+  };
   sock.write(`POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: ${CHUNKS * CHUNK}\r\n\r\n`);
-  const upgrade = (async () => {
-    await h.sleep(300);
-    return h.runCli(['upgrade', '--binary', install, '--run-dir', m.runDir]);
-  })();
-  for (let i = 0; i < CHUNKS; i++) {
-    sock.write(Buffer.alloc(CHUNK, 0x61));
-    await h.sleep(150);
-  }
+  await send(CHUNKS / 2);
+  // Half the body is out; the upgrade commits (the new generation accepts, the old worker
+  // is told to hand over) while the rest of it has not even been written.
+  const upgrade = streamCli(['upgrade', '--binary', install, '--run-dir', m.runDir]);
+  t.after(() => upgrade.child.kill('SIGKILL'));
+  await upgrade.waitOutput(/committed: /);
+  assert.deepEqual(responses, [], 'the upload is still in flight at the commit');
+  await send(CHUNKS / 2);
   await h.waitFor(() => responses.length === 1, 'the upload response');
   assert.equal(responses[0].status, 200);
   assert.equal(responses[0].body, `got ${CHUNKS * CHUNK}`);
-  const r = await upgrade;
+  const r = await upgrade.done;
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  // The same connection now talks to the new generation.
+  assert.match(r.stdout, /moved: 1 connections moved/, 'the connection moved once its response was complete');
+  // The old worker is gone: the same connection now talks to the new generation.
+  await h.waitFor(() => !h.isAlive(oldWorker), 'the old worker to exit');
   sock.write('GET /after HTTP/1.1\r\nHost: t\r\n\r\n');
   await h.waitFor(() => responses.length === 2, 'a request on the moved connection');
   assert.equal(responses[1].status, 200);
-  assert.equal(connects, 1);
+  assert.equal(closed, false, 'the client connection was never closed');
   const st = await statusJson(m.runDir);
   assert.equal(st.generation, 2);
   sock.destroy();
