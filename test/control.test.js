@@ -10,9 +10,23 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 
 const { startControlServer, CONTROL_CLOSE_GRACE_MS } = require('../dist/master/control-server');
-const { ControlClient, CONNECT_TIMEOUT_MS } = require('../dist/shared/control-client');
+const { ControlClient } = require('../dist/shared/control-client');
+const { CONTROL_CONNECT_TIMEOUT_MS, CONTROL_STATUS_DEADLINE_MS, CONTROL_STOP_DEADLINE_MS } = require('../dist/shared/constants');
 const { MosndError } = require('../dist/shared/errors');
 const { whenDone } = require('./helpers/mosnd');
+
+/** How late a timed step may be on a loaded 2-core machine (two test files at once) and
+ *  still count as on time: each bound below is chosen far from the failure it detects. */
+const SLACK_MS = 3_000;
+/**
+ * A child that returns from its script with nothing left to do exits in a few ms; one that
+ * something still holds (an open channel, the call's deadline timer) waits for the status
+ * deadline or until it is killed. Half that deadline tells the two apart on a loaded box.
+ */
+const PROMPT_EXIT_MS = CONTROL_STATUS_DEADLINE_MS / 2;
+/** A CLI-like child is killed (and its test fails) if it runs this long: past its start on
+ *  a loaded box plus the status deadline. */
+const CHILD_KILL_MS = 30_000;
 
 const STATUS = {
   version: '0.1.0',
@@ -330,7 +344,8 @@ describe('control client failures', () => {
     const started = Date.now();
     const err = await rejectsWithCode(client.status(), 'MOSND_ERR_NOT_RUNNING');
     client.close();
-    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    // At once: the refusal itself, not the connect timeout (nor the call deadline) ended it.
+    assert.ok(Date.now() - started < CONTROL_CONNECT_TIMEOUT_MS, `took ${Date.now() - started} ms`);
     assert.match(err.message, /nobody\.sock/);
   });
 
@@ -344,7 +359,8 @@ describe('control client failures', () => {
     try {
       const err = await rejectsWithCode(client.stop(false), 'MOSND_ERR_CONTROL');
       const took = Date.now() - started;
-      assert.ok(took >= CONNECT_TIMEOUT_MS - 50 && took < CONNECT_TIMEOUT_MS + 1500, `took ${took} ms`);
+      // The connect timeout ended it, well before the call's own deadline.
+      assert.ok(took >= CONTROL_CONNECT_TIMEOUT_MS - 50 && took < CONTROL_STOP_DEADLINE_MS, `took ${took} ms`);
       assert.match(err.message, /did not accept a connection/);
     } finally {
       client.close();
@@ -404,7 +420,9 @@ describe('control server shutdown', () => {
       const started = Date.now();
       await server.close();
       const took = Date.now() - started;
-      assert.ok(took >= CONTROL_CLOSE_GRACE_MS - 50 && took < CONTROL_CLOSE_GRACE_MS + 1000, `close took ${took} ms`);
+      // After the grace period, and not waiting for the handler that never ends (the test's
+      // own timeout would end it): any bound far below that proves the cut.
+      assert.ok(took >= CONTROL_CLOSE_GRACE_MS - 50 && took < CONTROL_CLOSE_GRACE_MS + SLACK_MS, `close took ${took} ms`);
       const err = await rejectsWithCode(pending, 'MOSND_ERR_CONTROL');
       assert.match(err.message, /ended Upgrade before answering/);
       assert.equal(fs.existsSync(socketPath), false);
@@ -444,7 +462,7 @@ describe('CLI-like processes', () => {
       let out = '';
       let exitedAt = 0;
       child.stdout.on('data', (d) => (out += d));
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const killer = setTimeout(() => child.kill('SIGKILL'), CHILD_KILL_MS);
       child.on('error', reject);
       child.on('exit', () => (exitedAt = Date.now()));
       whenDone(child).then(({ code, signal }) => {
@@ -459,7 +477,7 @@ describe('CLI-like processes', () => {
     assert.equal(signal, null, 'the child had to be killed');
     assert.equal(code, 0);
     assert.equal(result.generation, 3);
-    assert.ok(exitedAt - result.at < 500, `exited ${exitedAt - result.at} ms after its answer`);
+    assert.ok(exitedAt - result.at < PROMPT_EXIT_MS, `exited ${exitedAt - result.at} ms after its answer`);
   });
 
   test('a process whose call finds no master exits promptly too', async () => {
@@ -467,7 +485,7 @@ describe('CLI-like processes', () => {
     assert.equal(signal, null, 'the child had to be killed');
     assert.equal(code, 0);
     assert.equal(result.code, 'MOSND_ERR_NOT_RUNNING');
-    assert.ok(exitedAt - result.at < 500, `exited ${exitedAt - result.at} ms after its answer`);
+    assert.ok(exitedAt - result.at < PROMPT_EXIT_MS, `exited ${exitedAt - result.at} ms after its answer`);
   });
 });
 
