@@ -42,22 +42,39 @@ function baseConfig(up, echo, extra = {}) {
  * the load, stops whatever generation serves the run dir and SIGKILLs every process left
  * with this test's mark.
  */
-async function setup(t, { workers = 1, load = true } = {}) {
+async function setup(t, { workers = 1, load = true, server } = {}) {
+  const holds = new Map();
+  /** The hold of /hold/<name>: `arrived` resolves when that request reaches the upstream,
+   *  its answer ('held') waits for `release()`. */
+  const hold = (name) => {
+    if (!holds.has(name)) {
+      const x = {};
+      x.arrived = new Promise((r) => (x.arrive = r));
+      x.released = new Promise((r) => (x.release = r));
+      holds.set(name, x);
+    }
+    return holds.get(name);
+  };
   const up = await h.startHttpUpstream((req, res) => {
-    // /slow answers after SLOW_RESPONSE_MS, or after ?ms=N.
+    // /slow answers after SLOW_RESPONSE_MS, or after ?ms=N; /hold/<name> when the test says.
     const ms = /^\/slow(?:\?ms=(\d+))?/.exec(req.url);
+    const held = /^\/hold\/(\w+)/.exec(req.url);
     if (ms) setTimeout(() => res.end('slow'), ms[1] ? Number(ms[1]) : SLOW_RESPONSE_MS);
-    else res.end('ok');
+    else if (held) {
+      hold(held[1]).arrive();
+      hold(held[1]).released.then(() => res.end('held'));
+    } else res.end('ok');
   });
   const echo = await h.startEchoServer();
   const mark = u.processMark();
-  const m = await h.startMosnd({ config: baseConfig(up, echo), workers, env: mark.env });
+  const m = await h.startMosnd({ config: baseConfig(up, echo, server ? { server } : {}), workers, env: mark.env });
   const idle = { stats: { ok: 0, received: 0 }, stop: async () => ({}) };
   const web = load ? httpLoad(m.ports.http, { clients: HTTP_CLIENTS }) : idle;
   const streams = load ? tcpStreams(m.ports.tcp, { streams: TCP_STREAMS }) : idle;
   const ctx = {
     up,
     echo,
+    hold,
     mark,
     m,
     web,
@@ -80,6 +97,7 @@ async function setup(t, { workers = 1, load = true } = {}) {
     },
   };
   t.after(async () => {
+    for (const x of holds.values()) x.release();
     for (const run of ctx.clis) run.child.kill('SIGKILL');
     await Promise.race([Promise.all([web.stop(), streams.stop(), ...ctx.loops.map((l) => l.stop())]), h.sleep(5_000)]);
     await h.runCli(['stop', '--fast', '--run-dir', m.runDir], { timeoutMs: 10_000 }).catch(() => {});
@@ -453,27 +471,31 @@ test('a SIGKILL of the new master mid-handover makes the old generation resume, 
   // reconnect; likewise a fresh connection the new worker accepted just before it began to
   // drain. The connections still in the old generation must not notice anything, and the
   // old generation accepts again once it has resumed.
-  const ctx = await setup(t, { load: false });
+  // graceful_timeout bounds the handover: long enough that the held request is never cut
+  // at it, however slow the steps before the kill are on a loaded machine.
+  const ctx = await setup(t, { load: false, server: { graceful_timeout: '60s' } });
   const dir = install(ctx);
-  // Busy in the old worker for the whole test: it keeps the handover going.
+  // Busy in the old worker until the test releases it: it keeps the handover going.
   const stays = await u.keepAliveClient(ctx.m.ports.http);
-  const staysAnswer = stays.get('/slow?ms=4000');
+  const staysAnswer = stays.get('/hold/stays');
+  await ctx.hold('stays').arrived;
   // Idle: moves to the new generation at once.
   const moves = await u.keepAliveClient(ctx.m.ports.http);
   assert.equal((await moves.get('/')).status, 200);
-  await h.sleep(100);
 
   const run = ctx.upgradeStream(dir);
   await run.waitOutput(/committed: /);
-  // An idle connection moves within a few poll intervals (HANDOVER_POLL_MS is 5 ms).
-  await h.sleep(300);
+  // The idle connection has moved (the old worker reports each batch it handed over).
+  await run.waitOutput(/moving: [1-9]\d* connections moved so far/);
   const [newMaster] = u.newMasterPids(ctx.m.runDir);
   assert.ok(newMaster, 'the new master runs');
   // A request in flight in the new generation when its master dies.
-  const inFlight = moves.get('/slow?ms=1000');
+  const inFlight = moves.get('/hold/moved');
   inFlight.catch(() => {}); // awaited below; a rejection must fail there, not as unhandled
-  await h.sleep(200);
+  await ctx.hold('moved').arrived;
   process.kill(newMaster, 'SIGKILL');
+  await h.waitFor(() => !u.running(newMaster), 'the new master to be gone');
+  ctx.hold('moved').release(); // the orphaned new worker still has it: it answers now
 
   const r = await run.done;
   const fresh = ctx.connectLoop();
@@ -488,10 +510,11 @@ test('a SIGKILL of the new master mid-handover makes the old generation resume, 
   // The orphaned new worker finishes the request it had, then closes that connection cleanly.
   const answer = await inFlight;
   assert.equal(answer.status, 200);
-  assert.equal(answer.body, 'slow');
+  assert.equal(answer.body, 'held');
   const closed = await Promise.race([moves.closed, h.sleep(GONE_WAIT_MS).then(() => 'still open')]);
   assert.deepEqual(closed, { error: null }, 'the moved connection is closed with FIN after its response, not reset');
   // The old generation serves its own connection on, and new ones.
+  ctx.hold('stays').release();
   assert.equal((await staysAnswer).status, 200);
   assert.equal((await stays.get('/again')).status, 200);
   stays.destroy();
