@@ -10,6 +10,8 @@ const http = require('node:http');
 const h = require('./helpers/mosnd');
 const raw = require('./helpers/http-raw');
 
+const ADMIN = { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } };
+
 /** Upper bound for "answered, not hung" (the route timeouts used here are far below it). */
 const NO_HANG_MS = 8_000;
 
@@ -316,9 +318,38 @@ test('answers 502 for malformed upstream responses', async (t) => {
 });
 
 test('queues requests past max_connections and answers 503 past max_pending_requests', async (t) => {
-  const up = await httpUpstream(t, (req, res) => setTimeout(() => res.end(`done ${req.url}`), 150));
-  const m = await proxy(t, [up.address], { clusterExtra: { circuit_breakers: [{ max_connections: 1, max_pending_requests: 2 }] } });
-  const results = await Promise.all([0, 1, 2, 3].map((i) => h.sleep(i * 20).then(() => get(m, `/q${i}`))));
+  // Answers wait for the test: each step below is an event, not a stagger of the clock.
+  let release;
+  let gate = new Promise((r) => (release = r));
+  const up = await httpUpstream(t, (req, res) => gate.then(() => res.end(`done ${req.url}`)));
+  t.after(() => release());
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
+      clusters: [h.cluster('c', [up.address], { circuit_breakers: [{ max_connections: 1, max_pending_requests: 2 }] })],
+      extra: ADMIN,
+    }),
+  });
+  t.after(() => m.kill());
+  const pending = async () => (await h.scrape(m.ports.__admin))['mosnd_upstream_rq_pending_active{cluster="c"}'];
+  /** Sends one request per path, each once the previous one is in flight or waiting. */
+  const fill = async (paths) => {
+    const [first, ...queued] = paths;
+    const sent = [get(m, first)];
+    await h.waitFor(() => up.requests === sentBefore + 1, `${first} at the upstream`);
+    for (let i = 0; i < queued.length; i++) {
+      sent.push(get(m, queued[i]));
+      await h.waitFor(async () => (await pending()) === i + 1, `${i + 1} requests waiting`);
+    }
+    return sent;
+  };
+  let sentBefore = 0;
+  const queued = await fill(['/q0', '/q1', '/q2']);
+  // One in flight, two waiting: the fourth overflows, at once (the others are still held).
+  const overflow = await get(m, '/q3');
+  assert.equal(overflow.status, 503, 'the fourth overflows');
+  release();
+  const results = [...(await Promise.all(queued)), overflow];
   assert.deepEqual(
     results.map((r) => r.status),
     [200, 200, 200, 503],
@@ -327,8 +358,11 @@ test('queues requests past max_connections and answers 503 past max_pending_requ
   assert.deepEqual(results.slice(0, 3).map((r) => r.body.toString()), ['done /q0', 'done /q1', 'done /q2']);
   assert.equal(up.connections, 1, 'the waiting requests reused the one connection');
   // The pending count went back to zero: two more can wait again.
-  const again = await Promise.all([0, 1, 2].map((i) => h.sleep(i * 20).then(() => get(m, `/r${i}`))));
-  assert.deepEqual(again.map((r) => r.status), [200, 200, 200]);
+  gate = new Promise((r) => (release = r));
+  sentBefore = up.requests;
+  const again = await fill(['/r0', '/r1', '/r2']);
+  release();
+  assert.deepEqual((await Promise.all(again)).map((r) => r.status), [200, 200, 200]);
 });
 
 test('a request that gives up while its pooled connection is still opening leaves the worker alive', { timeout: 30_000 }, async (t) => {

@@ -18,6 +18,12 @@ const { randomPayload, sha256, tcpRoundTrip, whenClosed } = require('./helpers/c
 const CLOSE_BOUND_MS = 5_000;
 /** connect_timeout of the black-hole tests: long enough to tell from a refusal, short enough to keep the test quick. */
 const CONNECT_TIMEOUT_MS = 300;
+/** idle_timeout of the idle test, and the pause between the busy pair's writes there: ten
+ *  ticks per timeout, so a loaded machine that delays a tick several-fold keeps it open. */
+const IDLE_TIMEOUT_MS = 2_000;
+const TICK_MS = 200;
+/** The busy pair must live this long (through two and a half idle timeouts). */
+const BUSY_LIFE_MS = 2.5 * IDLE_TIMEOUT_MS;
 
 function tcpConfig(hosts, clusterExtra = {}) {
   return h.proxyConfig({ listeners: [h.tcpListener('tcp', 'c')], clusters: [h.cluster('c', hosts, clusterExtra)] });
@@ -323,7 +329,7 @@ test('idle_timeout closes a pair without traffic, and traffic keeps a pair open'
   const echo = await h.startEchoServer();
   t.after(() => echo.close());
   const cfg = tcpConfig([echo.address]);
-  cfg.servers[0].listeners[0].filter_chains[0].filters[0].config.idle_timeout = '1s'; // 5× the tick below: a loaded machine may delay a tick
+  cfg.servers[0].listeners[0].filter_chains[0].filters[0].config.idle_timeout = `${IDLE_TIMEOUT_MS}ms`;
   const m = await h.startMosnd({ config: cfg });
   t.after(() => m.kill());
   const idle = await connect(m.ports.tcp, { allowHalfOpen: false });
@@ -334,14 +340,24 @@ test('idle_timeout closes a pair without traffic, and traffic keeps a pair open'
   let echoed = 0;
   busy.on('data', (d) => (echoed += d.length));
   const busyClosed = whenClosed(busy);
-  // 2.4 s of traffic every 200 ms on one pair, nothing on the other.
-  for (let i = 0; i < 12; i++) {
-    busy.write('tick');
-    await p.sleep(200);
-  }
-  const idleEnd = await p.within(idleClosed, 0, 'still open');
+  // Traffic on one pair every TICK_MS, nothing on the other, until the idle one is closed and
+  // the busy one has lived through several idle timeouts.
+  const busySince = Date.now();
+  let ticks = 0;
+  let ticking = true;
+  const ticker = (async () => {
+    while (ticking) {
+      busy.write('tick');
+      ticks++;
+      await p.sleep(TICK_MS);
+    }
+  })();
+  const idleEnd = await p.within(idleClosed, IDLE_TIMEOUT_MS + CLOSE_BOUND_MS, 'still open');
   assert.notEqual(idleEnd, 'still open', 'the idle pair was closed');
-  assert.ok(idleEnd.ms >= 900, `closed after ${idleEnd.ms} ms`);
+  assert.ok(idleEnd.ms >= IDLE_TIMEOUT_MS * 0.9, `closed after ${idleEnd.ms} ms, before idle_timeout`);
+  await p.waitFor(() => Date.now() - busySince >= BUSY_LIFE_MS, BUSY_LIFE_MS + CLOSE_BOUND_MS, 'the busy pair to outlive the idle timeouts');
+  ticking = false;
+  await ticker;
   assert.equal(await p.within(busyClosed, 0, 'still open'), 'still open');
-  await p.waitFor(() => echoed === 12 * 4, 5_000, 'every tick echoed');
+  await p.waitFor(() => echoed === ticks * 4, 5_000, 'every tick echoed');
 });
