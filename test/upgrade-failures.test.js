@@ -181,7 +181,10 @@ async function assertServedThroughout(ctx, during) {
   const before = ctx.web.stats.ok;
   const bytesBefore = ctx.streams.stats.received;
   const result = await during();
-  await h.sleep(200);
+  // Served after it too: more answers and bytes come (waited for, not sampled after a sleep).
+  const okAfter = ctx.web.stats.ok;
+  const bytesAfter = ctx.streams.stats.received;
+  await h.waitFor(() => ctx.web.stats.ok > okAfter && ctx.streams.stats.received > bytesAfter, 'the load served after the upgrade attempt', GONE_WAIT_MS);
   assert.ok(ctx.web.stats.ok > before, 'HTTP requests were answered during and after the upgrade attempt');
   assert.ok(ctx.streams.stats.received > bytesBefore, 'TCP streams moved bytes during and after the upgrade attempt');
   const web = await ctx.web.stop();
@@ -389,13 +392,14 @@ test('a SIGKILL of the old master mid-handover leaves exactly one generation ser
   const before = await status(ctx.m.runDir);
   const oldWorkers = before.processes.filter((p) => p.role === 'worker').map((p) => p.pid);
 
-  // One slow request keeps the old worker busy (its connection moves once answered).
+  // One held request keeps an old worker busy until after the kill (its connection moves
+  // once answered).
   const slow = net.connect(ctx.m.ports.http, '127.0.0.1');
   await new Promise((r) => slow.once('connect', r));
   let answers = '';
   slow.on('data', (d) => (answers += d.toString('latin1')));
-  slow.write('GET /slow HTTP/1.1\r\nHost: t\r\n\r\n');
-  await h.sleep(100);
+  slow.write('GET /hold/slow HTTP/1.1\r\nHost: t\r\n\r\n');
+  await ctx.hold('slow').arrived;
 
   let run;
   await assertServedThroughout(ctx, async () => {
@@ -403,8 +407,10 @@ test('a SIGKILL of the old master mid-handover leaves exactly one generation ser
     await run.waitOutput(/committed: /);
     process.kill(ctx.m.pid, 'SIGKILL');
     await ctx.m.exitPromise;
-    // The slow answer comes from the orphaned old worker; the connection then moves.
-    await h.waitFor(() => /slow$/.test(answers), 'the slow answer', SLOW_RESPONSE_MS + GONE_WAIT_MS);
+    assert.equal(answers, '', 'the request is still in flight when the old master dies');
+    ctx.hold('slow').release();
+    // The held answer comes from the orphaned old worker; the connection then moves.
+    await h.waitFor(() => /held$/.test(answers), 'the held answer', GONE_WAIT_MS);
     await h.waitFor(() => oldWorkers.every((p) => !u.running(p)), 'the old workers to finish and exit', GONE_WAIT_MS);
   });
   assert.match(answers, /^HTTP\/1\.1 200 /);
@@ -450,7 +456,9 @@ test('a SIGKILL of the old master before commit lets the new generation commit b
 
   await h.waitFor(() => h.servingPid(ctx.m.runDir) === newMaster, 'the new master to take the pidfile', GONE_WAIT_MS);
   await h.waitFor(() => before.processes.every((p) => !u.running(p.pid)), 'the old generation to exit', GONE_WAIT_MS);
-  await h.sleep(200);
+  // Fresh connections answered with only the new generation left.
+  const okThen = fresh.stats.ok;
+  await h.waitFor(() => fresh.stats.ok > okThen, 'a fresh connection answered by the new generation', GONE_WAIT_MS);
   const freshStats = await fresh.stop();
   assert.deepEqual(freshStats.errors, [], 'every new connection was accepted and answered');
   assert.ok(freshStats.ok > 0);
