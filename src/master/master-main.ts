@@ -21,8 +21,9 @@ import { Observability } from './admin/observability';
 import { HealthChecker } from './health/checker';
 import { DnsClusters } from './health/dns';
 import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
+import type { WorkerProcess } from './worker-process';
 import * as path from 'node:path';
-import { UPGRADE_FINAL_EVENT_FLUSH_MS } from '../shared/constants';
+import { UPGRADE_FINAL_EVENT_FLUSH_MS, WATCHDOG_INTERVAL_MS, WATCHDOG_WARN_MS } from '../shared/constants';
 
 export interface MasterOptions {
   configPath: string;
@@ -44,6 +45,9 @@ export function loadOrThrow(path: string): { config: MosndConfig; warnings: stri
 
 /** A worker `status` did not ask for its figures (see Master.status). */
 const NOT_ASKED = null;
+/** Unanswered watchdog pings in a row at which the watchdog warns (3; scaled timings keep
+ *  the ratio): `status` then takes the worker for wedged without asking it. */
+const SILENT_PINGS = Math.ceil(WATCHDOG_WARN_MS / WATCHDOG_INTERVAL_MS);
 
 export class Master {
   private supervisor!: Supervisor;
@@ -475,11 +479,13 @@ export class Master {
     const workers = sup.workers();
     const pids = [process.pid, ...workers.map((w) => w.pid)];
     // Sampled and asked at once: the reply waits for the slowest, at most WORKER_STATS_TIMEOUT_MS
-    // for a worker that does not answer (listed as unresponsive). A worker still starting
-    // has served nothing: it is not asked, so one wedged in its start costs no wait at all.
+    // for a worker that does not answer (listed as unresponsive). Not asked, so no wait: a
+    // worker still starting (it has served nothing), and a ready one that left as many of the
+    // watchdog's pings unanswered as the watchdog warns at (known wedged: unresponsive).
+    const knownSilent = (w: WorkerProcess): boolean => w.state === 'ready' && w.unansweredPings >= SILENT_PINGS;
     const [usage, stats] = await Promise.all([
       pidusage(pids).catch(() => ({})) as Promise<Record<string, { cpu: number; memory: number } | undefined>>,
-      Promise.all(workers.map((w) => (w.state === 'spawning' ? NOT_ASKED : w.stats()))),
+      Promise.all(workers.map((w) => (w.state === 'spawning' ? NOT_ASKED : knownSilent(w) ? undefined : w.stats()))),
     ]);
     const processes: ProcessInfo[] = [
       {
@@ -502,7 +508,7 @@ export class Master {
       const w = slot.worker;
       const i = w ? workers.indexOf(w) : -1;
       const st = i >= 0 ? (stats[i] ?? undefined) : undefined;
-      // Asked, still there, and no answer in time.
+      // Asked (or known silent), still there, and no answer in time.
       const silent = w !== null && i >= 0 && stats[i] === undefined && w.state !== 'exited';
       const total = st?.requestsTotal ?? 0;
       let rps = 0;

@@ -55,6 +55,9 @@ export class WorkerProcess extends EventEmitter {
    *  delay it reported. */
   pongs = 0;
   lastPongAt = 0;
+  /** Pings sent since the last answer: counted in pings, not time, so a master that stalled
+   *  itself (and sent none meanwhile) does not take its workers for silent. */
+  unansweredPings = 0;
   loopDelay: LoopDelay | undefined;
   /** Why the master killed it (the watchdog), for the exit log line. */
   killReason: string | undefined;
@@ -106,6 +109,7 @@ export class WorkerProcess extends EventEmitter {
         return;
       case 'pong':
         this.pongs++;
+        this.unansweredPings = 0;
         this.lastPongAt = Date.now();
         this.loopDelay = m.loopDelay;
         return;
@@ -238,6 +242,7 @@ export class WorkerProcess extends EventEmitter {
 
   /** The watchdog's heartbeat; the answer only counts `pongs` (any answer proves the loop turns). */
   ping(seq: number): void {
+    this.unansweredPings++;
     this.send({ t: 'ping', seq });
   }
 

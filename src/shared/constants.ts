@@ -33,10 +33,12 @@ export const WORKER_RELOAD_ACK_TIMEOUT_MS = 5_000;
 
 /** `mosnd status` asks each ready (or draining) worker for its figures, all at once, and waits
  *  this long for each: a worker answers from its event loop in milliseconds, and one starved of
- *  CPU on a loaded box still gets a slice within a second (the watchdog's premise). One that
- *  has not answered by then is listed as `unresponsive` (no figures) rather than holding up
- *  the reply; a worker still starting is not asked at all (it has served nothing yet). */
-export const WORKER_STATS_TIMEOUT_MS = 1_000;
+ *  CPU on a loaded box still gets a slice within a second or two (the watchdog's premise; with
+ *  1 s a healthy worker was listed unresponsive under test load). One that has not answered by
+ *  then is listed as `unresponsive` (no figures) rather than holding up the reply. Not asked,
+ *  so never waited for: a worker still starting (it has served nothing) and one the watchdog
+ *  already finds silent (as many pings unanswered as it warns at). */
+export const WORKER_STATS_TIMEOUT_MS = 2_000;
 
 /** During an upgrade the serving master asks the old one for its workers' figures
  *  (draining-control.ts): the old master's answer waits at most WORKER_STATS_TIMEOUT_MS for
