@@ -42,9 +42,11 @@ export const WORKER_STATS_TIMEOUT_MS = 2_000;
 
 /** During an upgrade the serving master asks the old one for its workers' figures
  *  (draining-control.ts): the old master's answer waits at most WORKER_STATS_TIMEOUT_MS for
- *  its workers, plus half a second for the call; past that the draining rows show without
- *  figures rather than making `mosnd status` hang on a wedged old master. */
-export const OLDER_GENERATION_STATUS_TIMEOUT_MS = WORKER_STATS_TIMEOUT_MS + 500;
+ *  its workers, plus 2 s for connecting and the call on a loaded machine (half a second was
+ *  seen to run out at a load average of 14); past that the draining rows show without
+ *  figures rather than making `mosnd status` hang on a wedged old master. Together they stay
+ *  well inside the CLI's CONTROL_STATUS_DEADLINE_MS. */
+export const OLDER_GENERATION_STATUS_TIMEOUT_MS = WORKER_STATS_TIMEOUT_MS + 2_000;
 
 /** How often the master takes each worker's metrics snapshot: a worker killed by SIGKILL
  *  loses at most this much of its counts, and one IPC round trip per worker per second is
