@@ -1,0 +1,173 @@
+'use strict';
+/**
+ * HTTP/2 clients (h2c with prior knowledge, and Auto sniffing) through a real mosnd to real
+ * HTTP/1.1 upstreams: headers translated, bodies streamed both ways, trailers, local answers.
+ */
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const net = require('node:net');
+const h = require('./helpers/mosnd');
+const h2 = require('./helpers/h2');
+
+function h2Listener(name, protocol = 'Http2') {
+  const l = h.httpListener(name, 'r');
+  l.filter_chains[0].filters[0].config.downstream_protocol = protocol;
+  delete l.filter_chains[0].filters[0].config.upstream_protocol;
+  return l;
+}
+
+async function startH2(t, { routes, clusters, protocol = 'Http2', server = {} }) {
+  const m = await h.startMosnd({
+    config: h.proxyConfig({ routes, clusters, listeners: [h2Listener('h2', protocol)], server }),
+  });
+  t.after(() => m.kill());
+  return m;
+}
+
+const toCluster = (extra = {}) => [{ match: { prefix: '/' }, route: { cluster_name: 'c', ...extra } }];
+
+test('an HTTP/2 GET reaches an HTTP/1.1 upstream with :authority as Host and comes back without hop-by-hop fields', async (t) => {
+  let seen = null;
+  const up = await h.startHttpUpstream((req, res) => {
+    seen = { method: req.method, url: req.url, headers: req.headers, httpVersion: req.httpVersion };
+    res.setHeader('connection', 'keep-alive, x-hop');
+    res.setHeader('x-hop', 'must go');
+    res.setHeader('keep-alive', 'timeout=5');
+    res.setHeader('set-cookie', ['a=1', 'b=2']);
+    res.end('hello over h2');
+  });
+  t.after(() => up.close());
+  const m = await startH2(t, { routes: toCluster(), clusters: [h.cluster('c', [up.address])] });
+  const s = h2.connect(t, m.ports.h2);
+  const r = await h2.request(s, { ':path': '/a/b?q=1', ':authority': 'example.test:8080', cookie: 'x=1', 'x-custom': 'v', te: 'trailers' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'hello over h2');
+  assert.equal(r.headers['x-hop'], undefined);
+  assert.equal(r.headers['keep-alive'], undefined);
+  assert.equal(r.headers.connection, undefined);
+  assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2']);
+  assert.equal(seen.httpVersion, '1.1');
+  assert.equal(seen.method, 'GET');
+  assert.equal(seen.url, '/a/b?q=1');
+  assert.equal(seen.headers.host, 'example.test:8080');
+  assert.equal(seen.headers['x-custom'], 'v');
+  assert.equal(seen.headers.cookie, 'x=1');
+  assert.equal(seen.headers.te, 'trailers');
+  assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+  assert.ok(seen.headers['x-request-id']);
+});
+
+test('a 1 MB request body and a 1 MB response body stream through HTTP/2 intact', async (t) => {
+  const up = await h.startHttpUpstream((req, res) => {
+    const hash = crypto.createHash('sha256');
+    let n = 0;
+    req.on('data', (d) => {
+      hash.update(d);
+      n += d.length;
+    });
+    req.on('end', () => {
+      res.setHeader('x-got', `${n} ${hash.digest('hex')}`);
+      res.setHeader('x-te', String(req.headers['transfer-encoding'] ?? ''));
+      res.setHeader('x-cl', String(req.headers['content-length'] ?? ''));
+      // 1 MB back, chunked, in pieces.
+      const piece = Buffer.alloc(64 * 1024, 'r');
+      for (let i = 0; i < 16; i++) res.write(piece);
+      res.end();
+    });
+  });
+  t.after(() => up.close());
+  const m = await startH2(t, { routes: toCluster(), clusters: [h.cluster('c', [up.address])] });
+  const s = h2.connect(t, m.ports.h2);
+  const body = crypto.randomBytes(1024 * 1024);
+  const digest = crypto.createHash('sha256').update(body).digest('hex');
+
+  // Without a length: chunked upstream.
+  const r = await h2.request(s, { ':method': 'POST', ':path': '/up' }, { body });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-got'], `${body.length} ${digest}`);
+  assert.equal(r.headers['x-te'], 'chunked');
+  assert.equal(r.body.length, 1024 * 1024);
+  assert.ok(r.body.every((b) => b === 0x72));
+
+  // With a content-length: sent as is.
+  const r2 = await h2.request(s, { ':method': 'PUT', ':path': '/up', 'content-length': String(body.length) }, { body });
+  assert.equal(r2.headers['x-got'], `${body.length} ${digest}`);
+  assert.equal(r2.headers['x-cl'], String(body.length));
+  assert.equal(r2.headers['x-te'], '');
+});
+
+test('trailers pass both ways: HTTP/2 request trailers to a chunked upstream body, chunked response trailers to HTTP/2 trailers', async (t) => {
+  let reqTrailers = null;
+  const up = await h.startHttpUpstream((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      reqTrailers = req.trailers;
+      res.writeHead(200, { 'content-type': 'application/grpc', trailer: 'grpc-status' });
+      res.write('payload');
+      res.addTrailers({ 'grpc-status': '0', 'grpc-message': 'ok' });
+      res.end();
+    });
+  });
+  t.after(() => up.close());
+  const m = await startH2(t, { routes: toCluster(), clusters: [h.cluster('c', [up.address])] });
+  const s = h2.connect(t, m.ports.h2);
+  const r = await h2.request(s, { ':method': 'POST', ':path': '/svc/M', te: 'trailers' }, { body: 'req', trailers: { 'x-checksum': 'abc' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'payload');
+  assert.equal(r.trailers?.['grpc-status'], '0');
+  assert.equal(r.trailers?.['grpc-message'], 'ok');
+  assert.deepEqual(reqTrailers, { 'x-checksum': 'abc' });
+});
+
+test('HTTP/2 clients get the local answers: 404 without a route, 503 when no host connects, 504 at the route timeout, 502 when the upstream resets', async (t) => {
+  const silent = await h.startHttpUpstream(() => {}); // never answers
+  const resetting = await h.startHttpUpstream((req) => req.socket.destroy());
+  t.after(() => silent.close());
+  t.after(() => resetting.close());
+  const dead = net.createServer();
+  await new Promise((r) => dead.listen(0, '127.0.0.1', r));
+  const deadAddr = `127.0.0.1:${dead.address().port}`;
+  await new Promise((r) => dead.close(r));
+  const m = await startH2(t, {
+    routes: [
+      { match: { prefix: '/slow' }, route: { cluster_name: 'silent', timeout: '300ms' } },
+      { match: { prefix: '/dead' }, route: { cluster_name: 'dead' } },
+      { match: { prefix: '/reset' }, route: { cluster_name: 'resetting' } },
+    ],
+    clusters: [h.cluster('silent', [silent.address]), h.cluster('dead', [deadAddr]), h.cluster('resetting', [resetting.address])],
+  });
+  const s = h2.connect(t, m.ports.h2);
+  const [none, dead503, slow, reset] = await Promise.all([
+    h2.request(s, { ':path': '/nothing' }),
+    h2.request(s, { ':path': '/dead' }),
+    h2.request(s, { ':path': '/slow' }),
+    h2.request(s, { ':method': 'POST', ':path': '/reset' }, { body: 'x' }),
+  ]);
+  assert.equal(none.status, 404);
+  assert.equal(none.body.toString(), 'no route\n');
+  assert.equal(dead503.status, 503);
+  assert.equal(dead503.body.toString(), 'upstream connect error\n');
+  assert.equal(slow.status, 504);
+  assert.equal(slow.body.toString(), 'upstream request timeout\n');
+  assert.equal(reset.status, 502);
+  // The session survived all of it.
+  assert.equal((await h2.request(s, { ':path': '/nothing' })).status, 404);
+});
+
+test('Auto serves an HTTP/1.1 client and an HTTP/2 client on the same port', async (t) => {
+  const up = await h.startHttpUpstream((req, res) => res.end(`v${req.httpVersion} ${req.url}`));
+  t.after(() => up.close());
+  const m = await startH2(t, { routes: toCluster(), clusters: [h.cluster('c', [up.address])], protocol: 'Auto' });
+  const one = await h.request(m.ports.h2, { path: '/h1' });
+  assert.equal(one.status, 200);
+  assert.equal(one.body.toString(), 'v1.1 /h1');
+  const s = h2.connect(t, m.ports.h2);
+  const two = await h2.request(s, { ':path': '/h2' });
+  assert.equal(two.status, 200);
+  assert.equal(two.body.toString(), 'v1.1 /h2');
+  // A request that starts like the preface ("P...") but is HTTP/1.1 is still HTTP/1.1.
+  const raw = await h.rawExchange(m.ports.h2, 'PUT /p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  assert.equal(raw.status, 200);
+  assert.match(raw.data, /v1\.1 \/p$/);
+});
