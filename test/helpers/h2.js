@@ -2,9 +2,9 @@
 /** HTTP/2 test clients: Node's own http2 client (nghttp2), cleartext with prior knowledge. */
 const http2 = require('node:http2');
 
-/** Opens an h2c session to 127.0.0.1:port; closed when the test ends. */
-function connect(t, port) {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
+/** Opens an h2c session to 127.0.0.1:port (`options` of http2.connect); closed when the test ends. */
+function connect(t, port, options = {}) {
+  const session = http2.connect(`http://127.0.0.1:${port}`, options);
   session.on('error', () => {});
   t?.after(() => session.destroy());
   return session;
