@@ -1,0 +1,75 @@
+'use strict';
+/**
+ * HTTP/2 connections are drained, not moved: on a graceful stop and on a hot upgrade the
+ * client gets a graceful GOAWAY, the stream in flight finishes, and a new connection is served
+ * (by the new generation after an upgrade).
+ */
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./helpers/mosnd');
+const h2 = require('./helpers/h2');
+
+const { NGHTTP2_NO_ERROR } = h2.http2.constants;
+
+function config(up) {
+  const l = h.httpListener('h2', 'r');
+  l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
+  delete l.filter_chains[0].filters[0].config.upstream_protocol;
+  return h.proxyConfig({
+    routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
+    clusters: [h.cluster('c', [up.address])],
+    listeners: [l],
+  });
+}
+
+/** A stream held in flight on `session` (the upstream answers /slow on release) and the GOAWAY. */
+async function streamInFlight(session, up) {
+  const goaway = new Promise((resolve) => session.on('goaway', (code) => resolve(code)));
+  const response = h2.request(session, { ':path': '/slow' });
+  await h.waitFor(() => up.requests >= 1, 'the upstream to have the request');
+  return { goaway, response };
+}
+
+test('a graceful stop sends GOAWAY to an HTTP/2 client and lets its stream in flight finish', async (t) => {
+  const { up, release } = await h.heldUpstream(t);
+  const m = await h.startMosnd({ config: config(up) });
+  t.after(() => m.kill());
+  const s = h2.connect(t, m.ports.h2);
+  const { goaway, response } = await streamInFlight(s, up);
+
+  const stopped = m.stop('SIGTERM');
+  assert.equal(await goaway, NGHTTP2_NO_ERROR);
+  release();
+  const r = await response;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'slow');
+  assert.equal((await stopped).code, 0);
+});
+
+test('an upgrade drains an HTTP/2 connection: its stream finishes, and the next connection is served by the new generation', async (t) => {
+  const { up, release } = await h.heldUpstream(t);
+  const m = await h.startMosnd({ config: config(up) });
+  t.after(() => m.kill());
+  const statusJson = async () => JSON.parse((await m.cli(['status', '--json'])).stdout);
+  const oldWorkers = (await statusJson()).processes.map((p) => p.pid);
+  const s = h2.connect(t, m.ports.h2);
+  assert.equal((await h2.request(s, { ':path': '/' })).status, 200);
+  const { goaway, response } = await streamInFlight(s, up);
+
+  const upgraded = m.cli(['upgrade', '--binary', h.makeInstall()]);
+  assert.equal(await goaway, NGHTTP2_NO_ERROR);
+  release();
+  const r = await response;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'slow');
+  const u = await upgraded;
+  assert.equal(u.code, 0, `${u.stdout}\n${u.stderr}`);
+  assert.match(u.stdout, /done: upgraded to generation/);
+
+  const fresh = h2.connect(t, m.ports.h2);
+  const again = await h2.request(fresh, { ':path': '/' });
+  assert.equal(again.status, 200);
+  assert.equal(again.body.toString(), 'hello');
+  const now = (await statusJson()).processes.map((p) => p.pid);
+  assert.ok(now.every((p) => !oldWorkers.includes(p)), `old ${oldWorkers} now ${now}`);
+});
