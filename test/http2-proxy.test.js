@@ -171,3 +171,81 @@ test('Auto serves an HTTP/1.1 client and an HTTP/2 client on the same port', asy
   assert.equal(raw.status, 200);
   assert.match(raw.data, /v1\.1 \/p$/);
 });
+
+test('HTTP/2 requests are in the access log and the metrics like HTTP/1.1 ones, flags included', async (t) => {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const up = await h.startHttpUpstream((req, res) => {
+    if (req.url.startsWith('/gone')) return; // the client resets before any answer
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  t.after(() => up.close());
+  const file = path.join(h.tmpDir(), 'access.log');
+  const listener = { ...h2Listener('h2'), access_logs: [{ log_path: file }] };
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: toCluster(),
+      clusters: [h.cluster('c', [up.address])],
+      listeners: [listener],
+      extra: { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } },
+    }),
+  });
+  t.after(() => m.kill());
+  const s = h2.connect(t, m.ports.h2);
+  assert.equal((await h2.request(s, { ':method': 'POST', ':path': '/ok?x=1' }, { body: 'hello' })).status, 200);
+  const gone = s.request({ ':path': '/gone' });
+  gone.on('error', () => {});
+  await h.waitFor(() => up.requests >= 2, 'the upstream to get the request the client resets');
+  gone.close(h2.http2.constants.NGHTTP2_CANCEL);
+
+  let lines = [];
+  const read = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+  await h.waitFor(() => (lines = read()).length >= 2, 'two access log lines', 5_000);
+  const [ok, reset] = lines;
+  assert.equal(ok.method, 'POST');
+  assert.equal(ok.path, '/ok?x=1');
+  assert.equal(ok.status, 200);
+  assert.equal(ok.bytes_received, 5);
+  assert.equal(ok.bytes_sent, 2);
+  assert.equal(ok.upstream_host, up.address);
+  assert.equal(ok.cluster, 'c');
+  assert.equal(ok.listener, 'h2');
+  assert.equal(ok.response_flags, '-');
+  assert.equal(reset.path, '/gone');
+  assert.equal(reset.status, 0);
+  assert.equal(reset.response_flags, 'DC');
+
+  const metrics = await h.scrape(m.ports.__admin);
+  const flagged = Object.entries(metrics).filter(([k]) => k.startsWith('mosnd_downstream_rq_response_flag_total') && k.includes('DC'));
+  assert.equal(flagged.length, 1, JSON.stringify(flagged));
+  assert.equal(flagged[0][1], 1);
+  assert.equal(metrics['mosnd_http2_rapid_reset_closes_total'], 0);
+});
+
+test('an HTTP/2 GET is retried on another host when the first resets, and direct responses and redirects are answered over HTTP/2', async (t) => {
+  const resetting = await h.startHttpUpstream((req) => req.socket.destroy());
+  const good = await h.startHttpUpstream((req, res) => res.end('second host'));
+  t.after(() => resetting.close());
+  t.after(() => good.close());
+  const m = await startH2(t, {
+    routes: [
+      { match: { prefix: '/direct' }, direct_response: { status: 201, body: 'made here' } },
+      { match: { prefix: '/moved' }, redirect: { path_redirect: '/new', response_code: 301 } },
+      { match: { prefix: '/' }, route: { cluster_name: 'c', retry_policy: { retry_on: true, num_retries: 2 } } },
+    ],
+    clusters: [h.cluster('c', [resetting.address, good.address])],
+  });
+  const s = h2.connect(t, m.ports.h2);
+  for (let i = 0; i < 4; i++) {
+    const r = await h2.request(s, { ':path': `/r${i}` });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'second host');
+  }
+  const direct = await h2.request(s, { ':path': '/direct' });
+  assert.equal(direct.status, 201);
+  assert.equal(direct.body.toString(), 'made here');
+  const moved = await h2.request(s, { ':path': '/moved?a=1', ':authority': 'site.test' });
+  assert.equal(moved.status, 301);
+  assert.equal(moved.headers.location, 'http://site.test/new?a=1');
+});
