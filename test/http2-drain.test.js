@@ -73,3 +73,37 @@ test('an upgrade drains an HTTP/2 connection: its stream finishes, and the next 
   const now = (await statusJson()).processes.map((p) => p.pid);
   assert.ok(now.every((p) => !oldWorkers.includes(p)), `old ${oldWorkers} now ${now}`);
 });
+
+test('an upgrade of an Auto listener moves its HTTP/1.1 keep-alive connection, drains its HTTP/2 one, and closes one that has sent nothing', async (t) => {
+  const raw = require('./helpers/http-raw');
+  const { up, release } = await h.heldUpstream(t);
+  const cfg = config(up);
+  cfg.servers[0].listeners[0].filter_chains[0].filters[0].config.downstream_protocol = 'Auto';
+  const m = await h.startMosnd({ config: cfg });
+  t.after(() => m.kill());
+
+  const one = raw.rawClient(m.ports.h2);
+  t.after(() => one.close());
+  one.send('GET /x HTTP/1.1\r\nHost: t\r\n\r\n');
+  assert.equal((await one.read()).status, 200);
+  const silent = raw.rawClient(m.ports.h2);
+  t.after(() => silent.close());
+  await silent.connected;
+  const s = h2.connect(t, m.ports.h2);
+  const { goaway, response } = await streamInFlight(s, up);
+
+  const upgraded = m.cli(['upgrade', '--binary', h.makeInstall()]);
+  assert.equal(await goaway, NGHTTP2_NO_ERROR);
+  assert.equal(await silent.waitClosed(), true, 'the connection that sent nothing is closed');
+  release();
+  assert.equal((await response).status, 200);
+  const u = await upgraded;
+  assert.equal(u.code, 0, `${u.stdout}\n${u.stderr}`);
+  assert.match(u.stdout, /moved: 1 connections moved/);
+
+  // The moved HTTP/1.1 connection is served by the new generation on the same socket.
+  one.send('GET /y HTTP/1.1\r\nHost: t\r\n\r\n');
+  const again = await one.read();
+  assert.equal(again.status, 200);
+  assert.equal(one.isClosed, false);
+});

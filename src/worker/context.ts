@@ -124,6 +124,18 @@ export class WorkerContext {
     this.counters.connectionsActive++;
   }
 
+  /**
+   * A connection whose protocol is not known yet (Auto sniffing its first bytes): drained and
+   * waited for like the others, but counted only once the handler it goes to tracks it.
+   */
+  holdUncounted(c: TrackedConnection): void {
+    this.connections.add(c);
+  }
+
+  releaseUncounted(c: TrackedConnection): void {
+    if (this.connections.delete(c) && this.connections.size === 0 && this.onIdle) this.onIdle();
+  }
+
   untrack(c: TrackedConnection): void {
     if (this.connections.delete(c)) {
       this.counters.connectionsActive--;

@@ -14,7 +14,8 @@ import type { ListenerConfig } from '../shared/config/model';
 import type { WorkerContext } from './context';
 import { clientTimeouts, HttpConnection } from './http/connection';
 import { TcpProxyConnection } from './tcp/tcp-proxy';
-import { H2Front, sniffProtocol } from './h2/front';
+import { H2Front } from './h2/front';
+import { AutoSniff } from './h2/sniff';
 
 interface Entry {
   server: net.Server;
@@ -147,7 +148,7 @@ export class WorkerListeners {
     }
   }
 
-  /** Http2 (prior knowledge) goes to nghttp2 at once; Auto sniffs the first bytes (h2/front.ts). */
+  /** Http2 (prior knowledge) goes to nghttp2 at once (h2/front.ts); Auto sniffs the first bytes (h2/sniff.ts). */
   private acceptHttp2(entry: Entry, socket: net.Socket, cfg: ListenerConfig): void {
     const timeouts = clientTimeouts(cfg);
     const front = (entry.h2 ??= new H2Front(this.ctx, () => ({
@@ -159,17 +160,15 @@ export class WorkerListeners {
       front.serve(socket, null);
       return;
     }
-    sniffProtocol(
-      socket,
-      timeouts.idleMs,
-      (read) => front.serve(socket, read),
-      (read) => {
+    new AutoSniff(socket, this.ctx, timeouts.idleMs, {
+      http2: (read) => front.serve(socket, read),
+      http1: (read) => {
         const conn = new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, timeouts);
         // Resumed before the bytes are replayed: a request they start may pause it again.
         socket.resume();
         conn.inject(read);
       },
-    );
+    });
   }
 
   /** Stops accepting on one listener; its live connections are left alone. */

@@ -5,18 +5,14 @@
  * the bytes already read for sniffing put back first (unshift: Node's http2 reads what waits
  * in the socket's buffer before it takes over the socket).
  *
- * Auto (MOSN's protocol sniffing): the first bytes decide. The HTTP/2 connection preface
- * ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", RFC 9113 §3.4) selects HTTP/2; anything else, from its
- * first differing byte, is HTTP/1.1 (the existing HttpConnection, given those bytes). TLS with
- * ALPN "h2" will select HTTP/2 the same way when listeners get TLS: `serve()` is the hook.
+ * Auto listeners sniff the first bytes first (sniff.ts). TLS with ALPN "h2" will select HTTP/2
+ * the same way when listeners get TLS: `serve()` is the hook.
  */
 import * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import type { WorkerContext } from '../context';
 import { H2Connection, type H2ListenerInfo } from './session';
 import { H2_MAX_CONCURRENT_STREAMS, H2_MAX_HEADER_FIELDS, H2_MAX_HEADER_LIST_BYTES } from '../../shared/constants';
-
-export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 export class H2Front {
   private readonly server: http2.Http2Server;
@@ -42,44 +38,4 @@ export class H2Front {
     if (read !== null && read.length > 0) socket.unshift(read);
     this.server.emit('connection', socket);
   }
-}
-
-/**
- * Auto: waits for enough of the first bytes to tell HTTP/2's preface from anything else, then
- * hands the socket and every byte read to `http2` or `http1`. A client that sends nothing
- * within `idleMs` is closed, as an idle HTTP/1.1 connection would be.
- */
-export function sniffProtocol(
-  socket: net.Socket,
-  idleMs: number,
-  http2Serve: (read: Buffer) => void,
-  http1Serve: (read: Buffer) => void,
-): void {
-  let read: Buffer | null = null;
-  const onData = (d: Buffer): void => {
-    read = read === null ? d : Buffer.concat([read, d]);
-    const n = Math.min(read.length, H2_PREFACE.length);
-    const isPrefix = read.compare(H2_PREFACE, 0, n, 0, n) === 0;
-    if (isPrefix && read.length < H2_PREFACE.length) return; // could still be HTTP/2
-    done();
-    if (isPrefix) http2Serve(read);
-    else http1Serve(read);
-  };
-  const onGone = (): void => {
-    done();
-    socket.destroy();
-  };
-  const done = (): void => {
-    socket.off('data', onData);
-    socket.off('end', onGone);
-    socket.off('error', onGone);
-    socket.off('timeout', onGone);
-    socket.setTimeout(0);
-    socket.pause();
-  };
-  socket.on('data', onData);
-  socket.on('end', onGone);
-  socket.on('error', onGone);
-  socket.on('timeout', onGone);
-  socket.setTimeout(idleMs);
 }

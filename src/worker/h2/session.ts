@@ -67,9 +67,15 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     stream.once('close', () => this.openStreams--);
     const ds = new H2DownstreamStream(stream, this);
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-    const exchange = new StreamExchange(ds, this.ctx, requestFromH2(raw), endStream);
-    ds.handler = exchange;
-    exchange.start();
+    try {
+      const exchange = new StreamExchange(ds, this.ctx, requestFromH2(raw), endStream);
+      ds.handler = exchange;
+      exchange.start();
+    } catch (err) {
+      // A bug must cost this stream, not the worker and every connection on it.
+      this.ctx.log.error({ err, client: this.clientIp }, 'http2 stream failed');
+      ds.reset('upstream-reset');
+    }
   }
 
   /** Rapid reset: too many streams reset by the client in the window closes this connection. */

@@ -76,8 +76,18 @@ export function responseFromH1(resp: ResponseHead): ResponseHeaders {
   return {
     status: resp.status,
     headers: endToEndFields(resp.headers, resp.summary.connection),
-    contentLength: resp.framing === 'length' ? resp.contentLength : resp.framing === 'none' && resp.status !== 204 && resp.status !== 304 ? 0 : -1,
+    contentLength: bodyLength(resp),
   };
+}
+
+/**
+ * The Content-Length to state: the body's when it is length-framed, the GET's for a HEAD answer
+ * that gave one, none for 1xx/204/304 (RFC 9110 §8.6) and for chunked or close-delimited bodies.
+ */
+function bodyLength(resp: ResponseHead): number {
+  if (resp.status < 200 || resp.status === 204 || resp.status === 304) return -1;
+  if (resp.framing === 'chunked' || resp.framing === 'close') return -1;
+  return resp.contentLength;
 }
 
 /** The end-to-end fields of a flat HTTP/1.1 list (a head or a trailer section). */

@@ -128,7 +128,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       forwardedForIndex: -1,
       requestId: hasField(req.headers, 'x-request-id') ? undefined : randomUUID(),
       transferEncoding: this.chunkedUp ? 'chunked' : '',
-      contentLength: this.chunkedUp ? -1 : length >= 0 ? length : this.bodyDone ? -1 : 0,
+      contentLength: this.chunkedUp ? -1 : length,
     });
     // TE: trailers is kept (RFC 9110 §10.1.4: with its Connection option on HTTP/1.1);
     // serialize.ts drops TE as hop-by-hop for HTTP/1.1 clients, where it is.
@@ -379,7 +379,9 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     const h = [...headers];
     if (bytes.length > 0 && !hasField(h, 'content-type')) h.push('content-type', 'text/plain; charset=utf-8');
     this.respStarted = true;
-    this.ds.sendHeaders({ status, headers: h, contentLength: noBody && status !== 204 && status !== 304 ? -1 : bytes.length }, noBody || bytes.length === 0, false);
+    // A HEAD answer states the length a GET would have had, as the HTTP/1.1 path does.
+    const contentLength = status < 200 || status === 204 || status === 304 ? -1 : bytes.length;
+    this.ds.sendHeaders({ status, headers: h, contentLength }, noBody || bytes.length === 0, false);
     if (!noBody && bytes.length > 0) {
       this.bytesOut += bytes.length;
       this.ds.sendData(bytes);
