@@ -107,3 +107,25 @@ test('an upgrade of an Auto listener moves its HTTP/1.1 keep-alive connection, d
   assert.equal(again.status, 200);
   assert.equal(one.isClosed, false);
 });
+
+test('under overload an HTTP/2 connection gets GOAWAY and its stream in flight still finishes', { timeout: 60_000 }, async (t) => {
+  const fs = require('node:fs');
+  const { up, release } = await h.heldUpstream(t);
+  const cfg = (heapThreshold) => {
+    const c = config(up);
+    c.overload_manager = { refresh_interval: '100ms', ...(heapThreshold !== undefined ? { heap_threshold: heapThreshold } : {}) };
+    return c;
+  };
+  const m = await h.startMosnd({ config: cfg() });
+  t.after(() => m.kill());
+  const s = h2.connect(t, m.ports.h2);
+  const { goaway, response } = await streamInFlight(s, up);
+  // The heap is real; the threshold goes below it (a worker rests far above 0.1%).
+  fs.writeFileSync(m.configFile, JSON.stringify(cfg(0.001)));
+  assert.equal((await m.cli(['reload'])).code, 0);
+  assert.equal(await goaway, NGHTTP2_NO_ERROR);
+  release();
+  const r = await response;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'slow');
+});
