@@ -29,6 +29,11 @@ test('curl speaks HTTP/2 (prior knowledge) and HTTP/1.1 to one Auto listener, bo
     let n = 0;
     req.on('data', (d) => (n += d.length));
     req.on('end', () => {
+      if (req.url.startsWith('/plain')) {
+        res.write('chunked, '); // no Content-Length: chunked, and no trailers
+        res.end('no trailers');
+        return;
+      }
       res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-sum' });
       res.write(`${req.method} ${req.url} got ${n}`);
       res.addTrailers({ 'x-sum': String(n) });
@@ -51,6 +56,11 @@ test('curl speaks HTTP/2 (prior knowledge) and HTTP/1.1 to one Auto listener, bo
   assert.match(two, /^HTTP\/2 200/);
   // curl prints the HTTP/2 trailers after the body.
   assert.match(two, /POST \/c\?x=1 got 300000x-sum: 300000\r\n$/);
+
+  // A chunked answer without trailers ends with an empty trailer section, which curl accepts.
+  const plain = await curl(['--http2-prior-knowledge', '-i', `http://127.0.0.1:${m.ports.auto}/plain`]);
+  assert.match(plain, /^HTTP\/2 200/);
+  assert.match(plain, /\r\n\r\nchunked, no trailers$/);
 
   const one = await curl(['--http1.1', '-i', url]);
   assert.match(one, /^HTTP\/1\.1 200/);

@@ -118,6 +118,17 @@ test('a request body is read only as fast as the upstream takes it (HTTP/2 flow 
   assert.equal(Buffer.concat(chunks).toString(), `${body.length} ${digest}`);
 });
 
+test('mosnd announces its stream and header limits in its HTTP/2 SETTINGS', async (t) => {
+  const up = await h.startHttpUpstream((req, res) => res.end('ok'));
+  t.after(() => up.close());
+  const m = await start(t, up);
+  const s = h2.connect(t, m.ports.h2);
+  const settings = await new Promise((resolve) => s.on('remoteSettings', resolve));
+  // H2_MAX_CONCURRENT_STREAMS and H2_MAX_HEADER_LIST_BYTES in src/shared/constants.ts.
+  assert.equal(settings.maxConcurrentStreams, 100);
+  assert.equal(settings.maxHeaderListSize, 64 * 1024);
+});
+
 test('a header list over the limit fails that stream only; the connection keeps serving', async (t) => {
   const up = await h.startHttpUpstream((req, res) => res.end('ok'));
   t.after(() => up.close());
@@ -156,9 +167,22 @@ test('garbage after the HTTP/2 preface closes that connection and the worker kee
   t.after(() => up.close());
   const m = await start(t, up);
   const before = await workerPids(m);
-  const junk = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), crypto.randomBytes(4096)]);
-  const r = await h.rawExchange(m.ports.h2, junk);
-  assert.ok(r.closed);
+  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  // An empty SETTINGS frame, then frames of random type, flags, stream and payload.
+  const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+  for (let i = 0; i < 20; i++) {
+    const payload = crypto.randomBytes(1 + crypto.randomInt(2048));
+    const frame = Buffer.alloc(9);
+    frame.writeUIntBE(payload.length, 0, 3);
+    frame[3] = crypto.randomInt(10);
+    frame[4] = crypto.randomInt(256);
+    frame.writeUInt32BE(crypto.randomInt(1, 100), 5);
+    // Most of these end the connection (a connection error); some are only a stream error
+    // or wait for more bytes: either way the worker must stay up, which is checked below.
+    await h.rawExchange(m.ports.h2, Buffer.concat([preface, settings, frame, payload]), { timeoutMs: 500 });
+  }
+  const r = await h.rawExchange(m.ports.h2, Buffer.concat([preface, crypto.randomBytes(4096)]));
+  assert.ok(r.closed, 'random bytes after the preface close the connection');
   const plain = await h.rawExchange(m.ports.h2, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   assert.ok(plain.closed); // not HTTP/2: refused by nghttp2, not answered
   const s = h2.connect(t, m.ports.h2);
