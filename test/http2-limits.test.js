@@ -70,6 +70,49 @@ test('a client that resets streams rapidly gets GOAWAY ENHANCE_YOUR_CALM; the wo
   assert.deepEqual(await workerPids(m), before);
 });
 
+/** HEADERS (GET / on `id`, end of stream) then RST_STREAM(CANCEL) on it: the attack's frame pair. */
+function headersThenReset(id) {
+  // HPACK: GET, http, :path "/slow" (literal), :authority "x" (literal).
+  const block = Buffer.concat([Buffer.from([0x82, 0x86, 0x44, 0x05]), Buffer.from('/slow'), Buffer.from([0x41, 0x01, 0x78])]);
+  const headers = Buffer.alloc(9);
+  headers.writeUIntBE(block.length, 0, 3);
+  headers[3] = 0x1; // HEADERS
+  headers[4] = 0x5; // END_STREAM | END_HEADERS
+  headers.writeUInt32BE(id, 5);
+  const rst = Buffer.from([0, 0, 4, 0x3, 0, 0, 0, 0, 0, 0, 0, 0, 0x8]);
+  rst.writeUInt32BE(id, 5);
+  return Buffer.concat([headers, block, rst]);
+}
+
+/** The error code of the first GOAWAY frame in `bytes` (server frames after its preface), or -1. */
+function goawayCode(bytes) {
+  let at = 0;
+  while (at + 9 <= bytes.length) {
+    const len = bytes.readUIntBE(at, 3);
+    if (bytes[at + 3] === 0x7 && at + 9 + 8 <= bytes.length) return bytes.readUInt32BE(at + 9 + 4);
+    at += 9 + len;
+  }
+  return -1;
+}
+
+test('HEADERS and RST_STREAM pairs sent in one write (the attack as it is sent) end in GOAWAY ENHANCE_YOUR_CALM', async (t) => {
+  const up = await h.startHttpUpstream((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('late'), 5_000) : res.end('ok')));
+  t.after(() => up.close());
+  const m = await start(t, up);
+  const before = await workerPids(m);
+  const pairs = [];
+  for (let i = 0; i < RAPID_RESET_MAX * 3; i++) pairs.push(headersThenReset(1 + 2 * i));
+  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+  const r = await h.rawExchange(m.ports.h2, Buffer.concat([preface, settings, ...pairs]), { timeoutMs: 10_000 });
+  assert.ok(r.closed, 'the connection was closed');
+  assert.equal(goawayCode(Buffer.from(r.data, 'latin1')), NGHTTP2_ENHANCE_YOUR_CALM);
+  const s = h2.connect(t, m.ports.h2);
+  assert.equal((await h2.request(s, { ':path': '/' })).status, 200);
+  await m.waitForLog((l) => /rapid reset/.test(l.msg ?? ''));
+  assert.deepEqual(await workerPids(m), before);
+});
+
 test('a request body is read only as fast as the upstream takes it (HTTP/2 flow control follows backpressure)', async (t) => {
   let received = 0;
   let upReq = null;
