@@ -233,3 +233,25 @@ test('garbage after the HTTP/2 preface closes that connection and the worker kee
   assert.deepEqual(await workerPids(m), before);
   void net;
 });
+
+test('an HTTP/2 body longer or shorter than its content-length fails its stream and never reaches the upstream as another request', async (t) => {
+  const seen = [];
+  const up = await h.startHttpUpstream((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      seen.push(`${req.method} ${req.url} ${body}`);
+      res.end('ok');
+    });
+  });
+  t.after(() => up.close());
+  const m = await start(t, up);
+  const s = h2.connect(t, m.ports.h2);
+  const smuggle = 'abcGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
+  const long = await h2.request(s, { ':method': 'POST', ':path': '/long', 'content-length': '3' }, { body: smuggle }).then((r) => `status ${r.status}`, (e) => e.message);
+  const short = await h2.request(s, { ':method': 'POST', ':path': '/short', 'content-length': '100' }, { body: 'abc' }).then((r) => `status ${r.status}`, (e) => e.message);
+  assert.match(long, /NGHTTP2_PROTOCOL_ERROR/);
+  assert.match(short, /NGHTTP2_PROTOCOL_ERROR/);
+  assert.equal((await h2.request(s, { ':path': '/after' })).status, 200);
+  assert.deepEqual(seen, ['GET /after ']);
+});

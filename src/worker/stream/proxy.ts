@@ -44,6 +44,9 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   /** Every byte of the request is in hand (`held`): it can be sent again on a retry. */
   private replayable = true;
   private reqTrailers: string[] = [];
+  /** The request's Content-Length (-1: none). nghttp2 already refuses a body that disagrees
+   *  with it; checked here too, as a body sent past it would be read upstream as a new request. */
+  private declaredLength = -1;
   // ---- retries and timeouts ----
   attempts = 0;
   private retriesLeft = 0;
@@ -115,6 +118,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     cluster.activeRequests++;
     this.retriesLeft = retryBudget(action.retry, cluster);
     const length = requestContentLength(req);
+    this.declaredLength = length;
     // No length and a body to come: chunked upstream (it also carries the request's trailers).
     this.chunkedUp = !this.bodyDone && length < 0;
     let head = buildUpstreamHead({
@@ -225,6 +229,10 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   onRequestData(data: Buffer): void {
     if (this.finished) return; // answered already: the rest is read and dropped
     this.bytesIn += data.length;
+    if (this.declaredLength >= 0 && this.bytesIn > this.declaredLength) {
+      this.badRequestBody();
+      return;
+    }
     if (this.up !== null) {
       if (!this.up.sendData(data)) this.ds.pauseRequest();
     } else {
@@ -235,12 +243,22 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   onRequestEnd(trailers: string[]): void {
     this.bodyDone = true;
     if (this.finished) return;
+    if (this.declaredLength >= 0 && this.bytesIn !== this.declaredLength) {
+      this.badRequestBody();
+      return;
+    }
     this.reqTrailers = trailers;
     this.armRouteTimer();
     if (this.up !== null) {
       this.up.endRequest(trailers);
       this.startTryTimer();
     }
+  }
+
+  /** The body disagrees with its Content-Length: the stream fails, the upstream connection closes. */
+  private badRequestBody(): void {
+    this.ds.reset('protocol-error');
+    this.finish();
   }
 
   onDrain(): void {
