@@ -249,3 +249,16 @@ test('an HTTP/2 GET is retried on another host when the first resets, and direct
   assert.equal(moved.status, 301);
   assert.equal(moved.headers.location, 'http://site.test/new?a=1');
 });
+
+test('streams of one HTTP/2 connection are served side by side: a held stream does not hold back fifty others', async (t) => {
+  const { up, release } = await h.heldUpstream(t);
+  const m = await startH2(t, { routes: toCluster(), clusters: [h.cluster('c', [up.address])] });
+  const s = h2.connect(t, m.ports.h2);
+  const slow = h2.request(s, { ':path': '/slow' });
+  await h.waitFor(() => up.requests >= 1, 'the held request to reach the upstream');
+  const others = await Promise.all(Array.from({ length: 50 }, (_, i) => h2.request(s, { ':path': `/fast/${i}` })));
+  assert.ok(others.every((r) => r.status === 200 && r.body.toString() === 'hello'));
+  release();
+  const r = await slow;
+  assert.equal(r.body.toString(), 'slow');
+});
