@@ -205,6 +205,20 @@ test('a stalled HTTP/2 request body gets 408 after the listener idle timeout', a
   assert.equal(status, 408);
 });
 
+test('an HTTP/2 connection with no stream open for the listener idle timeout is closed with GOAWAY', async (t) => {
+  const up = await h.startHttpUpstream((req, res) => res.end('ok'));
+  t.after(() => up.close());
+  const m = await start(t, up, { connection_idle_timeout: '1s' });
+  const s = h2.connect(t, m.ports.h2);
+  const goaway = new Promise((resolve) => s.on('goaway', (code) => resolve(code)));
+  const closed = new Promise((resolve) => s.on('close', resolve));
+  assert.equal((await h2.request(s, { ':path': '/' })).status, 200);
+  const idleSince = Date.now();
+  assert.equal(await goaway, h2.http2.constants.NGHTTP2_NO_ERROR);
+  await closed;
+  assert.ok(Date.now() - idleSince >= 900, 'not before the idle timeout');
+});
+
 test('garbage after the HTTP/2 preface closes that connection and the worker keeps serving', async (t) => {
   const up = await h.startHttpUpstream((req, res) => res.end('ok'));
   t.after(() => up.close());
