@@ -8,8 +8,8 @@
  * pauses the client's stream, a slow client pauses the upstream), reports hosts for outlier
  * detection, and ends with the same RequestRecord (ctx.onRequest: access log, metrics).
  *
- * Life of a stream: start() → local answer | tryUpstream() → onAcquired() → sendRequest() →
- * onResponseHead() → onResponseData()* → onResponseEnd() → finish(). A failure before the
+ * Life of a stream: start() → local answer | tryUpstream() → onAcquired() (the request goes
+ * out on an Http1UpstreamTry) → onResponseHead() → onResponseData()* → onResponseEnd() → finish(). A failure before the
  * response head is retried when safe (retryAfterFailure), else answered 502/504; after it the
  * stream is reset. A client reset at any point cancels the upstream and finishes.
  */
