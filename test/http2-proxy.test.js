@@ -262,3 +262,30 @@ test('streams of one HTTP/2 connection are served side by side: a held stream do
   const r = await slow;
   assert.equal(r.body.toString(), 'slow');
 });
+
+test('an HTTP/2 client that sends Expect: 100-continue gets 100 from mosnd and its body reaches the upstream', async (t) => {
+  let seen = null;
+  const up = await h.startHttpUpstream((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      seen = { expect: req.headers.expect, body };
+      res.end('stored');
+    });
+  });
+  t.after(() => up.close());
+  const m = await startH2(t, { routes: toCluster(), clusters: [h.cluster('c', [up.address])] });
+  const s = h2.connect(t, m.ports.h2);
+  const req = s.request({ ':method': 'PUT', ':path': '/obj', expect: '100-continue' });
+  // The body goes only after the 100 (as a client that waits for it does).
+  await new Promise((resolve, reject) => {
+    req.on('continue', resolve);
+    req.on('error', reject);
+  });
+  req.end('the body');
+  const status = await new Promise((resolve) => req.on('response', (hd) => resolve(hd[':status'])));
+  req.resume();
+  await new Promise((resolve) => req.on('end', resolve));
+  assert.equal(status, 200);
+  assert.deepEqual(seen, { expect: undefined, body: 'the body' });
+});

@@ -80,6 +80,11 @@ export class H2DownstreamStream implements DownstreamStream {
     this.stream.resume();
   }
 
+  sendContinue(): void {
+    if (this.stream.destroyed || this.stream.headersSent) return;
+    this.stream.additionalHeaders({ ':status': 100 });
+  }
+
   sendHeaders(h: ResponseHeaders, endStream: boolean, trailers: boolean): void {
     if (this.stream.destroyed || this.stream.headersSent) return;
     const fields = h2Fields(h.headers, h.contentLength);

@@ -55,6 +55,21 @@ export function wantsTrailers(req: RequestHeaders): boolean {
   return false;
 }
 
+/**
+ * Takes `expect: 100-continue` out of the request (a proxy answers it itself, as Envoy does by
+ * default: the upstream then never waits for a 100 that no one forwards); true when it was there.
+ */
+export function takeExpectContinue(req: RequestHeaders): boolean {
+  const h = req.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] === 'expect' && h[i + 1].toLowerCase() === '100-continue') {
+      h.splice(i, 2);
+      return true;
+    }
+  }
+  return false;
+}
+
 /** The Content-Length of a neutral request, -1 when absent or unreadable. */
 export function requestContentLength(req: RequestHeaders): number {
   const h = req.headers;

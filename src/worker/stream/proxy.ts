@@ -27,7 +27,7 @@ import { countStatus, requestRecord, type ResponseFlag } from '../http/request-r
 import { IDEMPOTENT, retryBudget } from '../http/retry';
 import { DEFAULT_ROUTE_TIMEOUT_MS } from '../../shared/constants';
 import { Http1UpstreamTry, type UpstreamEvents } from './h1-upstream';
-import { requestContentLength, responseFromH1, wantsTrailers } from './headers';
+import { requestContentLength, responseFromH1, takeExpectContinue, wantsTrailers } from './headers';
 import type { DownstreamStream, RequestHeaders, ResetReason, StreamHandler } from './types';
 
 export class StreamExchange implements StreamHandler, UpstreamEvents {
@@ -117,6 +117,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     cluster.stats.rqTotal++;
     cluster.activeRequests++;
     this.retriesLeft = retryBudget(action.retry, cluster);
+    const expectContinue = takeExpectContinue(req);
     const length = requestContentLength(req);
     this.declaredLength = length;
     // No length and a body to come: chunked upstream (it also carries the request's trailers).
@@ -138,8 +139,12 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     // serialize.ts drops TE as hop-by-hop for HTTP/1.1 clients, where it is.
     if (wantsTrailers(req)) head = `${head.slice(0, -2)}te: trailers\r\nconnection: te\r\n\r\n`;
     this.upstreamHead = head;
-    // Request data waits for an upstream connection: hold what came, read no more.
-    if (!this.bodyDone) this.ds.pauseRequest();
+    // Request data waits for an upstream connection: hold what came, read no more. A client
+    // that waits for 100 Continue is told to send now that the request will be proxied.
+    if (!this.bodyDone) {
+      this.ds.pauseRequest();
+      if (expectContinue) this.ds.sendContinue();
+    }
     if (this.bodyDone) this.armRouteTimer();
     this.tryUpstream(undefined);
   }

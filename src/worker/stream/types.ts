@@ -50,6 +50,8 @@ export interface DownstreamStream {
   /** Stop / restart delivering request data (flow control towards the client follows). */
   pauseRequest(): void;
   resumeRequest(): void;
+  /** An interim 100 Continue (the client asked with Expect: 100-continue). */
+  sendContinue(): void;
   /** Sends the response headers; `endStream` when there is no body. `trailers` says that the
    *  body may end with trailers (the codec must then hold the end until sendTrailers/end). */
   sendHeaders(h: ResponseHeaders, endStream: boolean, trailers: boolean): void;
