@@ -323,14 +323,35 @@ describe('rejected configs name the JSON path of each problem', () => {
     assertProblem(parse(d), `${ROUTE}.match.variables`, 'is not implemented by mosnd yet: ignoring these conditions would send more requests');
   });
 
-  test('rejects HTTP/2 and other protocols mosnd does not speak', () => {
+  test('rejects an HTTP/2 upstream and protocols mosnd does not speak, naming the path', () => {
     const d = base();
-    listener(d).filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
+    listener(d).filter_chains[0].filters[0].config.upstream_protocol = 'Http2';
     assertProblem(
       parse(d),
-      'servers[0].listeners[0].filter_chains[0].filters[0].config.downstream_protocol',
+      'servers[0].listeners[0].filter_chains[0].filters[0].config.upstream_protocol',
       '"Http2" is not implemented by mosnd yet; expected one of "Http1", "Auto"',
     );
+    const d2 = base();
+    listener(d2).filter_chains[0].filters[0].config.downstream_protocol = 'bolt';
+    assertProblem(
+      parse(d2),
+      'servers[0].listeners[0].filter_chains[0].filters[0].config.downstream_protocol',
+      '"bolt" is not implemented by mosnd yet; expected one of "Http1", "Http2", "Auto"',
+    );
+  });
+
+  test('accepts HTTP/2 and Auto clients, and says that upstreams are spoken to in HTTP/1.1', () => {
+    for (const protocol of ['Http2', 'Auto', 'http2']) {
+      const d = base();
+      const cfg = listener(d).filter_chains[0].filters[0].config;
+      cfg.downstream_protocol = protocol;
+      delete cfg.upstream_protocol;
+      const r = parse(d);
+      assert.deepEqual(r.errors, []);
+      assert.equal(r.config.listeners[0].downstreamProtocol, protocol === 'Auto' ? 'Auto' : 'Http2');
+      assert.equal(r.config.listeners[0].upstreamProtocol, 'Http1');
+      assertWarning(r, 'servers[0].listeners[0].filter_chains[0].filters[0].config.downstream_protocol', 'proxied to upstreams as HTTP/1.1');
+    }
   });
 
   test('rejects malformed domains and a domain claimed by two virtual hosts', () => {
@@ -599,7 +620,7 @@ describe('normalized values', () => {
       ['servers[0].listeners[0].access_logs[0].log_format', 'not implemented'],
       ['cluster_manager.clusters[0].lb_subset_config', 'not implemented'],
       ['metrics.flush_interval', 'unknown key'],
-      ['servers[0].listeners[1].filter_chains[0].filters[0].config.downstream_protocol', '"Auto" is served as Http1'],
+      ['servers[0].listeners[1].filter_chains[0].filters[0].config.downstream_protocol', '"Auto" clients are proxied to upstreams as HTTP/1.1'],
     ]) {
       assertWarning(r, at, text);
     }
@@ -607,7 +628,7 @@ describe('normalized values', () => {
     assert.deepEqual(c.clusters.map((x) => x.name), ['serverCluster', 'clientCluster']);
     // The router defined inside a connection_manager filter (older MOSN files) is used.
     assert.deepEqual(c.routers.map((x) => x.name), ['server_router', 'client_router']);
-    assert.equal(c.listeners[1].downstreamProtocol, 'Http1');
+    assert.equal(c.listeners[1].downstreamProtocol, 'Auto');
     assert.equal(c.admin.host, '0.0.0.0');
     assert.equal(c.prometheusPort, 34903);
   });

@@ -271,3 +271,25 @@ export const OVERLOAD_RECOVERY_MARGIN = 0.1;
  *  dead resolver delays the start by no more than this. Past it the names resolve per connect
  *  until the first round ends and its set is pushed. */
 export const DNS_WARMING_TIMEOUT_MS = 5_000;
+
+// ---- HTTP/2 downstream (src/worker/h2/) ----
+
+/** SETTINGS_MAX_CONCURRENT_STREAMS we announce: each stream may hold an upstream connection
+ *  (HTTP/1.1 upstreams carry one request each), so this bounds what one client connection can
+ *  open upstream. 100 is the floor RFC 9113 §6.5.2 recommends and what browsers expect. */
+export const H2_MAX_CONCURRENT_STREAMS = 100;
+
+/** SETTINGS_MAX_HEADER_LIST_SIZE (decoded bytes, RFC 9113 §6.5.2): the same bound as an
+ *  HTTP/1.1 request head (MAX_HEADER_BYTES), so both protocols accept the same requests. */
+export const H2_MAX_HEADER_LIST_BYTES = MAX_HEADER_BYTES;
+
+/** Header fields per HTTP/2 request: the HTTP/1.1 bound (MAX_HEADER_COUNT) plus the four
+ *  pseudo-header fields (:method, :path, :authority, :scheme). */
+export const H2_MAX_HEADER_FIELDS = MAX_HEADER_COUNT + 4;
+
+/** Rapid reset (CVE-2023-44487): a client may reset at most this many of its streams within
+ *  H2_RAPID_RESET_WINDOW_MS; one more and the connection gets GOAWAY ENHANCE_YOUR_CALM and is
+ *  closed. Every reset stream cost us a dispatch and maybe an upstream connect. A browser
+ *  cancels a handful of streams on a navigation; an attack sends thousands a second. */
+export const H2_RAPID_RESET_MAX = 200;
+export const H2_RAPID_RESET_WINDOW_MS = 10_000;

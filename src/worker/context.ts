@@ -18,6 +18,8 @@ export interface WorkerCounters {
   connectionsOverflow: number;
   /** Requests answered 503 (flag OM) by the overload manager. */
   overloadShed: number;
+  /** HTTP/2 connections closed with ENHANCE_YOUR_CALM for resetting too many streams. */
+  h2RapidResetCloses: number;
 }
 
 /** A connection taken off its sockets for a handover: fds plus bytes already read. */
@@ -70,6 +72,9 @@ export interface TrackedConnection {
   reattach(): void;
   /** The new owner has it: drop this process's copy without a FIN (no end(), only close). */
   release(): void;
+  /** A hot upgrade started. Connections that cannot move (HTTP/2) drain here instead of
+   *  waiting to be moved; the others park at their next boundary on their own. */
+  handoverStarted?(): void;
 }
 
 export class WorkerContext {
@@ -82,6 +87,7 @@ export class WorkerContext {
     responsesByClass: [0, 0, 0, 0, 0, 0],
     connectionsOverflow: 0,
     overloadShed: 0,
+    h2RapidResetCloses: 0,
   };
   readonly connections = new Set<TrackedConnection>();
   draining = false;
@@ -90,8 +96,18 @@ export class WorkerContext {
   /** The overload manager stopped accepting (short of memory or file descriptors). */
   acceptPaused = false;
   /** An upgrade is moving connections away: park them at request boundaries instead of
-   *  reading the next request. */
-  handoverMode = false;
+   *  reading the next request. Setting it tells every connection (handoverStarted). */
+  get handoverMode(): boolean {
+    return this.inHandover;
+  }
+
+  set handoverMode(on: boolean) {
+    const started = on && !this.inHandover;
+    this.inHandover = on;
+    if (started) for (const c of [...this.connections]) c.handoverStarted?.();
+  }
+
+  private inHandover = false;
   /** Observers of finished requests (access log, metrics); null costs nothing per request. */
   onRequest: ((r: RequestRecord) => void) | null = null;
   /** Called whenever the last connection goes away (the drain waits on it). */
@@ -106,6 +122,18 @@ export class WorkerContext {
     this.connections.add(c);
     this.counters.connectionsTotal++;
     this.counters.connectionsActive++;
+  }
+
+  /**
+   * A connection whose protocol is not known yet (Auto sniffing its first bytes): drained and
+   * waited for like the others, but counted only once the handler it goes to tracks it.
+   */
+  holdUncounted(c: TrackedConnection): void {
+    this.connections.add(c);
+  }
+
+  releaseUncounted(c: TrackedConnection): void {
+    if (this.connections.delete(c) && this.connections.size === 0 && this.onIdle) this.onIdle();
   }
 
   untrack(c: TrackedConnection): void {

@@ -14,10 +14,14 @@ import type { ListenerConfig } from '../shared/config/model';
 import type { WorkerContext } from './context';
 import { clientTimeouts, HttpConnection } from './http/connection';
 import { TcpProxyConnection } from './tcp/tcp-proxy';
+import { H2Front } from './h2/front';
+import { AutoSniff } from './h2/sniff';
 
 interface Entry {
   server: net.Server;
   config: ListenerConfig;
+  /** The HTTP/2 entry (downstream_protocol Http2 or Auto), made at the first such connection. */
+  h2: H2Front | null;
 }
 
 export class WorkerListeners {
@@ -81,7 +85,7 @@ export class WorkerListeners {
     const old = this.entries.get(name);
     if (old) old.server.close();
     const server = net.createServer({ allowHalfOpen: true, noDelay: true });
-    const entry: Entry = { server, config };
+    const entry: Entry = { server, config, h2: null };
     server.on('connection', (socket) => this.onConnection(entry, socket));
     server.on('error', (err) => this.ctx.log.error({ err, listener: name }, 'listener error'));
     this.entries.set(name, entry);
@@ -137,9 +141,34 @@ export class WorkerListeners {
         cluster: cfg.tcpCluster ?? '',
         idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0,
       });
+    } else if (cfg.downstreamProtocol === 'Http2' || cfg.downstreamProtocol === 'Auto') {
+      this.acceptHttp2(entry, socket, cfg);
     } else {
       new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg));
     }
+  }
+
+  /** Http2 (prior knowledge) goes to nghttp2 at once (h2/front.ts); Auto sniffs the first bytes (h2/sniff.ts). */
+  private acceptHttp2(entry: Entry, socket: net.Socket, cfg: ListenerConfig): void {
+    const timeouts = clientTimeouts(cfg);
+    const front = (entry.h2 ??= new H2Front(this.ctx, () => ({
+      listenerName: entry.config.name,
+      routerName: entry.config.routerConfigName ?? '',
+      idleMs: clientTimeouts(entry.config).idleMs,
+    })));
+    if (cfg.downstreamProtocol === 'Http2') {
+      front.serve(socket, null);
+      return;
+    }
+    new AutoSniff(socket, this.ctx, timeouts.idleMs, {
+      http2: (read) => front.serve(socket, read),
+      http1: (read) => {
+        const conn = new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, timeouts);
+        // Resumed before the bytes are replayed: a request they start may pause it again.
+        socket.resume();
+        conn.inject(read);
+      },
+    });
   }
 
   /** Stops accepting on one listener; its live connections are left alone. */

@@ -24,6 +24,7 @@ export const M = {
   cxOverflow: 'mosnd_downstream_cx_overflow_total',
   overloadShed: 'mosnd_overload_shed_requests_total',
   overloadAcceptPaused: 'mosnd_overload_accept_paused',
+  h2RapidResetCloses: 'mosnd_http2_rapid_reset_closes_total',
   rqTotal: 'mosnd_downstream_rq_total',
   rqActive: 'mosnd_downstream_rq_active',
   rqXx: 'mosnd_downstream_rq_xx_total',
@@ -167,6 +168,8 @@ export class WorkerMetrics {
     cxOverflow.values.push({ labels: {}, value: c.connectionsOverflow });
     const shed = metric(M.overloadShed, 'counter', 'Requests answered 503 (flag OM) by the overload manager');
     shed.values.push({ labels: {}, value: c.overloadShed });
+    const rapid = metric(M.h2RapidResetCloses, 'counter', 'HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM for resetting too many streams');
+    rapid.values.push({ labels: {}, value: c.h2RapidResetCloses });
     const paused = metric(M.overloadAcceptPaused, 'gauge', 'Workers that stopped accepting under overload (memory or file descriptors)');
     paused.values.push({ labels: {}, value: ctx.acceptPaused ? 1 : 0 });
 
@@ -242,7 +245,7 @@ export class WorkerMetrics {
     }
     for (const [cluster, h] of this.upstreamTime) h.export(M.upRqTime, { cluster }, up.rqTime.values);
 
-    return [cxTotal, cxActive, cxOverflow, shed, paused, rqTotal, rqActive, rqXx, rqFlag, rqTime, ...Object.values(up), ...Object.values(host)];
+    return [cxTotal, cxActive, cxOverflow, shed, rapid, paused, rqTotal, rqActive, rqXx, rqFlag, rqTime, ...Object.values(up), ...Object.values(host)];
   }
 
   private track<S extends object, X extends object>(

@@ -54,8 +54,9 @@ export interface ListenerConfig {
   kind: 'http' | 'tcp';
   /** kind=http: the router_config_name of the `proxy` filter. */
   routerConfigName?: string;
-  /** kind=http: 'Http1' (Auto is treated as Http1 until HTTP/2 lands). */
-  downstreamProtocol?: string;
+  /** kind=http: what clients speak: 'Http1', 'Http2' (h2c, prior knowledge) or 'Auto' (sniffed). */
+  downstreamProtocol?: 'Http1' | 'Http2' | 'Auto';
+  /** kind=http: 'Http1' (HTTP/2 upstreams are not implemented yet). */
   upstreamProtocol?: string;
   /** Listener `max_connections` (a mosnd extension): connections served at once per worker. */
   maxConnections?: number;

@@ -206,14 +206,17 @@ export const routerConfigSchema = object(
 // Listeners and network filters (server.go, proxy.go)
 
 /** Protocol names MOSN registers that mosnd does not speak (yet). */
-const OTHER_PROTOCOLS = ['Http2', 'X', 'bolt', 'boltv2', 'dubbo', 'dubbothrift', 'tars', 'SofaRpc'];
+const OTHER_PROTOCOLS = ['X', 'bolt', 'boltv2', 'dubbo', 'dubbothrift', 'tars', 'SofaRpc'];
 
-const httpProtocol = enumOf(['Http1', 'Auto'], { caseInsensitive: true, notImplemented: OTHER_PROTOCOLS });
+/** Clients: HTTP/1.1, HTTP/2 (h2c with prior knowledge), or Auto (sniffed per connection). */
+const downstreamProtocol = enumOf(['Http1', 'Http2', 'Auto'], { caseInsensitive: true, notImplemented: OTHER_PROTOCOLS });
+/** Upstreams: HTTP/1.1 only so far (HTTP/2 upstreams, and so gRPC, come next). */
+const upstreamProtocol = enumOf(['Http1', 'Auto'], { caseInsensitive: true, notImplemented: ['Http2', ...OTHER_PROTOCOLS] });
 
 const proxyConfig = object(
   {
-    downstream_protocol: httpProtocol.optional(),
-    upstream_protocol: httpProtocol.optional(),
+    downstream_protocol: downstreamProtocol.optional(),
+    upstream_protocol: upstreamProtocol.optional(),
     router_config_name: string({ nonEmpty: true }).optional(),
   },
   { notImplemented: ['name', 'validate_clusters', 'extend_config', 'fallback_for_unknown_protocol'] },

@@ -171,13 +171,16 @@ function httpListener(
   const at = pathOf(f.config);
   const name = f.config.router_config_name;
   if (!routers.check(name, joinPath(at, 'router_config_name'), ctx)) return undefined;
-  const protocol = (key: 'downstream_protocol' | 'upstream_protocol', value: string | undefined) => {
-    if (value === 'Auto') ctx.warn(joinPath(at, key), '"Auto" is served as Http1 until mosnd implements HTTP/2');
-    return 'Http1';
-  };
-  const downstreamProtocol = protocol('downstream_protocol', f.config.downstream_protocol);
-  // MOSN uses the downstream protocol upstream when upstream_protocol is not set.
-  const upstreamProtocol = protocol('upstream_protocol', f.config.upstream_protocol);
+  const downstreamProtocol = f.config.downstream_protocol ?? 'Http1';
+  // MOSN uses the downstream protocol upstream when upstream_protocol is not set (Auto: the
+  // client's). mosnd speaks HTTP/1.1 to upstreams so far: say so when that differs.
+  const upstream = f.config.upstream_protocol;
+  if (upstream === 'Auto' && downstreamProtocol !== 'Http1') {
+    ctx.warn(joinPath(at, 'upstream_protocol'), '"Auto" is served as Http1: mosnd sends HTTP/2 requests to upstreams as HTTP/1.1 until it implements HTTP/2 upstreams');
+  } else if (upstream === undefined && downstreamProtocol !== 'Http1') {
+    ctx.warn(joinPath(at, 'downstream_protocol'), `${show(downstreamProtocol)} clients are proxied to upstreams as HTTP/1.1 (upstream_protocol is not set; HTTP/2 upstreams are not implemented by mosnd yet)`);
+  }
+  const upstreamProtocol = 'Http1';
   return { ...base, kind: 'http', routerConfigName: name, downstreamProtocol, upstreamProtocol };
 }
 

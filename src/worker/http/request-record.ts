@@ -11,13 +11,13 @@ import type { HttpConnection } from './connection';
 export type ResponseFlag = '' | 'NR' | 'UH' | 'UF' | 'UO' | 'UT' | 'UC' | 'DC' | 'NC' | 'OM' | 'SI';
 
 /** The status sent to the client for the current request, counted by class. */
-export function countStatus(c: HttpConnection, status: number): void {
+export function countStatus(c: Pick<HttpConnection, 'status' | 'ctx'>, status: number): void {
   c.status = status;
   const cls = (status / 100) | 0;
   if (cls >= 1 && cls <= 5) c.ctx.counters.responsesByClass[cls]++;
 }
 
-export function requestRecord(c: HttpConnection, method: string, path: string): RequestRecord {
+export function requestRecord(c: Pick<HttpConnection, 'listenerName' | 'clientIp' | 'status' | 'bytesIn' | 'bytesOut' | 't0' | 'upMs' | 'cluster' | 'upstreamAddress' | 'flag' | 'attempts'>, method: string, path: string): RequestRecord {
   return {
     listener: c.listenerName,
     clientIp: c.clientIp,

@@ -21,7 +21,7 @@ import type { HttpConnection } from './connection';
 import { releaseUpstream, reportHost, startRetry, tryUpstream } from './upstream-exchange';
 
 /** Methods a retry may resend (RFC 9110 §9.2.2). */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** How many times the current request may be sent again. */
 export function retryBudget(retry: RetryPolicy | undefined, cluster: Cluster): number {

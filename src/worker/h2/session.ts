@@ -1,0 +1,134 @@
+/**
+ * One downstream HTTP/2 connection (an nghttp2 session from Node's http2): its streams go to
+ * the stream proxy (stream/proxy.ts), and it is the TrackedConnection the worker drains.
+ *
+ * Limits: SETTINGS (max concurrent streams, max header list size) are set on the server
+ * (front.ts) and enforced by nghttp2. Here: rapid reset (CVE-2023-44487), counted as streams
+ * the client resets before our response ended; past H2_RAPID_RESET_MAX in
+ * H2_RAPID_RESET_WINDOW_MS the session gets GOAWAY ENHANCE_YOUR_CALM and is closed (that
+ * connection only). The listener's idle timeout closes a session with no stream open.
+ *
+ * Drain and upgrade: an HTTP/2 connection is never moved to another process (its HPACK and
+ * stream state live in nghttp2): movable() is false. drain() sends a graceful GOAWAY
+ * (session.close(): streams in flight finish, no new ones); a hot upgrade drains it the same
+ * way (handoverStarted), and the old worker waits for it until graceful_timeout, as for any
+ * connection it cannot move.
+ */
+import * as http2 from 'node:http2';
+import type { Detached, TrackedConnection, WorkerContext } from '../context';
+import { requestFromH2 } from '../stream/headers';
+import { StreamExchange } from '../stream/proxy';
+import { H2DownstreamStream, type H2StreamOwner } from './server-stream';
+import { H2_RAPID_RESET_MAX, H2_RAPID_RESET_WINDOW_MS } from '../../shared/constants';
+
+const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+
+/** What a session needs of its listener's config. */
+export interface H2ListenerInfo {
+  listenerName: string;
+  routerName: string;
+  idleMs: number;
+}
+
+export class H2Connection implements TrackedConnection, H2StreamOwner {
+  readonly clientIp: string;
+  readonly listenerName: string;
+  readonly routerName: string;
+  readonly idleMs: number;
+  private resetWindowStart = 0;
+  private resets = 0;
+  private closing = false;
+  /** Streams opened and not yet closed. */
+  private openStreams = 0;
+
+  constructor(
+    private readonly session: http2.ServerHttp2Session,
+    private readonly ctx: WorkerContext,
+    info: H2ListenerInfo,
+  ) {
+    const ip = session.socket?.remoteAddress ?? '';
+    this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+    this.listenerName = info.listenerName;
+    this.routerName = info.routerName;
+    this.idleMs = info.idleMs;
+    session.on('stream', (stream: http2.ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => this.onStream(stream, flags, raw));
+    session.on('error', (err) => ctx.log.debug({ err: err.message, client: this.clientIp }, 'http2 session error'));
+    session.on('close', () => ctx.untrack(this));
+    // No stream open for the idle timeout: the connection goes (stream timers cover the rest).
+    session.setTimeout(info.idleMs, () => {
+      if (this.openStreams === 0) this.drain();
+    });
+    ctx.track(this);
+    if (ctx.draining || ctx.handoverMode) this.drain();
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, flags: number, raw: string[]): void {
+    this.openStreams++;
+    stream.once('close', () => this.openStreams--);
+    const ds = new H2DownstreamStream(stream, this);
+    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    try {
+      const exchange = new StreamExchange(ds, this.ctx, requestFromH2(raw), endStream);
+      ds.handler = exchange;
+      exchange.start();
+    } catch (err) {
+      // A bug must cost this stream, not the worker and every connection on it.
+      this.ctx.log.error({ err, client: this.clientIp }, 'http2 stream failed');
+      ds.reset('upstream-reset');
+    }
+  }
+
+  /** Rapid reset: too many streams reset by the client in the window closes this connection. */
+  onClientReset(): void {
+    const now = Date.now();
+    if (now - this.resetWindowStart > H2_RAPID_RESET_WINDOW_MS) {
+      this.resetWindowStart = now;
+      this.resets = 0;
+    }
+    if (++this.resets <= H2_RAPID_RESET_MAX || this.session.destroyed) return;
+    this.ctx.counters.h2RapidResetCloses++;
+    this.ctx.log.warn(
+      { client: this.clientIp, listener: this.listenerName, resets: this.resets, windowMs: H2_RAPID_RESET_WINDOW_MS },
+      'http2 client reset too many streams (rapid reset); closing the connection with ENHANCE_YOUR_CALM',
+    );
+    this.session.destroy(new Error('rapid reset'), NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+
+  // ===================================================================== TrackedConnection
+
+  movable(): boolean {
+    return false;
+  }
+
+  detach(): Detached {
+    throw new Error('an HTTP/2 connection is drained, not moved');
+  }
+
+  reattach(): void {
+    /* never detached */
+  }
+
+  /** A hot upgrade started: HTTP/2 connections drain here while HTTP/1.1 ones move. */
+  handoverStarted(): void {
+    this.drain();
+  }
+
+  /** Graceful GOAWAY: the streams in flight finish, the client opens new ones elsewhere. */
+  drain(): void {
+    if (this.closing || this.session.destroyed) return;
+    this.closing = true;
+    this.session.close();
+  }
+
+  shed(): void {
+    this.drain();
+  }
+
+  release(): void {
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (!this.session.destroyed) this.session.destroy();
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Header translation between HTTP/2 and HTTP/1.1 (RFC 9113 §8.2.2, §8.3.1).
+ *
+ * HTTP/2 → neutral request: the pseudo-header fields become named fields, cookie crumbs are
+ * joined back into one field (§8.2.3: an HTTP/1.1 hop takes a single Cookie), and `te` is
+ * kept only as `trailers` (the one value HTTP/2 allows). Connection-specific fields never
+ * arrive: nghttp2 refuses a request that carries them.
+ *
+ * HTTP/1.1 → HTTP/2 response: names lower-cased, the hop-by-hop fields (Connection,
+ * Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade, TE and whatever Connection lists)
+ * dropped with the same rules the HTTP/1.1 serializer uses (serialize.ts), Content-Length kept
+ * only when it frames the body, repeated fields joined (Set-Cookie stays a list).
+ */
+import type { OutgoingHttpHeaders } from 'node:http2';
+import { connectionListed, isHopByHop } from '../http/serialize';
+import type { ResponseHead } from '../http/response-head';
+import type { RequestHeaders, ResponseHeaders } from './types';
+
+/** Flat raw HTTP/2 request headers (`rawHeaders` of the 'stream' event) → a neutral request. */
+export function requestFromH2(raw: readonly string[]): RequestHeaders {
+  const req: RequestHeaders = { method: '', path: '', authority: '', scheme: 'http', headers: [] };
+  let cookie: string | null = null;
+  let host = '';
+  const h = req.headers;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ':method') req.method = value;
+      else if (name === ':path') req.path = value;
+      else if (name === ':authority') req.authority = value;
+      else if (name === ':scheme') req.scheme = value;
+      continue;
+    }
+    if (name === 'cookie') {
+      cookie = cookie === null ? value : `${cookie}; ${value}`;
+      continue;
+    }
+    if (name === 'host') {
+      // :authority wins over Host (RFC 9113 §8.3.1); Host is the fallback and goes out as Host.
+      if (host === '') host = value;
+      continue;
+    }
+    h.push(name, value);
+  }
+  if (req.authority === '') req.authority = host;
+  if (cookie !== null) h.push('cookie', cookie);
+  return req;
+}
+
+/** Whether the request asked for trailers (`te: trailers`, the only TE HTTP/2 carries). */
+export function wantsTrailers(req: RequestHeaders): boolean {
+  const h = req.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === 'te' && h[i + 1].toLowerCase().includes('trailers')) return true;
+  return false;
+}
+
+/**
+ * Takes `expect: 100-continue` out of the request (a proxy answers it itself, as Envoy does by
+ * default: the upstream then never waits for a 100 that no one forwards); true when it was there.
+ */
+export function takeExpectContinue(req: RequestHeaders): boolean {
+  const h = req.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] === 'expect' && h[i + 1].toLowerCase() === '100-continue') {
+      h.splice(i, 2);
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The Content-Length of a neutral request, -1 when absent or unreadable. */
+export function requestContentLength(req: RequestHeaders): number {
+  const h = req.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] === 'content-length') {
+      const v = h[i + 1].trim();
+      return /^[0-9]{1,15}$/.test(v) ? Number(v) : -1;
+    }
+  }
+  return -1;
+}
+
+/**
+ * An HTTP/1.1 response head → neutral response headers: the hop-by-hop and framing fields
+ * dropped with serialize.ts's rules (and whatever Connection lists); the body length kept
+ * apart, as the framing of the next hop is that codec's business.
+ */
+export function responseFromH1(resp: ResponseHead): ResponseHeaders {
+  return {
+    status: resp.status,
+    headers: endToEndFields(resp.headers, resp.summary.connection),
+    contentLength: bodyLength(resp),
+  };
+}
+
+/**
+ * The Content-Length to state: the body's when it is length-framed, the GET's for a HEAD answer
+ * that gave one, none for 1xx/204/304 (RFC 9110 §8.6) and for chunked or close-delimited bodies.
+ */
+function bodyLength(resp: ResponseHead): number {
+  if (resp.status < 200 || resp.status === 204 || resp.status === 304) return -1;
+  if (resp.framing === 'chunked' || resp.framing === 'close') return -1;
+  return resp.contentLength;
+}
+
+/** The end-to-end fields of a flat HTTP/1.1 list (a head or a trailer section). */
+export function endToEndFields(flat: readonly string[], connection: string): string[] {
+  const listed = connectionListed(connection);
+  const out: string[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i];
+    if (isHopByHop(name, false)) continue;
+    if (listed !== null && listed.has(name.toLowerCase())) continue;
+    out.push(name, flat[i + 1]);
+  }
+  return out;
+}
+
+/**
+ * Neutral fields → an HTTP/2 header object for Node's http2 (`respond`, `sendTrailers`): names
+ * lower-cased; pseudo, Host and connection-specific fields (which a route's header mutation
+ * could add back) dropped, as Node would refuse them; repeated fields joined with ", ", except
+ * Set-Cookie which stays a list. `contentLength` >= 0 is added as the body length.
+ */
+export function h2Fields(flat: readonly string[], contentLength: number): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders;
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const raw = flat[i];
+    if (isHopByHop(raw, false)) continue;
+    const name = raw.toLowerCase();
+    if (name.charCodeAt(0) === 58 /* : */ || name === 'host' || name === 'http2-settings') continue;
+    const value = flat[i + 1];
+    const prev = out[name];
+    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = `${String(prev)}, ${value}`;
+  }
+  if (contentLength >= 0) out['content-length'] = String(contentLength);
+  return out;
+}
