@@ -131,7 +131,9 @@ export class UpgradeCoordinator {
       } catch {
         /* none */
       }
-      server = FdChannel.listen(sockPath);
+      server = FdChannel.listen(sockPath, undefined, (message, peer) =>
+        log.warn({ peerPid: peer.cred?.pid, peerUid: peer.cred?.uid }, message),
+      );
       child = spawn(
         process.execPath,
         [entry, 'start', '-c', configPath, '--run-dir', this.ctx.runDir, '--workers', String(this.ctx.workers), '--upgrade-from', sockPath],

@@ -62,7 +62,8 @@ export class ConnectionReceiver {
     private readonly onError: (err: Error) => void,
   ) {
     removeStaleSocket(path);
-    this.server = FdChannel.listen(path);
+    // A peer of another user is closed unread; its pid and uid reach the worker's log.
+    this.server = FdChannel.listen(path, undefined, (message) => onError(new Error(message)));
     void this.acceptLoop();
   }
 
