@@ -10,6 +10,7 @@ import { FdChannel, native } from '../transfer/fdpass';
 import { decodeMasterMessage, encode, ListenerDesc, MasterChannelMessage, NewWorkerDesc, OldProcessDesc, PROTOCOL_VERSION } from '../transfer/messages';
 import { NEW_MASTER_HELLO_TIMEOUT_MS, OLD_GENERATION_EXIT_WAIT_MS } from '../transfer/constants';
 import { BoundListener, bindListener, listenerFromFd } from './listen-sockets';
+import { testKillPoint } from '../transfer/test-hooks';
 
 /** The old master commits within its own --timeout (60 s by default, at most minutes);
  *  past 10 minutes it is wedged and this generation gives up. */
@@ -41,6 +42,7 @@ export class UpgradeJoin {
     const ch = await FdChannel.connect(socketPath, NEW_MASTER_HELLO_TIMEOUT_MS);
     try {
       await ch.send(encode({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid, version }));
+      testKillPoint('new-master:hello');
       const raw = await ch.recv(NEW_MASTER_HELLO_TIMEOUT_MS);
       let m: MasterChannelMessage;
       try {
@@ -58,6 +60,7 @@ export class UpgradeJoin {
       join.received = all.filter((r) => !r.desc.name.startsWith(RESERVED_SOCKET_PREFIX));
       for (const r of all) if (r.desc.name.startsWith(RESERVED_SOCKET_PREFIX)) join.reserved.set(r.desc.name, { ...r.desc, fd: r.fd });
       join.oldProcesses = m.processes ?? [];
+      testKillPoint('new-master:listeners');
       return join;
     } catch (e) {
       ch.close();
@@ -94,6 +97,7 @@ export class UpgradeJoin {
 
   async ready(workers: NewWorkerDesc[]): Promise<void> {
     await this.sendUnlessOrphaned(encode({ t: 'ready', workers }));
+    testKillPoint('new-master:ready');
   }
 
   /** 'commit' when told to, 'orphaned' when the old master is gone (commit anyway). */
@@ -110,6 +114,7 @@ export class UpgradeJoin {
 
   async serving(): Promise<void> {
     await this.sendUnlessOrphaned(encode({ t: 'serving', pid: process.pid }));
+    testKillPoint('new-master:serving');
   }
 
   /**

@@ -9,6 +9,7 @@ import { ConnDesc, decodeConnMessage, encode } from './messages';
 import { native } from './fdpass';
 import { CONN_ACK_TIMEOUT_MS, RECEIVER_IDLE_WAIT_MS } from './constants';
 import { MosndError, isMosndError } from '../shared/errors';
+import { testKillPoint } from './test-hooks';
 
 /** The old owner answers an ack with `released` at once (same turn of its loop). Waiting
  *  far longer than its own ack timeout means only a wedged old worker is ever given up on:
@@ -104,6 +105,7 @@ export class ConnectionReceiver {
           for (const fd of msg.fds) native().close(fd);
           continue;
         }
+        testKillPoint('new-worker:conns');
         const accepted: number[] = [];
         const refused: number[] = [];
         const held = new Map<number, AdoptedConnection>();
