@@ -16,6 +16,7 @@ import { controlSocketPath, ensureRunDir, isAlive, isZombie, pidfilePath, readPi
 import { VERSION } from './version';
 import { DAEMON_READY_TIMEOUT_MS, STOP_WAIT_MARGIN_MS } from '../shared/constants';
 import { formatStatusTable } from './status-format';
+import { explainLostUpgradeStream } from './upgrade-outcome';
 
 /** `mosnd stop` waits this long by default for the master to exit: MOSN's and our
  *  default graceful_timeout (30 s) plus a margin. */
@@ -266,13 +267,22 @@ async function upgradeCommand(opts: { binary: string; config?: string; timeout: 
   const client = new ControlClient(controlSocketPath(dir));
   const started = Date.now();
   const oldMaster = readPid(pidfilePath(dir));
+  let committed: number | undefined;
   try {
-    const final = await client.upgrade(
-      { binaryDir: path.resolve(opts.binary), configPath: opts.config ? path.resolve(opts.config) : '', timeoutMs: opts.timeout },
-      (e) => {
-        if (!e.done) process.stdout.write(`[${((e.atMs - started) / 1000).toFixed(2)}s] ${e.phase}: ${e.message}\n`);
-      },
-    );
+    const final = await client
+      .upgrade(
+        { binaryDir: path.resolve(opts.binary), configPath: opts.config ? path.resolve(opts.config) : '', timeoutMs: opts.timeout },
+        (e) => {
+          if (e.phase === 'committed') committed = e.generation;
+          if (!e.done) process.stdout.write(`[${((e.atMs - started) / 1000).toFixed(2)}s] ${e.phase}: ${e.message}\n`);
+        },
+      )
+      .catch(async (err: unknown) => {
+        // The old master died after commit: say what happened rather than "Connection dropped".
+        const what = await explainLostUpgradeStream(dir, oldMaster, committed);
+        if (what === null) throw err;
+        return { done: true, ok: true, phase: 'orphaned', message: what } as const;
+      });
     if (!final.ok) throw new MosndError('MOSND_ERR_UPGRADE_FAILED', final.message);
     // Return only once the old master is gone (it exits right after its last event), so a
     // script that runs `mosnd upgrade` can rely on a single generation afterwards.

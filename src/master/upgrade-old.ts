@@ -170,7 +170,8 @@ export class UpgradeCoordinator {
       }
       const listeners = [...supervisor.listeners.values()];
       const extras = (await this.ctx.handoverExtras?.()) ?? { sockets: [], counters: '', processes: [] };
-      await ch.send(
+      // A send to a master that just died fails with "closed the channel": raceExit names its exit.
+      const sent = ch.send(
         encode({
           t: 'listeners',
           generation: from,
@@ -183,6 +184,7 @@ export class UpgradeCoordinator {
         }),
         [...listeners.map((l) => l.handle.fd), ...extras.sockets.map((x) => x.fd)],
       );
+      await raceExit(sent, exited);
       this.state = 'listeners-sent';
       say('listeners', `${listeners.length} listening socket${listeners.length === 1 ? '' : 's'} handed over`);
 
@@ -195,7 +197,7 @@ export class UpgradeCoordinator {
       say('ready', `${ready.workers.length} new worker${ready.workers.length === 1 ? '' : 's'} ready`);
 
       commitSent = true;
-      await ch.send(encode({ t: 'commit' }));
+      await raceExit(ch.send(encode({ t: 'commit' })), exited);
       const serving = await raceExit(this.recv(ch, COMMIT_ACK_TIMEOUT_MS), exited);
       if (serving.t !== 'serving') throw new MosndError('MOSND_ERR_UPGRADE_FAILED', `unexpected "${serving.t}" after commit`);
       committed = true;
