@@ -12,7 +12,7 @@ import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../transfer/constants';
 import { ControlClient } from '../shared/control-client';
 import { ErrorCode, ErrorCodes, MosndError, isMosndError } from '../shared/errors';
 import { Master, loadOrThrow } from './master-main';
-import { controlSocketPath, ensureRunDir, isAlive, isZombie, pidfilePath, readPid, resolveRunDir } from './rundir';
+import { controlSocketPath, ensureRunDir, isAlive, isOwnMosnd, isZombie, pidfilePath, readPid, resolveRunDir } from './rundir';
 import { VERSION } from './version';
 import { DAEMON_READY_TIMEOUT_MS, STOP_WAIT_MARGIN_MS } from '../shared/constants';
 import { formatStatusTable } from './status-format';
@@ -153,6 +153,10 @@ async function stopCommand(opts: { fast?: boolean; runDir?: string; timeout: num
   } catch (e) {
     // The control socket is gone but the master lives (e.g. it is wedged): fall back to a signal.
     if (isMosndError(e) && e.code === 'MOSND_ERR_NOT_RUNNING' && pid !== undefined && isAlive(pid)) {
+      // Never signal a process that is not our mosnd (a reused pid, a pidfile edited by hand).
+      if (!isOwnMosnd(pid)) {
+        throw new MosndError('MOSND_ERR_NOT_RUNNING', `no mosnd answers in ${dir}; its pidfile names pid ${pid}, which is not a mosnd of this user: nothing was signalled`);
+      }
       process.kill(pid, opts.fast ? 'SIGINT' : 'SIGTERM');
     } else {
       throw e;
