@@ -8,6 +8,9 @@
  * take the path over while the old one finishes its calls: close() removes the socket
  * file only while it is still this server's (same inode). The rename also keeps libuv,
  * which unlinks the path it bound when the server closes, away from the final path.
+ *
+ * The socket itself is a plain net.Server (control-gate.ts) that checks each peer's
+ * credentials before handing the connection to grpc-js.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
