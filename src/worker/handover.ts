@@ -77,6 +77,9 @@ export async function handOver(
           c.drain();
         }
         if (r.broken) {
+          // Rolled back meanwhile (the new generation died): the connections stay here and are
+          // served on, not drained (the batch in flight was taken back by the sender).
+          if (!active()) break;
           log.warn('the connection handover channel failed; draining the rest here');
           startDraining();
         }

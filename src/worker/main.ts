@@ -331,12 +331,12 @@ class Worker {
     const ctx = this.ctx!;
     const deadlineMs = this.config?.gracefulTimeoutMs ?? 30_000;
     this.state = 'handing-over';
-    this.receiver?.close(); // nothing moves here any more
     const r = await handBack(ctx, this.listeners!, {
       runDir: this.runDir!,
       oldGeneration: this.generation - 1,
       workerId: this.workerId,
       deadlineMs,
+      stopReceiving: () => this.receiver?.close(),
     });
     if (r === null) {
       this.log?.warn('master is gone and no old generation takes the connections back; draining');

@@ -65,10 +65,21 @@ async function findReturnChannel(runDir: string, generation: number, workerId: n
 export async function handBack(
   ctx: WorkerContext,
   listeners: WorkerListeners,
-  opts: { runDir: string; oldGeneration: number; workerId: number; deadlineMs: number },
+  opts: {
+    runDir: string;
+    oldGeneration: number;
+    workerId: number;
+    deadlineMs: number;
+    /** Closes this worker's own transfer socket. Called only once a return socket answers:
+     *  the old generation has resumed then and sends nothing more, while until then a batch it
+     *  is sending still lands here (closing earlier would break that channel, and the old
+     *  worker would drain what it holds). */
+    stopReceiving: () => void;
+  },
 ): Promise<HandoverResult | null> {
   listeners.closeAll(); // the resumed generation accepts on the same sockets
   const found = await findReturnChannel(opts.runDir, opts.oldGeneration, opts.workerId);
+  opts.stopReceiving();
   if (found === null) return null;
   ctx.log.warn(
     { target: found.path, connections: ctx.connections.size },
