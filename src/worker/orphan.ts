@@ -35,8 +35,8 @@ function returnCandidates(runDir: string, generation: number, workerId: number):
     return [];
   }
   names.sort((a, b) => Number(re.exec(a)![1]) - Number(re.exec(b)![1]));
-  // Spread the orphans over the resumed workers: new worker j starts at old worker (j-1) mod N.
-  const start = names.length ? (workerId - 1) % names.length : 0;
+  // Spread the orphans over the resumed workers: new worker j starts at old worker j mod N.
+  const start = names.length ? workerId % names.length : 0;
   return [...names.slice(start), ...names.slice(0, start)].map((n) => path.join(runDir, n));
 }
 
