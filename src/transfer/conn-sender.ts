@@ -108,6 +108,7 @@ export class ConnectionSender {
       const reply = await this.ch.recv(CONN_ACK_TIMEOUT_MS, { maxFds: 0 });
       const m = decodeConnMessage(reply.data, reply.fds.length);
       if (m.t !== 'ack') throw new Error(`expected an ack, got ${m.t}`);
+      testKillPoint('old-worker:acked');
       const accepted = new Set(m.accepted);
       const taken = batch.filter((p) => accepted.has(p.desc.id));
       for (const p of batch) {

@@ -48,3 +48,13 @@ export const ORPHAN_RETURN_WAIT_MS = 5_000;
 
 /** Pause between looks for a return socket: the old generation resumes in milliseconds. */
 export const ORPHAN_RETURN_POLL_MS = 25;
+
+/** A channel that ends between `ack` and `released`: if its peer (the old worker) is dead
+ *  within this time, nobody else holds the batch and the new worker serves it instead of
+ *  dropping it. The kernel closes a killed process's sockets a moment before it is a zombie;
+ *  100 ms covers that on a loaded machine, while an old worker that closed the channel on
+ *  purpose took the batch back and lives on to serve it. */
+export const PEER_DEATH_WAIT_MS = 100;
+
+/** Poll interval of that check. */
+export const PEER_DEATH_POLL_MS = 5;

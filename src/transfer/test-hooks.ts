@@ -6,7 +6,7 @@
  *
  * Steps: new-master:hello (hello sent), new-master:listeners (listeners received),
  * new-master:ready (ready sent), new-master:serving (serving sent, after commit),
- * old-worker:released (a batch moved), new-worker:conns (a batch received, not acknowledged).
+ * old-worker:acked (ack received, released not sent), old-worker:released (a batch moved), new-worker:conns (a batch received, not acknowledged).
  */
 export function testKillPoint(step: string): void {
   if (process.env.MOSND_TEST_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
