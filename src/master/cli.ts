@@ -12,7 +12,7 @@ import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../transfer/constants';
 import { ControlClient } from '../shared/control-client';
 import { ErrorCode, ErrorCodes, MosndError, isMosndError } from '../shared/errors';
 import { Master, loadOrThrow } from './master-main';
-import { controlSocketPath, ensureRunDir, isAlive, isZombie, locateRunDir, pidfilePath, readPid, resolveRunDir } from './rundir';
+import { controlSocketPath, ensureRunDir, isAlive, isOwnMosnd, isZombie, locateRunDir, pidfilePath, readPid, resolveRunDir } from './rundir';
 import { VERSION } from './version';
 import {
   CLI_POLL_INTERVAL_MS,
@@ -26,6 +26,7 @@ import {
 import { DEFAULT_GRACEFUL_TIMEOUT_MS } from '../shared/config/defaults';
 import { loadConfigFile } from '../shared/config/load';
 import { formatStatusTable } from './status-format';
+import { explainLostUpgradeStream } from './upgrade-outcome';
 
 const EXIT_FAILURE = 1;
 const EXIT_NOT_RUNNING = 3;
@@ -169,6 +170,10 @@ async function stopCommand(opts: StopOptions): Promise<void> {
   } catch (e) {
     // The control socket is gone but the master lives (e.g. it is wedged): fall back to a signal.
     if (isMosndError(e) && e.code === 'MOSND_ERR_NOT_RUNNING' && pid !== undefined && isAlive(pid)) {
+      // Never signal a process that is not our mosnd (a reused pid, a pidfile edited by hand).
+      if (!isOwnMosnd(pid)) {
+        throw new MosndError('MOSND_ERR_NOT_RUNNING', `no mosnd answers in ${dir}; its pidfile names pid ${pid}, which is not a mosnd of this user: nothing was signalled`);
+      }
       process.kill(pid, opts.fast ? 'SIGINT' : 'SIGTERM');
     } else {
       throw e;
@@ -292,13 +297,22 @@ async function upgradeCommand(opts: { binary: string; config?: string; timeout: 
   const client = new ControlClient(controlSocketPath(dir));
   const started = Date.now();
   const oldMaster = readPid(pidfilePath(dir));
+  let committed: number | undefined;
   try {
-    const final = await client.upgrade(
-      { binaryDir: path.resolve(opts.binary), configPath: opts.config ? path.resolve(opts.config) : '', timeoutMs: opts.timeout },
-      (e) => {
-        if (!e.done) process.stdout.write(`[${((e.atMs - started) / 1000).toFixed(2)}s] ${e.phase}: ${e.message}\n`);
-      },
-    );
+    const final = await client
+      .upgrade(
+        { binaryDir: path.resolve(opts.binary), configPath: opts.config ? path.resolve(opts.config) : '', timeoutMs: opts.timeout },
+        (e) => {
+          if (e.phase === 'committed') committed = e.generation;
+          if (!e.done) process.stdout.write(`[${((e.atMs - started) / 1000).toFixed(2)}s] ${e.phase}: ${e.message}\n`);
+        },
+      )
+      .catch(async (err: unknown) => {
+        // The old master died after commit: say what happened rather than "Connection dropped".
+        const what = await explainLostUpgradeStream(dir, oldMaster, committed);
+        if (what === null) throw err;
+        return { done: true, ok: true, phase: 'orphaned', message: what } as const;
+      });
     if (!final.ok) throw new MosndError('MOSND_ERR_UPGRADE_FAILED', final.message);
     // Return only once the old master is gone (it exits right after its last event), so a
     // script that runs `mosnd upgrade` can rely on a single generation afterwards.

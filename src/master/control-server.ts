@@ -8,12 +8,16 @@
  * take the path over while the old one finishes its calls: close() removes the socket
  * file only while it is still this server's (same inode). The rename also keeps libuv,
  * which unlinks the path it bound when the server closes, away from the final path.
+ *
+ * The socket itself is a plain net.Server (control-gate.ts) that checks each peer's
+ * credentials before handing the connection to grpc-js.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as GrpcJs from '@grpc/grpc-js';
 import { MosndError } from '../shared/errors';
 import { loadControlApi, toStatusError } from '../shared/control-proto';
+import { listenGated, RefusedControlPeer } from './control-gate';
 import type {
   ControlHandlers,
   ReloadRequest,
@@ -50,7 +54,16 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-export async function startControlServer(socketPath: string, handlers: ControlHandlers): Promise<ControlServer> {
+/**
+ * Serves the control API at socketPath. Each connection's peer is checked before a byte is
+ * read (control-gate.ts): another user than the master's (root excepted) is refused and
+ * reported to `onRefusedPeer` with its pid and uid.
+ */
+export async function startControlServer(
+  socketPath: string,
+  handlers: ControlHandlers,
+  onRefusedPeer: RefusedControlPeer = () => {},
+): Promise<ControlServer> {
   const { grpc, Control } = loadControlApi();
   refuseNonSocket(socketPath);
   const tmpPath = tempSocketPath(socketPath);
@@ -64,13 +77,13 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
 
   const server = new grpc.Server();
   server.addService(Control.service, serviceImpl(grpc, handlers));
+  let gate: import('node:net').Server | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix:${tmpPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-    });
+    gate = await listenGated(server, grpc.ServerCredentials.createInsecure(), tmpPath, socketPath, onRefusedPeer);
     fs.chmodSync(tmpPath, SOCKET_MODE);
     fs.renameSync(tmpPath, socketPath);
   } catch (err) {
+    gate?.close();
     server.forceShutdown();
     removeIfPresent(tmpPath);
     throw new MosndError('MOSND_ERR_RUNDIR', `cannot serve the control socket ${socketPath}: ${(err as Error).message}`, [], { cause: err });
@@ -81,7 +94,8 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
   return {
     socketPath,
     close() {
-      closing ??= shutdown(server).then(() => {
+      // The gate first (no new connection), then the calls in flight finish.
+      closing ??= Promise.resolve(gate!.close()).then(() => shutdown(server)).then(() => {
         try {
           const now = fs.statSync(socketPath);
           if (now.dev === dev && now.ino === ino) fs.unlinkSync(socketPath);

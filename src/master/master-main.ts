@@ -246,7 +246,7 @@ export class Master {
       },
       reload: (p) => this.reload(p),
       upgrade: (req, emit) => this.runUpgrade(req, emit),
-    });
+    }, (message, peer) => this.log.warn({ peerPid: peer.cred?.pid, peerUid: peer.cred?.uid }, message));
   }
 
   private coordinator(): UpgradeCoordinator {

@@ -66,12 +66,39 @@ export function udsDirOfConfigFile(file: string): string | undefined {
   return typeof dir === 'string' && dir !== '' ? dir : undefined;
 }
 
-/** Creates the run dir with mode 0700 (tightening an existing one we own). */
+function ownUid(): number | undefined {
+  return typeof process.getuid === 'function' ? process.getuid() : undefined;
+}
+
+/** A sentence for a failed write in the run dir; a full disk is named as such. */
+function describeWriteError(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return `its file system is full (${code}); free some space`;
+  return (e as Error).message;
+}
+
+/**
+ * Creates the run dir with mode 0700 (tightening an existing one we own). A directory owned by
+ * another user is refused, not taken over: its modes are not ours to change (root could), and
+ * its owner could replace our sockets and pidfile under us.
+ */
 export function ensureRunDir(dir: string): void {
+  let st: fs.Stats;
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const st = fs.statSync(dir);
-    if (!st.isDirectory()) throw new Error('not a directory');
+    st = fs.statSync(dir);
+  } catch (e) {
+    throw new MosndError('MOSND_ERR_RUNDIR', `cannot use run directory ${dir}: ${describeWriteError(e)}`);
+  }
+  if (!st.isDirectory()) throw new MosndError('MOSND_ERR_RUNDIR', `cannot use run directory ${dir}: not a directory`);
+  const uid = ownUid();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new MosndError(
+      'MOSND_ERR_RUNDIR',
+      `cannot use run directory ${dir}: it belongs to uid ${st.uid}, not to this user (uid ${uid}); use a directory of your own (--run-dir)`,
+    );
+  }
+  try {
     if ((st.mode & 0o777) !== 0o700) fs.chmodSync(dir, 0o700);
   } catch (e) {
     throw new MosndError('MOSND_ERR_RUNDIR', `cannot use run directory ${dir}: ${(e as Error).message}`);
@@ -136,9 +163,16 @@ export function isAlive(pid: number): boolean {
 export function isMosndProcess(pid: number): boolean {
   if (!isAlive(pid)) return false;
   try {
-    return /mosnd/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+    if (!/mosnd/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1'))) return false;
   } catch {
     return true;
+  }
+  // Another user's mosnd that got the pid of ours after a crash is not the owner of our run dir.
+  const uid = ownUid();
+  try {
+    return uid === undefined || fs.statSync(`/proc/${pid}`).uid === uid;
+  } catch {
+    return false; // exited meanwhile
   }
 }
 
@@ -160,11 +194,20 @@ const CLAIM_ATTEMPTS = 3;
  * removed, with the control socket it left. Call removePidfile() if the start then fails.
  */
 export function claimRunDir(dir: string, pidfile: string): void {
+  try {
+    claim(dir, pidfile);
+  } catch (e) {
+    if (e instanceof MosndError) throw e;
+    throw new MosndError('MOSND_ERR_RUNDIR', `cannot write the pidfile ${pidfile}: ${describeWriteError(e)}`, [], { cause: e });
+  }
+}
+
+function claim(dir: string, pidfile: string): void {
   fs.mkdirSync(path.dirname(pidfile), { recursive: true });
   const tmp = `${pidfile}.${process.pid}.tmp`;
   const aside = `${pidfile}.${process.pid}.stale`;
-  fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
   try {
+    fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       try {
         fs.linkSync(tmp, pidfile);
@@ -209,10 +252,24 @@ export function claimRunDir(dir: string, pidfile: string): void {
 
 /** Writes the pidfile atomically (temp file + rename), so readers never see half a pid. */
 export function writePidfile(file: string, pid: number): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${pid}.tmp`;
-  fs.writeFileSync(tmp, `${pid}\n`, { mode: 0o644 });
-  fs.renameSync(tmp, file);
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(tmp, `${pid}\n`, { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // a full disk leaves no half-written temp file behind
+    throw new MosndError('MOSND_ERR_RUNDIR', `cannot write the pidfile ${file}: ${describeWriteError(e)}`, [], { cause: e });
+  }
+}
+
+/**
+ * True when `pid` is a mosnd master we may signal: alive, a mosnd, and ours (same user). A
+ * pidfile naming someone else's process (a pid reused after a crash, a file edited by hand)
+ * must never make `mosnd stop` signal it.
+ */
+export function isOwnMosnd(pid: number): boolean {
+  return isMosndProcess(pid) && !isZombie(pid);
 }
 
 /** Removes the pidfile if it still names `pid` (a newer owner's file is left alone). */

@@ -10,6 +10,7 @@ import { FdChannel, native } from '../transfer/fdpass';
 import { decodeMasterMessage, encode, ListenerDesc, MasterChannelMessage, NewWorkerDesc, OldProcessDesc, PROTOCOL_VERSION } from '../transfer/messages';
 import { COMMIT_WAIT_TIMEOUT_MS, NEW_MASTER_HELLO_TIMEOUT_MS, OLD_GENERATION_EXIT_WAIT_MS } from '../transfer/constants';
 import { BoundListener, bindListener, listenerFromFd } from './listen-sockets';
+import { testKillPoint } from '../transfer/test-hooks';
 
 /** Extra sockets (admin API, metrics sink) travel with the listeners under names starting with this. */
 export const RESERVED_SOCKET_PREFIX = '__';
@@ -37,6 +38,7 @@ export class UpgradeJoin {
     const ch = await FdChannel.connect(socketPath, NEW_MASTER_HELLO_TIMEOUT_MS);
     try {
       await ch.send(encode({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid, version }));
+      testKillPoint('new-master:hello');
       const raw = await ch.recv(NEW_MASTER_HELLO_TIMEOUT_MS);
       let m: MasterChannelMessage;
       try {
@@ -54,6 +56,7 @@ export class UpgradeJoin {
       join.received = all.filter((r) => !r.desc.name.startsWith(RESERVED_SOCKET_PREFIX));
       for (const r of all) if (r.desc.name.startsWith(RESERVED_SOCKET_PREFIX)) join.reserved.set(r.desc.name, { ...r.desc, fd: r.fd });
       join.oldProcesses = m.processes ?? [];
+      testKillPoint('new-master:listeners');
       return join;
     } catch (e) {
       ch.close();
@@ -90,6 +93,7 @@ export class UpgradeJoin {
 
   async ready(workers: NewWorkerDesc[]): Promise<void> {
     await this.sendUnlessOrphaned(encode({ t: 'ready', workers }));
+    testKillPoint('new-master:ready');
   }
 
   /** 'commit' when told to, 'orphaned' when the old master is gone (commit anyway). */
@@ -106,6 +110,7 @@ export class UpgradeJoin {
 
   async serving(): Promise<void> {
     await this.sendUnlessOrphaned(encode({ t: 'serving', pid: process.pid }));
+    testKillPoint('new-master:serving');
   }
 
   /**

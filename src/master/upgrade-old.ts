@@ -119,6 +119,9 @@ export class UpgradeCoordinator {
     let server: FdChannelServer | null = null;
     let ch: FdChannel | null = null;
     let committed = false;
+    /** Once `commit` is sent, the new workers may accept (and later receive moved
+     *  connections): from then on they are never killed, they give back what they hold. */
+    let commitSent = false;
     try {
       const entry = resolveInstall(req.binaryDir);
       const configPath = req.configPath ? path.resolve(req.configPath) : this.ctx.configPath;
@@ -130,7 +133,9 @@ export class UpgradeCoordinator {
       } catch {
         /* none */
       }
-      server = FdChannel.listen(sockPath);
+      server = FdChannel.listen(sockPath, undefined, (message, peer) =>
+        log.warn({ peerPid: peer.cred?.pid, peerUid: peer.cred?.uid }, message),
+      );
       child = spawn(
         process.execPath,
         [entry, 'start', '-c', configPath, '--run-dir', this.ctx.runDir, '--workers', String(this.ctx.workers), '--upgrade-from', sockPath],
@@ -164,7 +169,8 @@ export class UpgradeCoordinator {
       }
       const listeners = [...supervisor.listeners.values()];
       const extras = (await this.ctx.handoverExtras?.()) ?? { sockets: [], counters: '', processes: [] };
-      await ch.send(
+      // A send to a master that just died fails with "closed the channel": raceExit names its exit.
+      const sent = ch.send(
         encode({
           t: 'listeners',
           generation: from,
@@ -177,6 +183,7 @@ export class UpgradeCoordinator {
         }),
         [...listeners.map((l) => l.handle.fd), ...extras.sockets.map((x) => x.fd)],
       );
+      await raceExit(sent, exited);
       this.state = 'listeners-sent';
       say('listeners', `${listeners.length} listening socket${listeners.length === 1 ? '' : 's'} handed over`);
 
@@ -188,7 +195,8 @@ export class UpgradeCoordinator {
       this.state = 'ready';
       say('ready', `${ready.workers.length} new worker${ready.workers.length === 1 ? '' : 's'} ready`);
 
-      await ch.send(encode({ t: 'commit' }));
+      commitSent = true;
+      await raceExit(ch.send(encode({ t: 'commit' })), exited);
       const serving = await raceExit(this.recv(ch, COMMIT_ACK_TIMEOUT_MS), exited);
       if (serving.t !== 'serving') throw new MosndError('MOSND_ERR_UPGRADE_FAILED', `unexpected "${serving.t}" after commit`);
       committed = true;
@@ -259,13 +267,15 @@ export class UpgradeCoordinator {
         ? e
         : new MosndError('MOSND_ERR_UPGRADE_FAILED', `the upgrade failed: ${(e as Error).message}`);
       // Before commit the new generation holds nothing of value: its whole process group goes.
-      // After commit its workers hold moved connections: with their master dead they drain
-      // them (their IPC channel closes); a new master still alive goes, workers and all, so
-      // that one generation serves. (A master killed by a signal has exitCode null too.)
+      // Once commit was sent its workers may hold connections (accepted, or moved to them):
+      // only a new master still alive goes (off the channel, it must not serve on), and the
+      // orphaned workers hand their connections back to this generation once it has resumed
+      // (src/worker/orphan.ts), or drain them if it cannot take them. (A master killed by a
+      // signal has exitCode null too.)
       const newMasterAlive = child !== null && child.exitCode === null && child.signalCode === null;
-      if (child?.pid && (!committed || newMasterAlive)) {
+      if (child?.pid && (!commitSent || newMasterAlive)) {
         try {
-          process.kill(-child.pid, 'SIGKILL'); // the new master and its workers
+          process.kill(commitSent ? child.pid : -child.pid, 'SIGKILL');
         } catch {
           /* already gone */
         }

@@ -7,8 +7,10 @@
 import { FdChannel, FdChannelServer } from './fdpass';
 import { ConnDesc, decodeConnMessage, encode } from './messages';
 import { native } from './fdpass';
-import { RECEIVER_IDLE_WAIT_MS, RELEASE_WAIT_MS } from './constants';
+import { PEER_DEATH_POLL_MS, PEER_DEATH_WAIT_MS, RECEIVER_IDLE_WAIT_MS, RELEASE_WAIT_MS } from './constants';
+import { peerCred } from './peer-cred';
 import { MosndError, isMosndError } from '../shared/errors';
+import { testKillPoint } from './test-hooks';
 
 import * as fs from 'node:fs';
 
@@ -58,7 +60,8 @@ export class ConnectionReceiver {
     private readonly onError: (err: Error) => void,
   ) {
     removeStaleSocket(path);
-    this.server = FdChannel.listen(path);
+    // A peer of another user is closed unread; its pid and uid reach the worker's log.
+    this.server = FdChannel.listen(path, undefined, (message) => onError(new Error(message)));
     void this.acceptLoop();
   }
 
@@ -79,6 +82,7 @@ export class ConnectionReceiver {
   }
 
   private async serve(ch: FdChannel): Promise<void> {
+    const peerPid = peerPidOf(ch);
     try {
       while (!this.closed) {
         let msg;
@@ -99,6 +103,7 @@ export class ConnectionReceiver {
           for (const fd of msg.fds) native().close(fd);
           continue;
         }
+        testKillPoint('new-worker:conns');
         const accepted: number[] = [];
         const refused: number[] = [];
         const held = new Map<number, AdoptedConnection>();
@@ -128,7 +133,7 @@ export class ConnectionReceiver {
         for (const fd of msg.fds) native().close(fd);
         try {
           await ch.send(encode({ t: 'ack', accepted, refused }));
-          if (held.size > 0) await this.awaitRelease(ch, held);
+          if (held.size > 0) await this.awaitRelease(ch, held, peerPid);
         } finally {
           // Whatever was not released stays with the old owner: drop our unread copies.
           for (const c of held.values()) c.discard();
@@ -143,8 +148,25 @@ export class ConnectionReceiver {
   }
 
   /** Starts the connections the old owner says it let go of; the rest are discarded. */
-  private async awaitRelease(ch: FdChannel, held: Map<number, AdoptedConnection>): Promise<void> {
-    const raw = await ch.recv(RELEASE_WAIT_MS, { maxFds: 0 });
+  private async awaitRelease(ch: FdChannel, held: Map<number, AdoptedConnection>, peerPid: number): Promise<void> {
+    let raw;
+    try {
+      raw = await ch.recv(RELEASE_WAIT_MS, { maxFds: 0 });
+    } catch (e) {
+      // The old worker died between our ack and its `released` (its copies died with it): the
+      // batch is ours alone, serve it rather than drop it. Alive, it took the batch back.
+      if (isMosndError(e) && e.code === 'MOSND_ERR_TRANSFER_CLOSED' && (await processDied(peerPid))) {
+        const n = held.size;
+        for (const c of held.values()) {
+          this.adopted++;
+          c.start();
+        }
+        held.clear();
+        this.onError(new Error(`the old worker (pid ${peerPid}) died before releasing ${n} connection(s): they are served here`));
+        return;
+      }
+      throw e;
+    }
     const m = decodeConnMessage(raw.data, raw.fds.length);
     if (m.t !== 'released') throw new MosndError('MOSND_ERR_TRANSFER_PROTOCOL', `expected "released", got "${m.t}"`);
     for (const id of m.ids) {
@@ -160,5 +182,32 @@ export class ConnectionReceiver {
     this.closed = true;
     for (const ch of this.channels) ch.close();
     this.server.close();
+  }
+}
+
+/** The pid of the process at the other end of the channel (0 if it cannot be told). */
+function peerPidOf(ch: FdChannel): number {
+  try {
+    return peerCred(ch.fd).pid;
+  } catch {
+    return 0;
+  }
+}
+
+/** True if `pid` is gone or a zombie within PEER_DEATH_WAIT_MS. */
+async function processDied(pid: number): Promise<boolean> {
+  if (pid <= 0) return false;
+  const deadline = Date.now() + PEER_DEATH_WAIT_MS;
+  for (;;) {
+    let state = '';
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return true; // gone
+    }
+    if (state === 'Z' || state === 'X') return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, PEER_DEATH_POLL_MS));
   }
 }

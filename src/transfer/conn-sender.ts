@@ -9,6 +9,7 @@ import type { Detached, TrackedConnection } from '../worker/context';
 import { FdChannel, MAX_FDS_PER_MESSAGE } from './fdpass';
 import { ConnDesc, decodeConnMessage, encode } from './messages';
 import { CONN_ACK_TIMEOUT_MS, MAX_BATCH_JSON_BYTES, MAX_CONN_DATA_BYTES } from './constants';
+import { testKillPoint } from './test-hooks';
 
 interface Pending {
   conn: TrackedConnection;
@@ -107,6 +108,7 @@ export class ConnectionSender {
       const reply = await this.ch.recv(CONN_ACK_TIMEOUT_MS, { maxFds: 0 });
       const m = decodeConnMessage(reply.data, reply.fds.length);
       if (m.t !== 'ack') throw new Error(`expected an ack, got ${m.t}`);
+      testKillPoint('old-worker:acked');
       const accepted = new Set(m.accepted);
       const taken = batch.filter((p) => accepted.has(p.desc.id));
       for (const p of batch) {
@@ -128,6 +130,7 @@ export class ConnectionSender {
         p.conn.release();
         result.moved++;
       }
+      if (taken.length > 0) testKillPoint('old-worker:released');
     } catch {
       // No answer (or a bad one): everything stays here. The new side never reads a
       // connection before its `released`, so a late ack cannot leave two readers.

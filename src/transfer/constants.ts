@@ -75,3 +75,23 @@ export const RECEIVER_IDLE_WAIT_MS = 60_000;
 /** How long the new master waits for the old master's `done` after `serving` before it
  *  stops caring (the old generation may be draining long requests). */
 export const OLD_GENERATION_EXIT_WAIT_MS = 120_000;
+
+/** A new worker whose master died after commit looks this long for a resumed old worker's
+ *  return socket (`return-<gen>-<id>.sock`) to hand its connections back to. The old master
+ *  resumes within ~1 s of the death (EXIT_REASON_WAIT_MS at worst); 5 s covers a loaded
+ *  machine. Meanwhile the connections are served on; with nobody to return them to, they
+ *  are drained as before. */
+export const ORPHAN_RETURN_WAIT_MS = 5_000;
+
+/** Pause between looks for a return socket: the old generation resumes in milliseconds. */
+export const ORPHAN_RETURN_POLL_MS = 25;
+
+/** A channel that ends between `ack` and `released`: if its peer (the old worker) is dead
+ *  within this time, nobody else holds the batch and the new worker serves it instead of
+ *  dropping it. The kernel closes a killed process's sockets a moment before it is a zombie;
+ *  100 ms covers that on a loaded machine, while an old worker that closed the channel on
+ *  purpose took the batch back and lives on to serve it. */
+export const PEER_DEATH_WAIT_MS = 100;
+
+/** Poll interval of that check. */
+export const PEER_DEATH_POLL_MS = 5;

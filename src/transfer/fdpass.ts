@@ -9,6 +9,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { MosndError } from '../shared/errors';
 import { CONNECT_RETRY_INTERVAL_MS, SEND_TIMEOUT_MS } from './constants';
+import { checkPeer, describeRefusedPeer, PeerCheck } from './peer-cred';
 
 /** The kernel refuses more fds in one SCM_RIGHTS message (SCM_MAX_FD). */
 export const MAX_FDS_PER_MESSAGE = 253;
@@ -53,6 +54,8 @@ interface Addon {
   /** waitpid(pid, WNOHANG): pid when reaped, 0 while running, -1 when not our child. */
   reap(pid: number): number;
   getSocketInfo(fd: number): SocketInfo;
+  /** SO_PEERCRED of a connected Unix socket. */
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
   /** One AF_UNIX datagram to `path` ('@name' = abstract namespace); bytes sent. */
   datagramSend(path: string, data: Buffer): number;
   pollOpen(fd: number, callback: (status: number, events: number) => void): PollHandle;
@@ -223,9 +226,10 @@ export class FdChannel {
     }
   }
 
-  /** Binds a SEQPACKET listener at path (mode 0600). An existing file there gives EADDRINUSE. */
-  static listen(socketPath: string, backlog = LISTEN_BACKLOG): FdChannelServer {
-    return new FdChannelServer(socketPath, backlog);
+  /** Binds a SEQPACKET listener at path (mode 0600). An existing file there gives EADDRINUSE.
+   *  A peer of another user (not root) is closed unread and reported to `onRefusedPeer`. */
+  static listen(socketPath: string, backlog = LISTEN_BACKLOG, onRefusedPeer?: RefusedPeerHandler): FdChannelServer {
+    return new FdChannelServer(socketPath, backlog, onRefusedPeer);
   }
 
   /** Connects to a listener; ENOENT/ECONNREFUSED reject at once (nobody listens), a full backlog is retried. */
@@ -303,6 +307,9 @@ export class FdChannel {
   }
 }
 
+/** Told about a peer that accept() closed unread because of its credentials (see peer-cred.ts). */
+export type RefusedPeerHandler = (message: string, check: PeerCheck) => void;
+
 /** A listening SEQPACKET socket; close() removes its file unless another process replaced it. */
 export class FdChannelServer {
   readonly fd: number;
@@ -310,7 +317,11 @@ export class FdChannelServer {
   private readonly inode: { dev: number; ino: number };
   private isClosed = false;
 
-  constructor(readonly path: string, backlog = LISTEN_BACKLOG) {
+  constructor(
+    readonly path: string,
+    backlog = LISTEN_BACKLOG,
+    private readonly onRefusedPeer: RefusedPeerHandler = () => {},
+  ) {
     this.fd = native().seqpacketListen(path, backlog);
     try {
       fs.chmodSync(path, SOCKET_FILE_MODE);
@@ -324,11 +335,17 @@ export class FdChannelServer {
     }
   }
 
-  /** Waits for the next peer. */
+  /** Waits for the next peer of our own user (or root); others are closed before a byte is read. */
   accept(timeoutMs: number): Promise<FdChannel> {
     const tryOnce = (): FdChannel | null => {
-      const fd = native().accept(this.fd);
-      return fd < 0 ? null : FdChannel.adopt(fd);
+      for (;;) {
+        const fd = native().accept(this.fd);
+        if (fd < 0) return null;
+        const check = checkPeer(fd);
+        if (check.allowed) return FdChannel.adopt(fd);
+        native().close(fd);
+        this.onRefusedPeer(describeRefusedPeer(this.path, check), check);
+      }
     };
     return this.readiness.wait(READABLE, timeoutMs, tryOnce, () =>
       new MosndError('MOSND_ERR_TRANSFER_TIMEOUT', `no handover peer connected to ${this.path} within ${timeoutMs} ms`),

@@ -33,7 +33,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function handOver(
   ctx: WorkerContext,
   listeners: WorkerListeners,
-  target: string,
+  /** The new worker's transfer socket, or a channel already connected to it. */
+  target: string | FdChannel,
   deadlineMs: number,
   /** False once the upgrade was rolled back (stop moving; keep everything here). */
   active: () => boolean,
@@ -49,10 +50,10 @@ export async function handOver(
   let sender: ConnectionSender | null = null;
   let ch: FdChannel | null = null;
   try {
-    ch = await FdChannel.connect(target, CONN_CHANNEL_CONNECT_TIMEOUT_MS);
+    ch = typeof target === 'string' ? await FdChannel.connect(target, CONN_CHANNEL_CONNECT_TIMEOUT_MS) : target;
     sender = new ConnectionSender(ch);
   } catch (err) {
-    log.warn({ err: (err as Error).message, target }, 'cannot reach the new worker; draining connections here');
+    log.warn({ err: (err as Error).message, target: String(target) }, 'cannot reach the new worker; draining connections here');
   }
   const stay = new Set<TrackedConnection>();
   let moved = 0;
@@ -76,6 +77,9 @@ export async function handOver(
           c.drain();
         }
         if (r.broken) {
+          // Rolled back meanwhile (the new generation died): the connections stay here and are
+          // served on, not drained (the batch in flight was taken back by the sender).
+          if (!active()) break;
           log.warn('the connection handover channel failed; draining the rest here');
           startDraining();
         }

@@ -11,7 +11,9 @@ import { ClusterManager } from './cluster/manager';
 import { WorkerContext } from './context';
 import { WorkerListeners } from './listeners';
 import { buildRouteTables } from './runtime';
+import * as path from 'node:path';
 import { handOver, makeAdopter, resumeHere } from './handover';
+import { handBack, returnSocketPath } from './orphan';
 import { ConnectionReceiver } from '../transfer/conn-receiver';
 import type { MosndConfig } from '../shared/config/model';
 import { WorkerMetrics } from './metrics';
@@ -36,6 +38,12 @@ class Worker {
   /** Host health states that arrived before init: a new worker's unhealthy hosts come first. */
   private earlyHealth: Array<MasterToWorker['hostHealth']> = [];
   private receiver: ConnectionReceiver | null = null;
+  /** Old worker, upgrade rolled back: takes back what the orphaned new workers held (orphan.ts). */
+  private returnReceiver: ConnectionReceiver | null = null;
+  /** The run dir, learnt from a transfer path (ours, or the handover target's). */
+  private runDir: string | null = null;
+  private generation = 0;
+  private workerId = 0;
   /** A reload acknowledged only once its new listeners are served. */
   private reloadAck: { seq: number; waiting: Set<string> } | null = null;
   private readonly metrics = new WorkerMetrics();
@@ -96,6 +104,7 @@ class Worker {
         if (this.state === 'handing-over' && this.ctx) {
           this.state = 'ready';
           resumeHere(this.ctx);
+          this.openReturnSocket();
         }
         return;
     }
@@ -103,6 +112,9 @@ class Worker {
 
   private init(msg: MasterToWorker['init']): void {
     this.config = msg.config;
+    this.generation = msg.generation;
+    this.workerId = msg.workerId;
+    if (msg.transferPath) this.runDir = path.dirname(msg.transferPath);
     this.log = createLogger({
       path: msg.config.logPath,
       level: msg.config.logLevel,
@@ -205,6 +217,8 @@ class Worker {
     const ctx = this.ctx;
     if (!ctx || this.state !== 'ready') return;
     this.state = 'handing-over';
+    this.runDir = path.dirname(target);
+    this.closeReturnSocket(); // a second upgrade after a rollback
     const r = await handOver(
       ctx,
       this.listeners!,
@@ -232,6 +246,7 @@ class Worker {
     ctx.draining = true;
     this.listeners?.closeAll();
     this.receiver?.close(); // removes its socket file: nothing moves to a stopping worker
+    this.closeReturnSocket();
     const finish = (): void => {
       ctx.clusters.close();
       setTimeout(() => this.exitWithFinalMetrics(), 0).unref();
@@ -314,8 +329,54 @@ class Worker {
 
   onMasterGone(): void {
     if (this.state === 'handing-over') return; // the handover finishes on its own
+    if (this.state === 'ready' && this.receiver && this.ctx && this.ctx.connections.size > 0) {
+      void this.returnOrDrain(); // a new worker: maybe the upgrade rolled back (orphan.ts)
+      return;
+    }
     this.log?.warn('master is gone; draining');
     this.drain(this.config?.gracefulTimeoutMs ?? DEFAULT_GRACEFUL_TIMEOUT_MS);
+  }
+
+  /** New worker orphaned after commit: give the connections back to the resumed old
+   *  generation if it takes them, else drain them here. */
+  private async returnOrDrain(): Promise<void> {
+    const ctx = this.ctx!;
+    const deadlineMs = this.config?.gracefulTimeoutMs ?? 30_000;
+    this.state = 'handing-over';
+    const r = await handBack(ctx, this.listeners!, {
+      runDir: this.runDir!,
+      oldGeneration: this.generation - 1,
+      workerId: this.workerId,
+      deadlineMs,
+      stopReceiving: () => this.receiver?.close(),
+    });
+    if (r === null) {
+      this.log?.warn('master is gone and no old generation takes the connections back; draining');
+      this.state = 'ready';
+      this.drain(deadlineMs);
+      return;
+    }
+    this.state = 'draining';
+    ctx.clusters.close();
+    setTimeout(() => this.exitWithFinalMetrics(), EXIT_FLUSH_MS).unref();
+  }
+
+  private openReturnSocket(): void {
+    if (this.returnReceiver || !this.runDir || !this.ctx || !this.listeners) return;
+    try {
+      this.returnReceiver = new ConnectionReceiver(
+        returnSocketPath(this.runDir, this.generation, this.workerId),
+        makeAdopter(this.ctx, this.listeners),
+        (err) => this.log?.warn({ err: err.message }, 'connection return receive error'),
+      );
+    } catch (err) {
+      this.log?.warn({ err: (err as Error).message }, 'cannot open the return socket; orphaned new workers will drain');
+    }
+  }
+
+  private closeReturnSocket(): void {
+    this.returnReceiver?.close();
+    this.returnReceiver = null;
   }
 }
 

@@ -326,6 +326,26 @@ static napi_value socket_info(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * peerCred(fd) -> { pid, uid, gid } of the process that connected a Unix socket (SO_PEERCRED:
+ * the credentials the kernel recorded at connect(), not forgeable by the peer). The servers of
+ * the run dir check it before reading a byte: the socket modes are the first fence, this the
+ * second. Linux (and this file) only.
+ */
+static napi_value peer_cred(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  FD_ARG(0, fd);
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "getsockopt", errno);
+  napi_value out;
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "pid", num(env, (int)cred.pid));
+  napi_set_named_property(env, out, "uid", num(env, (int)cred.uid));
+  napi_set_named_property(env, out, "gid", num(env, (int)cred.gid));
+  return out;
+}
+
 /* ---------- readiness: one uv_poll_t per fd ---------- */
 
 typedef struct {
@@ -440,7 +460,7 @@ NAPI_MODULE_INIT() {
     { "seqpacketListen", seqpacket_open, &listen_mode }, { "seqpacketConnect", seqpacket_open, NULL },
     { "accept", accept_fd, NULL }, { "send", send_msg, NULL }, { "recv", recv_msg, NULL },
     { "close", close_fd, NULL }, { "dup", dup_fd, NULL }, { "reap", reap_pid, NULL },
-    { "getSocketInfo", socket_info, NULL }, { "datagramSend", datagram_send, NULL },
+    { "getSocketInfo", socket_info, NULL }, { "datagramSend", datagram_send, NULL }, { "peerCred", peer_cred, NULL },
     { "pollOpen", poll_open, NULL }, { "pollSet", poll_set, NULL }, { "pollClose", poll_close, NULL },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

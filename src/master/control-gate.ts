@@ -1,0 +1,53 @@
+/**
+ * The accept gate in front of the control API: the Unix socket is ours (a plain net.Server),
+ * not grpc-js's, so that every accepted connection can be checked before a byte of it is read
+ * (SO_PEERCRED: the master's own user or root, see src/transfer/peer-cred.ts). A connection
+ * that passes is handed to the gRPC server through its public connection injector
+ * (`Server.createConnectionInjector`); one that fails is closed and reported with the peer's
+ * pid and uid. grpc-js itself never exposes the fd of a connection it accepted, which is why
+ * the check cannot live inside it.
+ */
+import * as net from 'node:net';
+import type * as GrpcJs from '@grpc/grpc-js';
+import { fdOf } from '../transfer/fdpass';
+import { checkPeer, describeRefusedPeer, PeerCheck } from '../transfer/peer-cred';
+
+export type RefusedControlPeer = (message: string, check: PeerCheck) => void;
+
+/** Listens on `bindPath` and feeds the allowed connections to `grpcServer`; resolves once listening. */
+export async function listenGated(
+  grpcServer: GrpcJs.Server,
+  credentials: GrpcJs.ServerCredentials,
+  bindPath: string,
+  /** The path clients use (named in the refusal message), where bindPath is renamed to. */
+  publicPath: string,
+  onRefused: RefusedControlPeer,
+): Promise<net.Server> {
+  const injector = grpcServer.createConnectionInjector(credentials);
+  // pauseOnConnect: nothing is read from a connection before its peer has been checked.
+  const gate = net.createServer({ pauseOnConnect: true }, (socket) => {
+    let check: PeerCheck;
+    try {
+      check = checkPeer(fdOf(socket));
+    } catch {
+      check = { allowed: false, cred: null };
+    }
+    if (!check.allowed) {
+      socket.destroy();
+      onRefused(describeRefusedPeer(publicPath, check), check);
+      return;
+    }
+    socket.resume();
+    injector.injectConnection(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    gate.once('error', reject);
+    gate.listen(bindPath, () => {
+      gate.removeListener('error', reject);
+      resolve();
+    });
+  });
+  // Closing the gate only stops new connections: the gRPC server's shutdown ends the sessions
+  // it was fed, letting calls in flight finish first.
+  return gate;
+}
