@@ -9,6 +9,7 @@ const PEERS = [
   require('../peers/direct'),
   require('../peers/nginx'),
   require('../peers/haproxy'),
+  nodeScripts.nodeRaw,
   nodeScripts.httpProxy3,
   nodeScripts.nodePipe,
   mosnd.mosnd1,
