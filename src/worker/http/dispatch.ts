@@ -5,10 +5,10 @@
  * set, and the head to send upstream built once (header mutations, prefix/host rewrite,
  * x-forwarded-for, x-request-id) so every try sends the same bytes. Then the first try starts.
  */
-import { randomUUID } from 'node:crypto';
 import { applyRequestHeaderMutations, pickCluster, redirectLocation, rewritePath } from '../router';
 import type { RequestHead } from './request-head';
 import { buildUpstreamHead, sendableCodings } from './serialize';
+import { nextRequestId } from './request-id';
 import { retryBudget } from './retry';
 import { armRouteTimer } from './exchange-timers';
 import { tryUpstream } from './upstream-exchange';
@@ -68,7 +68,7 @@ export function dispatch(c: HttpConnection, req: RequestHead): void {
     connection: req.summary.connection,
     clientIp: c.clientIp,
     forwardedForIndex: req.summary.forwardedForIndex,
-    requestId: req.summary.requestIdIndex === -1 ? randomUUID() : undefined,
+    requestId: req.summary.requestIdIndex === -1 ? nextRequestId() : undefined,
     transferEncoding: req.chunked ? sendableCodings(req.summary.transferEncoding) : '',
     contentLength: req.chunked ? -1 : req.contentLength,
   });
