@@ -2,7 +2,7 @@
  * The master process: loads the config, claims the run dir, starts the supervisor, serves
  * the control API, handles signals, and cleans up (pidfile, socket) when it stops.
  */
-import pidusage from 'pidusage';
+import type PidUsage from 'pidusage';
 import { loadConfigOrThrow, formatIssue } from '../shared/config/load';
 import type { MosndConfig } from '../shared/config/model';
 import { MosndError } from '../shared/errors';
@@ -23,6 +23,10 @@ import { DnsClusters } from './health/dns';
 import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
 import * as path from 'node:path';
 import { UPGRADE_FINAL_EVENT_FLUSH_MS } from '../shared/constants';
+import { lazy } from '../shared/lazy';
+
+/** Process sampling is loaded on the first status or stats request (see src/shared/lazy.ts). */
+const pidusage = lazy(() => require('pidusage') as typeof PidUsage);
 
 export interface MasterOptions {
   configPath: string;
@@ -471,7 +475,7 @@ export class Master {
     const now = Date.now();
     const workers = sup.workers();
     const pids = [process.pid, ...workers.map((w) => w.pid)];
-    const usage: Record<string, { cpu: number; memory: number } | undefined> = await pidusage(pids).catch(() => ({}));
+    const usage: Record<string, { cpu: number; memory: number } | undefined> = await pidusage()(pids).catch(() => ({}));
     const stats = await Promise.all(workers.map((w) => w.stats()));
     const processes: ProcessInfo[] = [
       {
