@@ -12,7 +12,7 @@ import { nextRequestId } from './request-id';
 import { retryBudget } from './retry';
 import { armRouteTimer } from './exchange-timers';
 import { tryUpstream } from './upstream-exchange';
-import type { HttpConnection } from './connection';
+import { State, type HttpConnection } from './connection';
 
 export function dispatch(c: HttpConnection, req: RequestHead): void {
   if (c.ctx.overloaded) {
@@ -74,4 +74,7 @@ export function dispatch(c: HttpConnection, req: RequestHead): void {
   });
   if (c.bodyDone) armRouteTimer(c);
   tryUpstream(c, undefined);
+  // Waiting for a connection to open (none idle in the pool): read no more of the body
+  // meanwhile (no unbounded buffering). sendRequest() resumes.
+  if (c.state === State.Dispatch && c.conn === null && c.cancelAcquire !== null) c.socket.pause();
 }
