@@ -154,8 +154,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   // ---- retries and timeouts (retry.ts, exchange-timers.ts) ----
   attempts = 0;
   retriesLeft = 0;
-  routeTimer: NodeJS.Timeout | null = null;
-  tryTimer: NodeJS.Timeout | null = null;
+  /** performance.now() by which the response head must have come (route timeout), 0 = none. */
+  routeDeadline = 0;
+  /** performance.now() by which this try must have had its response head, 0 = none. */
+  tryDeadline = 0;
   // ---- figures of the current request: access log, metrics (request-record.ts) ----
   flag: ResponseFlag = '';
   status = 0;
