@@ -300,6 +300,7 @@ function ratioTables(list) {
 const HEADLINES = [
   { scenario: 'small-64', which: 'throughput', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 64 conns: req/s' },
   { scenario: 'small-256', which: 'throughput', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 256 conns: req/s' },
+  { scenario: 'small-1000', which: 'throughput', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 1,000 conns: req/s' },
   { scenario: 'large-1m', which: 'throughput', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP 1 MB: MB/s' },
   { scenario: 'tcp-small-64', which: 'throughput', refs: ['node-pipe', 'nginx', 'haproxy'], label: 'TCP small, 64 conns: req/s' },
   { scenario: 'tcp-large-1m', which: 'throughput', refs: ['node-pipe', 'nginx', 'haproxy'], label: 'TCP 1 MB: MB/s' },

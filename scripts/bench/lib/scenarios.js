@@ -48,6 +48,16 @@ const SCENARIOS = [
     title: 'HTTP/1.1 keep-alive, small response, 256 connections',
   },
   {
+    id: 'small-1000',
+    kind: 'load',
+    mode: 'http',
+    path: '/small',
+    conns: 1000,
+    metric: 'rps',
+    quick: false,
+    title: 'HTTP/1.1 keep-alive, small response, 1,000 connections',
+  },
+  {
     id: 'large-1m',
     kind: 'load',
     mode: 'http',
