@@ -8,14 +8,8 @@
  * take the path over while the old one finishes its calls: close() removes the socket
  * file only while it is still this server's (same inode). The rename also keeps libuv,
  * which unlinks the path it bound when the server closes, away from the final path.
- *
- * The socket is a plain net.Server; gRPC and the control API's protobuf tables (~20 MB of a
- * master's memory) are loaded on the first connection, and every connection is handed to the
- * gRPC server through its connection injector. A master that no CLI command talks to never
- * loads them.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type * as GrpcJs from '@grpc/grpc-js';
 import { MosndError } from '../shared/errors';
@@ -57,6 +51,7 @@ export interface ControlServer {
 }
 
 export async function startControlServer(socketPath: string, handlers: ControlHandlers): Promise<ControlServer> {
+  const { grpc, Control } = loadControlApi();
   refuseNonSocket(socketPath);
   const tmpPath = tempSocketPath(socketPath);
   for (const p of [socketPath, tmpPath]) {
@@ -67,44 +62,26 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
   }
   removeIfPresent(tmpPath);
 
-  let grpcServer: GrpcJs.Server | null = null;
-  let inject: ((conn: net.Socket) => void) | null = null;
-  const listener = net.createServer((conn) => {
-    if (inject === null) {
-      const { grpc, Control } = loadControlApi();
-      grpcServer = new grpc.Server();
-      grpcServer.addService(Control.service, serviceImpl(grpc, handlers));
-      const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-      inject = (c) => injector.injectConnection(c);
-    }
-    inject(conn);
-  });
+  const server = new grpc.Server();
+  server.addService(Control.service, serviceImpl(grpc, handlers));
   try {
     await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(tmpPath, () => {
-        listener.off('error', reject);
-        resolve();
-      });
+      server.bindAsync(`unix:${tmpPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
     });
     fs.chmodSync(tmpPath, SOCKET_MODE);
     fs.renameSync(tmpPath, socketPath);
   } catch (err) {
-    listener.close();
+    server.forceShutdown();
     removeIfPresent(tmpPath);
     throw new MosndError('MOSND_ERR_RUNDIR', `cannot serve the control socket ${socketPath}: ${(err as Error).message}`, [], { cause: err });
   }
-  // A failed accept (EMFILE) leaves the server listening; the CLI sees its call fail.
-  listener.on('error', () => {});
   const { dev, ino } = fs.statSync(socketPath);
 
   let closing: Promise<void> | undefined;
   return {
     socketPath,
     close() {
-      if (closing !== undefined) return closing;
-      listener.close();
-      closing = (grpcServer === null ? Promise.resolve() : shutdown(grpcServer)).then(() => {
+      closing ??= shutdown(server).then(() => {
         try {
           const now = fs.statSync(socketPath);
           if (now.dev === dev && now.ino === ino) fs.unlinkSync(socketPath);
