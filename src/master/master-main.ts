@@ -2,7 +2,7 @@
  * The master process: loads the config, claims the run dir, starts the supervisor, serves
  * the control API, handles signals, and cleans up (pidfile, socket) when it stops.
  */
-import pidusage from 'pidusage';
+import type PidUsage from 'pidusage';
 import { loadConfigOrThrow, formatIssue } from '../shared/config/load';
 import type { MosndConfig } from '../shared/config/model';
 import { MosndError } from '../shared/errors';
@@ -24,6 +24,10 @@ import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
 import type { WorkerProcess } from './worker-process';
 import * as path from 'node:path';
 import { UPGRADE_FINAL_EVENT_FLUSH_MS, WATCHDOG_INTERVAL_MS, WATCHDOG_WARN_MS } from '../shared/constants';
+import { lazy } from '../shared/lazy';
+
+/** Process sampling is loaded on the first status or stats request (see src/shared/lazy.ts). */
+const pidusage = lazy(() => require('pidusage') as typeof PidUsage);
 
 export interface MasterOptions {
   configPath: string;
@@ -484,7 +488,7 @@ export class Master {
     // watchdog's pings unanswered as the watchdog warns at (known wedged: unresponsive).
     const knownSilent = (w: WorkerProcess): boolean => w.state === 'ready' && w.unansweredPings >= SILENT_PINGS;
     const [usage, stats] = await Promise.all([
-      pidusage(pids).catch(() => ({})) as Promise<Record<string, { cpu: number; memory: number } | undefined>>,
+      pidusage()(pids).catch(() => ({})) as Promise<Record<string, { cpu: number; memory: number } | undefined>>,
       Promise.all(workers.map((w) => (w.state === 'spawning' ? NOT_ASKED : knownSilent(w) ? undefined : w.stats()))),
     ]);
     const processes: ProcessInfo[] = [

@@ -14,13 +14,20 @@
  *   master's `base`; the final totals arrive with the handover's `done` and replace it.
  * Gauges (open connections, pool sizes) only come from live workers.
  */
-import * as zlib from 'node:zlib';
-import { AggregatorRegistry, Registry } from 'prom-client';
+import type * as Zlib from 'node:zlib';
+import type * as PromClient from 'prom-client';
+import type { Registry } from 'prom-client';
+import { lazy } from '../shared/lazy';
 import type { MetricJson, MetricsSnapshot } from '../shared/ipc';
 import type { WorkerProcess } from './worker-process';
 import { METRICS_POLL_INTERVAL_MS, METRICS_RETIRE_WAIT_MS, SCRAPE_WORKER_TIMEOUT_MS } from '../shared/constants';
 
 export { METRICS_POLL_INTERVAL_MS, SCRAPE_WORKER_TIMEOUT_MS };
+
+/** Loaded when first needed (a scrape, a retired worker, an upgrade): ~12 MB of the master's
+ *  memory that a master nobody scrapes does not carry (see src/shared/lazy.ts). */
+const promClient = lazy(() => require('prom-client') as typeof PromClient);
+const zlib = lazy(() => require('node:zlib') as typeof Zlib);
 /** The carried totals travel in one handover message (64 KiB at most, with the listener
  *  list beside them): above this, histograms are dropped, then everything. */
 export const CARRY_MAX_BYTES = 48 * 1024;
@@ -41,7 +48,7 @@ export function cumulativeOnly(s: MetricsSnapshot): MetricsSnapshot {
 
 /** Sums snapshots (same name and labels) into one, with prom-client's aggregator. */
 export async function mergeSnapshots(parts: MetricsSnapshot[]): Promise<MetricsSnapshot> {
-  const reg = AggregatorRegistry.aggregate(parts.filter((p) => p.length > 0));
+  const reg = promClient().AggregatorRegistry.aggregate(parts.filter((p) => p.length > 0));
   return (await reg.getMetricsAsJSON()) as unknown as MetricsSnapshot;
 }
 
@@ -124,7 +131,7 @@ export class MetricsCollector {
     const parts: MetricsSnapshot[] = [this.base, this.retiredTotals, this.opts.masterMetrics()];
     for (const s of this.sources.values()) if (s.last) parts.push(s.last);
     const use = cumulative ? parts.map(cumulativeOnly) : parts;
-    return AggregatorRegistry.aggregate(use.filter((p) => p.length > 0));
+    return promClient().AggregatorRegistry.aggregate(use.filter((p) => p.length > 0));
   }
 
   /**
@@ -160,7 +167,7 @@ export class MetricsCollector {
 
 /** The carried totals as they travel in the handover: deflated JSON, base64. */
 export function encodeCarry(snapshot: MetricsSnapshot): string {
-  const pack = (s: MetricsSnapshot): string => zlib.deflateRawSync(Buffer.from(JSON.stringify(s))).toString('base64');
+  const pack = (s: MetricsSnapshot): string => zlib().deflateRawSync(Buffer.from(JSON.stringify(s))).toString('base64');
   let text = pack(snapshot);
   if (text.length <= CARRY_MAX_BYTES) return text;
   text = pack(snapshot.filter((m) => m.type !== 'histogram'));
@@ -172,7 +179,7 @@ export function decodeCarry(text: string): MetricsSnapshot | undefined {
   if (!text) return undefined;
   let v: unknown;
   try {
-    v = JSON.parse(zlib.inflateRawSync(Buffer.from(text, 'base64'), { maxOutputLength: 16 * 1024 * 1024 }).toString('utf8'));
+    v = JSON.parse(zlib().inflateRawSync(Buffer.from(text, 'base64'), { maxOutputLength: 16 * 1024 * 1024 }).toString('utf8'));
   } catch {
     return undefined;
   }

@@ -1,9 +1,10 @@
 /**
  * Access logs (a listener's MOSN `access_logs: [{log_path}]`): one JSON line per finished
- * HTTP request, with Envoy's response flags. Lines are buffered (a write per request
- * would cost a system call on the hot path) and flushed every ACCESS_LOG_FLUSH_MS, when
- * the buffer fills, and synchronously when the worker exits. `reopen()` (SIGUSR1 on the
- * master, for logrotate) reopens every file at its path.
+ * HTTP request, with Envoy's response flags. Lines are batched here, in one string per file
+ * (a write per request would cost a system call on the hot path, and handing every line to
+ * the destination costs it a scan of its own buffer), and handed over every
+ * ACCESS_LOG_FLUSH_MS, when the batch fills, and synchronously when the worker exits.
+ * `reopen()` (SIGUSR1 on the master, for logrotate) reopens every file at its path.
  */
 import pino from 'pino';
 import type { ListenerConfig } from '../shared/config/model';
@@ -12,31 +13,43 @@ import type { RequestRecord } from './context';
 /** Buffered lines are written at least this often: a quiet proxy still shows its last
  *  requests within a second, as `tail -f` users expect. */
 export const ACCESS_LOG_FLUSH_MS = 1_000;
-/** Buffer this many bytes (about 15 lines) before writing: one write per batch, not per request. */
-const ACCESS_LOG_BUFFER_BYTES = 4_096;
+/** Batch this many characters (about 200 lines) before writing: one write per batch, not per
+ *  request. Each write costs a thread-pool hand-off and a system call (tens of µs), so a small
+ *  batch (4 KB was measured) still costs several µs per request; 64 KB brings it under 1 µs. */
+const ACCESS_LOG_BUFFER_BYTES = 65_536;
 
 type Destination = ReturnType<typeof pino.destination>;
 
 interface Writer {
   path: string;
   dest: Destination;
+  /** Lines not yet handed to `dest`. */
+  batch: string;
   /** A file (reopened on SIGUSR1), not stdout/stderr. */
   file: boolean;
 }
 
 function open(path: string): Writer {
   if (path === 'stdout' || path === 'stderr') {
-    return { path, file: false, dest: pino.destination({ fd: path === 'stdout' ? 1 : 2, sync: false, minLength: ACCESS_LOG_BUFFER_BYTES, periodicFlush: ACCESS_LOG_FLUSH_MS }) };
+    return { path, file: false, batch: '', dest: pino.destination({ fd: path === 'stdout' ? 1 : 2, sync: false }) };
   }
-  const dest = pino.destination({ dest: path, sync: false, append: true, mkdir: true, minLength: ACCESS_LOG_BUFFER_BYTES, periodicFlush: ACCESS_LOG_FLUSH_MS });
+  const dest = pino.destination({ dest: path, sync: false, append: true, mkdir: true });
   // An unwritable path must not crash the worker: the error is reported once per open.
   dest.on('error', (err: Error) => process.emitWarning(`access log ${path}: ${err.message}`));
-  return { path, file: true, dest };
+  return { path, file: true, batch: '', dest };
+}
+
+/** Hands the batched lines to the destination, which writes them (asynchronously). */
+function handOver(w: Writer): void {
+  if (w.batch === '') return;
+  w.dest.write(w.batch);
+  w.batch = '';
 }
 
 export class AccessLog {
   private writers = new Map<string, Writer>();
   private byListener = new Map<string, Writer[]>();
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly generation: number,
@@ -65,30 +78,33 @@ export class AccessLog {
     for (const [path, w] of this.writers) if (!next.has(path)) closeWriter(w);
     this.writers = next;
     this.byListener = byListener;
+    if (next.size > 0 && this.flushTimer === null) {
+      this.flushTimer = setInterval(() => {
+        for (const w of this.writers.values()) handOver(w);
+      }, ACCESS_LOG_FLUSH_MS);
+      this.flushTimer.unref();
+    } else if (next.size === 0 && this.flushTimer !== null) {
+      clearInterval(this.flushTimer);
+      this.flushTimer = null;
+    }
   }
 
   write(r: RequestRecord): void {
     const ws = this.byListener.get(r.listener);
     if (ws === undefined) return;
-    const line = `${JSON.stringify({
-      time: new Date().toISOString(),
-      gen: this.generation,
-      worker: this.worker,
-      listener: r.listener,
-      client: r.clientIp,
-      method: r.method,
-      path: r.path,
-      status: r.status,
-      bytes_received: r.bytesIn,
-      bytes_sent: r.bytesOut,
-      duration_ms: Math.round(r.durationMs * 1000) / 1000,
-      upstream_host: r.upstreamHost || '-',
-      upstream_ms: r.upstreamMs >= 0 ? Math.round(r.upstreamMs * 1000) / 1000 : -1,
-      cluster: r.cluster || '-',
-      response_flags: r.flag || '-',
-      attempts: r.attempts,
-    })}\n`;
-    for (const w of ws) w.dest.write(line);
+    // Built by hand, field by field in the order JSON.stringify of the same object gives: the
+    // same bytes at a fraction of the cost (no intermediate object, no generic serializer).
+    const line =
+      `{"time":"${isoNow()}","gen":${this.generation},"worker":${this.worker},"listener":${jsonString(r.listener)}` +
+      `,"client":${jsonString(r.clientIp)},"method":${jsonString(r.method)},"path":${jsonString(r.path)}` +
+      `,"status":${r.status},"bytes_received":${r.bytesIn},"bytes_sent":${r.bytesOut}` +
+      `,"duration_ms":${Math.round(r.durationMs * 1000) / 1000},"upstream_host":${jsonString(r.upstreamHost || '-')}` +
+      `,"upstream_ms":${r.upstreamMs >= 0 ? Math.round(r.upstreamMs * 1000) / 1000 : -1}` +
+      `,"cluster":${jsonString(r.cluster || '-')},"response_flags":"${r.flag || '-'}","attempts":${r.attempts}}\n`;
+    for (const w of ws) {
+      w.batch += line;
+      if (w.batch.length >= ACCESS_LOG_BUFFER_BYTES) handOver(w);
+    }
   }
 
   /** logrotate moved the files away: write to new files at the same paths. */
@@ -109,7 +125,28 @@ export class AccessLog {
   }
 }
 
+let isoMs = -1;
+let isoText = '';
+
+/** The current time as ISO 8601, computed once per millisecond (many lines share one). */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}
+
+/** Printable ASCII without `"` and `\\`: a JSON string as is. Anything else goes through JSON. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+function jsonString(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
 function flushWriter(w: Writer): void {
+  handOver(w);
   try {
     w.dest.flushSync();
   } catch {

@@ -1,8 +1,8 @@
 'use strict';
 // Turns the results of one run into Markdown (absolute figures + ratios) and JSON.
 
-const SUBJECTS = ['mosnd-1w', 'mosnd-2w', 'http-proxy-3', 'node-pipe'];
-const REFERENCES = ['nginx', 'haproxy', 'http-proxy-3', 'node-pipe', 'direct'];
+const SUBJECTS = ['mosnd-1w', 'mosnd-2w', 'node-raw', 'http-proxy-3', 'node-pipe'];
+const REFERENCES = ['nginx', 'haproxy', 'node-raw', 'http-proxy-3', 'node-pipe', 'direct'];
 
 const fmt = {
   n(v, digits = 0) {
@@ -298,19 +298,20 @@ function ratioTables(list) {
 
 // Headline rows: scenario, metric, references, in the order the brief's claims need them.
 const HEADLINES = [
-  { scenario: 'small-64', which: 'throughput', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 64 conns: req/s' },
-  { scenario: 'small-256', which: 'throughput', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 256 conns: req/s' },
-  { scenario: 'large-1m', which: 'throughput', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP 1 MB: MB/s' },
+  { scenario: 'small-64', which: 'throughput', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 64 conns: req/s' },
+  { scenario: 'small-256', which: 'throughput', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 256 conns: req/s' },
+  { scenario: 'small-1000', which: 'throughput', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small, 1,000 conns: req/s' },
+  { scenario: 'large-1m', which: 'throughput', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP 1 MB: MB/s' },
   { scenario: 'tcp-small-64', which: 'throughput', refs: ['node-pipe', 'nginx', 'haproxy'], label: 'TCP small, 64 conns: req/s' },
   { scenario: 'tcp-large-1m', which: 'throughput', refs: ['node-pipe', 'nginx', 'haproxy'], label: 'TCP 1 MB: MB/s' },
-  { scenario: 'small-64', which: 'p99', refs: ['nginx', 'http-proxy-3'], label: 'HTTP small, 64 conns: p99 latency' },
-  { scenario: 'small-64', which: 'cpu', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small: CPU time per request' },
+  { scenario: 'small-64', which: 'p99', refs: ['node-raw', 'nginx', 'http-proxy-3'], label: 'HTTP small, 64 conns: p99 latency' },
+  { scenario: 'small-64', which: 'cpu', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small: CPU time per request' },
   { scenario: 'tcp-small-64', which: 'cpu', refs: ['node-pipe', 'nginx'], label: 'TCP small: CPU time per request' },
-  { scenario: 'idle', which: 'rss', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'RSS with idle connections' },
-  { scenario: 'idle', which: 'perconn', refs: ['nginx', 'haproxy', 'http-proxy-3'], label: 'memory added per idle connection' },
+  { scenario: 'idle', which: 'rss', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'RSS with idle connections' },
+  { scenario: 'idle', which: 'perconn', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'memory added per idle connection' },
 ];
 
-const SHORT = { nginx: 'nginx', haproxy: 'HAProxy', 'http-proxy-3': 'http-proxy-3', 'node-pipe': 'node pipe', direct: 'direct' };
+const SHORT = { nginx: 'nginx', haproxy: 'HAProxy', 'node-raw': 'bare JS proxy', 'http-proxy-3': 'http-proxy-3', 'node-pipe': 'node pipe', direct: 'direct' };
 
 function headline(run) {
   const mosnd = run.peers.filter((p) => p.isMosnd);

@@ -1,5 +1,6 @@
 'use strict';
-// Peers that are small Node scripts: "http-proxy-3" (HTTP reverse proxy) and "node-pipe" (TCP).
+// Peers that are small Node scripts: "node-raw" (the bare-bones JS HTTP proxy), "http-proxy-3"
+// (HTTP reverse proxy) and "node-pipe" (TCP).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -8,6 +9,25 @@ const { PEER_KEEPALIVE_TIMEOUT_S } = require('../lib/constants');
 const { Unavailable, peerDir, waitReady } = require('./common');
 
 const SERVERS = path.join(__dirname, '..', 'servers');
+
+const nodeRaw = {
+  id: 'node-raw',
+  label: 'bare-bones JS proxy',
+  isProxy: true,
+  http: true,
+  tcp: false,
+  async start(ctx) {
+    const dir = peerDir(ctx, 'node-raw');
+    const httpPort = await freePort();
+    const args = [path.join(SERVERS, 'node-raw-http.js'), String(httpPort), String(ctx.backend.port), dir];
+    const proc = ctx.registry.spawn('node-raw', process.execPath, args, {
+      cpus: ctx.plan.proxy,
+      logFile: path.join(dir, 'stdout.log'),
+    });
+    await waitReady(proc, [httpPort], 'node-raw');
+    return { httpPort, tcpPort: null, proc, tag: dir };
+  },
+};
 
 const httpProxy3 = {
   id: 'http-proxy-3',
@@ -50,4 +70,4 @@ const nodePipe = {
   },
 };
 
-module.exports = { httpProxy3, nodePipe };
+module.exports = { nodeRaw, httpProxy3, nodePipe };

@@ -10,7 +10,7 @@
  * new generation then dies), `close()` when it stops.
  */
 import * as fs from 'node:fs';
-import pidusage from 'pidusage';
+import type PidUsage from 'pidusage';
 import type { LogLevel, MosndConfig } from '../../shared/config/model';
 import { PROMETHEUS_SINK_HOST } from '../../shared/config/defaults';
 import type { ListenerInfo, ProcessInfo } from '../../shared/control-types';
@@ -23,6 +23,10 @@ import { VERSION } from '../version';
 import { HttpEndpoint } from './http-endpoint';
 import { AdminBackend, adminHandler, Readiness, sinkHandler } from './routes';
 import type { HealthChecker } from '../health/checker';
+import { lazy } from '../../shared/lazy';
+
+/** Process sampling is loaded on the first status or stats request (see src/shared/lazy.ts). */
+const pidusage = lazy(() => require('pidusage') as typeof PidUsage);
 
 /** Reserved names of the extra sockets in the handover's listener list. */
 export const ADMIN_SOCKET_NAME = '__admin';
@@ -213,7 +217,7 @@ export class Observability {
     const reported = o.figures().then((rows) => new Map(rows.map((r) => [r.pid, r])));
     return Promise.all(
       alive.map(async (p) => {
-        const u = await pidusage(p.pid).catch(() => undefined);
+        const u = await pidusage()(p.pid).catch(() => undefined);
         const r = (await reported).get(p.pid);
         return {
           role: p.role,

@@ -5,14 +5,14 @@
  * set, and the head to send upstream built once (header mutations, prefix/host rewrite,
  * x-forwarded-for, x-request-id) so every try sends the same bytes. Then the first try starts.
  */
-import { randomUUID } from 'node:crypto';
 import { applyRequestHeaderMutations, pickCluster, redirectLocation, rewritePath } from '../router';
 import type { RequestHead } from './request-head';
 import { buildUpstreamHead, sendableCodings } from './serialize';
+import { nextRequestId } from './request-id';
 import { retryBudget } from './retry';
 import { armRouteTimer } from './exchange-timers';
 import { tryUpstream } from './upstream-exchange';
-import type { HttpConnection } from './connection';
+import { State, type HttpConnection } from './connection';
 
 export function dispatch(c: HttpConnection, req: RequestHead): void {
   if (c.ctx.overloaded) {
@@ -68,10 +68,13 @@ export function dispatch(c: HttpConnection, req: RequestHead): void {
     connection: req.summary.connection,
     clientIp: c.clientIp,
     forwardedForIndex: req.summary.forwardedForIndex,
-    requestId: req.summary.requestIdIndex === -1 ? randomUUID() : undefined,
+    requestId: req.summary.requestIdIndex === -1 ? nextRequestId() : undefined,
     transferEncoding: req.chunked ? sendableCodings(req.summary.transferEncoding) : '',
     contentLength: req.chunked ? -1 : req.contentLength,
   });
   if (c.bodyDone) armRouteTimer(c);
   tryUpstream(c, undefined);
+  // Waiting for a connection to open (none idle in the pool): read no more of the body
+  // meanwhile (no unbounded buffering). sendRequest() resumes.
+  if (c.state === State.Dispatch && c.conn === null && c.cancelAcquire !== null) c.socket.pause();
 }

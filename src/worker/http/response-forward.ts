@@ -117,16 +117,44 @@ function onResponseHead(c: HttpConnection, resp: ResponseHead, rest: Buffer | nu
   if (resp.framing === 'length') c.respRemaining = resp.contentLength;
   else if (resp.framing === 'chunked') c.respChunks = new ChunkedTracker(502);
   const s = c.socket;
-  s.cork();
-  s.write(text, 'latin1');
   if (resp.framing === 'none') {
-    s.uncork();
+    s.write(text, 'latin1');
     if (rest !== null) c.upstreamReusable = false; // bytes after a bodiless response
     c.responseDone();
     return;
   }
-  if (rest !== null) onResponseBody(c, rest);
-  s.uncork();
+  if (rest === null) {
+    s.write(text, 'latin1');
+  } else if (!c.dechunk) {
+    onResponseBody(c, rest, text); // the head goes out with the first body bytes
+  } else {
+    s.cork(); // the head and the decoded pieces in one writev
+    s.write(text, 'latin1');
+    onResponseBody(c, rest);
+    s.uncork();
+  }
+}
+
+/** Up to this many body bytes are copied behind the head, for one write (one system call, no
+ *  writev); a larger first read goes out as two writes rather than be copied. */
+const COALESCE_MAX_BODY_BYTES = 16 * 1024;
+
+/** Writes the response head (when given) and body bytes; false when the client socket is full. */
+function writeOut(c: HttpConnection, head: string, body: Buffer): boolean {
+  const s = c.socket;
+  if (head === '') return body.length === 0 || s.write(body);
+  if (body.length === 0) return s.write(head, 'latin1');
+  if (body.length > COALESCE_MAX_BODY_BYTES) {
+    s.cork();
+    s.write(head, 'latin1');
+    const ok = s.write(body);
+    s.uncork();
+    return ok;
+  }
+  const buf = Buffer.allocUnsafe(head.length + body.length);
+  buf.write(head, 0, 'latin1');
+  body.copy(buf, head.length);
+  return s.write(buf);
 }
 
 /**
@@ -139,7 +167,9 @@ function sentCodings(resp: ResponseHead): string {
   return sendableCodings(resp.summary.transferEncoding);
 }
 
-export function onResponseBody(c: HttpConnection, data: Buffer): void {
+/** Body bytes from the upstream; `head`, when not empty, is the response head still to send
+ *  (it goes out with them). */
+export function onResponseBody(c: HttpConnection, data: Buffer, head = ''): void {
   const resp = c.resp!;
   let out: Buffer = data;
   let done = false;
@@ -183,7 +213,7 @@ export function onResponseBody(c: HttpConnection, data: Buffer): void {
     out = end === data.length ? data : data.subarray(0, end);
   }
   c.bytesOut += out.length;
-  if (out.length > 0 && !c.socket.write(out)) c.conn?.socket.pause();
+  if (!writeOut(c, head, out)) c.conn?.socket.pause();
   if (done) c.responseDone();
 }
 

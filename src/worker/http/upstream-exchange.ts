@@ -72,10 +72,14 @@ function sendRequest(c: HttpConnection, conn: UpstreamConn, reused: boolean): vo
   c.upstreamAddress = conn.host.address;
   c.tUp = performance.now();
   const s = conn.socket;
-  s.cork();
-  s.write(c.upstreamHead, 'latin1');
-  for (const b of c.held) s.write(b);
-  s.uncork();
+  if (c.held.length === 0) {
+    s.write(c.upstreamHead, 'latin1'); // the common case: one write, no cork machinery
+  } else {
+    s.cork();
+    s.write(c.upstreamHead, 'latin1');
+    for (const b of c.held) s.write(b);
+    s.uncork();
+  }
   if (!c.replayable || !c.bodyDone) c.held = [];
   if (c.bodyDone) {
     startTryTimer(c);
