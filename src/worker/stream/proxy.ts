@@ -13,7 +13,6 @@
  * response head is retried when safe (retryAfterFailure), else answered 502/504; after it the
  * stream is reset. A client reset at any point cancels the upstream and finishes.
  */
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { applyRequestHeaderMutations, applyResponseHeaderMutations, pickCluster, redirectLocation, rewritePath, type RouteMatchResult } from '../router';
 import type { Cluster } from '../cluster/cluster';
@@ -25,6 +24,7 @@ import type { ResponseHead } from '../http/response-head';
 import { buildUpstreamHead } from '../http/serialize';
 import { countStatus, requestRecord, type ResponseFlag } from '../http/request-record';
 import { IDEMPOTENT, retryBudget } from '../http/retry';
+import { nextRequestId } from '../http/request-id';
 import { DEFAULT_ROUTE_TIMEOUT_MS } from '../../shared/constants';
 import { Http1UpstreamTry, type UpstreamEvents } from './h1-upstream';
 import { requestContentLength, responseFromH1, takeExpectContinue, wantsTrailers } from './headers';
@@ -114,8 +114,12 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     this.cluster = cluster;
-    cluster.stats.rqTotal++;
-    cluster.activeRequests++;
+    if (!cluster.admitRequest()) {
+      // The max_requests circuit breaker, as for HTTP/1.1 (dispatch.ts).
+      this.flag = 'UO';
+      this.localAnswer(503, 'upstream overflow\n');
+      return;
+    }
     this.retriesLeft = retryBudget(action.retry, cluster);
     const expectContinue = takeExpectContinue(req);
     const length = requestContentLength(req);
@@ -131,7 +135,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       connection: '',
       clientIp: this.clientIp,
       forwardedForIndex: -1,
-      requestId: hasField(req.headers, 'x-request-id') ? undefined : randomUUID(),
+      requestId: hasField(req.headers, 'x-request-id') ? undefined : nextRequestId(),
       transferEncoding: this.chunkedUp ? 'chunked' : '',
       contentLength: this.chunkedUp ? -1 : length,
     });
@@ -182,9 +186,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
         return;
       }
       this.reportHost(host, 503);
-      if (this.retriesLeft > 0) {
-        this.retriesLeft--;
-        this.cluster!.stats.rqRetry++;
+      this.cluster!.endRetry(this);
+      if (this.startRetry()) {
         this.tryUpstream(host ?? undefined);
         return;
       }
@@ -208,7 +211,18 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   }
 
   /** Gives the try's connection back (reusable only after a clean exchange) or stops waiting. */
+  /**
+   * A retry, if the route's budget and the cluster's max_retries breaker (retries in flight,
+   * Cluster.startRetry) both allow it; it counts until its try ends (releaseUpstream).
+   */
+  private startRetry(): boolean {
+    if (this.retriesLeft <= 0) return false;
+    this.retriesLeft--;
+    return this.cluster!.startRetry(this);
+  }
+
   private releaseUpstream(): void {
+    this.cluster?.endRetry(this);
     if (this.cancelAcquire !== null) {
       this.cancelAcquire();
       this.cancelAcquire = null;
@@ -334,9 +348,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.releaseUpstream();
     if (!raced) this.reportHost(failed, why === 'timeout' ? 504 : 502);
     const canResend = this.replayable && this.bodyDone && IDEMPOTENT.has(this.req.method);
-    if (canResend && (this.retriesLeft > 0 || raced)) {
-      if (!raced) this.retriesLeft--;
-      this.cluster!.stats.rqRetry++;
+    if (canResend && (raced || this.startRetry())) {
       this.tryUpstream(raced ? undefined : (failed ?? undefined));
       return;
     }
