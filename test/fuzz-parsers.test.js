@@ -12,7 +12,10 @@
  *   3. Process level: mutations of the valid requests of the smuggling corpus sent to a real mosnd through the
  *      differential harness; the worker must live and every victim get its own answer.
  *
- * FUZZ_SEED fixes the seed (printed on every run); FUZZ_RUNS scales the number of runs.
+ * The suite runs a fixed seed, so a test run means the same thing every time (a new finding
+ * on a random seed would make CI fail by chance); `npm run fuzz` explores other seeds and
+ * records what it finds here. FUZZ_SEED picks the seed (printed on every run); FUZZ_RUNS scales
+ * the number of runs.
  */
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -21,7 +24,10 @@ const path = require('node:path');
 const { PROPERTIES, fc, mutatedValidRequests } = require('./helpers/smuggle-fuzz');
 const { startHarness, runCase } = require('./helpers/smuggle-harness');
 
-const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
+/** The suite's seed; the one of 2026-12-05 whose run found that HTTP/1.5 status lines were read
+ *  differently by mosnd and the strict reference (the reference was wrong: RFC 9112 §2.3). */
+const DEFAULT_SEED = 1145295715;
+const SEED = Number(process.env.FUZZ_SEED ?? DEFAULT_SEED);
 /** Runs per property: about a second each on a CI core. */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2_000);
 /** Mutated requests sent to a real mosnd: a few seconds. */

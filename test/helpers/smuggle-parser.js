@@ -34,7 +34,8 @@ const CHUNK_LINE = new RegExp(
 /** field-value after trimming OWS: VCHAR / obs-text with inner SP / HTAB (RFC 9110 §5.5). */
 const FIELD_VALUE = /^(?:[\x21-\x7e\x80-\xff](?:[\t \x21-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/;
 const REQUEST_LINE = new RegExp(`^(${TOKEN_RE}) ([\\x21-\\x7e]+) HTTP/(\\d)\\.(\\d)$`);
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([\t \x21-\x7e\x80-\xff]*))?$/;
+// A later 1.x (HTTP/1.5) is read as 1.1, as for requests (RFC 9112 §2.3; mosnd does the same).
+const STATUS_LINE = /^HTTP\/1\.(\d) (\d{3})(?: ([\t \x21-\x7e\x80-\xff]*))?$/;
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::\d*)?$/;
 
 class ParseError extends Error {
@@ -283,7 +284,7 @@ function parseResponse(buf, pos = 0, { method = 'GET', closed = false, headOnly 
     if (sl === INCOMPLETE) return { kind: 'incomplete' };
     const m = STATUS_LINE.exec(sl.line);
     if (!m) throw new ParseError(`invalid status line ${JSON.stringify(sl.line.slice(0, 80))}`);
-    const minor = Number(m[1]);
+    const minor = m[1] === '0' ? 0 : 1;
     const status = Number(m[2]);
     if (status < 100) throw new ParseError('invalid status code');
     const fr = readFields(buf, sl.next, pos);
