@@ -211,8 +211,22 @@ test('a worker that was starting during a reload serves the reloaded config once
   const gone = m.ports.gone;
   const [old] = h.workerPids(m.pid);
   process.kill(old, 'SIGKILL');
-  // Catch the replacement before it is ready and hold it there while the reload runs.
-  const fresh = await p.waitFor(() => h.workerPids(m.pid).find((x) => x !== old), 10_000, 'replacement worker');
+  // Catch the replacement before it is ready and hold it there while the reload runs. Only
+  // once it runs the worker script: stopped between fork and exec it would also stop the
+  // master, whose spawn waits for the exec (libuv), and the reload could not even connect.
+  const fresh = await p.waitFor(
+    () =>
+      h.workerPids(m.pid).find((x) => {
+        if (x === old) return false;
+        try {
+          return fs.readFileSync(`/proc/${x}/cmdline`, 'latin1').includes('worker/main.js');
+        } catch {
+          return false;
+        }
+      }),
+    10_000,
+    'replacement worker running the worker script',
+  );
   process.kill(fresh, 'SIGSTOP');
   try {
     rewrite(m.configFile, config({ routes: [answer('/a', 'A'), answer('/b', 'B')], listeners: [h.httpListener('http', 'r')] }));
