@@ -15,7 +15,7 @@ const net = require('node:net');
 const path = require('node:path');
 const h = require('./helpers/mosnd');
 const u = require('./helpers/upgrade');
-const { httpLoad, tcpStreams } = require('./helpers/load');
+const { httpLoad, tcpStreams, loadUnderWay } = require('./helpers/load');
 const { seeded } = require('./helpers/random');
 const { FdChannel } = require('../dist/transfer/fdpass');
 
@@ -23,7 +23,6 @@ const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 100000);
 const rand = seeded(SEED);
 const HTTP_CLIENTS = 4;
 const TCP_STREAMS = 1;
-const WARMUP_MS = 300;
 /** A fuzzed peer process is gone, or a worker has closed the fds of a bad message, within this. */
 const SETTLE_MS = 10_000;
 /** How long a fake peer waits for the other side. */
@@ -65,7 +64,7 @@ async function startServing(t, { load = true } = {}) {
     await echo.close();
     for (const dir of [...dirs, m.runDir, path.dirname(m.configFile)]) fs.rmSync(dir, { recursive: true, force: true });
   });
-  if (load) await h.sleep(WARMUP_MS);
+  if (load) await loadUnderWay(h, web, streams, HTTP_CLIENTS);
   return { m, mark, web, streams, dirs };
 }
 

@@ -14,13 +14,11 @@ const net = require('node:net');
 const path = require('node:path');
 const h = require('./helpers/mosnd');
 const u = require('./helpers/upgrade');
-const { httpLoad, tcpStreams } = require('./helpers/load');
+const { httpLoad, tcpStreams, loadUnderWay } = require('./helpers/load');
 
 /** Keep-alive HTTP clients and tcp_proxy streams of the background load (the brief: ~8 and 2). */
 const HTTP_CLIENTS = 8;
 const TCP_STREAMS = 2;
-/** Load runs this long before the upgrade, so the clients are connected and busy. */
-const WARMUP_MS = 300;
 /** How long the old generation's workers may take to exit after a handover, or a killed
  *  generation's processes to disappear. */
 const GONE_WAIT_MS = 10_000;
@@ -119,7 +117,7 @@ async function setup(t, { workers = 1, load = true, server } = {}) {
     await echo.close();
     for (const dir of [...ctx.dirs, m.runDir, path.dirname(m.configFile)]) fs.rmSync(dir, { recursive: true, force: true });
   });
-  await h.sleep(WARMUP_MS);
+  if (load) await loadUnderWay(h, ctx.web, ctx.streams, HTTP_CLIENTS);
   return ctx;
 }
 

@@ -13,13 +13,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 const h = require('./helpers/mosnd');
 const u = require('./helpers/upgrade');
-const { httpLoad, tcpStreams } = require('./helpers/load');
+const { httpLoad, tcpStreams, loadUnderWay } = require('./helpers/load');
 
 /** A smaller load than upgrade-failures.test.js: each test stays a few seconds. */
 const HTTP_CLIENTS = 8;
 const TCP_STREAMS = 2;
-/** The load runs this long before the upgrade, so every client is connected and busy. */
-const WARMUP_MS = 300;
 /** Killed processes disappear, orphans hand back and exit, old workers finish, within this. */
 const GONE_WAIT_MS = 10_000;
 /** The request that keeps an old worker busy (so its generation is still handing over when
@@ -55,7 +53,7 @@ async function setup(t, { killAt, workers = 1, load = true } = {}) {
     await echo.close();
     for (const dir of [m.runDir, path.dirname(m.configFile)]) fs.rmSync(dir, { recursive: true, force: true });
   });
-  if (load) await h.sleep(WARMUP_MS);
+  if (load) await loadUnderWay(h, web, streams, HTTP_CLIENTS);
   return {
     m,
     mark,

@@ -187,4 +187,13 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-module.exports = { httpLoad, tcpStreams, percentile, patternByte };
+/**
+ * Resolves once a load is under way, instead of sleeping a fixed warm-up that a loaded machine
+ * outruns: every HTTP client had a few answers' worth of traffic (in total) and the TCP streams
+ * echoed bytes back.
+ */
+function loadUnderWay(h, web, streams, clients, timeoutMs = 20_000) {
+  return h.waitFor(() => web.stats.ok >= 3 * clients && streams.stats.received > 0, 'the load to be under way', timeoutMs);
+}
+
+module.exports = { httpLoad, tcpStreams, percentile, patternByte, loadUnderWay };
