@@ -25,16 +25,19 @@ function heldConfig(up, gracefulTimeout) {
 }
 
 test('stop gives up on a master that has not exited after its graceful_timeout plus the margin, and names both', async (t) => {
-  const up = await h.startHttpUpstream((req, res) => res.end('ok'));
-  t.after(() => up.close());
-  const m = await h.startMosnd({ config: heldConfig(up, '1s') });
+  // A request held in flight keeps the stopping master draining for its whole
+  // graceful_timeout: without it the master could exit before the test freezes it.
+  const { up } = await h.heldUpstream(t);
+  const m = await h.startMosnd({ config: heldConfig(up, '2s') });
   t.after(async () => {
     try {
       process.kill(m.pid, 'SIGCONT');
     } catch {}
     await m.kill();
   });
-  const waitMs = 1_000 + STOP_WAIT_MARGIN_MS;
+  const inFlight = h.request(m.ports.http, { path: '/slow', timeoutMs: 30_000 }).catch(() => {});
+  await h.waitFor(() => up.requests === 1, 'the request reached the upstream');
+  const waitMs = 2_000 + STOP_WAIT_MARGIN_MS;
   const started = Date.now();
   const stop = streamCli(['stop', '--run-dir', m.runDir]);
   // The CLI has the master's answer: from here the master is wedged.
@@ -43,7 +46,7 @@ test('stop gives up on a master that has not exited after its graceful_timeout p
   const r = await stop.done;
   const elapsed = Date.now() - started;
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  const how = `graceful_timeout 1000 ms + ${STOP_WAIT_MARGIN_MS} ms margin`;
+  const how = `graceful_timeout 2000 ms + ${STOP_WAIT_MARGIN_MS} ms margin`;
   assert.ok(r.stderr.startsWith(`mosnd (pid ${m.pid}) is stopping; waiting up to ${waitMs} ms for it to exit (${how})\n`), r.stderr);
   assert.ok(r.stderr.includes(`mosnd (pid ${m.pid}) is still running after ${waitMs} ms (${how})`), r.stderr);
   // It waited its whole bound (which began after the command started).
@@ -51,6 +54,7 @@ test('stop gives up on a master that has not exited after its graceful_timeout p
   // Let it go: it finishes its stop.
   process.kill(m.pid, 'SIGCONT');
   assert.deepEqual(await m.exitPromise, { code: 0, signal: null });
+  await inFlight;
 });
 
 test('stop returns once the master exits when graceful_timeout cuts a request held longer', async (t) => {
