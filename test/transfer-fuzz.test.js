@@ -15,7 +15,7 @@ const net = require('node:net');
 const path = require('node:path');
 const h = require('./helpers/mosnd');
 const u = require('./helpers/upgrade');
-const { httpLoad, tcpStreams, loadUnderWay } = require('./helpers/load');
+const { httpLoad, tcpStreams, loadUnderWay, stopLoadIntact } = require('./helpers/load');
 const { seeded } = require('./helpers/random');
 const { FdChannel } = require('../dist/transfer/fdpass');
 
@@ -84,14 +84,7 @@ async function assertStillServing(ctx, before, what) {
 }
 
 async function assertLoadUnharmed(ctx) {
-  const web = await ctx.web.stop();
-  const tcp = await ctx.streams.stop();
-  assert.deepEqual(web.errors, [], `no HTTP client error (seed ${SEED})`);
-  assert.equal(web.failed, 0);
-  assert.ok(web.ok > 0);
-  assert.equal(web.connects, HTTP_CLIENTS, 'no HTTP client reconnected');
-  assert.deepEqual(tcp.errors, [], `no TCP stream error (seed ${SEED})`);
-  assert.equal(tcp.received, tcp.sent, 'every byte came back');
+  await stopLoadIntact(ctx.web, ctx.streams, { clients: HTTP_CLIENTS, why: ` (seed ${SEED})` });
 }
 
 function openFds(pid) {

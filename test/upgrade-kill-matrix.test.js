@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const h = require('./helpers/mosnd');
 const u = require('./helpers/upgrade');
-const { httpLoad, tcpStreams, loadUnderWay } = require('./helpers/load');
+const { httpLoad, tcpStreams, loadUnderWay, stopLoadIntact } = require('./helpers/load');
 
 /** A smaller load than upgrade-failures.test.js: each test stays a few seconds. */
 const HTTP_CLIENTS = 8;
@@ -81,14 +81,7 @@ async function assertLoadUnharmed(ctx) {
     () => ctx.web.stats.ok > before && ctx.streams.stats.received > bytesBefore,
     'the load to be served after the kill',
   );
-  const web = await ctx.web.stop();
-  const tcp = await ctx.streams.stop();
-  assert.deepEqual(web.errors, [], 'no HTTP client error');
-  assert.equal(web.failed, 0, 'no failed HTTP request');
-  assert.equal(web.connects, HTTP_CLIENTS, 'no HTTP client reconnected');
-  assert.deepEqual(tcp.errors, [], 'no TCP stream error');
-  assert.equal(tcp.mismatches, 0);
-  assert.equal(tcp.received, tcp.sent, 'every byte sent through tcp_proxy came back');
+  await stopLoadIntact(ctx.web, ctx.streams, { clients: HTTP_CLIENTS });
 }
 
 /** `mosnd status` names generation `gen`, serving, and exactly the processes left of the test
@@ -121,6 +114,21 @@ async function killNewMasterBeforeServing(t, step) {
   assert.equal(st.masterPid, ctx.m.pid);
   assert.equal(st.lastUpgrade.result, 'failed');
   assert.equal(fs.readdirSync(ctx.m.runDir).filter((f) => /^(upgrade|xfer-|return-)/.test(f)).length, 0, 'no handover socket is left');
+}
+
+/** An upgrade of a master holding 4 idle keep-alive clients, with `killAt` armed: it must succeed. */
+async function upgradeOverIdleClients(t, killAt) {
+  const ctx = await setup(t, { killAt, load: false });
+  const clients = await idleClients(ctx, 4);
+  const r = await h.runCli(['upgrade', '--binary', h.ROOT, '--run-dir', ctx.m.runDir]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return { ctx, clients };
+}
+
+/** Afterwards the new generation alone serves, and status lists exactly what runs. */
+async function assertNewGenerationServes(ctx) {
+  const st = await assertStatusTruthful(ctx, 2);
+  assert.notEqual(st.masterPid, ctx.m.pid);
 }
 
 test('the new master killed right after its hello leaves the old generation serving, the load unharmed', async (t) => {
@@ -174,8 +182,7 @@ test('the old master killed after commit leaves the new generation serving every
   assert.equal((await busyAnswer).status, 200, 'the orphaned old worker finishes its request');
   assert.equal((await busy.get('/again')).status, 200, 'then the connection moves and is served on');
   busy.destroy();
-  const st = await assertStatusTruthful(ctx, 2);
-  assert.notEqual(st.masterPid, ctx.m.pid);
+  await assertNewGenerationServes(ctx);
   assert.equal(r.code, 0, `the upgrade succeeded: ${r.stdout}${r.stderr}`);
   assert.match(r.stdout + r.stderr, /done: the old master \(pid \d+\) exited after commit; generation 2 serves/);
 });
@@ -192,45 +199,33 @@ async function idleClients(ctx, n) {
 }
 
 test('an old worker killed mid-move, right after a batch moved: the moved connections are served on by the new generation', async (t) => {
-  const ctx = await setup(t, { killAt: 'old-worker:released', load: false });
-  const clients = await idleClients(ctx, 4);
-  const r = await h.runCli(['upgrade', '--binary', h.ROOT, '--run-dir', ctx.m.runDir]);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const { ctx, clients } = await upgradeOverIdleClients(t, 'old-worker:released');
   for (const c of clients) {
     assert.equal((await c.get('/moved')).status, 200, 'a moved connection is served on');
     c.destroy();
   }
-  const st = await assertStatusTruthful(ctx, 2);
-  assert.notEqual(st.masterPid, ctx.m.pid);
+  await assertNewGenerationServes(ctx);
 });
 
 test('an old worker killed between the ack and its released: the new worker sees it dead and serves the batch', async (t) => {
   // The one window where a batch has no owner but the new worker's unread copies: they were
   // dropped before (the README's known limit), losing every connection of the batch.
-  const ctx = await setup(t, { killAt: 'old-worker:acked', load: false });
-  const clients = await idleClients(ctx, 4);
-  const r = await h.runCli(['upgrade', '--binary', h.ROOT, '--run-dir', ctx.m.runDir]);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const { ctx, clients } = await upgradeOverIdleClients(t, 'old-worker:acked');
   for (const c of clients) {
     const answer = await Promise.race([c.get('/moved').then((x) => x.status, (e) => e.message), h.sleep(GONE_WAIT_MS).then(() => 'no answer')]);
     assert.equal(answer, 200, 'a connection of the batch is served on');
     c.destroy();
   }
-  const st = await assertStatusTruthful(ctx, 2);
-  assert.notEqual(st.masterPid, ctx.m.pid);
+  await assertNewGenerationServes(ctx);
 });
 
 test('a new worker killed mid-move, before it acknowledged a batch: the old worker keeps those connections, and one generation serves after', async (t) => {
-  const ctx = await setup(t, { killAt: 'new-worker:conns', load: false });
-  const clients = await idleClients(ctx, 4);
-  const r = await h.runCli(['upgrade', '--binary', h.ROOT, '--run-dir', ctx.m.runDir]);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const { ctx, clients } = await upgradeOverIdleClients(t, 'new-worker:conns');
   // The batch was taken back and finished in the old worker: a clean close (FIN) at a request
   // boundary, never a reset, and every request sent was answered.
   for (const c of clients) {
     const closed = await Promise.race([c.closed, h.sleep(GONE_WAIT_MS).then(() => 'still open')]);
     assert.deepEqual(closed, { error: null }, 'closed with FIN, not reset');
   }
-  const st = await assertStatusTruthful(ctx, 2);
-  assert.notEqual(st.masterPid, ctx.m.pid);
+  await assertNewGenerationServes(ctx);
 });

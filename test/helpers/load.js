@@ -196,4 +196,25 @@ function loadUnderWay(h, web, streams, clients, timeoutMs = 20_000) {
   return h.waitFor(() => web.stats.ok >= 3 * clients && streams.stats.received > 0, 'the load to be under way', timeoutMs);
 }
 
-module.exports = { httpLoad, tcpStreams, percentile, patternByte, loadUnderWay };
+/**
+ * Stops both loads and checks they lost nothing: no client error or failed request, some
+ * answered, no HTTP client reconnected, no stream error, every byte echoed unchanged; with
+ * `streams` given, no TCP stream reconnected either. `why` ends each message (a fuzz seed).
+ * Returns the final figures.
+ */
+async function stopLoadIntact(web, tcpLoad, { clients, streams, why = '' }) {
+  const assert = require('node:assert/strict');
+  const w = await web.stop();
+  const tcp = await tcpLoad.stop();
+  assert.deepEqual(w.errors, [], `no HTTP client error${why}`);
+  assert.equal(w.failed, 0, `no failed HTTP request${why}`);
+  assert.ok(w.ok > 0, `HTTP requests were answered${why}`);
+  assert.equal(w.connects, clients, `no HTTP client reconnected${why}`);
+  assert.deepEqual(tcp.errors, [], `no TCP stream error${why}`);
+  assert.equal(tcp.mismatches, 0, `no byte changed on the way${why}`);
+  assert.equal(tcp.received, tcp.sent, `every byte sent through tcp_proxy came back${why}`);
+  if (streams !== undefined) assert.equal(tcp.connects, streams, `no TCP stream reconnected${why}`);
+  return { web: w, tcp };
+}
+
+module.exports = { httpLoad, tcpStreams, percentile, patternByte, loadUnderWay, stopLoadIntact };
