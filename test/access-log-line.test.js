@@ -7,7 +7,6 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const path = require('node:path');
 const h = require('./helpers/mosnd');
 
 /** Access logs are flushed every second (ACCESS_LOG_FLUSH_MS); lines must show up well within this. */
@@ -26,11 +25,7 @@ function readLines(file) {
 test('access log lines are canonical JSON with every field in order, for plain paths and for paths that need escaping', async (t) => {
   const up = await h.startHttpUpstream((req, res) => res.end('ok'));
   t.after(() => up.close());
-  const file = path.join(h.tmpDir(), 'access.log');
-  const config = h.proxyConfig({ routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }], clusters: [h.cluster('c', [up.address])] });
-  config.servers[0].listeners[0].access_logs = [{ log_path: file }];
-  const m = await h.startMosnd({ config });
-  t.after(() => m.kill());
+  const { m, file } = await h.proxyWithAccessLog(t, up.address);
   const paths = ['/plain/a?x=1', '/q"uote', '/back\\slash', '/"both\\"'];
   for (const p of paths) {
     const { data } = await h.rawExchange(m.ports.http, Buffer.from(`GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 'latin1'));

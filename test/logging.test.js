@@ -255,11 +255,7 @@ test('the access log counts the body bytes an HTTP/1.0 client gets from a chunke
     res.end('y'.repeat(234));
   });
   t.after(() => up.close());
-  const file = path.join(h.tmpDir(), 'access.log');
-  const config = h.proxyConfig({ routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }], clusters: [h.cluster('c', [up.address])] });
-  config.servers[0].listeners[0].access_logs = [{ log_path: file }];
-  const m = await h.startMosnd({ config });
-  t.after(() => m.kill());
+  const { m, file } = await h.proxyWithAccessLog(t, up.address);
   const { data: answer, closed } = await h.rawExchange(m.ports.http, 'GET /old HTTP/1.0\r\nHost: x\r\n\r\n');
   assert.ok(closed, 'an HTTP/1.0 answer ends with the connection');
   const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);

@@ -510,3 +510,17 @@ async function scrape(port, path = '/stats/prometheus') {
 }
 module.exports.parseProm = parseProm;
 module.exports.scrape = scrape;
+
+/**
+ * mosnd proxying every request to `upAddress`, its listener writing the access log to a new
+ * file; stopped when the test ends. Resolves { m, file }.
+ */
+async function proxyWithAccessLog(t, upAddress) {
+  const file = path.join(tmpDir(), 'access.log');
+  const config = proxyConfig({ routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }], clusters: [cluster('c', [upAddress])] });
+  config.servers[0].listeners[0].access_logs = [{ log_path: file }];
+  const m = await startMosnd({ config });
+  t.after(() => m.kill());
+  return { m, file };
+}
+module.exports.proxyWithAccessLog = proxyWithAccessLog;
