@@ -14,7 +14,7 @@ const { NGHTTP2_NO_ERROR } = h2.http2.constants;
 function config(up) {
   const l = h.httpListener('h2', 'r');
   l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
-  delete l.filter_chains[0].filters[0].config.upstream_protocol;
+  l.filter_chains[0].filters[0].config.upstream_protocol = 'Http1'; // HTTP/1.1 upstreams (unset would follow the clients: HTTP/2)
   return h.proxyConfig({
     routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
     clusters: [h.cluster('c', [up.address])],

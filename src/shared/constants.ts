@@ -300,3 +300,34 @@ export const H2_MAX_HEADER_FIELDS = MAX_HEADER_COUNT + 4;
  *  cancels a handful of streams on a navigation; an attack sends thousands a second. */
 export const H2_RAPID_RESET_MAX = 200;
 export const H2_RAPID_RESET_WINDOW_MS = 10_000;
+
+// ---- HTTP/2 upstreams (src/worker/cluster/h2-pool.ts, src/worker/h2/upstream-session.ts) ----
+
+/** Streams a session still connecting is expected to take before the pool opens a second
+ *  one for more waiting requests: the peer's max_concurrent_streams is not known until its
+ *  first SETTINGS, and 100 is the floor RFC 9113 §6.5.2 recommends (most servers announce
+ *  100 or more). Once SETTINGS arrive the real limit applies and extra waiters get sessions
+ *  of their own. */
+export const H2_UPSTREAM_ASSUMED_STREAMS = 100;
+
+/** A PING goes out on an upstream HTTP/2 session that has been open this long since its last
+ *  PING (Envoy's connection_keepalive interval is of this order): a dead peer or a silently
+ *  dropped NAT entry is found within a minute instead of at the next request. */
+export const H2_UPSTREAM_PING_INTERVAL_MS = 30_000;
+
+/** A PING not acknowledged within this long means the session is dead: it is destroyed (its
+ *  streams fail, new requests get a new session). A live peer answers in one round trip;
+ *  10 s leaves room for a loaded upstream without keeping a dead session for long. */
+export const H2_UPSTREAM_PING_TIMEOUT_MS = 10_000;
+
+/** A stream the upstream refused without processing it (REFUSED_STREAM, or above the
+ *  last_stream_id of its GOAWAY) is sent again on another session, whatever its method, at
+ *  most this many times per request: an upstream that refuses everything must not keep a
+ *  request circling forever. */
+export const H2_REFUSED_STREAM_RETRIES = 3;
+
+/** Request body bytes a stream keeps while it streams to an HTTP/2 upstream, so a stream the
+ *  upstream refuses (GOAWAY, REFUSED_STREAM) can be sent again on a new session: a gRPC
+ *  unary call or a small POST fits; a longer body streams without a copy and cannot be sent
+ *  again (it fails as any reset would). Bounds the memory a stream holds to this. */
+export const STREAM_REPLAY_BUFFER_BYTES = 64 * 1024;

@@ -154,6 +154,7 @@ export class WorkerListeners {
     const front = (entry.h2 ??= new H2Front(this.ctx, () => ({
       listenerName: entry.config.name,
       routerName: entry.config.routerConfigName ?? '',
+      upstreamProtocol: entry.config.upstreamProtocol === 'Http1' ? 'Http1' : 'Http2',
       idleMs: clientTimeouts(entry.config).idleMs,
     })));
     if (cfg.downstreamProtocol === 'Http2') {

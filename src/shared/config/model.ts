@@ -56,8 +56,9 @@ export interface ListenerConfig {
   routerConfigName?: string;
   /** kind=http: what clients speak: 'Http1', 'Http2' (h2c, prior knowledge) or 'Auto' (sniffed). */
   downstreamProtocol?: 'Http1' | 'Http2' | 'Auto';
-  /** kind=http: 'Http1' (HTTP/2 upstreams are not implemented yet). */
-  upstreamProtocol?: string;
+  /** kind=http: what upstreams are spoken to in: 'Http1', 'Http2' (h2c, prior knowledge), or
+   *  'Auto' (an Auto listener's: each stream's own protocol). Unset in the file = Auto (MOSN). */
+  upstreamProtocol?: 'Http1' | 'Http2' | 'Auto';
   /** Listener `max_connections` (a mosnd extension): connections served at once per worker. */
   maxConnections?: number;
   /** kind=http: MOSN `connection_idle_timeout` (idle keep-alive, or a request body that stalls). */

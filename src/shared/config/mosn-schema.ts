@@ -210,8 +210,8 @@ const OTHER_PROTOCOLS = ['X', 'bolt', 'boltv2', 'dubbo', 'dubbothrift', 'tars', 
 
 /** Clients: HTTP/1.1, HTTP/2 (h2c with prior knowledge), or Auto (sniffed per connection). */
 const downstreamProtocol = enumOf(['Http1', 'Http2', 'Auto'], { caseInsensitive: true, notImplemented: OTHER_PROTOCOLS });
-/** Upstreams: HTTP/1.1 only so far (HTTP/2 upstreams, and so gRPC, come next). */
-const upstreamProtocol = enumOf(['Http1', 'Auto'], { caseInsensitive: true, notImplemented: ['Http2', ...OTHER_PROTOCOLS] });
+/** Upstreams: HTTP/1.1, HTTP/2 (h2c with prior knowledge; gRPC), or Auto (the client's protocol). */
+const upstreamProtocol = enumOf(['Http1', 'Http2', 'Auto'], { caseInsensitive: true, notImplemented: OTHER_PROTOCOLS });
 
 const proxyConfig = object(
   {

@@ -17,6 +17,7 @@
 import * as http2 from 'node:http2';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import { requestFromH2 } from '../stream/headers';
+import type { UpstreamProtocol } from '../stream/types';
 import { StreamExchange } from '../stream/proxy';
 import { H2DownstreamStream, type H2StreamOwner } from './server-stream';
 import { H2_RAPID_RESET_MAX, H2_RAPID_RESET_WINDOW_MS } from '../../shared/constants';
@@ -27,6 +28,8 @@ const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 export interface H2ListenerInfo {
   listenerName: string;
   routerName: string;
+  /** The listener's upstream_protocol for its HTTP/2 streams (Auto: Http2, MOSN's rule). */
+  upstreamProtocol: UpstreamProtocol;
   idleMs: number;
 }
 
@@ -34,6 +37,7 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
   readonly clientIp: string;
   readonly listenerName: string;
   readonly routerName: string;
+  readonly upstreamProtocol: UpstreamProtocol;
   readonly idleMs: number;
   private resetWindowStart = 0;
   private resets = 0;
@@ -50,6 +54,7 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
     this.listenerName = info.listenerName;
     this.routerName = info.routerName;
+    this.upstreamProtocol = info.upstreamProtocol;
     this.idleMs = info.idleMs;
     session.on('stream', (stream: http2.ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => this.onStream(stream, flags, raw));
     session.on('error', (err) => ctx.log.debug({ err: err.message, client: this.clientIp }, 'http2 session error'));

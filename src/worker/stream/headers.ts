@@ -140,3 +140,68 @@ export function h2Fields(flat: readonly string[], contentLength: number): Outgoi
   if (contentLength >= 0) out['content-length'] = String(contentLength);
   return out;
 }
+
+/** What a request carries to an HTTP/2 upstream (h2RequestFields). */
+export interface H2UpstreamRequest {
+  method: string;
+  /** :path, rewritten by the route if it says so. */
+  path: string;
+  /** :authority (the route's host_rewrite, else the client's :authority / Host). */
+  authority: string;
+  /** The regular fields after the route's header mutations. */
+  headers: readonly string[];
+  clientIp: string;
+  /** A new X-Request-Id when the request had none. */
+  requestId: string | undefined;
+  /** The request's Content-Length, -1 when none. */
+  contentLength: number;
+  /** The client said `te: trailers` (gRPC always does): kept, the one TE value HTTP/2 allows. */
+  teTrailers: boolean;
+}
+
+/**
+ * A request → the header object of an HTTP/2 upstream request (Node's `session.request`): the
+ * same end-to-end fields and proxy fields as serialize.ts's HTTP/1.1 head (X-Forwarded-For
+ * with the client address appended, X-Forwarded-Proto when absent, X-Request-Id), Host
+ * becoming :authority, connection-specific fields dropped (h2Fields), `te: trailers` kept.
+ * :scheme is http: TLS upstreams (a later hook) will say https.
+ */
+export function h2RequestFields(r: H2UpstreamRequest): OutgoingHttpHeaders {
+  const out = h2Fields(r.headers, r.contentLength);
+  const xff = out['x-forwarded-for'];
+  out['x-forwarded-for'] = xff === undefined ? r.clientIp : `${String(xff)}, ${r.clientIp}`;
+  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = 'http';
+  if (r.requestId !== undefined) out['x-request-id'] = r.requestId;
+  if (r.teTrailers) out.te = 'trailers';
+  out[':method'] = r.method;
+  out[':path'] = r.path;
+  out[':authority'] = r.authority;
+  out[':scheme'] = 'http';
+  return out;
+}
+
+/**
+ * Flat raw HTTP/2 response headers (the 'response' event of a client stream) → neutral
+ * response headers: :status read, the other pseudo fields dropped, Content-Length kept apart
+ * as the body length (none for 1xx/204/304). nghttp2 already refused connection-specific
+ * fields in a response.
+ */
+export function responseFromH2(raw: readonly string[]): ResponseHeaders {
+  const out: ResponseHeaders = { status: 0, headers: [], contentLength: -1 };
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ':status') out.status = Number(value);
+      continue;
+    }
+    if (name === 'content-length') {
+      const v = value.trim();
+      if (/^[0-9]{1,15}$/.test(v)) out.contentLength = Number(v);
+      continue;
+    }
+    out.headers.push(name, value);
+  }
+  if (out.status < 200 || out.status === 204 || out.status === 304) out.contentLength = -1;
+  return out;
+}

@@ -3,40 +3,59 @@
  * (today HTTP/2, src/worker/h2/). It knows no protocol: it routes with the route table
  * (router/), answers locally (overload 503, no route 404, no cluster/host 503, overflow 503,
  * direct_response, redirect), picks the cluster and host (cluster/, lb/), runs tries on the
- * HTTP/1.1 upstream codec (h1-upstream.ts) with the same retry budget, route and per-try
+ * upstream codec of the stream's upstream protocol (HTTP/1.1 connections, h1-upstream.ts;
+ * HTTP/2 sessions, h2-upstream.ts) with the same retry budget, route and per-try
  * timeouts as the HTTP/1.1 path, streams bodies both ways with backpressure (a full upstream
  * pauses the client's stream, a slow client pauses the upstream), reports hosts for outlier
  * detection, and ends with the same RequestRecord (ctx.onRequest: access log, metrics).
  *
  * Life of a stream: start() → local answer | tryUpstream() → onAcquired() (the request goes
- * out on an Http1UpstreamTry) → onResponseHead() → onResponseData()* → onResponseEnd() → finish(). A failure before the
+ * out on an UpstreamTry) → onResponseHead() → onResponseData()* → onResponseEnd() → finish(). A failure before the
  * response head is retried when safe (retryAfterFailure), else answered 502/504; after it the
- * stream is reset. A client reset at any point cancels the upstream and finishes.
+ * stream is reset. A client reset at any point cancels the upstream and finishes. A stream an
+ * HTTP/2 upstream refused unprocessed (GOAWAY, REFUSED_STREAM) is sent again on a new session
+ * whatever its method, when its body is still in hand (STREAM_REPLAY_BUFFER_BYTES).
  */
 import { performance } from 'node:perf_hooks';
 import { applyRequestHeaderMutations, applyResponseHeaderMutations, pickCluster, redirectLocation, rewritePath, type RouteMatchResult } from '../router';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn } from '../cluster/upstream-conn';
+import type { H2UpstreamSession } from '../h2/upstream-session';
 import type { PoolFailure } from '../cluster/pool';
 import type { WorkerContext } from '../context';
-import type { ResponseHead } from '../http/response-head';
 import { buildUpstreamHead } from '../http/serialize';
 import { countStatus, requestRecord, type ResponseFlag } from '../http/request-record';
 import { IDEMPOTENT, retryBudget } from '../http/retry';
 import { nextRequestId } from '../http/request-id';
-import { DEFAULT_ROUTE_TIMEOUT_MS } from '../../shared/constants';
-import { Http1UpstreamTry, type UpstreamEvents } from './h1-upstream';
-import { requestContentLength, responseFromH1, takeExpectContinue, wantsTrailers } from './headers';
-import type { DownstreamStream, RequestHeaders, ResetReason, StreamHandler } from './types';
+import { DEFAULT_ROUTE_TIMEOUT_MS, H2_REFUSED_STREAM_RETRIES, STREAM_REPLAY_BUFFER_BYTES } from '../../shared/constants';
+import { Http1UpstreamTry } from './h1-upstream';
+import { Http2UpstreamTry } from './h2-upstream';
+import { h2RequestFields, requestContentLength, takeExpectContinue, wantsTrailers } from './headers';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import type {
+  DownstreamStream,
+  RequestHeaders,
+  ResetReason,
+  ResponseHeaders,
+  StreamHandler,
+  UpstreamEvents,
+  UpstreamFailure,
+  UpstreamTry,
+} from './types';
 
 export class StreamExchange implements StreamHandler, UpstreamEvents {
   route: RouteMatchResult | null = null;
   cluster: Cluster | null = null;
   private host: UpstreamHost | null = null;
-  private up: Http1UpstreamTry | null = null;
+  private up: UpstreamTry | null = null;
   private cancelAcquire: (() => void) | null = null;
+  /** The upstream codec: HTTP/2 sessions, else HTTP/1.1 connections. */
+  private readonly upstreamH2: boolean;
   private upstreamHead = '';
+  private h2Headers: OutgoingHttpHeaders | null = null;
+  /** Sends again of a stream refused unprocessed (H2_REFUSED_STREAM_RETRIES bounds them). */
+  private refusedRetries = 0;
   private chunkedUp = false;
   // ---- the request body ----
   private bodyDone: boolean;
@@ -77,6 +96,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.bodyDone = endStream;
     this.listenerName = ds.listenerName;
     this.clientIp = ds.clientIp;
+    this.upstreamH2 = ds.upstreamProtocol === 'Http2';
   }
 
   start(): void {
@@ -124,6 +144,33 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     const expectContinue = takeExpectContinue(req);
     const length = requestContentLength(req);
     this.declaredLength = length;
+    if (this.upstreamH2) {
+      this.h2Headers = h2RequestFields({
+        method: req.method,
+        path: action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path,
+        authority: action.hostRewrite ?? req.authority,
+        headers: applyRequestHeaderMutations(route, req.headers),
+        clientIp: this.clientIp,
+        requestId: hasField(req.headers, 'x-request-id') ? undefined : nextRequestId(),
+        contentLength: length,
+        teTrailers: wantsTrailers(req),
+      });
+    } else {
+      this.upstreamHead = this.h1Head(route, action, length);
+    }
+    // Request data waits for an upstream connection: hold what came, read no more. A client
+    // that waits for 100 Continue is told to send now that the request will be proxied.
+    if (!this.bodyDone) {
+      this.ds.pauseRequest();
+      if (expectContinue) this.ds.sendContinue();
+    }
+    if (this.bodyDone) this.armRouteTimer();
+    this.tryUpstream(undefined);
+  }
+
+  /** The HTTP/1.1 request head of an HTTP/1.1 upstream. */
+  private h1Head(route: RouteMatchResult, action: Extract<RouteMatchResult['route']['action'], { kind: 'cluster' }>, length: number): string {
+    const req = this.req;
     // No length and a body to come: chunked upstream (it also carries the request's trailers).
     this.chunkedUp = !this.bodyDone && length < 0;
     let head = buildUpstreamHead({
@@ -142,15 +189,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     // TE: trailers is kept (RFC 9110 §10.1.4: with its Connection option on HTTP/1.1);
     // serialize.ts drops TE as hop-by-hop for HTTP/1.1 clients, where it is.
     if (wantsTrailers(req)) head = `${head.slice(0, -2)}te: trailers\r\nconnection: te\r\n\r\n`;
-    this.upstreamHead = head;
-    // Request data waits for an upstream connection: hold what came, read no more. A client
-    // that waits for 100 Continue is told to send now that the request will be proxied.
-    if (!this.bodyDone) {
-      this.ds.pauseRequest();
-      if (expectContinue) this.ds.sendContinue();
-    }
-    if (this.bodyDone) this.armRouteTimer();
-    this.tryUpstream(undefined);
+    return head;
   }
 
   // ===================================================================== upstream tries
@@ -167,7 +206,9 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     host.activeRequests++;
     host.stats.rqTotal++;
     this.attempts++;
-    this.cancelAcquire = host.pool.acquire((err, conn, reused) => this.onAcquired(err, conn, reused));
+    this.cancelAcquire = this.upstreamH2
+      ? host.h2Pool().acquire((err, session) => this.onH2Acquired(err, session))
+      : host.pool.acquire((err, conn, reused) => this.onAcquired(err, conn, reused));
   }
 
   private onAcquired(err: PoolFailure | null, conn: UpstreamConn | null, reused: boolean): void {
@@ -177,36 +218,72 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     if (err !== null || conn === null) {
-      this.host!.activeRequests--;
-      const host = this.host;
-      this.host = null;
-      if (err === 'overflow') {
-        this.flag = 'UO';
-        this.errorAnswer(503, 'upstream overflow\n');
-        return;
-      }
-      this.reportHost(host, 503);
-      this.cluster!.endRetry(this);
-      if (this.startRetry()) {
-        this.tryUpstream(host ?? undefined);
-        return;
-      }
-      this.flag = 'UF';
-      this.errorAnswer(503, 'upstream connect error\n');
+      this.onAcquireFailed(err);
       return;
     }
     this.connWasReused = reused;
-    this.upstreamAddress = conn.host.address;
+    this.startTry(new Http1UpstreamTry(conn, this, this.upstreamHead, this.req.method, this.chunkedUp));
+  }
+
+  private onH2Acquired(err: PoolFailure | null, session: H2UpstreamSession | null): void {
+    this.cancelAcquire = null;
+    if (this.finished) {
+      session?.streamDone();
+      return;
+    }
+    if (err !== null || session === null) {
+      this.onAcquireFailed(err);
+      return;
+    }
+    this.connWasReused = false;
+    this.startTry(new Http2UpstreamTry(session, this, this.h2Headers!));
+  }
+
+  private onAcquireFailed(err: PoolFailure | null): void {
+    this.host!.activeRequests--;
+    const host = this.host;
+    this.host = null;
+    if (err === 'overflow') {
+      this.flag = 'UO';
+      this.errorAnswer(503, 'upstream overflow\n');
+      return;
+    }
+    this.reportHost(host, 503);
+    this.cluster!.endRetry(this);
+    if (this.startRetry()) {
+      this.tryUpstream(host ?? undefined);
+      return;
+    }
+    this.flag = 'UF';
+    this.errorAnswer(503, 'upstream connect error\n');
+  }
+
+  private startTry(up: UpstreamTry): void {
+    this.upstreamAddress = up.host.address;
     this.tUp = performance.now();
-    const up = new Http1UpstreamTry(conn, this, this.req.method, this.chunkedUp);
     this.up = up;
-    up.start(this.upstreamHead, this.held, this.bodyDone, this.reqTrailers);
-    if (!this.replayable || !this.bodyDone) this.held = [];
+    up.start(this.held, this.bodyDone, this.reqTrailers);
     if (this.bodyDone) {
+      if (!this.replayable) this.held = [];
       this.startTryTimer();
     } else {
-      this.replayable = false; // the body streams from now on
+      // The body streams from now on. To an HTTP/2 upstream a copy is kept while it is
+      // small, so a stream refused unprocessed can be sent again (keepForReplay).
+      if (!this.upstreamH2 || this.bytesIn > STREAM_REPLAY_BUFFER_BYTES) {
+        this.replayable = false;
+        this.held = [];
+      }
       this.ds.resumeRequest();
+    }
+  }
+
+  /** A copy of streamed request data, while the body is small enough to be sent again. */
+  private keepForReplay(data: Buffer): void {
+    if (this.bytesIn <= STREAM_REPLAY_BUFFER_BYTES) {
+      this.held.push(data);
+    } else {
+      this.replayable = false;
+      this.held = [];
     }
   }
 
@@ -253,6 +330,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     if (this.up !== null) {
+      if (this.replayable) this.keepForReplay(data);
       if (!this.up.sendData(data)) this.ds.pauseRequest();
     } else {
       this.held.push(data);
@@ -299,15 +377,17 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
 
   // ===================================================================== response side (UpstreamEvents)
 
-  onResponseHead(resp: ResponseHead): void {
-    this.reportHost(this.up?.conn.host ?? null, resp.status);
+  onResponseHead(h: ResponseHeaders, endStream: boolean, trailers: boolean): void {
+    this.reportHost(this.up?.host ?? null, h.status);
     this.upMs = performance.now() - this.tUp;
     this.clearTimers();
     this.respStarted = true;
-    countStatus(this, resp.status);
-    const h = responseFromH1(resp);
+    // No try follows a response head: the copy of the body for one goes.
+    this.replayable = false;
+    this.held = [];
+    countStatus(this, h.status);
     if (this.route) applyResponseHeaderMutations(this.route, h.headers);
-    this.ds.sendHeaders(h, resp.framing === 'none', resp.framing === 'chunked');
+    this.ds.sendHeaders(h, endStream, trailers);
   }
 
   onResponseData(data: Buffer): void {
@@ -325,7 +405,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.ds.resumeRequest();
   }
 
-  onUpstreamFailed(why: 'reset' | 'protocol', beforeHead: boolean): void {
+  onUpstreamFailed(why: UpstreamFailure, beforeHead: boolean): void {
     if (this.finished) return;
     if (!beforeHead) {
       // Mid-response: the client must see the stream fail, not a short body.
@@ -342,8 +422,17 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
    * the whole request in hand and an idempotent method, or a reused keep-alive connection the
    * upstream had closed), else 502, or 504 for a timeout.
    */
-  private retryAfterFailure(why: 'reset' | 'protocol' | 'timeout'): void {
-    const failed = this.up?.conn.host ?? null;
+  private retryAfterFailure(why: UpstreamFailure | 'timeout'): void {
+    const failed = this.up?.host ?? null;
+    if (why === 'refused' && this.replayable && this.refusedRetries < H2_REFUSED_STREAM_RETRIES) {
+      // Not processed upstream (RFC 9113 §8.7): sent again on another session, any method,
+      // outside the retry budget, the request body (still in hand) replayed.
+      this.refusedRetries++;
+      this.releaseUpstream();
+      if (!this.bodyDone) this.ds.pauseRequest();
+      this.tryUpstream(undefined);
+      return;
+    }
     const raced = this.connWasReused && why === 'reset';
     this.releaseUpstream();
     if (!raced) this.reportHost(failed, why === 'timeout' ? 504 : 502);
@@ -391,7 +480,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     if (this.respStarted || this.finished) return;
     this.cluster!.stats.rqTimeout++;
     this.flag = 'UT';
-    if (this.up !== null) this.reportHost(this.up.conn.host, 504);
+    if (this.up !== null) this.reportHost(this.up.host, 504);
     this.errorAnswer(504, 'upstream request timeout\n');
   }
 
