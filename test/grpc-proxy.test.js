@@ -1,0 +1,142 @@
+'use strict';
+/**
+ * gRPC end to end through a real mosnd: grpc-js clients → mosnd (HTTP/2 listener, upstream
+ * protocol following it, MOSN's rule) → real gRPC servers over HTTP/2 upstream sessions.
+ */
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const h = require('./helpers/mosnd');
+const g = require('./helpers/grpc');
+
+const { grpc } = g;
+
+/** An Echo service whose handlers do what their names say. */
+function echoImpl(extra = {}) {
+  return {
+    Unary(call, cb) {
+      const md = new grpc.Metadata();
+      md.set('x-seen-authority', call.getHost());
+      md.set('x-seen-custom', String(call.metadata.get('x-custom')[0] ?? ''));
+      md.set('x-seen-xff', String(call.metadata.get('x-forwarded-for')[0] ?? ''));
+      call.sendMetadata(md);
+      cb(null, { text: `echo: ${call.request.text}`, payload: call.request.payload });
+    },
+    Collect(call, cb) {
+      let count = 0;
+      let bytes = 0;
+      call.on('data', (m) => {
+        count++;
+        bytes += m.payload.length;
+      });
+      call.on('end', () => cb(null, { text: 'collected', count, size: bytes }));
+    },
+    Expand(call) {
+      for (let i = 0; i < call.request.count; i++) call.write({ text: `part ${i}`, payload: Buffer.alloc(call.request.size, i % 256) });
+      call.end();
+    },
+    Chat(call) {
+      call.on('data', (m) => call.write({ text: `re: ${m.text}` }));
+      call.on('end', () => call.end());
+    },
+    ...extra,
+  };
+}
+
+test('a unary gRPC call goes through mosnd to a gRPC server over HTTP/2 and back, metadata both ways', async (t) => {
+  const up = await g.startGrpcServer(t, echoImpl());
+  const m = await g.mosndToH2(t, up.address);
+  const c = g.client(t, m.ports.h2);
+  const md = new grpc.Metadata();
+  md.set('x-custom', 'from the client');
+  const payload = crypto.randomBytes(1000);
+  let headers = null;
+  const res = await new Promise((resolve, reject) => {
+    const call = c.Unary({ text: 'hi', payload }, md, (err, r) => (err ? reject(err) : resolve(r)));
+    call.on('metadata', (mdIn) => (headers = mdIn));
+  });
+  assert.equal(res.text, 'echo: hi');
+  assert.deepEqual(Buffer.from(res.payload), payload);
+  assert.equal(headers.get('x-seen-custom')[0], 'from the client');
+  assert.equal(headers.get('x-seen-authority')[0], `127.0.0.1:${m.ports.h2}`);
+  assert.equal(headers.get('x-seen-xff')[0], '127.0.0.1');
+});
+
+test('client streaming, server streaming and bidirectional gRPC calls stream through mosnd', async (t) => {
+  const up = await g.startGrpcServer(t, echoImpl());
+  const m = await g.mosndToH2(t, up.address);
+  const c = g.client(t, m.ports.h2);
+
+  const collected = await new Promise((resolve, reject) => {
+    const call = c.Collect((err, r) => (err ? reject(err) : resolve(r)));
+    for (let i = 0; i < 50; i++) call.write({ payload: Buffer.alloc(1000, i) });
+    call.end();
+  });
+  assert.equal(collected.count, 50);
+  assert.equal(collected.size, 50_000);
+
+  const parts = [];
+  await new Promise((resolve, reject) => {
+    const call = c.Expand({ count: 40, size: 500 });
+    call.on('data', (msg) => parts.push(msg));
+    call.on('error', reject);
+    call.on('end', resolve);
+  });
+  assert.equal(parts.length, 40);
+  assert.equal(parts[39].text, 'part 39');
+  assert.deepEqual(Buffer.from(parts[39].payload), Buffer.alloc(500, 39));
+
+  // Bidi: each answer comes back before the next message is sent (true interleaving, not a
+  // request buffered whole and then answered).
+  const call = c.Chat();
+  const replies = [];
+  const next = () => new Promise((resolve) => call.once('data', (msg) => resolve(msg)));
+  for (let i = 0; i < 5; i++) {
+    const reply = next();
+    call.write({ text: `line ${i}` });
+    replies.push((await reply).text);
+  }
+  call.end();
+  await new Promise((resolve) => call.on('status', resolve));
+  assert.deepEqual(replies, ['re: line 0', 're: line 1', 're: line 2', 're: line 3', 're: line 4']);
+});
+
+test('a gRPC error reaches the client with its status, message and custom trailing metadata intact', async (t) => {
+  const up = await g.startGrpcServer(
+    t,
+    echoImpl({
+      Unary(call, cb) {
+        const md = new grpc.Metadata();
+        md.set('x-detail', 'the thing is gone');
+        md.set('x-detail-bin', Buffer.from([0, 1, 2, 255]));
+        cb({ code: grpc.status.NOT_FOUND, details: 'no such thing: ünïcode ok', metadata: md });
+      },
+      Expand(call) {
+        call.write({ text: 'first' });
+        const md = new grpc.Metadata();
+        md.set('x-after-data', 'yes');
+        call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'stopped after one', metadata: md });
+      },
+    }),
+  );
+  const m = await g.mosndToH2(t, up.address);
+  const c = g.client(t, m.ports.h2);
+  await assert.rejects(g.unary(c, { text: 'x' }), (err) => {
+    assert.equal(err.code, grpc.status.NOT_FOUND);
+    assert.equal(err.details, 'no such thing: ünïcode ok');
+    assert.equal(err.metadata.get('x-detail')[0], 'the thing is gone');
+    assert.deepEqual(err.metadata.get('x-detail-bin')[0], Buffer.from([0, 1, 2, 255]));
+    return true;
+  });
+  // Trailers after data (not trailers-only): the status rides on the trailer section.
+  const got = [];
+  const err = await new Promise((resolve) => {
+    const call = c.Expand({ count: 1 });
+    call.on('data', (msg) => got.push(msg.text));
+    call.on('error', resolve);
+  });
+  assert.deepEqual(got, ['first']);
+  assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.equal(err.details, 'stopped after one');
+  assert.equal(err.metadata.get('x-after-data')[0], 'yes');
+});
