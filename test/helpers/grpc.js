@@ -43,8 +43,9 @@ function unary(c, msg, { metadata = new grpc.Metadata(), deadlineMs = 20_000, me
   });
 }
 
-/** mosnd with one HTTP/2 listener routing every request to cluster "c" of `addresses`. */
-async function mosndToH2(t, addresses, { listener = {}, clusterExtra = {}, route = {} } = {}) {
+/** mosnd with one HTTP/2 listener routing every request to cluster "c" of `addresses`
+ *  (`admin`: with an admin port, m.ports.__admin). */
+async function mosndToH2(t, addresses, { listener = {}, clusterExtra = {}, route = {}, admin = false } = {}) {
   const l = h.httpListener('h2', 'r');
   const cfg = l.filter_chains[0].filters[0].config;
   cfg.downstream_protocol = 'Http2';
@@ -55,6 +56,7 @@ async function mosndToH2(t, addresses, { listener = {}, clusterExtra = {}, route
       routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', ...route } }],
       clusters: [h.cluster('c', Array.isArray(addresses) ? addresses : [addresses], clusterExtra)],
       listeners: [l],
+      extra: admin ? { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } } : {},
     }),
   });
   t.after(() => m.kill());
@@ -62,7 +64,6 @@ async function mosndToH2(t, addresses, { listener = {}, clusterExtra = {}, route
 }
 
 /** The protobuf bytes of an Echo message, and back. */
-const MsgType = protoLoader.loadSync(PROTO, { keepCase: true });
 const encodeMsg = (msg) => Echo.service.Unary.requestSerialize(msg);
 const decodeMsg = (buf) => Echo.service.Unary.requestDeserialize(buf);
 
@@ -81,11 +82,19 @@ function frame(message) {
  * streams. `settings` go in its SETTINGS (e.g. maxConcurrentStreams).
  */
 async function startBareGrpc(t, { settings = {}, onStream = () => false } = {}) {
-  const ctx = { sessions: 0, streams: 0, answered: 0, server: null, port: 0, address: '' };
+  const ctx = { sessions: 0, streams: 0, answered: 0, server: null, port: 0, address: '', sockets: new Set() };
   const server = http2.createServer({ settings });
   ctx.server = server;
+  // The TCP sockets, to kill the server's side abruptly as a crash would (no GOAWAY).
+  server.on('connection', (sock) => {
+    ctx.sockets.add(sock);
+    sock.on('close', () => ctx.sockets.delete(sock));
+  });
+  const live = new Set();
   server.on('session', (s) => {
     ctx.sessions++;
+    live.add(s);
+    s.on('close', () => live.delete(s));
     s.on('error', () => {});
   });
   server.on('stream', (stream, headers) => {
@@ -97,7 +106,11 @@ async function startBareGrpc(t, { settings = {}, onStream = () => false } = {}) 
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   ctx.port = server.address().port;
   ctx.address = `127.0.0.1:${ctx.port}`;
-  t.after(() => new Promise((r) => server.close(() => r())));
+  // mosnd keeps idle sessions open (its idle_timeout): the server drops them to close.
+  t.after(() => {
+    for (const s of live) s.destroy();
+    return new Promise((r) => server.close(() => r()));
+  });
   return ctx;
 }
 
@@ -115,4 +128,4 @@ function answerEcho(stream, ctx) {
   });
 }
 
-module.exports = { grpc, Echo, startGrpcServer, client, unary, mosndToH2, startBareGrpc, answerEcho, frame, encodeMsg, decodeMsg, MsgType };
+module.exports = { grpc, Echo, startGrpcServer, client, unary, mosndToH2, startBareGrpc, answerEcho, frame, encodeMsg, decodeMsg };

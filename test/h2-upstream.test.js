@@ -1,0 +1,173 @@
+'use strict';
+/**
+ * HTTP/2 upstream sessions of mosnd, against bare Node http2 servers that misbehave on
+ * demand: GOAWAY in the middle of a load, max_concurrent_streams of 1, streams held to fill
+ * the circuit breakers, an upstream that dies mid-stream; and the request as an HTTP/2
+ * upstream sees it (fields, trailers).
+ */
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./helpers/mosnd');
+const h2 = require('./helpers/h2');
+const g = require('./helpers/grpc');
+
+const { grpc } = g;
+const { NGHTTP2_NO_ERROR } = h2.http2.constants;
+
+test('GOAWAY from the upstream in the middle of a load loses no call: refused streams go again on a new session', async (t) => {
+  let seen = 0;
+  let goaways = 0;
+  const up = await g.startBareGrpc(t, {
+    onStream(stream) {
+      seen++;
+      if (seen % 20 !== 0) return false;
+      // This stream and any later one on the session were not processed: the client must
+      // send them again elsewhere. The streams below it are answered as usual.
+      goaways++;
+      stream.session.goaway(NGHTTP2_NO_ERROR, Math.max(0, stream.id - 2));
+      return true;
+    },
+  });
+  const m = await g.mosndToH2(t, up.address);
+  const c = g.client(t, m.ports.h2);
+  const failures = [];
+  let ok = 0;
+  const loop = async (w) => {
+    for (let i = 0; i < 40; i++) {
+      const text = `w${w} call ${i}`;
+      try {
+        const r = await g.unary(c, { text });
+        assert.equal(r.msg.text, text);
+        ok++;
+      } catch (e) {
+        failures.push(`${text}: ${e.message}`);
+      }
+    }
+  };
+  await Promise.all([0, 1, 2, 3, 4, 5].map(loop));
+  assert.deepEqual(failures, []);
+  assert.equal(ok, 240);
+  assert.ok(goaways >= 10, `the upstream sent ${goaways} GOAWAYs`);
+  assert.ok(up.sessions > goaways, `mosnd opened ${up.sessions} sessions for ${goaways} GOAWAYs`);
+});
+
+test('an upstream with max_concurrent_streams 1 gets a second session for a second concurrent stream', async (t) => {
+  const held = [];
+  const up = await g.startBareGrpc(t, {
+    settings: { maxConcurrentStreams: 1 },
+    onStream(stream, _headers, ctx) {
+      held.push(stream);
+      // Both streams must be in flight at once before either is answered: on one session
+      // the second would wait for the first forever.
+      if (held.length === 2) for (const s of held) g.answerEcho(s, ctx);
+      return true;
+    },
+  });
+  const m = await g.mosndToH2(t, up.address);
+  const c = g.client(t, m.ports.h2);
+  const [a, b] = await Promise.all([g.unary(c, { text: 'a' }, { deadlineMs: 10_000 }), g.unary(c, { text: 'b' }, { deadlineMs: 10_000 })]);
+  assert.equal(a.msg.text, 'a');
+  assert.equal(b.msg.text, 'b');
+  assert.equal(up.sessions, 2);
+});
+
+test('the circuit breakers count streams: two streams share one session under max_connections 1, a third beyond max_requests gets 503 UO', async (t) => {
+  const held = [];
+  const up = await g.startBareGrpc(t, {
+    onStream(stream) {
+      held.push(stream);
+      return true;
+    },
+  });
+  const m = await g.mosndToH2(t, up.address, {
+    clusterExtra: { circuit_breakers: [{ max_connections: 1, max_pending_requests: 10, max_requests: 2 }] },
+    admin: true,
+  });
+  const c = g.client(t, m.ports.h2);
+  const calls = [g.unary(c, { text: 'one' }), g.unary(c, { text: 'two' })];
+  await h.waitFor(() => held.length === 2, 'both streams at the upstream');
+  assert.equal(up.sessions, 1, 'both streams on one session');
+
+  const session = h2.connect(t, m.ports.h2);
+  const r = await h2.request(session, { ':method': 'POST', ':path': '/mosnd.test.Echo/Unary', 'content-type': 'application/grpc' }, { body: g.frame(Buffer.alloc(0)) });
+  assert.equal(r.status, 503);
+  assert.equal(r.body.toString(), 'upstream overflow\n');
+
+  for (const s of held) g.answerEcho(s);
+  const answers = await Promise.all(calls);
+  assert.deepEqual(answers.map((x) => x.msg.text), ['one', 'two']);
+  const stats = await h.scrape(m.ports.__admin);
+  assert.equal(stats['mosnd_upstream_rq_pending_overflow_total{cluster="c"}'], 1);
+});
+
+test('an upstream that dies in the middle of a stream gives the client an error, not a hang, and the worker serves on', async (t) => {
+  let n = 0;
+  const up = await g.startBareGrpc(t, {
+    onStream(stream, _headers, ctx) {
+      n++;
+      if (n > 1) return false;
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      // The first message goes out, then the process "dies": its sockets close, no GOAWAY.
+      stream.write(g.frame(g.encodeMsg({ text: 'part 0' })), () => {
+        for (const s of ctx.sockets) s.destroy();
+      });
+      return true;
+    },
+  });
+  const m = await g.mosndToH2(t, up.address);
+  const pidsBefore = h.workerPids(m.pid);
+  const c = g.client(t, m.ports.h2);
+  const got = [];
+  const err = await new Promise((resolve) => {
+    const call = c.Expand({ count: 3 }, { deadline: Date.now() + 20_000 });
+    call.on('data', (msg) => got.push(msg.text));
+    call.on('error', resolve);
+    call.on('end', () => resolve(null));
+  });
+  assert.deepEqual(got, ['part 0']);
+  assert.ok(err !== null, 'the call failed');
+  assert.notEqual(err.code, grpc.status.DEADLINE_EXCEEDED, `not a hang: ${err.message}`);
+  assert.notEqual(err.code, grpc.status.OK);
+  const r = await g.unary(c, { text: 'still here' });
+  assert.equal(r.msg.text, 'still here');
+  assert.deepEqual(h.workerPids(m.pid), pidsBefore);
+});
+
+test('an HTTP/2 upstream gets :authority, X-Forwarded-For, te: trailers and the request trailers, and its response trailers come back', async (t) => {
+  let seen = null;
+  const up = await g.startBareGrpc(t, {
+    onStream(stream, headers) {
+      seen = { headers, trailers: null, body: '' };
+      stream.on('trailers', (tr) => (seen.trailers = tr));
+      stream.on('data', (d) => (seen.body += d));
+      stream.on('end', () => {
+        stream.respond({ ':status': 200, 'x-up': 'yes' }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'abc', 'grpc-status': '0' }));
+        stream.end('answer');
+      });
+      return true;
+    },
+  });
+  const m = await g.mosndToH2(t, up.address);
+  const session = h2.connect(t, m.ports.h2);
+  const r = await h2.request(
+    session,
+    { ':method': 'POST', ':path': '/p?q=1', ':authority': 'svc.example', te: 'trailers', 'x-forwarded-for': '10.0.0.9', 'x-custom': 'v' },
+    { body: 'request body', trailers: { 'x-req-trailer': 'sum' } },
+  );
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-up'], 'yes');
+  assert.equal(r.body.toString(), 'answer');
+  assert.equal(r.trailers['x-checksum'], 'abc');
+  assert.equal(r.trailers['grpc-status'], '0');
+  assert.equal(seen.headers[':authority'], 'svc.example');
+  assert.equal(seen.headers[':path'], '/p?q=1');
+  assert.equal(seen.headers[':method'], 'POST');
+  assert.equal(seen.headers.te, 'trailers');
+  assert.equal(seen.headers['x-forwarded-for'], '10.0.0.9, 127.0.0.1');
+  assert.equal(seen.headers['x-custom'], 'v');
+  assert.match(seen.headers['x-request-id'], /./);
+  assert.equal(seen.headers.host, undefined);
+  assert.equal(seen.body, 'request body');
+  assert.equal(seen.trailers['x-req-trailer'], 'sum');
+});
