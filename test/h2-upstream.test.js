@@ -93,11 +93,16 @@ test('the circuit breakers count streams: two streams share one session under ma
   assert.equal(r.status, 503);
   assert.equal(r.body.toString(), 'upstream overflow\n');
 
+  const stats = await h.scrape(m.ports.__admin);
+  assert.equal(stats['mosnd_upstream_rq_pending_overflow_total{cluster="c"}'], 1);
+  const hl = `{cluster="c",host="${up.address}"}`;
+  assert.equal(stats[`mosnd_upstream_host_http2_sessions${hl}`], 1);
+  assert.equal(stats[`mosnd_upstream_host_http2_streams_active${hl}`], 2);
+  assert.equal(stats[`mosnd_upstream_host_cx_active${hl}`], 1);
+
   for (const s of held) g.answerEcho(s);
   const answers = await Promise.all(calls);
   assert.deepEqual(answers.map((x) => x.msg.text), ['one', 'two']);
-  const stats = await h.scrape(m.ports.__admin);
-  assert.equal(stats['mosnd_upstream_rq_pending_overflow_total{cluster="c"}'], 1);
 });
 
 test('an upstream that dies in the middle of a stream gives the client an error, not a hang, and the worker serves on', async (t) => {

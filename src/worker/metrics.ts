@@ -49,6 +49,8 @@ export const M = {
   upOutlierEjections: 'mosnd_upstream_outlier_ejections_total',
   hostEjected: 'mosnd_upstream_host_outlier_ejected',
   upRqRetryOverflow: 'mosnd_upstream_rq_retry_overflow_total',
+  hostH2Sessions: 'mosnd_upstream_host_http2_sessions',
+  hostH2Streams: 'mosnd_upstream_host_http2_streams_active',
 } as const;
 
 /** Counts per latency bucket (not cumulative), plus sum and count, like prom-client keeps them. */
@@ -208,6 +210,8 @@ export class WorkerMetrics {
       cxIdle: metric(M.hostCxIdle, 'gauge', 'Idle keep-alive connections in the pool per host'),
       healthFailed: metric(M.hostHealthFailed, 'gauge', 'Workers that see the host as unhealthy (0 = healthy everywhere)'),
       ejected: metric(M.hostEjected, 'gauge', 'Workers whose outlier detection has the host ejected now'),
+      h2Sessions: metric(M.hostH2Sessions, 'gauge', 'HTTP/2 sessions to the host (open or opening; also counted in the pool size)'),
+      h2Streams: metric(M.hostH2Streams, 'gauge', 'Streams in flight on the HTTP/2 sessions to the host'),
     };
 
     for (const cl of ctx.clusters.all()) {
@@ -219,7 +223,11 @@ export class WorkerMetrics {
       for (const h of cl.hosts) {
         const hl = { cluster, host: h.address };
         host.rqActive.values.push({ labels: hl, value: h.activeRequests });
-        host.cxActive.values.push({ labels: hl, value: h.pool.open });
+        host.cxActive.values.push({ labels: hl, value: h.pool.open + (h.h2?.open ?? 0) });
+        if (h.h2 !== null) {
+          host.h2Sessions.values.push({ labels: hl, value: h.h2.open });
+          host.h2Streams.values.push({ labels: hl, value: h.h2.streams });
+        }
         host.cxIdle.values.push({ labels: hl, value: h.pool.idleCount });
         host.healthFailed.values.push({ labels: hl, value: h.healthChecked ? 0 : 1 });
         host.ejected.values.push({ labels: hl, value: h.ejected ? 1 : 0 });

@@ -34,6 +34,8 @@ interface Waiter {
 export class Http2Pool implements SessionOwner {
   /** Sessions that take new streams, connecting or ready. */
   private readonly sessions: H2UpstreamSession[] = [];
+  /** Every session not closed yet, retired ones too (their streams finish). */
+  private readonly all = new Set<H2UpstreamSession>();
   private readonly waiters: Waiter[] = [];
   /** Waiters not done. */
   private waiting = 0;
@@ -49,7 +51,7 @@ export class Http2Pool implements SessionOwner {
   /** Streams in flight on this host's sessions (for the metrics). */
   get streams(): number {
     let n = 0;
-    for (const s of this.sessions) n += s.active;
+    for (const s of this.all) n += s.active;
     return n;
   }
 
@@ -115,7 +117,9 @@ export class Http2Pool implements SessionOwner {
       this.open++;
       this.cluster.openConnections++;
       this.host.stats.cxTotal++;
-      this.sessions.push(new H2UpstreamSession(this.host, this, this.cluster.config.connectTimeoutMs));
+      const s = new H2UpstreamSession(this.host, this, this.cluster.config.connectTimeoutMs);
+      this.sessions.push(s);
+      this.all.add(s);
       room += H2_UPSTREAM_ASSUMED_STREAMS;
     }
   }
@@ -158,7 +162,8 @@ export class Http2Pool implements SessionOwner {
     this.serve();
   }
 
-  onClosed(_s: H2UpstreamSession): void {
+  onClosed(s: H2UpstreamSession): void {
+    this.all.delete(s);
     this.open--;
     this.cluster.openConnections--;
     if (this.waiting > 0) this.grow();
