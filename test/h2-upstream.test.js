@@ -176,3 +176,15 @@ test('an HTTP/2 upstream gets :authority, X-Forwarded-For, te: trailers and the 
   assert.equal(seen.body, 'request body');
   assert.equal(seen.trailers['x-req-trailer'], 'sum');
 });
+
+test('an idle HTTP/2 upstream session is closed after the cluster idle_timeout, and the next call opens a new one', async (t) => {
+  const up = await g.startBareGrpc(t);
+  const m = await g.mosndToH2(t, up.address, { clusterExtra: { idle_timeout: '1s' } });
+  const c = g.client(t, m.ports.h2);
+  assert.equal((await g.unary(c, { text: 'a' })).msg.text, 'a');
+  assert.equal((await g.unary(c, { text: 'b' })).msg.text, 'b');
+  assert.equal(up.sessions, 1, 'one session carried both calls');
+  await h.waitFor(() => up.closedSessions === 1, 'the idle session closed by mosnd', 10_000);
+  assert.equal((await g.unary(c, { text: 'c' })).msg.text, 'c');
+  assert.equal(up.sessions, 2);
+});

@@ -82,7 +82,7 @@ function frame(message) {
  * streams. `settings` go in its SETTINGS (e.g. maxConcurrentStreams).
  */
 async function startBareGrpc(t, { settings = {}, onStream = () => false } = {}) {
-  const ctx = { sessions: 0, streams: 0, answered: 0, server: null, port: 0, address: '', sockets: new Set() };
+  const ctx = { sessions: 0, closedSessions: 0, streams: 0, answered: 0, server: null, port: 0, address: '', sockets: new Set() };
   const server = http2.createServer({ settings });
   ctx.server = server;
   // The TCP sockets, to kill the server's side abruptly as a crash would (no GOAWAY).
@@ -94,7 +94,10 @@ async function startBareGrpc(t, { settings = {}, onStream = () => false } = {}) 
   server.on('session', (s) => {
     ctx.sessions++;
     live.add(s);
-    s.on('close', () => live.delete(s));
+    s.on('close', () => {
+      live.delete(s);
+      ctx.closedSessions++;
+    });
     s.on('error', () => {});
   });
   server.on('stream', (stream, headers) => {

@@ -110,7 +110,7 @@ export class H2UpstreamSession {
    * longer take one (a GOAWAY that arrived meanwhile): the request was not sent.
    */
   request(headers: http2.OutgoingHttpHeaders, endStream: boolean): http2.ClientHttp2Stream | null {
-    if (this.session.closed || this.session.destroyed) return null;
+    if (this.session.closed || this.session.destroyed || this.goawayLastStreamId >= 0) return null;
     return this.session.request(headers, { endStream, waitForTrailers: !endStream });
   }
 
@@ -145,11 +145,16 @@ export class H2UpstreamSession {
     }
     if (now - this.lastPingAt < H2_UPSTREAM_PING_INTERVAL_MS) return;
     this.pingSentAt = now;
-    const sent = this.session.ping((err) => {
-      this.pingSentAt = 0;
-      this.lastPingAt = Date.now();
-      if (err !== null) this.destroy();
-    });
+    let sent = false;
+    try {
+      sent = this.session.ping((err) => {
+        this.pingSentAt = 0;
+        this.lastPingAt = Date.now();
+        if (err !== null) this.destroy();
+      });
+    } catch {
+      // The session is closing: its 'close' retires it.
+    }
     if (!sent) this.pingSentAt = 0;
   }
 

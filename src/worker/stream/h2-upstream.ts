@@ -45,16 +45,19 @@ export class Http2UpstreamTry implements UpstreamTry {
   start(held: readonly Buffer[], end: boolean, trailers: readonly string[]): void {
     const noBody = end && trailers.length === 0 && held.every((b) => b.length === 0);
     let stream: http2.ClientHttp2Stream | null;
+    let why: UpstreamFailure = 'refused';
     try {
+      // null: the session closed meanwhile (a GOAWAY): the request was not sent.
       stream = this.session.request(this.headers, noBody);
     } catch {
-      // Node refused the request (a GOAWAY it had already seen, or a field it rejects).
+      // A field Node refuses (a route's header mutation can add one): sending again won't help.
       stream = null;
+      why = 'protocol';
     }
     if (stream === null) {
       this.giveBack();
       // Reported after start() returns: the proxy is still setting this try up.
-      queueMicrotask(() => this.fail('refused'));
+      queueMicrotask(() => this.fail(why));
       return;
     }
     this.stream = stream;
