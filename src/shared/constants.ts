@@ -331,3 +331,9 @@ export const H2_REFUSED_STREAM_RETRIES = 3;
  *  unary call or a small POST fits; a longer body streams without a copy and cannot be sent
  *  again (it fails as any reset would). Bounds the memory a stream holds to this. */
 export const STREAM_REPLAY_BUFFER_BYTES = 64 * 1024;
+
+/** How often Node's HTTP/1.1 server of a listener that sends HTTP/1.1 clients to HTTP/2
+ *  upstreams (src/worker/stream/h1-front.ts) checks its connections' head timeouts (Node's
+ *  default is 30 s, which would let a slow head outlive request_headers_timeout by that
+ *  much): a timeout fires at most this late. */
+export const H1_STREAM_TIMEOUT_CHECK_MS = 1_000;

@@ -205,3 +205,54 @@ export function responseFromH2(raw: readonly string[]): ResponseHeaders {
   if (out.status < 200 || out.status === 204 || out.status === 304) out.contentLength = -1;
   return out;
 }
+
+/**
+ * An HTTP/1.1 request (Node's parser: method, request-target, raw fields) → a neutral request,
+ * for HTTP/1.1 clients whose requests go to HTTP/2 upstreams (h1-downstream.ts): Host (or the
+ * authority of an absolute-form target) becomes :authority, names are lower-cased, Cookie
+ * fields joined with "; ", the hop-by-hop fields and those Connection lists dropped (TE kept
+ * as `trailers` only, RFC 9113 §8.2.2), Content-Length kept (the body length; Node's parser
+ * has de-chunked the body already).
+ */
+export function requestFromH1(method: string, target: string, raw: readonly string[]): RequestHeaders {
+  const req: RequestHeaders = { method, path: target, authority: '', scheme: 'http', headers: [] };
+  if (target.charCodeAt(0) !== 47 /* / */ && target !== '*') {
+    try {
+      const u = new URL(target);
+      req.path = `${u.pathname}${u.search}`;
+      req.authority = u.host;
+    } catch {
+      // Not a URL: passed on as it came; the upstream judges it.
+    }
+  }
+  let connection = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].toLowerCase() === 'connection') connection += `${connection ? ',' : ''}${raw[i + 1]}`;
+  const listed = connectionListed(connection.toLowerCase());
+  let cookie: string | null = null;
+  const h = req.headers;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const value = raw[i + 1];
+    if (name === 'host') {
+      if (req.authority === '') req.authority = value;
+      continue;
+    }
+    if (name === 'cookie') {
+      cookie = cookie === null ? value : `${cookie}; ${value}`;
+      continue;
+    }
+    if (name === 'content-length') {
+      h.push(name, value);
+      continue;
+    }
+    if (name === 'te') {
+      if (value.toLowerCase().includes('trailers')) h.push('te', 'trailers');
+      continue;
+    }
+    if (isHopByHop(name, false) || name === 'http2-settings') continue;
+    if (listed !== null && listed.has(name)) continue;
+    h.push(name, value);
+  }
+  if (cookie !== null) h.push('cookie', cookie);
+  return req;
+}
