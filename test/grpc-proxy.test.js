@@ -244,3 +244,30 @@ test('an 8 MB client stream to a slow server flows at the server’s pace: mosnd
   // out, the client was done when the server had about 2 MB of the 8.
   assert.ok(serverHadWhenClientDone >= TOTAL - 2 * 1024 * 1024, `the server had ${serverHadWhenClientDone} of ${TOTAL} bytes when the client finished writing`);
 });
+
+test('a stalled stream does not stall the others on the same upstream session (connection window)', async (t) => {
+  const SIZE = 32 * 1024;
+  const up = await g.startGrpcServer(t, echoImpl());
+  const m = await g.mosndToH2(t, up.address);
+  // Two clients (two downstream connections) whose streams share mosnd's one upstream session.
+  const stalled = g.client(t, m.ports.h2, { 'grpc.use_local_subchannel_pool': 1 });
+  const reader = g.client(t, m.ports.h2, { 'grpc.use_local_subchannel_pool': 1 });
+  const first = await new Promise((resolve, reject) => {
+    const call = stalled.Expand({ count: 64, size: SIZE });
+    t.after(() => call.cancel());
+    call.once('data', () => {
+      call.pause(); // and never reads again
+      resolve();
+    });
+    call.on('error', reject);
+  });
+  assert.equal(first, undefined);
+  let got = 0;
+  await new Promise((resolve, reject) => {
+    const call = reader.Expand({ count: 64, size: SIZE });
+    call.on('data', (msg) => (got += msg.payload.length));
+    call.on('error', reject);
+    call.on('end', resolve);
+  });
+  assert.equal(got, 64 * SIZE);
+});
