@@ -188,3 +188,28 @@ test('an idle HTTP/2 upstream session is closed after the cluster idle_timeout, 
   assert.equal((await g.unary(c, { text: 'c' })).msg.text, 'c');
   assert.equal(up.sessions, 2);
 });
+
+test('a GOAWAY with an error after the upstream took the stream fails it as 502, unless the retry policy may send an idempotent request again', async (t) => {
+  const { NGHTTP2_INTERNAL_ERROR } = h2.http2.constants;
+  const seen = new Map();
+  const up = await g.startBareGrpc(t, {
+    onStream(stream, headers) {
+      const n = (seen.get(headers[':path']) ?? 0) + 1;
+      seen.set(headers[':path'], n);
+      if (n > 1) return false; // a second try is answered
+      // Processed (its id is the last_stream_id), then the session dies with an error.
+      stream.session.goaway(NGHTTP2_INTERNAL_ERROR, stream.id);
+      stream.session.destroy();
+      return true;
+    },
+  });
+  const m = await g.mosndToH2(t, up.address, { route: { retry_policy: { retry_on: true, num_retries: 1 } } });
+  const session = h2.connect(t, m.ports.h2);
+  const post = await h2.request(session, { ':method': 'POST', ':path': '/x' }, { body: 'data' });
+  assert.equal(post.status, 502);
+  assert.equal(post.body.toString(), 'upstream connection closed before the response\n');
+  assert.equal(seen.get('/x'), 1, 'a POST the upstream may have processed is not sent again');
+  const get = await h2.request(session, { ':method': 'GET', ':path': '/y' });
+  assert.equal(get.status, 200);
+  assert.equal(seen.get('/y'), 2, 'the GET failed once and was retried');
+});
