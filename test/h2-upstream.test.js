@@ -7,6 +7,7 @@
  */
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
+const net = require('node:net');
 const h = require('./helpers/mosnd');
 const h2 = require('./helpers/h2');
 const g = require('./helpers/grpc');
@@ -212,4 +213,38 @@ test('a GOAWAY with an error after the upstream took the stream fails it as 502,
   const get = await h2.request(session, { ':method': 'GET', ':path': '/y' });
   assert.equal(get.status, 200);
   assert.equal(seen.get('/y'), 2, 'the GET failed once and was retried');
+});
+
+test('a session whose upstream stops answering is found dead by PING and closed; the next call gets a new session', async (t) => {
+  const up = await g.startBareGrpc(t);
+  // A relay between mosnd and the upstream that can go silent (a dead peer or a dropped NAT
+  // entry: the TCP connection stays up, nothing comes back).
+  let silent = false;
+  const closed = [];
+  const relay = net.createServer((down) => {
+    const upSock = net.connect(up.port, '127.0.0.1');
+    down.on('data', (d) => upSock.write(d));
+    upSock.on('data', (d) => {
+      if (!silent) down.write(d);
+    });
+    down.on('close', () => {
+      closed.push(Date.now());
+      upSock.destroy();
+    });
+    upSock.on('close', () => down.destroy());
+    down.on('error', () => {});
+    upSock.on('error', () => {});
+  });
+  await new Promise((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  t.after(() => relay.close());
+  // An idle timeout far beyond the PING's, so only the PING can close the session.
+  const m = await g.mosndToH2(t, `127.0.0.1:${relay.address().port}`, { clusterExtra: { idle_timeout: '600s' } });
+  const c = g.client(t, m.ports.h2);
+  assert.equal((await g.unary(c, { text: 'a' })).msg.text, 'a');
+  silent = true;
+  // H2_UPSTREAM_PING_INTERVAL_MS (30 s) + H2_UPSTREAM_PING_TIMEOUT_MS (10 s), plus the sweep's second.
+  await h.waitFor(() => closed.length === 1, 'mosnd closed the silent session', 60_000, 200);
+  silent = false;
+  assert.equal((await g.unary(c, { text: 'b' })).msg.text, 'b');
+  assert.equal(up.sessions, 2);
 });
