@@ -248,3 +248,27 @@ test('a session whose upstream stops answering is found dead by PING and closed;
   assert.equal((await g.unary(c, { text: 'b' })).msg.text, 'b');
   assert.equal(up.sessions, 2);
 });
+
+test('a session that fails to connect fails its waiting request, whose retry gets a new session of its own', async (t) => {
+  const up = await g.startBareGrpc(t);
+  // The first connection is cut at once (a refused connect, as mosnd sees it); later ones pass.
+  let accepted = 0;
+  const relay = net.createServer((down) => {
+    accepted++;
+    if (accepted === 1) {
+      down.destroy();
+      return;
+    }
+    const upSock = net.connect(up.port, '127.0.0.1');
+    down.pipe(upSock).pipe(down);
+    down.on('error', () => {});
+    upSock.on('error', () => {});
+  });
+  await new Promise((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  t.after(() => relay.close());
+  const m = await g.mosndToH2(t, `127.0.0.1:${relay.address().port}`, { route: { retry_policy: { retry_on: true, num_retries: 1 } } });
+  const session = h2.connect(t, m.ports.h2);
+  const r = await h2.request(session, { ':method': 'GET', ':path': '/' });
+  assert.equal(r.status, 200);
+  assert.equal(accepted, 2);
+});

@@ -155,8 +155,12 @@ export class Http2Pool implements SessionOwner {
       this.cluster.stats.cxConnectFail++;
       // The waiters this session was to take fail (as an HTTP/1.1 connect failure fails its
       // request: the proxy retries or answers 503 UF); the others keep waiting.
+      // Taken out of the queue before any is told: a callback may retry at once (acquire),
+      // and that new waiter must get its own session, not this failure.
       const room = this.connectingRoom();
-      while (this.waiting > room) this.nextWaiter()!.cb('connect-failure', null);
+      const failed: Waiter[] = [];
+      while (this.waiting > room) failed.push(this.nextWaiter()!);
+      for (const w of failed) w.cb('connect-failure', null);
       return;
     }
     this.serve();
@@ -183,8 +187,10 @@ export class Http2Pool implements SessionOwner {
   close(): void {
     this.closing = true;
     for (const s of [...this.sessions]) if (s.active === 0) s.close();
+    const failed: Waiter[] = [];
     let w: Waiter | null;
-    while ((w = this.nextWaiter()) !== null) w.cb('overflow', null);
+    while ((w = this.nextWaiter()) !== null) failed.push(w);
+    for (const f of failed) f.cb('overflow', null);
   }
 }
 
