@@ -271,3 +271,24 @@ test('a stalled stream does not stall the others on the same upstream session (c
   });
   assert.equal(got, 64 * SIZE);
 });
+
+test('a client that cancels a call cancels it at the gRPC server too', async (t) => {
+  let serverCancelled = null;
+  const cancelled = new Promise((resolve) => (serverCancelled = resolve));
+  const up = await g.startGrpcServer(
+    t,
+    echoImpl({
+      Expand(call) {
+        call.write({ text: 'first' });
+        call.on('cancelled', () => serverCancelled(true));
+      },
+    }),
+  );
+  const m = await g.mosndToH2(t, up.address);
+  const c = g.client(t, m.ports.h2);
+  const call = c.Expand({});
+  call.on('error', () => {});
+  await new Promise((resolve) => call.once('data', resolve));
+  call.cancel();
+  assert.equal(await cancelled, true);
+});
