@@ -108,3 +108,21 @@ test('an HTTP/1.1 client of an Auto listener with upstream_protocol Http2 reache
   assert.equal(seen.body, 'hello');
   assert.equal(seen.trailers['x-req-sum'], '5');
 });
+
+test('HTTP/1.1 requests on the way to HTTP/2 upstreams get the direct path’s limits: 431 past 100 fields, 400 for a malformed head', async (t) => {
+  const up = await g.startBareGrpc(t);
+  const m = await h.startMosnd({
+    config: h.proxyConfig({ routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }], clusters: [h.cluster('c', [up.address])], listeners: [listener('front', 'r', 0, 'Http1', 'Http2')] }),
+  });
+  t.after(() => m.kill());
+  const fields = (n) => Array.from({ length: n }, (_, i) => `x-f${i}: v\r\n`).join('');
+  const ok = await h.rawExchange(m.ports.front, `GET / HTTP/1.1\r\nhost: a\r\n${fields(98)}connection: close\r\n\r\n`);
+  assert.equal(ok.status, 200);
+  const tooMany = await h.rawExchange(m.ports.front, `GET / HTTP/1.1\r\nhost: a\r\n${fields(100)}\r\n`);
+  assert.equal(tooMany.status, 431);
+  assert.equal(tooMany.closed, true);
+  const bad = await h.rawExchange(m.ports.front, 'GET / HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n');
+  assert.equal(bad.status, 400);
+  assert.equal(bad.closed, true);
+  assert.equal(up.streams, 1, 'only the valid request reached the upstream');
+});

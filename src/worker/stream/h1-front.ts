@@ -50,7 +50,9 @@ export class H1StreamFront {
       requireHostHeader: false,
       connectionsCheckingInterval: H1_STREAM_TIMEOUT_CHECK_MS,
     });
-    this.server.maxHeadersCount = MAX_HEADER_COUNT;
+    // Node keeps the first maxHeadersCount fields and drops the rest silently: one more than
+    // the limit is kept, so a request over it is seen and refused (onRequest), as the direct path does.
+    this.server.maxHeadersCount = MAX_HEADER_COUNT + 1;
     this.server.headersTimeout = i.headersMs;
     this.server.keepAliveTimeout = i.idleMs;
     this.server.requestTimeout = 0; // a stream may last (gRPC-style); a stalled body is onIdle's
@@ -81,6 +83,12 @@ export class H1StreamFront {
     const conn = this.conns.get(req.socket);
     if (conn === undefined) {
       res.destroy();
+      return;
+    }
+    if (req.rawHeaders.length / 2 > MAX_HEADER_COUNT) {
+      res.shouldKeepAlive = false;
+      res.writeHead(431, { 'content-length': '0' });
+      res.end();
       return;
     }
     conn.inFlight++;
