@@ -126,3 +126,16 @@ test('HTTP/1.1 requests on the way to HTTP/2 upstreams get the direct path’s l
   assert.equal(bad.closed, true);
   assert.equal(up.streams, 1, 'only the valid request reached the upstream');
 });
+
+test('an HTTP/1.1 head slower than request_headers_timeout on the way to HTTP/2 upstreams gets 408', async (t) => {
+  const up = await g.startBareGrpc(t);
+  const l = listener('front', 'r', 0, 'Http1', 'Http2');
+  l.request_headers_timeout = '1s';
+  const m = await h.startMosnd({ config: h.proxyConfig({ routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }], clusters: [h.cluster('c', [up.address])], listeners: [l] }) });
+  t.after(() => m.kill());
+  // Half a head, then nothing: the answer comes when the timeout (checked every second) fires.
+  const r = await h.rawExchange(m.ports.front, 'GET / HTTP/1.1\r\nhost: a\r\n', { timeoutMs: 10_000 });
+  assert.equal(r.status, 408);
+  assert.equal(r.closed, true);
+  assert.equal(up.streams, 0);
+});

@@ -43,7 +43,6 @@ export class H1StreamFront {
     /** Read at each new connection: a reload may have changed the listener's config. */
     private readonly info: () => H1StreamListenerInfo,
   ) {
-    const i = info();
     this.server = http.createServer({
       maxHeaderSize: MAX_HEADER_BYTES,
       insecureHTTPParser: false,
@@ -53,16 +52,24 @@ export class H1StreamFront {
     // Node keeps the first maxHeadersCount fields and drops the rest silently: one more than
     // the limit is kept, so a request over it is seen and refused (onRequest), as the direct path does.
     this.server.maxHeadersCount = MAX_HEADER_COUNT + 1;
-    this.server.headersTimeout = i.headersMs;
-    this.server.keepAliveTimeout = i.idleMs;
     this.server.requestTimeout = 0; // a stream may last (gRPC-style); a stalled body is onIdle's
+    // Node tracks its connections' head timeouts from 'listening' on (the server never listens
+    // itself: the worker's accept path hands it sockets), checking every
+    // H1_STREAM_TIMEOUT_CHECK_MS.
+    this.server.emit('listening');
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
     // The proxy answers Expect: 100-continue itself once the request is routed (proxy.ts).
     this.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
-    // A request Node's parser refuses: 431 for a head over the limit, else 400; then closed.
+    // A request Node's parser refuses: 431 for a head over the limit, 408 for one slower than
+    // request_headers_timeout, else 400; then closed.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
       if (socket.writable && socket.bytesWritten === 0) {
-        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+        const status =
+          err.code === 'HPE_HEADER_OVERFLOW'
+            ? '431 Request Header Fields Too Large'
+            : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+              ? '408 Request Timeout'
+              : '400 Bad Request';
         socket.end(`HTTP/1.1 ${status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
       }
       socket.destroy();
@@ -71,7 +78,11 @@ export class H1StreamFront {
 
   /** Serves `socket` (`read`: bytes already taken from it, e.g. by Auto sniffing). */
   serve(socket: net.Socket, read: Buffer | null): void {
-    this.conns.set(socket, new H1StreamConnection(socket, this.ctx, this.info()));
+    const info = this.info();
+    // The listener's current timeouts (a reload may have changed them) for this connection on.
+    this.server.headersTimeout = info.headersMs;
+    this.server.keepAliveTimeout = info.idleMs;
+    this.conns.set(socket, new H1StreamConnection(socket, this.ctx, info));
     this.server.emit('connection', socket);
     // Bytes read while sniffing go to the parser as if just received (Node's parser may read
     // the socket's handle directly, past anything put back in its buffer).
