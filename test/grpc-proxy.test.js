@@ -292,3 +292,29 @@ test('a client that cancels a call cancels it at the gRPC server too', async (t)
   call.cancel();
   assert.equal(await cancelled, true);
 });
+
+test('an Auto listener without upstream_protocol sends each stream in its own protocol: gRPC to HTTP/2, HTTP/1.1 to HTTP/1.1', async (t) => {
+  const grpcUp = await g.startGrpcServer(t, echoImpl());
+  const h1Up = await h.startHttpUpstream((req, res) => res.end(`h1 upstream saw HTTP/${req.httpVersion}`));
+  t.after(() => h1Up.close());
+  const l = h.httpListener('auto', 'r');
+  const cfg = l.filter_chains[0].filters[0].config;
+  cfg.downstream_protocol = 'Auto';
+  delete cfg.upstream_protocol;
+  const m = await h.startMosnd({
+    config: h.proxyConfig({
+      routes: [
+        { match: { prefix: '/mosnd.test.Echo/' }, route: { cluster_name: 'grpc' } },
+        { match: { prefix: '/' }, route: { cluster_name: 'web' } },
+      ],
+      clusters: [h.cluster('grpc', [grpcUp.address]), h.cluster('web', [h1Up.address])],
+      listeners: [l],
+    }),
+  });
+  t.after(() => m.kill());
+  const c = g.client(t, m.ports.auto);
+  assert.equal((await g.unary(c, { text: 'via auto' })).msg.text, 'echo: via auto');
+  const r = await h.request(m.ports.auto, { path: '/page' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'h1 upstream saw HTTP/1.1');
+});
