@@ -5,7 +5,7 @@
 const http = require('node:http');
 const { runWrk } = require('./wrk');
 const { IdleClient } = require('./idle');
-const { peerPids, cpuByPid, rssBytes, cpuTimes, cpuBusy } = require('./proc-stats');
+const { peerPids, cpuByPid, rssBytes, privateBytes, cpuTimes, cpuBusy } = require('./proc-stats');
 const { SANITY_TIMEOUT_MS, IDLE_SETTLE_MS } = require('./constants');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -82,6 +82,7 @@ async function measureLoad(ctx, peer, handle, scenario) {
 async function measureIdle(ctx, peer, handle, scenario) {
   const port = portOf(handle, scenario);
   const rssBefore = rssBytes(pidsOf(handle));
+  const privateBefore = privateBytes(pidsOf(handle));
   const client = new IdleClient(ctx.registry, ctx.plan.load);
   try {
     const opened = await client.open(port, scenario.path, ctx.idleConns);
@@ -98,6 +99,7 @@ async function measureIdle(ctx, peer, handle, scenario) {
       openMs: opened.ms,
       rssBefore,
       rssAfter,
+      privateBefore,
       perConnKB: opened.ok > 0 ? (rssAfter - rssBefore) / opened.ok / 1024 : null,
       alive: probe.ok,
       closedWhileIdle: probe.closedWhileIdle,
