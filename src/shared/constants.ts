@@ -159,6 +159,11 @@ export const CONTROL_RELOAD_DEADLINE_MS = 30_000;
  *  generation's deadline the master still rolls back and reports, so the client must outwait it. */
 export const CONTROL_UPGRADE_DEADLINE_MARGIN_MS = 15_000;
 
+/** Default for `mosnd upgrade --timeout`: from spawn to the new generation ready. Loading Node
+ *  and mosnd takes ~300 ms and a worker is ready in about a second; a minute covers a loaded
+ *  machine and a slow disk without leaving an operator waiting on a new generation that hangs. */
+export const DEFAULT_UPGRADE_TIMEOUT_MS = 60_000;
+
 /** How long the control server's close() lets calls in flight finish before cutting them.
  *  Status, stop and reload answer in milliseconds; an upgrade stream still open at close time
  *  has sent its final event already or is being abandoned, so waiting longer only delays the
