@@ -317,4 +317,15 @@ export const H2_MAX_HEADER_FIELDS = MAX_HEADER_COUNT + 4;
  *  closed. Every reset stream cost us a dispatch and maybe an upstream connect. A browser
  *  cancels a handful of streams on a navigation; an attack sends thousands a second. */
 export const H2_RAPID_RESET_MAX = 200;
+
+/**
+ * A drained HTTP/2 connection gets two GOAWAYs (RFC 9113 §6.8, as Envoy and nghttp2's own
+ * servers do): first one with the highest stream id, which tells the client to open no new
+ * stream here while every stream it already sent still counts, then, one round trip later
+ * (a PING answered), the final one with the last stream id really processed. A single GOAWAY
+ * would refuse the streams that were on the wire when it was sent. If the PING is not answered
+ * within this time (a stalled client), the final GOAWAY goes anyway: a client's round trip on
+ * the networks mosnd serves is well under a second.
+ */
+export const H2_GOAWAY_RTT_MAX_MS = 1_000;
 export const H2_RAPID_RESET_WINDOW_MS = 10_000;
