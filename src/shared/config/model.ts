@@ -106,8 +106,12 @@ export interface WeightedCluster {
 }
 
 export interface RetryPolicy {
-  /** MOSN `retry_on`: retries are enabled. */
+  /** MOSN `retry_on` (or any of Envoy's conditions): retries are enabled. Failures where nothing
+   *  reached the upstream (connect) are retried within the budget whatever the conditions. */
   retryOn: boolean;
+  /** Envoy's gRPC conditions (`unavailable`...): the grpc-status codes of a try's response
+   *  headers that are retried. Absent: none. */
+  grpcStatuses?: number[];
   /** Per-try timeout in ms; 0 = use the route timeout. */
   retryTimeoutMs: number;
   numRetries: number;

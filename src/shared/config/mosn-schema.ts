@@ -28,6 +28,7 @@ import {
   tagged,
 } from './schema';
 import { isValidHost, parseHostPort } from './address';
+import { retryOnSchema } from './retry-on';
 
 // ---------------------------------------------------------------------------------------
 // Small value types
@@ -133,7 +134,7 @@ const weightedCluster = object({
 });
 
 const retryPolicy = object({
-  retry_on: boolean().default(false),
+  retry_on: retryOnSchema.default({ failures: false, grpcStatuses: [] }),
   retry_timeout: duration().optional(),
   num_retries: integer({ min: 0 }).optional(),
 });
