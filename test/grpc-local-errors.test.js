@@ -20,6 +20,10 @@ const GRPC_HEADERS = { ':method': 'POST', 'content-type': 'application/grpc', te
 function rawCall(session, path, extra = {}) {
   return new Promise((resolve, reject) => {
     const req = session.request({ ...GRPC_HEADERS, ':path': path, ...extra });
+    const timer = setTimeout(() => {
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      reject(new Error('no answer within 20 s'));
+    }, 20_000);
     const out = { headers: null, endStreamOnHeaders: false, body: Buffer.alloc(0), trailers: null };
     const chunks = [];
     req.on('response', (headers, flags) => {
@@ -29,6 +33,7 @@ function rawCall(session, path, extra = {}) {
     req.on('trailers', (tr) => (out.trailers = tr));
     req.on('data', (d) => chunks.push(d));
     req.on('end', () => {
+      clearTimeout(timer);
       out.body = Buffer.concat(chunks);
       resolve(out);
     });
