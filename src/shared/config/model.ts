@@ -198,6 +198,11 @@ export interface HealthCheckConfig {
   httpPath?: string;
   /** HTTP check: http_check_config.port, checked instead of the host's own port. */
   httpPort?: number;
+  /** gRPC check (grpc.health.v1.Health/Check): the service asked about ('' = the server as a
+   *  whole). Absent = not a gRPC check. */
+  grpcService?: string;
+  /** gRPC check: the :authority sent (Envoy grpc_health_check.authority); absent = the host's address. */
+  grpcAuthority?: string;
 }
 
 /** Passive health checking (cluster.outlier_detection, Envoy's meaning), per worker. */
