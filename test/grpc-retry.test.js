@@ -74,3 +74,29 @@ test('MOSN\'s boolean retry_on does not retry on a grpc-status', async (t) => {
   for (let i = 0; i < 4; i++) await g.unary(c, '/pkg.Svc/Echo');
   assert.equal(seen.bad.length + seen.good.length, 4, 'one try per call');
 });
+
+test('config: retry_on takes MOSN\'s boolean or Envoy\'s condition list; an unknown condition is an error naming its JSON path', () => {
+  const { parseConfig } = require('../dist/shared/config/load.js');
+  const doc = (retryOn) => JSON.stringify(h.proxyConfig({
+    routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', retry_policy: { retry_on: retryOn } } }],
+    clusters: [h.cluster('c', ['127.0.0.1:1'])],
+  }));
+  const at = 'servers[0].routers[0].virtual_hosts[0].routers[0].route.retry_policy.retry_on';
+  const retryOf = (r) => r.config.routers[0].virtualHosts[0].routes[0].action.retry;
+  let r = parseConfig(doc('connect-failure, unavailable,cancelled,deadline-exceeded,internal,resource-exhausted'), '/t.json');
+  assert.deepEqual(r.errors, []);
+  assert.deepEqual(retryOf(r), { retryOn: true, retryTimeoutMs: 0, numRetries: 1, grpcStatuses: [14, 1, 4, 13, 8] });
+  r = parseConfig(doc(true), '/t.json');
+  assert.deepEqual(retryOf(r), { retryOn: true, retryTimeoutMs: 0, numRetries: 1 });
+  r = parseConfig(doc(''), '/t.json');
+  assert.deepEqual(retryOf(r), { retryOn: false, retryTimeoutMs: 0, numRetries: 0 });
+  r = parseConfig(doc('unavailable,unavailble'), '/t.json');
+  assert.equal(r.errors.length, 1);
+  assert.equal(r.errors[0].path, at);
+  assert.match(r.errors[0].message, /"unavailble" is not a retry condition; expected .*unavailable/);
+  r = parseConfig(doc('5xx,reset'), '/t.json');
+  assert.deepEqual(r.errors, []);
+  assert.ok(r.warnings.some((w) => w.path === at && /"5xx" is not implemented/.test(w.message)), JSON.stringify(r.warnings));
+  r = parseConfig(doc(3), '/t.json');
+  assert.equal(r.errors[0].path, at);
+});
