@@ -156,3 +156,24 @@ test('a direct_response error to a gRPC call goes the gRPC way with its body as 
   assert.equal(ok.body.toString(), 'plain');
   assert.equal(ok.headers['grpc-status'], undefined);
 });
+
+test('a gRPC call past the cluster\'s max_requests is answered UNAVAILABLE (Envoy answers overflow 503, not RESOURCE_EXHAUSTED)', async (t) => {
+  const held = [];
+  const up = await h.startHttpUpstream((req, res) => held.push(() => res.end()));
+  t.after(() => {
+    held.splice(0).forEach((f) => f());
+    return up.close();
+  });
+  const m = await g.startGrpcProxy(t, {
+    routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
+    clusters: [h.cluster('c', [up.address], { circuit_breakers: [{ max_requests: 1 }] })],
+  });
+  const s = http2.connect(`http://127.0.0.1:${m.ports.h2}`);
+  t.after(() => s.destroy());
+  const first = rawCall(s, '/pkg.Svc/Held');
+  await h.waitFor(() => up.requests === 1, 'the upstream holding the first call');
+  assertTrailersOnly(await rawCall(s, '/pkg.Svc/Over'), 14, 'upstream overflow');
+  assert.equal(up.requests, 1, 'the second call never reached the upstream');
+  held.splice(0).forEach((f) => f());
+  await first;
+});
