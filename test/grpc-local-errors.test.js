@@ -177,3 +177,20 @@ test('a gRPC call past the cluster\'s max_requests is answered UNAVAILABLE (Envo
   held.splice(0).forEach((f) => f());
   await first;
 });
+
+test('the upstream is told the deadline mosnd enforces: a grpc-timeout past the route timeout goes out lowered to it, a shorter one as sent', async (t) => {
+  const seen = [];
+  const up = await h.startHttpUpstream(g.grpcHandler((req) => {
+    seen.push(req.headers['grpc-timeout']);
+    return { status: 0, body: 'ok' };
+  }));
+  t.after(() => up.close());
+  const m = await g.startGrpcProxy(t, { routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', timeout: '2s' } }], clusters: [h.cluster('c', [up.address])] });
+  const s = http2.connect(`http://127.0.0.1:${m.ports.h2}`);
+  t.after(() => s.destroy());
+  for (const sent of ['100S', '1500m', 'bogus']) {
+    const r = await rawCall(s, '/pkg.Svc/M', { 'grpc-timeout': sent });
+    assert.equal(r.trailers['grpc-status'], '0');
+  }
+  assert.deepEqual(seen, ['2000m', '1500m', 'bogus']);
+});

@@ -125,3 +125,18 @@ export function boundByGrpcTimeout(routeMs: number, flat: readonly string[]): nu
   const g = grpcTimeoutMs(flat);
   return g > 0 && g < routeMs ? g : routeMs;
 }
+
+/**
+ * The request's fields with its grpc-timeout lowered to `routeMs` when the route gives up
+ * sooner than the client would (as Envoy rewrites it to the timeout it enforces): the server then
+ * stops working on a call no one waits for. A grpc-timeout absent, ignored or shorter is kept.
+ */
+export function clampGrpcTimeout(flat: string[], routeMs: number): string[] {
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i] !== 'grpc-timeout') continue;
+    const g = grpcTimeoutMs(flat);
+    if (g > routeMs) flat[i + 1] = `${routeMs}m`;
+    break;
+  }
+  return flat;
+}

@@ -29,7 +29,7 @@ import { DEFAULT_ROUTE_TIMEOUT_MS, GRPC_RETRY_BUFFER_BYTES } from '../../shared/
 import { Http1UpstreamTry, type UpstreamEvents } from './h1-upstream';
 import { requestContentLength, responseFromH1, takeExpectContinue, wantsTrailers } from './headers';
 import type { DownstreamStream, RequestHeaders, ResetReason, StreamHandler } from './types';
-import { boundByGrpcTimeout, grpcAnswerFields, grpcStatusIn, isGrpcRequest, localGrpcStatus } from './grpc';
+import { boundByGrpcTimeout, clampGrpcTimeout, grpcAnswerFields, grpcStatusIn, isGrpcRequest, localGrpcStatus } from './grpc';
 
 export class StreamExchange implements StreamHandler, UpstreamEvents {
   route: RouteMatchResult | null = null;
@@ -136,10 +136,11 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.declaredLength = length;
     // No length and a body to come: chunked upstream (it also carries the request's trailers).
     this.chunkedUp = !this.bodyDone && length < 0;
+    const fields = applyRequestHeaderMutations(route, req.headers);
     let head = buildUpstreamHead({
       method: req.method,
       path: action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path,
-      headers: applyRequestHeaderMutations(route, req.headers),
+      headers: this.grpc ? clampGrpcTimeout(fields, this.routeTimeoutMs()) : fields,
       host: action.hostRewrite ?? req.authority,
       upgrade: undefined,
       connection: '',
@@ -416,9 +417,14 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     if (this.routeTimer !== null || this.route === null || this.respStarted) return;
     const action = this.route.route.action;
     if (action.kind !== 'cluster') return;
-    let ms = action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
+    let ms = this.routeTimeoutMs();
     if (this.grpc) ms = boundByGrpcTimeout(ms, this.req.headers);
     this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+  }
+
+  private routeTimeoutMs(): number {
+    const action = this.route!.route.action;
+    return action.kind === 'cluster' && action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
   }
 
   private startTryTimer(): void {
