@@ -105,6 +105,18 @@ test('a route timeout on a gRPC call is answered DEADLINE_EXCEEDED', async (t) =
   assertTrailersOnly(await rawCall(s, '/pkg.Svc/Slow'), 4, 'upstream request timeout');
 });
 
+test('a per-try timeout (retry_policy.retry_timeout) that ends a gRPC call is answered DEADLINE_EXCEEDED too', async (t) => {
+  const up = await h.startHttpUpstream(() => {}); // never answers
+  t.after(() => up.close());
+  const m = await g.startGrpcProxy(t, {
+    routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', timeout: '1h', retry_policy: { retry_on: 'unavailable', retry_timeout: '200ms', num_retries: 1 } } }],
+    clusters: [h.cluster('c', [up.address])],
+  });
+  const s = http2.connect(`http://127.0.0.1:${m.ports.h2}`);
+  t.after(() => s.destroy());
+  assertTrailersOnly(await rawCall(s, '/pkg.Svc/Slow'), 4, 'upstream request timeout');
+});
+
 test('grpc-timeout shorter than the route timeout ends the call with DEADLINE_EXCEEDED; a longer one does not extend the route timeout', async (t) => {
   const up = await h.startHttpUpstream(() => {}); // never answers
   t.after(() => up.close());
