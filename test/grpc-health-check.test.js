@@ -22,7 +22,7 @@ const health = grpc.loadPackageDefinition(
 /**
  * A grpc-js server implementing Health/Check from `u.statuses` (service name → status name;
  * a service not listed gets NOT_FOUND, as the reference implementation answers); `u.checks`
- * records each check's service.
+ * records each check's service and :authority.
  */
 async function grpcHealthServer(t, statuses) {
   const u = { statuses, checks: [] };
@@ -30,7 +30,7 @@ async function grpcHealthServer(t, statuses) {
   server.addService(health.Health.service, {
     Check(call, cb) {
       const service = call.request.service ?? ''; // proto3: an absent string is ''
-      u.checks.push({ service });
+      u.checks.push({ service, authority: call.getHost() });
       const s = u.statuses[service];
       if (s === undefined) cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
       else cb(null, { status: s });
@@ -86,6 +86,7 @@ test('a gRPC health check (MOSN protocol "Grpc" + service_name) takes a host out
   const m = await start(t, { protocol: 'Grpc', service_name: 'shop.Cart', ...TIMING }, [u.address]);
   await h.waitFor(async () => (await hostStatus(m, u.address)).active_health_check.last_result === 'SERVING', 'a first SERVING check');
   assert.equal(u.checks[0].service, 'shop.Cart');
+  assert.equal(u.checks[0].authority, u.address, 'the host\'s address as :authority');
 
   u.statuses['shop.Cart'] = 'NOT_SERVING';
   await m.waitForLog(flip(u, 'unhealthy', '1 failed check: NOT_SERVING'));
@@ -98,16 +99,17 @@ test('a gRPC health check (MOSN protocol "Grpc" + service_name) takes a host out
   assert.equal((await hostStatus(m, u.address)).health_status.eds_health_status, 'HEALTHY');
 });
 
-test('Envoy\'s grpc_health_check with no service_name asks about the whole server; an unknown service and a plain HTTP/1.1 host fail the check', async (t) => {
+test('Envoy\'s grpc_health_check with no service_name asks about the whole server, with its authority; an unknown service and a plain HTTP/1.1 host fail the check', async (t) => {
   const whole = await grpcHealthServer(t, { '': 'SERVING' });
   const unknown = await grpcHealthServer(t, { other: 'SERVING' });
   const plain = await h.startHttpUpstream((req, res) => res.end('not grpc'));
   t.after(() => plain.close());
-  const m = await start(t, { grpc_health_check: {}, ...TIMING }, [whole.address, unknown.address, plain.address]);
+  const m = await start(t, { grpc_health_check: { authority: 'health.internal' }, ...TIMING }, [whole.address, unknown.address, plain.address]);
   await m.waitForLog(flip(unknown, 'unhealthy', '1 failed check: grpc-status 5 (unknown service)'));
   await m.waitForLog((l) => l.msg.startsWith(`host ${plain.address} of cluster c1 is now unhealthy`));
   await h.waitFor(async () => (await hostStatus(m, whole.address)).active_health_check.last_result === 'SERVING', 'a SERVING check of the whole server');
   assert.equal(whole.checks[0].service, '');
+  assert.equal(whole.checks[0].authority, 'health.internal');
   assert.equal((await hostStatus(m, whole.address)).health_status.eds_health_status, 'HEALTHY');
 });
 
