@@ -329,3 +329,13 @@ export const H2_RAPID_RESET_MAX = 200;
  */
 export const H2_GOAWAY_RTT_MAX_MS = 1_000;
 export const H2_RAPID_RESET_WINDOW_MS = 10_000;
+
+// ---- gRPC ------------------------------------------------------------------------------------
+
+/** grpc-timeout's TimeoutValue is at most 8 ASCII digits (PROTOCOL-HTTP2.md); longer is not one. */
+export const GRPC_TIMEOUT_MAX_DIGITS = 8;
+
+/** A gRPC request body kept (beside streaming it) so that a try answered with a retriable
+ *  grpc-status can be sent again: Envoy's default per-request buffer limit (1 MiB). A bigger body
+ *  streams without its copy and is not retried. Unary calls, the ones a retry suits, are small. */
+export const GRPC_RETRY_BUFFER_BYTES = 1_048_576;

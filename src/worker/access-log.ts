@@ -1,6 +1,6 @@
 /**
  * Access logs (a listener's MOSN `access_logs: [{log_path}]`): one JSON line per finished
- * HTTP request, with Envoy's response flags. Lines are batched here, in one string per file
+ * HTTP request, with Envoy's response flags (and, for a gRPC call, its `grpc_status`). Lines are batched here, in one string per file
  * (a write per request would cost a system call on the hot path, and handing every line to
  * the destination costs it a scan of its own buffer), and handed over every
  * ACCESS_LOG_FLUSH_MS, when the batch fills, and synchronously when the worker exits.
@@ -100,7 +100,9 @@ export class AccessLog {
       `,"status":${r.status},"bytes_received":${r.bytesIn},"bytes_sent":${r.bytesOut}` +
       `,"duration_ms":${millis3(r.durationMs)},"upstream_host":${jsonString(r.upstreamHost || '-')}` +
       `,"upstream_ms":${r.upstreamMs >= 0 ? millis3(r.upstreamMs) : -1}` +
-      `,"cluster":${jsonString(r.cluster || '-')},"response_flags":"${r.flag || '-'}","attempts":${r.attempts}}\n`;
+      `,"cluster":${jsonString(r.cluster || '-')},"response_flags":"${r.flag || '-'}","attempts":${r.attempts}` +
+      // gRPC calls only (Envoy's %GRPC_STATUS_NUMBER%): other lines keep their fields.
+      `${r.grpcStatus >= 0 ? `,"grpc_status":${r.grpcStatus}` : ''}}\n`;
     for (const w of ws) {
       w.batch += line;
       if (w.batch.length >= ACCESS_LOG_BUFFER_BYTES) handOver(w);

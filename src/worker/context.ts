@@ -46,6 +46,8 @@ export interface RequestRecord {
   /** Envoy response flag ('' for none): NR, NC, UH, UF, UO, UT, UC, DC, OM. */
   flag: string;
   attempts: number;
+  /** A gRPC call's grpc-status (stream/grpc.ts); -1 for other requests or when none came. */
+  grpcStatus: number;
 }
 
 export interface TrackedConnection {

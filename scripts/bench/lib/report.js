@@ -32,9 +32,12 @@ function statusCell(r) {
 
 function loadTable(scenario, peers, results) {
   const big = scenario.metric === 'MBps';
+  // h2load reports the mean and the maximum latency, not percentiles.
+  const h2load = scenario.tool === 'h2load';
+  const latHead = h2load ? 'mean ms | max ms' : 'p50 ms | p99 ms | p99.9 ms';
   const head = big
-    ? '| peer | MB/s | req/s | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |'
-    : '| peer | req/s | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |';
+    ? `| peer | MB/s | req/s | ${latHead} | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |`
+    : `| peer | req/s | ${latHead} | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |`;
   const cols = head.split('|').length - 2;
   const lines = [head, `|${' --- |'.repeat(cols)}`];
   for (const peer of peers) {
@@ -49,9 +52,9 @@ function loadTable(scenario, peers, results) {
       peerLabel(peer, scenario),
       ...(big ? [fmt.n(w.bytesPerSec / 1048576, 0)] : []),
       fmt.n(w.rps),
-      fmt.ms(w.latencyMs.p50),
-      fmt.ms(w.latencyMs.p99),
-      fmt.ms(w.latencyMs.p999),
+      ...(h2load
+        ? [fmt.ms(w.latencyMs.mean), fmt.ms(w.latencyMs.max)]
+        : [fmt.ms(w.latencyMs.p50), fmt.ms(w.latencyMs.p99), fmt.ms(w.latencyMs.p999)]),
       errorsCell(w.errors),
       r.cpuPerReqUs === null ? '—' : fmt.n(r.cpuPerReqUs, 1),
       r.cpuPercent === null ? '—' : fmt.n(r.cpuPercent),

@@ -25,10 +25,11 @@ import { buildUpstreamHead } from '../http/serialize';
 import { countStatus, requestRecord, type ResponseFlag } from '../http/request-record';
 import { IDEMPOTENT, retryBudget } from '../http/retry';
 import { nextRequestId } from '../http/request-id';
-import { DEFAULT_ROUTE_TIMEOUT_MS } from '../../shared/constants';
+import { DEFAULT_ROUTE_TIMEOUT_MS, GRPC_RETRY_BUFFER_BYTES } from '../../shared/constants';
 import { Http1UpstreamTry, type UpstreamEvents } from './h1-upstream';
 import { requestContentLength, responseFromH1, takeExpectContinue, wantsTrailers } from './headers';
 import type { DownstreamStream, RequestHeaders, ResetReason, StreamHandler } from './types';
+import { boundByGrpcTimeout, clampGrpcTimeout, grpcAnswerFields, grpcStatusIn, isGrpcRequest, localGrpcStatus } from './grpc';
 
 export class StreamExchange implements StreamHandler, UpstreamEvents {
   route: RouteMatchResult | null = null;
@@ -44,6 +45,11 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   /** Every byte of the request is in hand (`held`): it can be sent again on a retry. */
   private replayable = true;
   private reqTrailers: string[] = [];
+  /** A gRPC request (grpc.ts): answered the gRPC way, its grpc-timeout bounds the route's. */
+  private readonly grpc: boolean;
+  /** The body is copied while it streams, for a retry on a grpc-status (up to GRPC_RETRY_BUFFER_BYTES). */
+  private keepCopy = false;
+  private heldBytes = 0;
   /** The request's Content-Length (-1: none). nghttp2 already refuses a body that disagrees
    *  with it; checked here too, as a body sent past it would be read upstream as a new request. */
   private declaredLength = -1;
@@ -62,6 +68,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   bytesIn = 0;
   bytesOut = 0;
   upstreamAddress = '';
+  /** The call's grpc-status (upstream headers or trailers, or our own answer); -1: none. */
+  grpcStatus = -1;
   readonly listenerName: string;
   readonly clientIp: string;
   // ---- the response ----
@@ -77,6 +85,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.bodyDone = endStream;
     this.listenerName = ds.listenerName;
     this.clientIp = ds.clientIp;
+    this.grpc = isGrpcRequest(req.headers);
   }
 
   start(): void {
@@ -121,15 +130,17 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     this.retriesLeft = retryBudget(action.retry, cluster);
+    this.keepCopy = this.grpc && this.retriesLeft > 0 && action.retry?.grpcStatuses !== undefined;
     const expectContinue = takeExpectContinue(req);
     const length = requestContentLength(req);
     this.declaredLength = length;
     // No length and a body to come: chunked upstream (it also carries the request's trailers).
     this.chunkedUp = !this.bodyDone && length < 0;
+    const fields = applyRequestHeaderMutations(route, req.headers);
     let head = buildUpstreamHead({
       method: req.method,
       path: action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path,
-      headers: applyRequestHeaderMutations(route, req.headers),
+      headers: this.grpc ? clampGrpcTimeout(fields, this.routeTimeoutMs()) : fields,
       host: action.hostRewrite ?? req.authority,
       upgrade: undefined,
       connection: '',
@@ -201,11 +212,11 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     const up = new Http1UpstreamTry(conn, this, this.req.method, this.chunkedUp);
     this.up = up;
     up.start(this.upstreamHead, this.held, this.bodyDone, this.reqTrailers);
-    if (!this.replayable || !this.bodyDone) this.held = [];
+    if (!this.keepCopy && (!this.replayable || !this.bodyDone)) this.held = [];
     if (this.bodyDone) {
       this.startTryTimer();
     } else {
-      this.replayable = false; // the body streams from now on
+      if (!this.keepCopy) this.replayable = false; // the body streams from now on
       this.ds.resumeRequest();
     }
   }
@@ -221,8 +232,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     return this.cluster!.startRetry(this);
   }
 
-  private releaseUpstream(): void {
-    this.cluster?.endRetry(this);
+  private releaseUpstream(endRetry = true): void {
+    if (endRetry) this.cluster?.endRetry(this);
     if (this.cancelAcquire !== null) {
       this.cancelAcquire();
       this.cancelAcquire = null;
@@ -253,6 +264,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     if (this.up !== null) {
+      if (this.keepCopy) this.copyForRetry(data);
       if (!this.up.sendData(data)) this.ds.pauseRequest();
     } else {
       this.held.push(data);
@@ -272,6 +284,18 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       this.up.endRequest(trailers);
       this.startTryTimer();
     }
+  }
+
+  /** A gRPC body streaming upstream is kept too, while small enough, for a retry on its grpc-status. */
+  private copyForRetry(data: Buffer): void {
+    this.heldBytes += data.length;
+    if (this.heldBytes > GRPC_RETRY_BUFFER_BYTES) {
+      this.keepCopy = false;
+      this.replayable = false;
+      this.held = [];
+      return;
+    }
+    this.held.push(data);
   }
 
   /** The body disagrees with its Content-Length: the stream fails, the upstream connection closes. */
@@ -300,6 +324,10 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   // ===================================================================== response side (UpstreamEvents)
 
   onResponseHead(resp: ResponseHead): void {
+    if (this.grpc) {
+      this.grpcStatus = grpcStatusIn(resp.headers);
+      if (this.retryOnGrpcStatus()) return;
+    }
     this.reportHost(this.up?.conn.host ?? null, resp.status);
     this.upMs = performance.now() - this.tUp;
     this.clearTimers();
@@ -317,6 +345,10 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
 
   onResponseEnd(trailers: string[]): void {
     if (this.finished) return;
+    if (this.grpc) {
+      const s = grpcStatusIn(trailers);
+      if (s >= 0) this.grpcStatus = s;
+    }
     this.ds.end(trailers);
     this.finish();
   }
@@ -361,14 +393,38 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     }
   }
 
+  /**
+   * The try answered with a grpc-status in its headers (trailers-only) that the route's
+   * retry_on names: tried again when the whole request is still in hand and the budget allows
+   * (as Envoy: a status in the trailers of a response under way is the client's).
+   */
+  private retryOnGrpcStatus(): boolean {
+    const action = this.route?.route.action;
+    const codes = action?.kind === 'cluster' ? action.retry?.grpcStatuses : undefined;
+    if (codes === undefined || !codes.includes(this.grpcStatus)) return false;
+    if (!this.bodyDone || !this.replayable) return false;
+    this.cluster!.endRetry(this); // this try is over; the next one may be a retry in turn
+    if (!this.startRetry()) return false;
+    const failed = this.up?.conn.host ?? null;
+    this.releaseUpstream(false);
+    this.tryUpstream(failed ?? undefined);
+    return true;
+  }
+
   // ===================================================================== timeouts (as exchange-timers.ts)
 
   private armRouteTimer(): void {
     if (this.routeTimer !== null || this.route === null || this.respStarted) return;
     const action = this.route.route.action;
     if (action.kind !== 'cluster') return;
-    const ms = action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
+    let ms = this.routeTimeoutMs();
+    if (this.grpc) ms = boundByGrpcTimeout(ms, this.req.headers);
     this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+  }
+
+  private routeTimeoutMs(): number {
+    const action = this.route!.route.action;
+    return action.kind === 'cluster' && action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
   }
 
   private startTryTimer(): void {
@@ -406,6 +462,10 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
 
   /** A response made here (no upstream): route header mutations apply, as on HTTP/1.1. */
   private localAnswer(status: number, body: string, extra: string[] = []): void {
+    if (this.grpc && status >= 300) {
+      this.grpcAnswer(status, body, extra);
+      return;
+    }
     countStatus(this, status);
     let headers = extra;
     if (this.route) headers = applyResponseHeaderMutations(this.route, headers);
@@ -422,6 +482,21 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       this.ds.sendData(bytes);
       this.ds.end([]);
     }
+    this.finish();
+  }
+
+  /**
+   * A local answer to a gRPC request (grpc.ts): HTTP 200, trailers-only (one HEADERS frame with
+   * END_STREAM) with the grpc-status of that answer and its text as grpc-message.
+   */
+  private grpcAnswer(status: number, body: string, extra: string[]): void {
+    const code = localGrpcStatus(status, this.flag);
+    this.grpcStatus = code;
+    countStatus(this, 200);
+    let headers = [...extra, ...grpcAnswerFields(code, body)];
+    if (this.route) headers = applyResponseHeaderMutations(this.route, headers);
+    this.respStarted = true;
+    this.ds.sendHeaders({ status: 200, headers, contentLength: -1 }, true, false);
     this.finish();
   }
 
@@ -445,7 +520,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     // An answer that came before the whole request: read the rest and drop it, so the
     // client's flow-control window does not stall the connection.
     if (!this.bodyDone) this.ds.resumeRequest();
-    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, this.req.method, this.req.path));
+    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, this.req.method, this.req.path, this.grpcStatus));
     this.ctx.counters.requestsActive--;
     if (this.cluster) this.cluster.activeRequests--;
   }
