@@ -7,7 +7,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const h = require('./helpers/mosnd');
-const g = require('./helpers/grpc');
+const g = require('./helpers/grpc-upstream');
 
 const { grpc } = g;
 

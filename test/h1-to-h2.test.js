@@ -8,7 +8,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const h = require('./helpers/mosnd');
-const g = require('./helpers/grpc');
+const g = require('./helpers/grpc-upstream');
 
 /** A listener of `router` speaking `down` to clients and `up` to upstreams, on a fixed port. */
 function listener(name, router, port, down, up) {

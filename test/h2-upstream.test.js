@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const h = require('./helpers/mosnd');
 const h2 = require('./helpers/h2');
-const g = require('./helpers/grpc');
+const g = require('./helpers/grpc-upstream');
 
 const { grpc } = g;
 const { NGHTTP2_NO_ERROR } = h2.http2.constants;
@@ -89,13 +89,15 @@ test('the circuit breakers count streams: two streams share one session under ma
   await h.waitFor(() => held.length === 2, 'both streams at the upstream');
   assert.equal(up.sessions, 1, 'both streams on one session');
 
+  // A plain HTTP/2 request sees the 503; a gRPC call the same answer the gRPC way.
   const session = h2.connect(t, m.ports.h2);
-  const r = await h2.request(session, { ':method': 'POST', ':path': '/mosnd.test.Echo/Unary', 'content-type': 'application/grpc' }, { body: g.frame(Buffer.alloc(0)) });
+  const r = await h2.request(session, { ':method': 'POST', ':path': '/other' }, { body: 'x' });
   assert.equal(r.status, 503);
   assert.equal(r.body.toString(), 'upstream overflow\n');
+  await assert.rejects(g.unary(c, { text: 'three' }), (err) => err.code === grpc.status.UNAVAILABLE);
 
   const stats = await h.scrape(m.ports.__admin);
-  assert.equal(stats['mosnd_upstream_rq_pending_overflow_total{cluster="c"}'], 1);
+  assert.equal(stats['mosnd_upstream_rq_pending_overflow_total{cluster="c"}'], 2);
   const hl = `{cluster="c",host="${up.address}"}`;
   assert.equal(stats[`mosnd_upstream_host_http2_sessions${hl}`], 1);
   assert.equal(stats[`mosnd_upstream_host_http2_streams_active${hl}`], 2);

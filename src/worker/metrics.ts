@@ -29,6 +29,7 @@ export const M = {
   rqActive: 'mosnd_downstream_rq_active',
   rqXx: 'mosnd_downstream_rq_xx_total',
   rqFlag: 'mosnd_downstream_rq_response_flag_total',
+  rqGrpc: 'mosnd_downstream_rq_grpc_total',
   rqTime: 'mosnd_downstream_rq_time_seconds',
   upRqTotal: 'mosnd_upstream_rq_total',
   upRqRetry: 'mosnd_upstream_rq_retry_total',
@@ -85,6 +86,8 @@ interface ListenerFigures {
   /** Index 1..5 for 1xx..5xx. */
   byClass: number[];
   flags: Map<string, number>;
+  /** gRPC calls by grpc-status. */
+  grpc: Map<number, number>;
   time: Histogram;
 }
 
@@ -120,13 +123,14 @@ export class WorkerMetrics {
   observe(r: RequestRecord): void {
     let l = this.listeners.get(r.listener);
     if (l === undefined) {
-      l = { total: 0, byClass: [0, 0, 0, 0, 0, 0], flags: new Map(), time: new Histogram() };
+      l = { total: 0, byClass: [0, 0, 0, 0, 0, 0], flags: new Map(), grpc: new Map(), time: new Histogram() };
       this.listeners.set(r.listener, l);
     }
     l.total++;
     const cls = (r.status / 100) | 0;
     if (cls >= 1 && cls <= 5) l.byClass[cls]++;
     if (r.flag !== '') l.flags.set(r.flag, (l.flags.get(r.flag) ?? 0) + 1);
+    if (r.grpcStatus >= 0) l.grpc.set(r.grpcStatus, (l.grpc.get(r.grpcStatus) ?? 0) + 1);
     l.time.observe(r.durationMs / 1000);
     if (r.upstreamMs >= 0 && r.cluster !== '') {
       let h = this.upstreamTime.get(r.cluster);
@@ -178,6 +182,7 @@ export class WorkerMetrics {
     const rqTotal = metric(M.rqTotal, 'counter', 'Downstream HTTP requests finished');
     const rqXx = metric(M.rqXx, 'counter', 'Downstream HTTP responses by status class');
     const rqFlag = metric(M.rqFlag, 'counter', 'Downstream HTTP requests by Envoy response flag (UH, UF, UT, UC, DC, UO, NR, NC)');
+    const rqGrpc = metric(M.rqGrpc, 'counter', 'Downstream gRPC calls by grpc-status (the upstream\'s, or the one mosnd answered)');
     const rqTime = metric(M.rqTime, 'histogram', 'Downstream request duration, from the request head to the end of the response, in seconds');
     for (const [listener, l] of this.listeners) {
       rqTotal.values.push({ labels: { listener }, value: l.total });
@@ -185,6 +190,7 @@ export class WorkerMetrics {
         rqXx.values.push({ labels: { listener, response_code_class: `${i}xx` }, value: l.byClass[i] });
       }
       for (const [flag, n] of l.flags) rqFlag.values.push({ labels: { listener, response_flag: flag }, value: n });
+      for (const [code, n] of l.grpc) rqGrpc.values.push({ labels: { listener, grpc_status: String(code) }, value: n });
       l.time.export(M.rqTime, { listener }, rqTime.values);
     }
 
@@ -253,7 +259,7 @@ export class WorkerMetrics {
     }
     for (const [cluster, h] of this.upstreamTime) h.export(M.upRqTime, { cluster }, up.rqTime.values);
 
-    return [cxTotal, cxActive, cxOverflow, shed, rapid, paused, rqTotal, rqActive, rqXx, rqFlag, rqTime, ...Object.values(up), ...Object.values(host)];
+    return [cxTotal, cxActive, cxOverflow, shed, rapid, paused, rqTotal, rqActive, rqXx, rqFlag, rqGrpc, rqTime, ...Object.values(up), ...Object.values(host)];
   }
 
   private track<S extends object, X extends object>(

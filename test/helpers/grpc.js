@@ -1,134 +1,97 @@
 'use strict';
 /**
- * gRPC for the proxy tests: the Echo service of test/fixtures/grpc/echo.proto served by a real
- * @grpc/grpc-js server, grpc-js clients, mosnd configs whose listener speaks HTTP/2 to
- * clients (and so, by MOSN's rule, to upstreams), and a bare HTTP/2 server that answers unary
- * Echo calls itself (gRPC framing by hand) for what grpc-js servers do not do on demand:
- * GOAWAY with a chosen last_stream_id, a tiny max_concurrent_streams, dying mid-stream.
+ * gRPC test pieces: a mosnd with an HTTP/2 listener, a real @grpc/grpc-js client making unary
+ * calls through it (h2c), and HTTP/1.1 upstreams that answer the gRPC way (a 5-byte-prefixed
+ * message and grpc-status in chunked trailers, or trailers-only: grpc-status in the head).
  */
-const path = require('node:path');
-const http2 = require('node:http2');
 const grpc = require('@grpc/grpc-js');
-const protoLoader = require('@grpc/proto-loader');
 const h = require('./mosnd');
 
-const PROTO = path.join(__dirname, '..', 'fixtures', 'grpc', 'echo.proto');
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, { keepCase: true, longs: Number, defaults: true }));
-const Echo = pkg.mosnd.test.Echo;
-
-/** A grpc-js server of `impl` (handlers of Unary, Collect, Expand, Chat) on 127.0.0.1:0. */
-async function startGrpcServer(t, impl, options = {}) {
-  const server = new grpc.Server(options);
-  server.addService(Echo.service, impl);
-  const port = await new Promise((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  t.after(() => server.forceShutdown());
-  return { server, port, address: `127.0.0.1:${port}` };
+function h2Listener(name = 'h2', routerName = 'r') {
+  const l = h.httpListener(name, routerName);
+  l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
+  l.filter_chains[0].filters[0].config.upstream_protocol = 'Http1'; // HTTP/1.1 upstreams (unset would follow the clients: HTTP/2)
+  return l;
 }
 
-/** A grpc-js Echo client of 127.0.0.1:port; closed when the test ends. */
-function client(t, port, options = {}) {
-  const c = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options);
-  t.after(() => c.close());
-  return c;
-}
-
-/** Promise of one unary call: resolves { msg, trailers } or rejects with the gRPC error. */
-function unary(c, msg, { metadata = new grpc.Metadata(), deadlineMs = 20_000, method = 'Unary' } = {}) {
-  return new Promise((resolve, reject) => {
-    let trailers = null;
-    const call = c[method](msg, metadata, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve({ msg: res, trailers })));
-    call.on('status', (s) => (trailers = s.metadata));
-  });
-}
-
-/** mosnd with one HTTP/2 listener routing every request to cluster "c" of `addresses`
- *  (`admin`: with an admin port, m.ports.__admin). */
-async function mosndToH2(t, addresses, { listener = {}, clusterExtra = {}, route = {}, admin = false } = {}) {
-  const l = h.httpListener('h2', 'r');
-  const cfg = l.filter_chains[0].filters[0].config;
-  cfg.downstream_protocol = 'Http2';
-  delete cfg.upstream_protocol; // MOSN's rule: HTTP/2 clients, HTTP/2 upstreams
-  Object.assign(cfg, listener);
-  const m = await h.startMosnd({
-    config: h.proxyConfig({
-      routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c', ...route } }],
-      clusters: [h.cluster('c', Array.isArray(addresses) ? addresses : [addresses], clusterExtra)],
-      listeners: [l],
-      extra: admin ? { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } } : {},
-    }),
-  });
+/** mosnd with one HTTP/2 listener "h2" on `routes`; `accessLog`: a file path; stopped when the test ends. */
+async function startGrpcProxy(t, { routes, clusters = [], accessLog, server = {}, extra = {} }) {
+  const l = h2Listener();
+  if (accessLog) l.access_logs = [{ log_path: accessLog }];
+  const m = await h.startMosnd({ config: h.proxyConfig({ routes, clusters, listeners: [l], server, extra }) });
   t.after(() => m.kill());
   return m;
 }
 
-/** The protobuf bytes of an Echo message, and back. */
-const encodeMsg = (msg) => Echo.service.Unary.requestSerialize(msg);
-const decodeMsg = (buf) => Echo.service.Unary.requestDeserialize(buf);
-
-/** One gRPC message frame (uncompressed): flag, 4-byte length, message. */
-function frame(message) {
-  const out = Buffer.alloc(5 + message.length);
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
+/** A gRPC message on the wire: 1 byte "not compressed", 4 bytes length, the bytes. */
+function frame(payload) {
+  const b = Buffer.from(payload);
+  const out = Buffer.alloc(5 + b.length);
+  out.writeUInt32BE(b.length, 1);
+  b.copy(out, 5);
   return out;
 }
 
-/**
- * A bare HTTP/2 server answering every stream as a unary gRPC call that echoes its request
- * message (the Echo request and response types are the same). `onStream(stream, headers, ctx)`
- * may take a stream over (return true) before it is answered; `ctx` counts sessions and
- * streams. `settings` go in its SETTINGS (e.g. maxConcurrentStreams).
- */
-async function startBareGrpc(t, { settings = {}, onStream = () => false } = {}) {
-  const ctx = { sessions: 0, closedSessions: 0, streams: 0, answered: 0, server: null, port: 0, address: '', sockets: new Set() };
-  const server = http2.createServer({ settings });
-  ctx.server = server;
-  // The TCP sockets, to kill the server's side abruptly as a crash would (no GOAWAY).
-  server.on('connection', (sock) => {
-    ctx.sockets.add(sock);
-    sock.on('close', () => ctx.sockets.delete(sock));
-  });
-  const live = new Set();
-  server.on('session', (s) => {
-    ctx.sessions++;
-    live.add(s);
-    s.on('close', () => {
-      live.delete(s);
-      ctx.closedSessions++;
+/** A grpc-js client of 127.0.0.1:port over h2c; closed when the test ends. */
+function client(t, port) {
+  const c = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  t.after(() => c.close());
+  return c;
+}
+
+/** One unary call of `method` with raw bytes: resolves { code, details, value, trailers }. */
+function unary(c, method, payload = Buffer.from('ping'), { deadlineMs = 20_000 } = {}) {
+  return new Promise((resolve) => {
+    const out = { code: -1, details: '', value: null, trailers: null };
+    const call = c.makeUnaryRequest(
+      method,
+      (b) => b,
+      (b) => b,
+      payload,
+      new grpc.Metadata(),
+      { deadline: Date.now() + deadlineMs },
+      (err, value) => {
+        if (err) {
+          out.code = err.code;
+          out.details = err.details;
+          out.trailers = err.metadata;
+        } else {
+          out.code = 0;
+          out.value = value;
+        }
+      },
+    );
+    call.on('status', (s) => {
+      if (out.trailers === null) out.trailers = s.metadata;
+      // 'status' comes after the callback: every field is set.
+      setImmediate(() => resolve(out));
     });
-    s.on('error', () => {});
-  });
-  server.on('stream', (stream, headers) => {
-    ctx.streams++;
-    stream.on('error', () => {});
-    if (onStream(stream, headers, ctx)) return;
-    answerEcho(stream, ctx);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  ctx.port = server.address().port;
-  ctx.address = `127.0.0.1:${ctx.port}`;
-  // mosnd keeps idle sessions open (its idle_timeout): the server drops them to close.
-  t.after(() => {
-    for (const s of live) s.destroy();
-    return new Promise((r) => server.close(() => r()));
-  });
-  return ctx;
-}
-
-/** Reads the request to its end and answers it with the same message bytes and status 0. */
-function answerEcho(stream, ctx) {
-  const chunks = [];
-  stream.on('data', (d) => chunks.push(d));
-  stream.on('end', () => {
-    if (stream.destroyed || stream.closed) return;
-    const body = Buffer.concat(chunks);
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-    stream.end(body); // the request frame is a valid response frame of the same type
-    if (ctx) ctx.answered++;
   });
 }
 
-module.exports = { grpc, Echo, startGrpcServer, client, unary, mosndToH2, startBareGrpc, answerEcho, frame, encodeMsg, decodeMsg };
+/**
+ * An HTTP/1.1 request handler answering gRPC: `reply(req)` gives { status (grpc), message,
+ * body, trailersOnly }. Trailers-only puts grpc-status in the head (Content-Length: 0);
+ * otherwise the body goes chunked and grpc-status comes in its trailers.
+ */
+function grpcHandler(reply) {
+  return (req, res) => {
+    const chunks = [];
+    req.on('data', (d) => chunks.push(d));
+    req.on('end', () => {
+      const r = reply(req, Buffer.concat(chunks));
+      if (r === null) return; // held: never answered
+      if (r.trailersOnly) {
+        res.writeHead(200, { 'content-type': 'application/grpc', 'grpc-status': String(r.status), 'grpc-message': r.message ?? '', 'content-length': '0' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/grpc', trailer: 'grpc-status, grpc-message' });
+      res.write(frame(r.body ?? ''));
+      res.addTrailers({ 'grpc-status': String(r.status), 'grpc-message': r.message ?? '' });
+      res.end();
+    });
+  };
+}
+
+module.exports = { grpc, h2Listener, startGrpcProxy, frame, client, unary, grpcHandler };

@@ -28,6 +28,7 @@ import {
   tagged,
 } from './schema';
 import { isValidHost, parseHostPort } from './address';
+import { retryOnSchema } from './retry-on';
 
 // ---------------------------------------------------------------------------------------
 // Small value types
@@ -133,7 +134,7 @@ const weightedCluster = object({
 });
 
 const retryPolicy = object({
-  retry_on: boolean().default(false),
+  retry_on: retryOnSchema.default({ failures: false, grpcStatuses: [] }),
   retry_timeout: duration().optional(),
   num_retries: integer({ min: 0 }).optional(),
 });
@@ -354,8 +355,15 @@ const healthCheck = object(
     unhealthy_threshold: integer({ min: 1 }).optional(),
     interval_jitter: duration().optional(),
     check_config: object({ http_check_config: httpCheckConfig.optional() }).optional(),
+    /** MOSN's HealthCheck.ServiceName: with protocol "Grpc", the service the gRPC check asks about. */
+    service_name: string().optional(),
+    /** Envoy's HealthCheck.grpc_health_check: a gRPC check (grpc.health.v1.Health/Check). */
+    grpc_health_check: object(
+      { service_name: string().optional(), authority: string().optional() },
+      { notImplemented: ['initial_metadata'] },
+    ).optional(),
   },
-  { notImplemented: ['service_name', 'common_callbacks'] },
+  { notImplemented: ['common_callbacks'] },
 );
 
 /**

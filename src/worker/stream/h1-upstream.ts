@@ -213,9 +213,10 @@ export class Http1UpstreamTry implements UpstreamOwner, UpstreamTry {
     this.events.onUpstreamFailed(why, beforeHead);
   }
 
-  /** The stream gave this try up (client reset, timeout): no more events reach it. */
+  /** The stream is done with this try (its response ended, or it gave up: client reset,
+   *  timeout): no more events reach it. A connection whose exchange completed stays reusable. */
   abandon(): void {
     this.failed = true;
-    this.reusable = false;
+    if (!this.done) this.reusable = false;
   }
 }

@@ -14,7 +14,8 @@
  * response head is retried when safe (retryAfterFailure), else answered 502/504; after it the
  * stream is reset. A client reset at any point cancels the upstream and finishes. A stream an
  * HTTP/2 upstream refused unprocessed (GOAWAY, REFUSED_STREAM) is sent again on a new session
- * whatever its method, when its body is still in hand (STREAM_REPLAY_BUFFER_BYTES).
+ * whatever its method, when its body is still in hand (a copy is kept while it streams, up to
+ * STREAM_REPLAY_BUFFER_BYTES, or GRPC_RETRY_BUFFER_BYTES for a gRPC call retry_on may retry).
  */
 import { performance } from 'node:perf_hooks';
 import { applyRequestHeaderMutations, applyResponseHeaderMutations, pickCluster, redirectLocation, rewritePath, type RouteMatchResult } from '../router';
@@ -28,7 +29,7 @@ import { buildUpstreamHead } from '../http/serialize';
 import { countStatus, requestRecord, type ResponseFlag } from '../http/request-record';
 import { IDEMPOTENT, retryBudget } from '../http/retry';
 import { nextRequestId } from '../http/request-id';
-import { DEFAULT_ROUTE_TIMEOUT_MS, H2_REFUSED_STREAM_RETRIES, STREAM_REPLAY_BUFFER_BYTES } from '../../shared/constants';
+import { DEFAULT_ROUTE_TIMEOUT_MS, GRPC_RETRY_BUFFER_BYTES, H2_REFUSED_STREAM_RETRIES, STREAM_REPLAY_BUFFER_BYTES } from '../../shared/constants';
 import { Http1UpstreamTry } from './h1-upstream';
 import { Http2UpstreamTry } from './h2-upstream';
 import { h2RequestFields, requestContentLength, takeExpectContinue, wantsTrailers } from './headers';
@@ -43,6 +44,7 @@ import type {
   UpstreamFailure,
   UpstreamTry,
 } from './types';
+import { boundByGrpcTimeout, clampGrpcTimeout, grpcAnswerFields, grpcStatusIn, isGrpcRequest, localGrpcStatus } from './grpc';
 
 export class StreamExchange implements StreamHandler, UpstreamEvents {
   route: RouteMatchResult | null = null;
@@ -63,6 +65,14 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   /** Every byte of the request is in hand (`held`): it can be sent again on a retry. */
   private replayable = true;
   private reqTrailers: string[] = [];
+  /** A gRPC request (grpc.ts): answered the gRPC way, its grpc-timeout bounds the route's. */
+  private readonly grpc: boolean;
+  /** The body is copied while it streams, for a retry on a grpc-status (up to GRPC_RETRY_BUFFER_BYTES)
+   *  or, to an HTTP/2 upstream, for a stream it refuses unprocessed (up to STREAM_REPLAY_BUFFER_BYTES). */
+  private keepCopy = false;
+  /** The most body bytes that copy holds (past it the body streams without one). */
+  private copyLimit = 0;
+  private heldBytes = 0;
   /** The request's Content-Length (-1: none). nghttp2 already refuses a body that disagrees
    *  with it; checked here too, as a body sent past it would be read upstream as a new request. */
   private declaredLength = -1;
@@ -81,6 +91,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   bytesIn = 0;
   bytesOut = 0;
   upstreamAddress = '';
+  /** The call's grpc-status (upstream headers or trailers, or our own answer); -1: none. */
+  grpcStatus = -1;
   readonly listenerName: string;
   readonly clientIp: string;
   // ---- the response ----
@@ -97,6 +109,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.listenerName = ds.listenerName;
     this.clientIp = ds.clientIp;
     this.upstreamH2 = ds.upstreamProtocol === 'Http2';
+    this.grpc = isGrpcRequest(req.headers);
   }
 
   start(): void {
@@ -141,15 +154,19 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     this.retriesLeft = retryBudget(action.retry, cluster);
+    const grpcRetry = this.grpc && this.retriesLeft > 0 && action.retry?.grpcStatuses !== undefined;
+    this.copyLimit = grpcRetry ? GRPC_RETRY_BUFFER_BYTES : this.upstreamH2 ? STREAM_REPLAY_BUFFER_BYTES : 0;
+    this.keepCopy = this.copyLimit > 0;
     const expectContinue = takeExpectContinue(req);
     const length = requestContentLength(req);
     this.declaredLength = length;
     if (this.upstreamH2) {
+      const fields = applyRequestHeaderMutations(route, req.headers);
       this.h2Headers = h2RequestFields({
         method: req.method,
         path: action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path,
         authority: action.hostRewrite ?? req.authority,
-        headers: applyRequestHeaderMutations(route, req.headers),
+        headers: this.grpc ? clampGrpcTimeout(fields, this.routeTimeoutMs()) : fields,
         clientIp: this.clientIp,
         requestId: hasField(req.headers, 'x-request-id') ? undefined : nextRequestId(),
         contentLength: length,
@@ -173,10 +190,11 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     const req = this.req;
     // No length and a body to come: chunked upstream (it also carries the request's trailers).
     this.chunkedUp = !this.bodyDone && length < 0;
+    const fields = applyRequestHeaderMutations(route, req.headers);
     let head = buildUpstreamHead({
       method: req.method,
       path: action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path,
-      headers: applyRequestHeaderMutations(route, req.headers),
+      headers: this.grpc ? clampGrpcTimeout(fields, this.routeTimeoutMs()) : fields,
       host: action.hostRewrite ?? req.authority,
       upgrade: undefined,
       connection: '',
@@ -263,27 +281,12 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.tUp = performance.now();
     this.up = up;
     up.start(this.held, this.bodyDone, this.reqTrailers);
+    if (!this.keepCopy && (!this.replayable || !this.bodyDone)) this.held = [];
     if (this.bodyDone) {
-      if (!this.replayable) this.held = [];
       this.startTryTimer();
     } else {
-      // The body streams from now on. To an HTTP/2 upstream a copy is kept while it is
-      // small, so a stream refused unprocessed can be sent again (keepForReplay).
-      if (!this.upstreamH2 || this.bytesIn > STREAM_REPLAY_BUFFER_BYTES) {
-        this.replayable = false;
-        this.held = [];
-      }
+      if (!this.keepCopy) this.replayable = false; // the body streams from now on
       this.ds.resumeRequest();
-    }
-  }
-
-  /** A copy of streamed request data, while the body is small enough to be sent again. */
-  private keepForReplay(data: Buffer): void {
-    if (this.bytesIn <= STREAM_REPLAY_BUFFER_BYTES) {
-      this.held.push(data);
-    } else {
-      this.replayable = false;
-      this.held = [];
     }
   }
 
@@ -298,8 +301,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     return this.cluster!.startRetry(this);
   }
 
-  private releaseUpstream(): void {
-    this.cluster?.endRetry(this);
+  private releaseUpstream(endRetry = true): void {
+    if (endRetry) this.cluster?.endRetry(this);
     if (this.cancelAcquire !== null) {
       this.cancelAcquire();
       this.cancelAcquire = null;
@@ -330,7 +333,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     if (this.up !== null) {
-      if (this.replayable) this.keepForReplay(data);
+      if (this.keepCopy) this.copyForRetry(data);
       if (!this.up.sendData(data)) this.ds.pauseRequest();
     } else {
       this.held.push(data);
@@ -350,6 +353,21 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       this.up.endRequest(trailers);
       this.startTryTimer();
     }
+  }
+
+  /**
+   * A body streaming upstream is kept too, while small enough (copyLimit), for a retry on its
+   * grpc-status, or to send again a stream an HTTP/2 upstream refused unprocessed.
+   */
+  private copyForRetry(data: Buffer): void {
+    this.heldBytes += data.length;
+    if (this.heldBytes > this.copyLimit) {
+      this.keepCopy = false;
+      this.replayable = false;
+      this.held = [];
+      return;
+    }
+    this.held.push(data);
   }
 
   /** The body disagrees with its Content-Length: the stream fails, the upstream connection closes. */
@@ -378,6 +396,10 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   // ===================================================================== response side (UpstreamEvents)
 
   onResponseHead(h: ResponseHeaders, endStream: boolean, trailers: boolean): void {
+    if (this.grpc) {
+      this.grpcStatus = grpcStatusIn(h.headers);
+      if (this.retryOnGrpcStatus()) return;
+    }
     this.reportHost(this.up?.host ?? null, h.status);
     this.upMs = performance.now() - this.tUp;
     this.clearTimers();
@@ -397,6 +419,10 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
 
   onResponseEnd(trailers: string[]): void {
     if (this.finished) return;
+    if (this.grpc) {
+      const s = grpcStatusIn(trailers);
+      if (s >= 0) this.grpcStatus = s;
+    }
     this.ds.end(trailers);
     this.finish();
   }
@@ -450,14 +476,38 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     }
   }
 
+  /**
+   * The try answered with a grpc-status in its headers (trailers-only) that the route's
+   * retry_on names: tried again when the whole request is still in hand and the budget allows
+   * (as Envoy: a status in the trailers of a response under way is the client's).
+   */
+  private retryOnGrpcStatus(): boolean {
+    const action = this.route?.route.action;
+    const codes = action?.kind === 'cluster' ? action.retry?.grpcStatuses : undefined;
+    if (codes === undefined || !codes.includes(this.grpcStatus)) return false;
+    if (!this.bodyDone || !this.replayable) return false;
+    this.cluster!.endRetry(this); // this try is over; the next one may be a retry in turn
+    if (!this.startRetry()) return false;
+    const failed = this.up?.host ?? null;
+    this.releaseUpstream(false);
+    this.tryUpstream(failed ?? undefined);
+    return true;
+  }
+
   // ===================================================================== timeouts (as exchange-timers.ts)
 
   private armRouteTimer(): void {
     if (this.routeTimer !== null || this.route === null || this.respStarted) return;
     const action = this.route.route.action;
     if (action.kind !== 'cluster') return;
-    const ms = action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
+    let ms = this.routeTimeoutMs();
+    if (this.grpc) ms = boundByGrpcTimeout(ms, this.req.headers);
     this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+  }
+
+  private routeTimeoutMs(): number {
+    const action = this.route!.route.action;
+    return action.kind === 'cluster' && action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
   }
 
   private startTryTimer(): void {
@@ -495,6 +545,10 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
 
   /** A response made here (no upstream): route header mutations apply, as on HTTP/1.1. */
   private localAnswer(status: number, body: string, extra: string[] = []): void {
+    if (this.grpc && status >= 300) {
+      this.grpcAnswer(status, body, extra);
+      return;
+    }
     countStatus(this, status);
     let headers = extra;
     if (this.route) headers = applyResponseHeaderMutations(this.route, headers);
@@ -511,6 +565,21 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       this.ds.sendData(bytes);
       this.ds.end([]);
     }
+    this.finish();
+  }
+
+  /**
+   * A local answer to a gRPC request (grpc.ts): HTTP 200, trailers-only (one HEADERS frame with
+   * END_STREAM) with the grpc-status of that answer and its text as grpc-message.
+   */
+  private grpcAnswer(status: number, body: string, extra: string[]): void {
+    const code = localGrpcStatus(status, this.flag);
+    this.grpcStatus = code;
+    countStatus(this, 200);
+    let headers = [...extra, ...grpcAnswerFields(code, body)];
+    if (this.route) headers = applyResponseHeaderMutations(this.route, headers);
+    this.respStarted = true;
+    this.ds.sendHeaders({ status: 200, headers, contentLength: -1 }, true, false);
     this.finish();
   }
 
@@ -534,7 +603,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     // An answer that came before the whole request: read the rest and drop it, so the
     // client's flow-control window does not stall the connection.
     if (!this.bodyDone) this.ds.resumeRequest();
-    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, this.req.method, this.req.path));
+    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, this.req.method, this.req.path, this.grpcStatus));
     this.ctx.counters.requestsActive--;
     if (this.cluster) this.cluster.activeRequests--;
   }
