@@ -318,3 +318,16 @@ export const H2_MAX_HEADER_FIELDS = MAX_HEADER_COUNT + 4;
  *  cancels a handful of streams on a navigation; an attack sends thousands a second. */
 export const H2_RAPID_RESET_MAX = 200;
 export const H2_RAPID_RESET_WINDOW_MS = 10_000;
+
+// ---- TLS (src/worker/tls/) -----------------------------------------------------------------
+
+/** A TLS handshake must finish within this from accept, or the connection is closed and
+ *  counted (mosnd_tls_handshake_errors_total{reason="timeout"}). A full handshake is two
+ *  round trips: 10 s covers the slowest real network with room, while Node's own default
+ *  (120 s) would let a client that opens connections and never finishes hold them 12× longer. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Session (and ticket) lifetime announced to clients, in seconds: OpenSSL's 300 s default is
+ *  shorter than the gap between a browser's visits to a page; 2 h is nginx's ssl_session_timeout advice
+ *  for a busy site and bounds how long one ticket stays usable. */
+export const TLS_SESSION_TIMEOUT_S = 7200;

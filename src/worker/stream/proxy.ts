@@ -138,6 +138,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       requestId: hasField(req.headers, 'x-request-id') ? undefined : nextRequestId(),
       transferEncoding: this.chunkedUp ? 'chunked' : '',
       contentLength: this.chunkedUp ? -1 : length,
+      https: req.scheme === 'https',
     });
     // TE: trailers is kept (RFC 9110 §10.1.4: with its Connection option on HTTP/1.1);
     // serialize.ts drops TE as hop-by-hop for HTTP/1.1 clients, where it is.
