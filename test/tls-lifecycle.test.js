@@ -1,0 +1,155 @@
+'use strict';
+/**
+ * TLS across a reload and an upgrade: a reload swaps certificates for new handshakes without
+ * touching established connections, and a bad certificate is refused with the old one still
+ * served; an upgrade drains TLS connections (they cannot move with their OpenSSL state) and
+ * clients resume their TLS sessions with the new generation (ticket keys handed over).
+ */
+const { test, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const tls = require('node:tls');
+const h = require('./helpers/mosnd');
+const { makePki } = require('./helpers/certs');
+
+const pki = makePki();
+after(() => pki.cleanup());
+const ca = fs.readFileSync(pki.ca, 'utf8');
+const v1 = pki.issue('v1', { dns: ['a.test'] });
+const v2 = pki.issue('v2', { dns: ['a.test'] });
+const expired = pki.issue('gone', { dns: ['a.test'], expired: true });
+
+function config(up, cert) {
+  const l = h.httpListener('https', 'r');
+  l.filter_chains[0].tls_context = { status: true, cert_chain: cert.cert, private_key: cert.key };
+  return h.proxyConfig({
+    routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
+    clusters: [h.cluster('c', [up.address])],
+    listeners: [l],
+    extra: { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } },
+  });
+}
+
+function writeConfig(file, c) {
+  fs.writeFileSync(file, JSON.stringify(c, null, 2));
+}
+
+/** A TLS connection to a.test with its server certificate CN; `session` resumes one. */
+function connect(port, session) {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', ca, ...(session ? { session } : {}) }, () =>
+      resolve({ socket: s, cn: s.getPeerCertificate()?.subject?.CN, reused: s.isSessionReused() }),
+    );
+    s.once('error', reject);
+  });
+}
+
+/** Sends one keep-alive request on `socket` and resolves its status and head text. */
+function exchange(socket, p = '/') {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d) => {
+      buf += d;
+      const end = buf.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const len = Number(/\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+      if (buf.length < end + 4 + len) return;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      resolve({ status: Number(buf.slice(9, 12)), head: buf.slice(0, end) });
+    };
+    const onClose = () => reject(new Error(`closed before an answer (got ${JSON.stringify(buf)})`));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.write(`GET ${p} HTTP/1.1\r\nhost: a.test\r\n\r\n`);
+  });
+}
+
+/** The TLS session ticket a server sends after the handshake (TLS 1.3: after the first read). */
+async function sessionOf(port) {
+  const c = await connect(port);
+  const session = new Promise((resolve) => c.socket.once('session', resolve));
+  await exchange(c.socket);
+  const s = await session;
+  c.socket.end();
+  return s;
+}
+
+test('a reload serves the new certificate to new handshakes, keeps established connections, and refuses an expired one with the current one still served', async (t) => {
+  const up = await h.startHttpUpstream();
+  t.after(() => up.close());
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'mosnd-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'mosn.json');
+  writeConfig(file, config(up, v1));
+  const m = await h.startMosnd({ configFile: file });
+  t.after(() => m.kill());
+  const port = m.ports.https;
+
+  const before = await connect(port);
+  assert.equal(before.cn, 'v1');
+  assert.equal((await exchange(before.socket)).status, 200);
+  let closedEarly = false;
+  before.socket.on('close', () => (closedEarly = true));
+
+  writeConfig(file, config(up, v2));
+  const r = await m.cli(['reload']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const afterReload = await connect(port);
+  assert.equal(afterReload.cn, 'v2', 'a new handshake gets the new certificate');
+  afterReload.socket.end();
+  // The connection made before the reload still serves, with its old session.
+  assert.equal((await exchange(before.socket, '/again')).status, 200);
+  assert.equal(closedEarly, false);
+
+  writeConfig(file, config(up, expired));
+  const bad = await m.cli(['reload']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stdout + bad.stderr, /filter_chains\[0\]\.tls_context\.cert_chain: .*expired on/);
+  const still = await connect(port);
+  assert.equal(still.cn, 'v2', 'the certificate in service stays after a refused reload');
+  still.socket.end();
+  assert.equal((await exchange(before.socket, '/still')).status, 200);
+  before.socket.end();
+});
+
+test('an upgrade drains TLS connections (Connection: close on the answer in flight, idle ones closed cleanly) and clients resume their TLS sessions with the new generation', async (t) => {
+  const { up, release } = await h.heldUpstream(t);
+  const m = await h.startMosnd({ config: config(up, v1), workers: 2 });
+  t.after(() => m.kill());
+  const port = m.ports.https;
+
+  const session = await sessionOf(port);
+  const resumedBefore = await connect(port, session);
+  assert.equal(resumedBefore.reused, true, 'a ticket resumes on this generation (any worker: keys are shared)');
+  resumedBefore.socket.end();
+
+  const idle = await connect(port);
+  assert.equal((await exchange(idle.socket)).status, 200);
+  const idleClosed = new Promise((resolve) => {
+    let error = null;
+    idle.socket.on('error', (e) => (error = e));
+    idle.socket.on('close', () => resolve(error));
+  });
+  const busy = await connect(port);
+  const slow = exchange(busy.socket, '/slow');
+  await h.waitFor(() => up.requests >= 2, 'the slow request at the upstream');
+
+  const upgrade = m.cli(['upgrade', '--binary', h.ROOT]);
+  assert.equal(await idleClosed, null, 'the idle TLS connection is closed without an error (close_notify, FIN)');
+  release();
+  const answer = await slow;
+  assert.equal(answer.status, 200);
+  assert.match(answer.head, /\r\nconnection: close/i, 'the answer in flight tells the client to reconnect');
+  const u = await upgrade;
+  assert.equal(u.code, 0, u.stdout + u.stderr);
+  assert.match(u.stdout, /done: upgraded to generation 2/);
+
+  const resumedAfter = await connect(port, session);
+  assert.equal(resumedAfter.reused, true, 'the ticket from generation 1 resumes with generation 2');
+  assert.equal((await exchange(resumedAfter.socket)).status, 200);
+  resumedAfter.socket.end();
+  const prom = await h.scrape(m.ports.__admin).catch(() => null);
+  if (prom) assert.ok((prom['mosnd_tls_handshakes_total{listener="https",resumed="true"}'] ?? 0) >= 1);
+});
