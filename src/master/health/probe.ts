@@ -3,7 +3,8 @@
  * a TCP connect, or an HTTP/1.1 GET whose status line alone decides (2xx = healthy). The
  * body is never read; `Connection: close` tells the server not to keep the socket.
  */
-import * as net from 'node:net';
+import type { UpstreamTlsConfig } from '../../shared/config/model';
+import { dial } from '../../shared/tls-dial';
 
 export interface ProbeTarget {
   host: string;
@@ -13,6 +14,8 @@ export interface ProbeTarget {
   /** HTTP check: the Host header (the host's address). */
   authority?: string;
   timeoutMs: number;
+  /** The cluster's TLS: the check connects (and GETs) over TLS. */
+  tls?: UpstreamTlsConfig;
 }
 
 export interface ProbeResult {
@@ -31,7 +34,7 @@ const MAX_INTERIM_BYTES = 16 * 1024;
 /** Runs one probe; never rejects. Returns a function that cancels it (the result is then never delivered). */
 export function probe(t: ProbeTarget, done: (r: ProbeResult) => void): () => void {
   let finished = false;
-  const socket = net.connect({ host: t.host, port: t.port, noDelay: true });
+  const { socket, ready } = dial(t.host, t.port, t.tls);
   const finish = (ok: boolean, reason: string): void => {
     if (finished) return;
     finished = true;
@@ -42,7 +45,7 @@ export function probe(t: ProbeTarget, done: (r: ProbeResult) => void): () => voi
   const timer = setTimeout(() => finish(false, `no ${t.httpPath === undefined ? 'connection' : 'answer'} within ${t.timeoutMs} ms`), t.timeoutMs);
   socket.on('error', (err: NodeJS.ErrnoException) => finish(false, describeError(err)));
   socket.on('close', () => finish(false, 'connection closed before the status line'));
-  socket.once('connect', () => {
+  socket.once(ready, () => {
     if (t.httpPath === undefined) {
       finish(true, 'connected');
       return;

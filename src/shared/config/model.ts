@@ -241,6 +241,9 @@ export interface HealthCheckConfig {
   httpPath?: string;
   /** HTTP check: http_check_config.port, checked instead of the host's own port. */
   httpPort?: number;
+  /** The cluster's tls_context: checks connect over TLS as traffic does (a host whose
+   *  certificate does not verify is unhealthy). */
+  tls?: UpstreamTlsConfig;
 }
 
 /** Passive health checking (cluster.outlier_detection, Envoy's meaning), per worker. */

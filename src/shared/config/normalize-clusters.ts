@@ -57,7 +57,7 @@ function normalizeCluster(c: RawCluster, ctx: Ctx, load: TlsLoad | undefined): C
     maxIdlePerHost: Math.min(D.DEFAULT_MAX_IDLE_PER_HOST, circuitBreakers.maxConnections),
     idleTimeoutMs: c.idle_timeout ?? D.DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     circuitBreakers,
-    ...(healthCheck ? { healthCheck } : {}), // no `undefined` keys: the model travels as JSON
+    ...(healthCheck ? { healthCheck: tls ? { ...healthCheck, tls } : healthCheck } : {}), // no `undefined` keys: the model travels as JSON
     ...(outlierDetection ? { outlierDetection } : {}),
     hosts,
     ...(dns ? { dns } : {}),
