@@ -5,8 +5,8 @@
  * the bytes already read for sniffing put back first (unshift: Node's http2 reads what waits
  * in the socket's buffer before it takes over the socket).
  *
- * Auto listeners sniff the first bytes first (sniff.ts). TLS with ALPN "h2" will select HTTP/2
- * the same way when listeners get TLS: `serve()` is the hook.
+ * Auto listeners sniff the first bytes first (sniff.ts). A TLS listener whose client agreed
+ * ALPN "h2" hands its TLS socket to `serve()` (tls/front.ts).
  */
 import * as http2 from 'node:http2';
 import type * as net from 'node:net';
