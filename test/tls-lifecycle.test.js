@@ -153,3 +153,28 @@ test('an upgrade drains TLS connections (Connection: close on the answer in flig
   const prom = await h.scrape(m.ports.__admin).catch(() => null);
   if (prom) assert.ok((prom['mosnd_tls_handshakes_total{listener="https",resumed="true"}'] ?? 0) >= 1);
 });
+
+test('keep-alive HTTPS clients that retry an idempotent request on a closed reused connection see no failure across upgrades under load, and reconnect with resumed sessions', async (t) => {
+  const { httpsLoad } = require('./helpers/https-load');
+  const up = await h.startHttpUpstream();
+  t.after(() => up.close());
+  const m = await h.startMosnd({ config: config(up, v1), workers: 2 });
+  t.after(() => m.kill());
+  const load = httpsLoad(m.ports.https, { clients: 8, ca, servername: 'a.test' });
+  t.after(() => load.stop());
+  await h.waitFor(() => load.stats.ok >= 200, 'the load under way');
+  const UPGRADES = 3;
+  for (let i = 0; i < UPGRADES; i++) {
+    const before = load.stats.ok;
+    const u = await m.cli(['upgrade', '--binary', h.ROOT]);
+    assert.equal(u.code, 0, u.stdout + u.stderr);
+    await h.waitFor(() => load.stats.ok >= before + 100, 'requests served by the new generation');
+  }
+  const s = await load.stop();
+  assert.deepEqual(s.errors, []);
+  assert.equal(s.failed, 0);
+  // Every client reconnected at each upgrade (TLS connections are drained, not moved), and
+  // those reconnects resumed their sessions with the handed-over ticket keys.
+  assert.ok(s.connections >= 8 * (UPGRADES + 1), `connections: ${s.connections}`);
+  assert.ok(s.resumed >= 8 * UPGRADES, `resumed: ${s.resumed} of ${s.connections}`);
+});

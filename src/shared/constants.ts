@@ -327,6 +327,15 @@ export const H2_RAPID_RESET_WINDOW_MS = 10_000;
  *  (120 s) would let a client that opens connections and never finishes hold them 12× longer. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/** Upgrade: a TLS keep-alive connection (it cannot move) that is idle when the upgrade starts is
+ *  given this long to send its next request, which is answered with Connection: close; only a
+ *  connection still silent after it is closed. A client under load sends within milliseconds
+ *  and so never meets our close; one silent for a second is idle for real, and unlikely to send
+ *  in the instant we close (the close/request race of HTTP/1.1 keep-alive, which a client
+ *  answers by retrying an idempotent request). One second: the same wait as a fresh connection
+ *  gets on a drain (DRAIN_FRESH_CONNECTION_GRACE_MS), and short next to an upgrade's deadline. */
+export const TLS_UPGRADE_IDLE_GRACE_MS = 1_000;
+
 /** Session (and ticket) lifetime announced to clients, in seconds: OpenSSL's 300 s default is
  *  shorter than the gap between a browser's visits to a page; 2 h is nginx's ssl_session_timeout advice
  *  for a busy site and bounds how long one ticket stays usable. */

@@ -64,7 +64,7 @@ import { upstreamFailedBeforeResponse } from './retry';
 import { lingeringClose } from './linger';
 import { dispatch } from './dispatch';
 import { onResponseBody, onResponseHeadBytes, RESPONSE_LIMITS } from './response-forward';
-import { detachForHandover, drainConnection, isMovable, parkAtBoundary, reattachAfterHandover } from './drain-handover';
+import { detachForHandover, drainConnection, drainForUpgrade, isMovable, parkAtBoundary, reattachAfterHandover } from './drain-handover';
 import { applyResponseHeaderMutations, RouteMatchResult } from '../router';
 import { unwatchIdle, watchIdle, type IdleWatched } from '../idle-sweep';
 import type { Cluster } from '../cluster/cluster';
@@ -644,9 +644,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
   }
 
   /** A hot upgrade started: a TLS connection cannot move, so it drains (Connection: close on
-   *  its next answer, closed now when idle); plaintext ones park at their next boundary. */
+   *  its next answer; closed if it stays idle); plaintext ones park at their next boundary. */
   handoverStarted(): void {
-    if (this.tls !== null) drainConnection(this);
+    if (this.tls !== null) drainForUpgrade(this);
   }
 
   detach(): Detached {
