@@ -150,6 +150,8 @@ test('a verified client certificate reaches routing and the upstream as x-forwar
     { match: { prefix: '/', headers: [{ name: 'x-forwarded-client-cert', value: 'Subject="CN=alice"', regex: true }] }, route: { cluster_name: 'c' } },
     { match: { prefix: '/' }, direct_response: { status: 403, body: 'no client certificate' } },
   ];
+  const logFile = require('node:path').join(pki.dir, 'access.log');
+  listener.access_logs = [{ log_path: logFile }];
   const { m } = await start(t, { listener, routes });
   const port = m.ports.https;
   const r = await get(port, { cert: read(alice.cert), key: read(alice.key) });
@@ -159,6 +161,10 @@ test('a verified client certificate reaches routing and the upstream as x-forwar
   // No certificate (allowed: require_client_cert false) and a forged header: not routed as alice.
   const forged = await get(port, { headers: { 'x-forwarded-client-cert': 'Subject="CN=alice"' } });
   assert.equal(forged.status, 403);
+  // The access log names the certificate of the request that had one, and only of that one.
+  const lines = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean).map(JSON.parse) : []);
+  await h.waitFor(() => lines().length === 2, 'two access log lines');
+  assert.deepEqual(lines().map((l) => [l.status, l.client_cert]), [[200, 'CN=alice'], [403, undefined]]);
 });
 
 test('ALPN h2 serves HTTP/2 and http/1.1 serves HTTP/1.1 on one Auto TLS listener; no ALPN falls back to the listener protocol', async (t) => {
@@ -225,3 +231,42 @@ function clientHelloBytes() {
     });
   });
 }
+
+test('a gRPC call over TLS (@grpc/grpc-js, ALPN h2) goes end to end, trailers and all', async (t) => {
+  const grpc = require('@grpc/grpc-js');
+  const http = require('node:http');
+  // A gRPC service behind mosnd, spoken over HTTP/1.1 (upstreams are HTTP/1.1 in this branch):
+  // the message framed as gRPC, grpc-status in the chunked response's trailers, which mosnd
+  // sends to the HTTP/2 client as trailers.
+  const seen = [];
+  const upSrv = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (d) => chunks.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ path: req.url, te: req.headers.te, proto: req.headers['x-forwarded-proto'] });
+      const msg = Buffer.from(body.subarray(5).toString().toUpperCase());
+      const frame = Buffer.alloc(5 + msg.length);
+      frame.writeUInt32BE(msg.length, 1);
+      msg.copy(frame, 5);
+      res.writeHead(200, { 'content-type': 'application/grpc', trailer: 'grpc-status, grpc-message' });
+      res.write(frame);
+      res.addTrailers({ 'grpc-status': '0', 'grpc-message': '' });
+      res.end();
+    });
+  });
+  await new Promise((r) => upSrv.listen(0, '127.0.0.1', r));
+  t.after(() => upSrv.close());
+  const up = { address: `127.0.0.1:${upSrv.address().port}` };
+  const { m } = await start(t, { listener: tlsListener(ctxOf(certA), 'Http2'), upstream: up });
+  const client = new grpc.Client(`127.0.0.1:${m.ports.https}`, grpc.credentials.createSsl(fs.readFileSync(pki.ca)), {
+    'grpc.ssl_target_name_override': 'a.test',
+    'grpc.default_authority': 'a.test',
+  });
+  t.after(() => client.close());
+  const reply = await new Promise((resolve, reject) => {
+    client.makeUnaryRequest('/echo.Echo/Upper', (b) => b, (b) => b, Buffer.from('hello grpc'), (err, res) => (err ? reject(err) : resolve(res)));
+  });
+  assert.equal(reply.toString(), 'HELLO GRPC');
+  assert.deepEqual(seen, [{ path: '/echo.Echo/Upper', te: 'trailers', proto: 'https' }]);
+});

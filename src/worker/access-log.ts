@@ -100,7 +100,9 @@ export class AccessLog {
       `,"status":${r.status},"bytes_received":${r.bytesIn},"bytes_sent":${r.bytesOut}` +
       `,"duration_ms":${millis3(r.durationMs)},"upstream_host":${jsonString(r.upstreamHost || '-')}` +
       `,"upstream_ms":${r.upstreamMs >= 0 ? millis3(r.upstreamMs) : -1}` +
-      `,"cluster":${jsonString(r.cluster || '-')},"response_flags":"${r.flag || '-'}","attempts":${r.attempts}}\n`;
+      `,"cluster":${jsonString(r.cluster || '-')},"response_flags":"${r.flag || '-'}","attempts":${r.attempts}` +
+      // Only on requests over mTLS: plaintext lines keep their fields.
+      (r.clientCert !== '' ? `,"client_cert":${jsonString(r.clientCert)}}\n` : '}\n');
     for (const w of ws) {
       w.batch += line;
       if (w.batch.length >= ACCESS_LOG_BUFFER_BYTES) handOver(w);

@@ -46,6 +46,8 @@ export interface RequestRecord {
   /** Envoy response flag ('' for none): NR, NC, UH, UF, UO, UT, UC, DC, OM. */
   flag: string;
   attempts: number;
+  /** The verified TLS client certificate's subject ("CN=alice,OU=x"); '' without one. */
+  clientCert: string;
 }
 
 export interface TrackedConnection {

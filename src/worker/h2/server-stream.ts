@@ -10,6 +10,7 @@
 import * as http2 from 'node:http2';
 import { h2Fields } from '../stream/headers';
 import type { DownstreamStream, ResetReason, ResponseHeaders, StreamHandler } from '../stream/types';
+import type { TlsPeer } from '../tls/peer';
 
 const {
   NGHTTP2_CANCEL,
@@ -29,6 +30,7 @@ const RESET_CODES: Readonly<Record<ResetReason, number>> = {
 /** What the session gives its streams. */
 export interface H2StreamOwner {
   readonly clientIp: string;
+  readonly tls: TlsPeer | null;
   readonly listenerName: string;
   readonly routerName: string;
   readonly idleMs: number;
@@ -39,6 +41,7 @@ export interface H2StreamOwner {
 export class H2DownstreamStream implements DownstreamStream {
   handler: StreamHandler | null = null;
   readonly clientIp: string;
+  readonly tls: TlsPeer | null;
   readonly listenerName: string;
   readonly routerName: string;
   private trailers: string[] | null = null;
@@ -51,6 +54,7 @@ export class H2DownstreamStream implements DownstreamStream {
     private readonly owner: H2StreamOwner,
   ) {
     this.clientIp = owner.clientIp;
+    this.tls = owner.tls;
     this.listenerName = owner.listenerName;
     this.routerName = owner.routerName;
     stream.on('data', (d: Buffer) => this.handler?.onRequestData(d));

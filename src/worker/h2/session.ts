@@ -40,7 +40,7 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
   private resets = 0;
   private closing = false;
   /** Over TLS (ALPN h2): the client's certificate, as XFCC on every request (tls/peer.ts). */
-  private readonly tls: TlsPeer | null;
+  readonly tls: TlsPeer | null;
   /** Streams opened and not yet closed. */
   private openStreams = 0;
 

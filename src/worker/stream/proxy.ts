@@ -23,6 +23,7 @@ import type { WorkerContext } from '../context';
 import type { ResponseHead } from '../http/response-head';
 import { buildUpstreamHead } from '../http/serialize';
 import { countStatus, requestRecord, type ResponseFlag } from '../http/request-record';
+import type { TlsPeer } from '../tls/peer';
 import { IDEMPOTENT, retryBudget } from '../http/retry';
 import { nextRequestId } from '../http/request-id';
 import { DEFAULT_ROUTE_TIMEOUT_MS } from '../../shared/constants';
@@ -64,6 +65,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   upstreamAddress = '';
   readonly listenerName: string;
   readonly clientIp: string;
+  readonly tls: TlsPeer | null;
   // ---- the response ----
   private respStarted = false;
   private finished = false;
@@ -77,6 +79,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.bodyDone = endStream;
     this.listenerName = ds.listenerName;
     this.clientIp = ds.clientIp;
+    this.tls = ds.tls ?? null;
   }
 
   start(): void {

@@ -12,6 +12,7 @@
  * The HTTP/1.1 downstream path (src/worker/http/) does not go through these objects: it keeps
  * its direct state machine (see src/worker/README.md).
  */
+import type { TlsPeer } from '../tls/peer';
 
 /** Request headers, the pseudo-header fields apart. */
 export interface RequestHeaders {
@@ -45,6 +46,8 @@ export type ResetReason = 'client-reset' | 'upstream-reset' | 'protocol-error' |
  */
 export interface DownstreamStream {
   readonly clientIp: string;
+  /** The client's TLS connection (tls/peer.ts); absent or null on plaintext. */
+  readonly tls?: TlsPeer | null;
   readonly listenerName: string;
   readonly routerName: string;
   /** Stop / restart delivering request data (flow control towards the client follows). */
