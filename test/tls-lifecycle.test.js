@@ -178,3 +178,34 @@ test('keep-alive HTTPS clients that retry an idempotent request on a closed reus
   assert.ok(s.connections >= 8 * (UPGRADES + 1), `connections: ${s.connections}`);
   assert.ok(s.resumed >= 8 * UPGRADES, `resumed: ${s.resumed} of ${s.connections}`);
 });
+
+test('certificate rotation under HTTPS load: reloads drop no request and close no established connection', async (t) => {
+  const { httpsLoad } = require('./helpers/https-load');
+  const up = await h.startHttpUpstream();
+  t.after(() => up.close());
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'mosnd-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'mosn.json');
+  writeConfig(file, config(up, v1));
+  const m = await h.startMosnd({ configFile: file, workers: 2 });
+  t.after(() => m.kill());
+  const CLIENTS = 8;
+  const load = httpsLoad(m.ports.https, { clients: CLIENTS, ca, servername: 'a.test' });
+  t.after(() => load.stop());
+  await h.waitFor(() => load.stats.ok >= 200, 'the load under way');
+  for (const cert of [v2, v1, v2]) {
+    const before = load.stats.ok;
+    writeConfig(file, config(up, cert));
+    const r = await m.cli(['reload']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    await h.waitFor(() => load.stats.ok >= before + 100, 'requests after the reload');
+  }
+  const fresh = await connect(m.ports.https);
+  assert.equal(fresh.cn, 'v2');
+  fresh.socket.end();
+  const s = await load.stop();
+  assert.deepEqual(s.errors, []);
+  assert.equal(s.failed, 0);
+  assert.equal(s.retries, 0, 'no connection was closed under a request');
+  assert.equal(s.connections, CLIENTS, 'every client kept the one connection it opened before the reloads');
+});
