@@ -11,6 +11,7 @@ const { execFileSync } = require('node:child_process');
 const { Registry, stopPeer } = require('./lib/procs');
 const system = require('./lib/system');
 const { PEERS, SCENARIOS, select } = require('./lib/scenarios');
+const { benchCert } = require('./lib/tls-cert');
 const { sanity, measureLoad, measureIdle } = require('./lib/measure');
 const { measureUpgrades, measureUpgradeIdle } = require('./lib/upgrades');
 const { cpuTimes, cpuBusy } = require('./lib/proc-stats');
@@ -136,6 +137,7 @@ function summary(peer, scenario, r) {
 function applies(peer, scenario) {
   if (scenario.mosndOnly && !peer.isMosnd) return false;
   if (scenario.kind !== 'load' && !peer.isProxy) return false;
+  if (scenario.mode === 'https') return peer.https === true;
   return scenario.mode === 'http' ? peer.http : peer.tcp;
 }
 
@@ -189,10 +191,10 @@ async function runShared(ctx, peer, todo, run, set) {
   }
   try {
     const broken = {};
-    for (const mode of ['http', 'tcp']) {
-      const port = mode === 'http' ? handle.httpPort : handle.tcpPort;
+    for (const mode of ['http', 'tcp', 'https']) {
+      const port = { http: handle.httpPort, tcp: handle.tcpPort, https: handle.httpsPort }[mode];
       if (port) {
-        const bad = await sanity(port, '/small', SMALL_BODY);
+        const bad = await sanity(port, '/small', SMALL_BODY, mode === 'https');
         if (bad) broken[mode] = `sanity check (one GET through ${mode} port) failed: ${bad}`;
       } else if (peer[mode]) {
         broken[mode] = handle[`${mode}Unavailable`] || `no ${mode} port`;
@@ -210,7 +212,7 @@ async function runShared(ctx, peer, todo, run, set) {
         continue;
       }
       // "direct" gives the same figures to the http and tcp variants of one scenario: measure once.
-      const cacheKey = `${peer.id}|${sc.mode === 'tcp' ? handle.tcpPort : handle.httpPort}|${sc.path}|${sc.conns}|${sc.kind}`;
+      const cacheKey = `${peer.id}|${sc.mode}|${sc.mode === 'tcp' ? handle.tcpPort : handle.httpPort}|${sc.path}|${sc.conns}|${sc.kind}|${(sc.headers ?? []).join(',')}`;
       if (sc.kind === 'load' && ctx.cache.has(cacheKey)) {
         const prev = ctx.cache.get(cacheKey);
         set(s, { ...prev.result, note: `(same measurement as ${prev.scenario})` });
@@ -369,6 +371,8 @@ async function main() {
       cache: new Map(),
       upgrade: { ok: false, reason: 'not checked' },
       backend: null,
+      // The certificate of the HTTPS scenarios, made only when one of them runs.
+      tlsCert: sel.scenarios.some((s) => s.mode === 'https') ? benchCert(tmp) : null,
     };
     run.meta.versions = { ...system.toolVersions(REPO_ROOT), mosnd: `${mosndVersion(ctx)} @ ${gitDescribe(ctx.mosndRoot)}` };
     log(`CPU: ${cpu.model}, ${cpu.count} usable CPU(s); ${run.meta.pinning}`);

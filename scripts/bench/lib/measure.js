@@ -3,6 +3,7 @@
 // (The upgrade scenarios are in upgrades.js.)
 
 const http = require('node:http');
+const https = require('node:https');
 const { runWrk } = require('./wrk');
 const { IdleClient } = require('./idle');
 const { peerPids, cpuByPid, rssBytes, privateBytes, cpuTimes, cpuBusy } = require('./proc-stats');
@@ -15,9 +16,10 @@ function pidsOf(handle) {
 }
 
 /** One GET through the peer; resolves to null when the body is the backend's, else a reason. */
-function sanity(port, urlPath, expectBody) {
+function sanity(port, urlPath, expectBody, tls = false) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: SANITY_TIMEOUT_MS }, (res) => {
+    const get = tls ? https.get : http.get;
+    const req = get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: SANITY_TIMEOUT_MS, ...(tls ? { rejectUnauthorized: false } : {}) }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -43,20 +45,22 @@ function cpuDelta(before, after) {
 }
 
 function portOf(handle, scenario) {
+  if (scenario.mode === 'https') return handle.httpsPort;
   return scenario.mode === 'tcp' ? handle.tcpPort : handle.httpPort;
 }
 
-async function warmUp(ctx, url, conns) {
-  if (ctx.warmupS > 0) await runWrk(ctx.registry, { url, conns, durationS: ctx.warmupS, cpus: ctx.plan.load });
+async function warmUp(ctx, url, conns, headers = []) {
+  if (ctx.warmupS > 0) await runWrk(ctx.registry, { url, conns, durationS: ctx.warmupS, cpus: ctx.plan.load, headers });
 }
 
 /** wrk after a warm-up; proxy CPU time per request and RSS from /proc. */
 async function measureLoad(ctx, peer, handle, scenario) {
-  const url = `http://127.0.0.1:${portOf(handle, scenario)}${scenario.path}`;
-  await warmUp(ctx, url, scenario.conns);
+  const url = `${scenario.mode === 'https' ? 'https' : 'http'}://127.0.0.1:${portOf(handle, scenario)}${scenario.path}`;
+  const headers = scenario.headers ?? [];
+  await warmUp(ctx, url, scenario.conns, headers);
   const before = peer.isProxy ? cpuByPid(pidsOf(handle)) : new Map();
   const machineBefore = cpuTimes();
-  const w = await runWrk(ctx.registry, { url, conns: scenario.conns, durationS: ctx.durationS, cpus: ctx.plan.load });
+  const w = await runWrk(ctx.registry, { url, conns: scenario.conns, durationS: ctx.durationS, cpus: ctx.plan.load, headers });
   const busy = cpuBusy(machineBefore, cpuTimes());
   const pids = peer.isProxy ? pidsOf(handle) : [];
   const cpu = peer.isProxy ? cpuDelta(before, cpuByPid(pids)) : null;

@@ -15,11 +15,13 @@ module.exports = {
   isProxy: true,
   http: true,
   tcp: true,
+  https: true,
   async start(ctx) {
     if (!which('haproxy')) throw new Unavailable('haproxy is not installed');
     const dir = peerDir(ctx, 'haproxy');
     const httpPort = await freePort();
     const tcpPort = await freePort();
+    const httpsPort = ctx.tlsCert ? await freePort() : null;
     const b = ctx.backend.port;
     // An idle or pooled HTTP connection costs haproxy one fd, so the idle scenario needs maxconn
     // near the open-file limit. haproxy wants 2 x maxconn fds; with "no strict-limits" it warns
@@ -52,6 +54,10 @@ backend be_http
   http-reuse always
   server s1 127.0.0.1:${b}
 
+${httpsPort ? `frontend fe_https
+  bind 127.0.0.1:${httpsPort} ssl crt ${ctx.tlsCert.pem}
+  default_backend be_http
+` : ''}
 frontend fe_tcp
   mode tcp
   bind 127.0.0.1:${tcpPort}
@@ -67,7 +73,7 @@ backend be_tcp
       cpus: ctx.plan.proxy,
       logFile: path.join(dir, 'stdout.log'),
     });
-    await waitReady(proc, [httpPort, tcpPort], 'haproxy');
-    return { httpPort, tcpPort, proc, tag: dir };
+    await waitReady(proc, [httpPort, tcpPort, ...(httpsPort ? [httpsPort] : [])], 'haproxy');
+    return { httpPort, tcpPort, httpsPort, proc, tag: dir };
   },
 };

@@ -19,12 +19,14 @@ module.exports = {
   isProxy: true,
   http: true,
   tcp: true,
+  https: true,
   async start(ctx) {
     if (!which('nginx')) throw new Unavailable('nginx is not installed');
     const dir = peerDir(ctx, 'nginx');
     const httpPort = await freePort();
     const stream = fs.existsSync(NGINX_STREAM_MODULE);
     const tcpPort = stream ? await freePort() : null;
+    const httpsPort = ctx.tlsCert ? await freePort() : null;
     const b = ctx.backend.port;
     const conf = `${stream ? `load_module ${NGINX_STREAM_MODULE};` : ''}
 ${nginxPreamble(dir, ctx.nofile)}
@@ -52,6 +54,18 @@ http {
       proxy_max_temp_file_size 0;
     }
   }
+${httpsPort ? `  server {
+    listen 127.0.0.1:${httpsPort} ssl backlog=4096;
+    ssl_certificate ${ctx.tlsCert.cert};
+    ssl_certificate_key ${ctx.tlsCert.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets on;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }` : ''}
 }
 ${stream ? `stream {
   upstream tcp_backend { server 127.0.0.1:${b}; }
@@ -64,7 +78,7 @@ ${stream ? `stream {
       logFile: path.join(dir, 'stdout.log'),
     });
     try {
-      await waitReady(proc, stream ? [httpPort, tcpPort] : [httpPort], 'nginx');
+      await waitReady(proc, [httpPort, ...(stream ? [tcpPort] : []), ...(httpsPort ? [httpsPort] : [])], 'nginx');
     } catch (e) {
       let errLog = '';
       try {
@@ -74,6 +88,6 @@ ${stream ? `stream {
       }
       throw new Error(`${e.message} ${errLog}`);
     }
-    return { httpPort, tcpPort, proc, tag: dir, tcpUnavailable: stream ? null : 'nginx stream module not installed' };
+    return { httpPort, tcpPort, httpsPort, proc, tag: dir, tcpUnavailable: stream ? null : 'nginx stream module not installed' };
   },
 };
