@@ -209,3 +209,33 @@ test('certificate rotation under HTTPS load: reloads drop no request and close n
   assert.equal(s.retries, 0, 'no connection was closed under a request');
   assert.equal(s.connections, CLIENTS, 'every client kept the one connection it opened before the reloads');
 });
+
+test('ticket keys rotate on their interval for every worker: a ticket from before a rotation no longer resumes, one from after resumes on any worker', async (t) => {
+  const up = await h.startHttpUpstream();
+  t.after(() => up.close());
+  // A short period instead of 12 h (TLS_TICKET_KEY_ROTATE_MS), as MOSND_WATCHDOG_KILL_MS does for the watchdog.
+  const m = await h.startMosnd({ config: config(up, v1), workers: 2, env: { MOSND_TLS_TICKET_ROTATE_MS: '4000' } });
+  t.after(() => m.kill());
+  const port = m.ports.https;
+  const rotations = () => m.logs.filter((l) => /ticket keys rotated/.test(l.msg ?? '')).length;
+  await h.waitFor(() => rotations() >= 1, 'a first rotation', 15_000);
+  const seen = rotations();
+  const before = await sessionOf(port);
+  for (let i = 0; i < 4; i++) {
+    const c = await connect(port, before);
+    assert.equal(c.reused, true, 'the ticket resumes until the next rotation');
+    c.socket.end();
+  }
+  await h.waitFor(() => rotations() > seen, 'the next rotation', 15_000);
+  await h.waitFor(async () => {
+    const c = await connect(port, before);
+    c.socket.end();
+    return !c.reused;
+  }, 'the ticket from before the rotation refused');
+  const afterRotation = await sessionOf(port);
+  for (let i = 0; i < 6; i++) {
+    const c = await connect(port, afterRotation);
+    assert.equal(c.reused, true, 'a ticket made with the new keys resumes on every worker');
+    c.socket.end();
+  }
+});

@@ -23,7 +23,7 @@ import { DnsClusters } from './health/dns';
 import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
 import type { WorkerProcess } from './worker-process';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { newTicketKeys, startTicketRotation, ticketRotateMs } from './tls-keys';
 import { UPGRADE_FINAL_EVENT_FLUSH_MS, WATCHDOG_INTERVAL_MS, WATCHDOG_WARN_MS } from '../shared/constants';
 import { lazy } from '../shared/lazy';
 
@@ -78,7 +78,8 @@ export class Master {
   private upgrade: UpgradeCoordinator | null = null;
   /** TLS session ticket keys (48 random bytes, base64) shared by every worker; an upgrade hands
    *  them to the next generation so clients resume their sessions across it. */
-  private tlsTicketKeys = randomBytes(48).toString('base64');
+  private tlsTicketKeys = newTicketKeys();
+  private stopTicketRotation: () => void = () => {};
   /** Metrics, admin API, metrics sink, run-time log level. */
   private obs!: Observability;
   /** Active health checks of the upstream hosts: one probe stream per host for all workers. */
@@ -146,6 +147,13 @@ export class Master {
     if (!watchdog.timings) this.log.warn(`the worker watchdog is off (${WATCHDOG_KILL_ENV}=0): a wedged worker keeps its slot`);
     this.supervisor = new Supervisor(config, { workers, generation, log: this.log, watchdog: watchdog.timings });
     this.supervisor.tlsTicketKeys = this.tlsTicketKeys;
+    const rotation = ticketRotateMs();
+    if (rotation.problem) this.log.warn(rotation.problem);
+    this.stopTicketRotation = startTicketRotation(rotation.ms, (keys) => {
+      this.tlsTicketKeys = keys;
+      this.supervisor.setTlsTicketKeys(keys);
+      this.log.info({ everyMs: rotation.ms }, 'TLS session ticket keys rotated');
+    });
     this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
     this.createHealthChecker();
     this.obs.attach(this.supervisor);
@@ -369,9 +377,11 @@ export class Master {
     this.health?.update(this.supervisor.config.clusters);
   }
 
+  /** Stops the master's background work: health checks, DNS, ticket key rotation. */
   private stopUpstreamWatch(): void {
     this.health?.stop();
     this.dns?.stop();
+    this.stopTicketRotation();
   }
 
   private async exitAfterUpgrade(): Promise<void> {

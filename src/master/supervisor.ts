@@ -71,6 +71,12 @@ export class Supervisor {
   unhealthyHosts: (() => Array<{ cluster: string; address: string }>) | null = null;
   /** TLS session ticket keys (base64) every worker gets before its init. */
   tlsTicketKeys: string | null = null;
+
+  /** New ticket keys (rotation): every running worker, and each one started later, gets them. */
+  setTlsTicketKeys(keys: string): void {
+    this.tlsTicketKeys = keys;
+    for (const s of this.slots) s.worker?.send({ t: 'tls-keys', keys });
+  }
   private readonly watchdog: Watchdog | null;
 
   constructor(config: MosndConfig, private readonly opts: SupervisorOptions) {

@@ -340,3 +340,11 @@ export const TLS_UPGRADE_IDLE_GRACE_MS = 1_000;
  *  shorter than the gap between a browser's visits to a page; 2 h is nginx's ssl_session_timeout advice
  *  for a busy site and bounds how long one ticket stays usable. */
 export const TLS_SESSION_TIMEOUT_S = 7200;
+
+/** The master replaces the TLS session ticket keys this often (sent to every worker; the next
+ *  generation of an upgrade takes the current ones and rotates on from its own start). Node
+ *  keeps one ticket key per context, so a ticket made before a rotation no longer resumes:
+ *  each client does one full handshake per rotation. 12 h bounds how long one key (which
+ *  decrypts every session it sealed) is in use, the rotation nginx's and Envoy's guides ask for
+ *  (at least daily), at the cost of one full handshake per client twice a day. */
+export const TLS_TICKET_KEY_ROTATE_MS = 12 * 3600_000;
