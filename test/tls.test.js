@@ -145,7 +145,7 @@ test('mTLS refuses a client without a certificate and one signed by another CA, 
 });
 
 test('a verified client certificate reaches routing and the upstream as x-forwarded-client-cert, and a forged one is removed', async (t) => {
-  const listener = tlsListener(ctxOf(certA, { ca_cert: pki.ca, verify_client: true, require_client_cert: false }));
+  const listener = tlsListener(ctxOf(certA, { ca_cert: pki.ca, verify_client: true, require_client_cert: false }), 'Auto');
   const routes = [
     { match: { prefix: '/', headers: [{ name: 'x-forwarded-client-cert', value: 'Subject="CN=alice"', regex: true }] }, route: { cluster_name: 'c' } },
     { match: { prefix: '/' }, direct_response: { status: 403, body: 'no client certificate' } },
@@ -161,10 +161,21 @@ test('a verified client certificate reaches routing and the upstream as x-forwar
   // No certificate (allowed: require_client_cert false) and a forged header: not routed as alice.
   const forged = await get(port, { headers: { 'x-forwarded-client-cert': 'Subject="CN=alice"' } });
   assert.equal(forged.status, 403);
-  // The access log names the certificate of the request that had one, and only of that one.
+  // HTTP/2 over TLS (ALPN h2) carries the same XFCC.
+  const session = http2.connect(`https://127.0.0.1:${port}`, { ca: read(pki.ca), servername: 'a.test', cert: read(alice.cert), key: read(alice.key) });
+  t.after(() => session.close());
+  const h2body = await new Promise((resolve, reject) => {
+    const req = session.request({ ':path': '/h2', 'x-forwarded-client-cert': 'Subject="CN=mallory"' });
+    let b = '';
+    req.on('data', (d) => (b += d));
+    req.on('end', () => resolve(b));
+    req.on('error', reject);
+  });
+  assert.equal(JSON.parse(h2body).headers['x-forwarded-client-cert'], xfcc);
+  // The access log names the certificate of the requests that had one, and only of those.
   const lines = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean).map(JSON.parse) : []);
-  await h.waitFor(() => lines().length === 2, 'two access log lines');
-  assert.deepEqual(lines().map((l) => [l.status, l.client_cert]), [[200, 'CN=alice'], [403, undefined]]);
+  await h.waitFor(() => lines().length === 3, 'three access log lines');
+  assert.deepEqual(lines().map((l) => [l.path, l.status, l.client_cert]), [['/', 200, 'CN=alice'], ['/', 403, undefined], ['/h2', 200, 'CN=alice']]);
 });
 
 test('ALPN h2 serves HTTP/2 and http/1.1 serves HTTP/1.1 on one Auto TLS listener; no ALPN falls back to the listener protocol', async (t) => {
