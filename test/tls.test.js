@@ -200,6 +200,9 @@ test('ALPN h2 serves HTTP/2 and http/1.1 serves HTTP/1.1 on one Auto TLS listene
   assert.equal(JSON.parse(noAlpn.body).url, '/no-alpn');
   const curl = await run('curl', ['-sS', '--http2', '-w', '%{http_version}', '-o', '/dev/null', '--cacert', pki.ca, '--resolve', `a.test:${port}:127.0.0.1`, `https://a.test:${port}/`]);
   assert.equal(curl.stdout, '2', curl.stderr);
+  // No ALPN, HTTP/2 with prior knowledge: sniffed by its preface, as on plaintext.
+  const prior = await run('curl', ['-sS', '--no-alpn', '--http2-prior-knowledge', '-w', '%{http_version}', '-o', '/dev/null', '--cacert', pki.ca, '--resolve', `a.test:${port}:127.0.0.1`, `https://a.test:${port}/`]);
+  assert.equal(prior.stdout, '2', prior.stderr);
 });
 
 test('a plaintext request, a truncated ClientHello and a handshake that never finishes each close that connection and are counted', async (t) => {
