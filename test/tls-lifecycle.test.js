@@ -239,3 +239,27 @@ test('ticket keys rotate on their interval for every worker: a ticket from befor
     c.socket.end();
   }
 });
+
+test('a graceful stop drains TLS connections: the answer in flight ends with Connection: close, an idle connection is closed cleanly', async (t) => {
+  const { up, release } = await h.heldUpstream(t);
+  const m = await h.startMosnd({ config: config(up, v1) });
+  t.after(() => m.kill());
+  const port = m.ports.https;
+  const idle = await connect(port);
+  assert.equal((await exchange(idle.socket)).status, 200);
+  const idleClosed = new Promise((resolve) => {
+    let error = null;
+    idle.socket.on('error', (e) => (error = e));
+    idle.socket.on('close', () => resolve(error));
+  });
+  const busy = await connect(port);
+  const slow = exchange(busy.socket, '/slow');
+  await h.waitFor(() => up.requests >= 2, 'the slow request at the upstream');
+  const stopped = m.stop('SIGTERM');
+  assert.equal(await idleClosed, null, 'the idle TLS connection is closed without an error');
+  release();
+  const answer = await slow;
+  assert.equal(answer.status, 200);
+  assert.match(answer.head, /\r\nconnection: close/i);
+  assert.equal((await stopped).code, 0);
+});

@@ -84,3 +84,19 @@ test('health checks of a TLS cluster run over TLS: a host whose certificate does
   await h.waitFor(async () => (await h.request(good.ports.http, { path: '/h' })).status === 200, 'the verified host serving');
   assert.equal(await failed(good), 0);
 });
+
+test('new upstream TLS connections resume the session the host gave before instead of a full handshake', async (t) => {
+  const handshakes = { full: 0, resumed: 0 };
+  const srv = https.createServer({ cert: read(server.cert), key: read(server.key) }, (req, res) => res.end('ok'));
+  srv.on('secureConnection', (s) => (s.isSessionReused() ? handshakes.resumed++ : handshakes.full++));
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    srv.closeAllConnections();
+    srv.close();
+  });
+  // One request per upstream connection: every request opens a new one.
+  const m = await start(t, `127.0.0.1:${srv.address().port}`, { status: true, ca_cert: pki.ca, server_name: 'up.test' }, { max_request_per_conn: 1 });
+  for (let i = 0; i < 5; i++) assert.equal((await h.request(m.ports.http, { path: `/r${i}` })).status, 200);
+  assert.equal(handshakes.full + handshakes.resumed, 5);
+  assert.equal(handshakes.full, 1, 'only the first connection does a full handshake');
+});

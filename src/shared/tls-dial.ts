@@ -12,6 +12,10 @@ import * as tls from 'node:tls';
 import type { UpstreamTlsConfig } from './config/model';
 
 const contexts = new WeakMap<UpstreamTlsConfig, tls.SecureContext>();
+/** The last TLS session each host gave, per cluster config: the next connection to the host
+ *  resumes it (one round trip and no certificate work) instead of a full handshake, as Node's
+ *  https.Agent does. One per host: a session is tied to the server that issued it. */
+const sessions = new WeakMap<UpstreamTlsConfig, Map<string, Buffer>>();
 
 function contextOf(cfg: UpstreamTlsConfig): tls.SecureContext {
   let sc = contexts.get(cfg);
@@ -39,6 +43,10 @@ export interface Dialed {
 export function dial(host: string, port: number, cfg: UpstreamTlsConfig | undefined, opts: { allowHalfOpen?: boolean } = {}): Dialed {
   if (cfg === undefined) return { socket: net.connect({ host, port, noDelay: true, ...opts }), ready: 'connect' };
   const servername = cfg.serverName ?? (net.isIP(host) === 0 ? host : undefined);
+  let byHost = sessions.get(cfg);
+  if (byHost === undefined) sessions.set(cfg, (byHost = new Map()));
+  const key = `${host}:${port}`;
+  const session = byHost.get(key);
   const socket = tls.connect({
     host,
     port,
@@ -47,7 +55,10 @@ export function dial(host: string, port: number, cfg: UpstreamTlsConfig | undefi
     rejectUnauthorized: !cfg.insecureSkip,
     ...(servername !== undefined ? { servername } : {}),
     ...(cfg.alpn !== undefined ? { ALPNProtocols: cfg.alpn } : {}),
+    ...(session !== undefined ? { session } : {}),
   });
+  const cache = byHost;
+  socket.on('session', (s: Buffer) => cache.set(key, s));
   socket.setNoDelay(true);
   return { socket, ready: 'secureConnect' };
 }
