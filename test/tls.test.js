@@ -116,6 +116,12 @@ test('SNI picks the certificate by exact and wildcard name, and a client without
   const sc = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'a.test', '-CAfile', pki.ca, '-verify_return_error'], 'Q\n');
   assert.match(sc.stdout, /subject=CN ?= ?a\b/);
   assert.match(sc.stdout, /Verify return code: 0 \(ok\)/);
+  // When each served certificate expires, for alerts.
+  const prom = await h.scrape(m.ports.__admin);
+  for (const [c, name] of [[certDefault, 'default.test'], [certA, 'a.test'], [certWild, '*.b.test']]) {
+    const validTo = Math.floor(Date.parse(new (require('node:crypto').X509Certificate)(read(c.cert)).validTo) / 1000);
+    assert.equal(prom[`mosnd_tls_cert_expiry_timestamp_seconds{listener="https",name="${name}"}`], validTo, name);
+  }
 });
 
 test('the upstream is told the request came over TLS (x-forwarded-proto https), and a client that half-closes after its request gets the answer', async (t) => {

@@ -97,6 +97,8 @@ export interface ServerCertConfig extends TlsMaterial {
   /** Lower-cased names SNI picks this certificate by: its SAN DNS names (or CN), `*.x` wildcards
    *  included, plus the context's `server_name`. */
   names: string[];
+  /** When the certificate expires, seconds since the epoch (mosnd_tls_cert_expiry_timestamp_seconds). */
+  notAfter: number;
 }
 
 export interface ListenerTlsConfig {

@@ -106,7 +106,7 @@ export function listenerTls(
     }
     const names = certNames(material.certChain);
     if (c.server_name) names.unshift(c.server_name.toLowerCase());
-    certs.push({ ...material, certChain: material.certChain, privateKey: material.privateKey, names: [...new Set(names)] });
+    certs.push({ ...material, certChain: material.certChain, privateKey: material.privateKey, names: [...new Set(names)], notAfter: notAfter(material.certChain) });
   }
   const alpn = c0Alpn(first, defaultAlpn, load);
   if (!ok || alpn === undefined) return undefined;
@@ -303,6 +303,12 @@ function tryContext(opts: tls.SecureContextOptions, at: string, what: string, ex
     ctx.error(at, `${what} is refused by OpenSSL (${(e as Error).message}); expected ${expected}`);
     return false;
   }
+}
+
+/** When the first certificate of a (checked) chain expires, seconds since the epoch. */
+function notAfter(pem: string): number {
+  const leaf = parseCerts(pem)[0];
+  return leaf ? Math.floor(Date.parse(leaf.validTo) / 1000) : 0;
 }
 
 /** The DNS names of a certificate (SAN), else its CN; lower-cased. */
