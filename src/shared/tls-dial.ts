@@ -39,9 +39,18 @@ export interface Dialed {
   ready: 'connect' | 'secureConnect';
 }
 
-/** Opens a connection to host:port, over TLS when `cfg` is set. */
-export function dial(host: string, port: number, cfg: UpstreamTlsConfig | undefined, opts: { allowHalfOpen?: boolean } = {}): Dialed {
+/**
+ * Opens a connection to host:port, over TLS when `cfg` is set. `alpn` overrides the cluster's
+ * list: an HTTP/2 upstream session passes ["h2"] (and checks `alpnProtocol` once ready).
+ */
+export function dial(
+  host: string,
+  port: number,
+  cfg: UpstreamTlsConfig | undefined,
+  { alpn, ...opts }: { allowHalfOpen?: boolean; alpn?: string[] } = {},
+): Dialed {
   if (cfg === undefined) return { socket: net.connect({ host, port, noDelay: true, ...opts }), ready: 'connect' };
+  const protocols = alpn ?? cfg.alpn;
   const servername = cfg.serverName ?? (net.isIP(host) === 0 ? host : undefined);
   let byHost = sessions.get(cfg);
   if (byHost === undefined) sessions.set(cfg, (byHost = new Map()));
@@ -54,7 +63,7 @@ export function dial(host: string, port: number, cfg: UpstreamTlsConfig | undefi
     secureContext: contextOf(cfg),
     rejectUnauthorized: !cfg.insecureSkip,
     ...(servername !== undefined ? { servername } : {}),
-    ...(cfg.alpn !== undefined ? { ALPNProtocols: cfg.alpn } : {}),
+    ...(protocols !== undefined ? { ALPNProtocols: protocols } : {}),
     ...(session !== undefined ? { session } : {}),
   });
   const cache = byHost;
