@@ -20,11 +20,13 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -f "$NGINX_STREAM_MODULE" ] || missing+=(libnginx-mod-stream)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# The TLS tests make their CA and certificates with the openssl command (test/helpers/certs.js).
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-bench-tools: all tools present (wrk h2load nginx haproxy curl taskset)"
+  echo "install-bench-tools: all tools present (wrk h2load nginx haproxy curl openssl taskset)"
   exit 0
 fi
 

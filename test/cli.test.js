@@ -80,8 +80,8 @@ const BAD_CONFIGS = [
   ],
   ['an unknown load balancer', 'cluster_manager.clusters[0].lb_type', (d) => (C(d).lb_type = 'LB_FASTEST')],
   [
-    'TLS turned on',
-    'servers[0].listeners[0].filter_chains[0].tls_context.status',
+    'TLS turned on without a certificate',
+    'servers[0].listeners[0].filter_chains[0].tls_context.cert_chain',
     (d) => (L(d).filter_chains[0].tls_context = { status: true }),
   ],
   ['a host port out of range', 'cluster_manager.clusters[0].hosts[0].address', (d) => (C(d).hosts[0].address = '10.0.0.1:70000')],

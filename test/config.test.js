@@ -288,10 +288,10 @@ describe('rejected configs name the JSON path of each problem', () => {
     assertProblem(parse(d), 'cluster_manager.clusters[0].lb_type', '"LB_FASTEST" is not supported; expected one of');
   });
 
-  test('rejects TLS turned on, since serving plaintext instead would change what clients get', () => {
+  test('rejects TLS turned on with a certificate file that cannot be read, naming its JSON path', () => {
     const d = base();
-    listener(d).filter_chains[0].tls_context = { status: true, cert_chain: '/c.pem', private_key: '/k.pem' };
-    assertProblem(parse(d), 'servers[0].listeners[0].filter_chains[0].tls_context.status', 'TLS is not implemented by mosnd yet');
+    listener(d).filter_chains[0].tls_context = { status: true, cert_chain: '/nonexistent/c.pem', private_key: '/nonexistent/k.pem' };
+    assertProblem(parse(d), 'servers[0].listeners[0].filter_chains[0].tls_context.cert_chain', 'cannot be read (/nonexistent/c.pem: ENOENT)');
   });
 
   test('rejects a host address with an impossible port and a host weight outside MOSN range', () => {

@@ -11,6 +11,7 @@ const { execFileSync } = require('node:child_process');
 const { Registry, stopPeer } = require('./lib/procs');
 const system = require('./lib/system');
 const { PEERS, SCENARIOS, select } = require('./lib/scenarios');
+const { benchCert } = require('./lib/tls-cert');
 const { sanity, sanityH2, measureLoad, measureIdle } = require('./lib/measure');
 const { measureUpgrades, measureUpgradeIdle } = require('./lib/upgrades');
 const { cpuTimes, cpuBusy } = require('./lib/proc-stats');
@@ -196,7 +197,7 @@ async function runShared(ctx, peer, todo, run, set) {
     for (const mode of [...new Set(todo.map((s) => s.scenario.mode))]) {
       const port = handle[`${mode}Port`];
       if (port) {
-        const bad = await (mode === 'h2' ? sanityH2 : sanity)(port, '/small', SMALL_BODY);
+        const bad = mode === 'h2' ? await sanityH2(port, '/small', SMALL_BODY) : await sanity(port, '/small', SMALL_BODY, mode === 'https');
         if (bad) broken[mode] = `sanity check (one GET through ${mode} port) failed: ${bad}`;
       } else if (peer[mode]) {
         broken[mode] = handle[`${mode}Unavailable`] || `no ${mode} port`;
@@ -214,7 +215,7 @@ async function runShared(ctx, peer, todo, run, set) {
         continue;
       }
       // "direct" gives the same figures to the http and tcp variants of one scenario: measure once.
-      const cacheKey = `${peer.id}|${handle[`${sc.mode}Port`]}|${sc.path}|${sc.conns}|${sc.kind}`;
+      const cacheKey = `${peer.id}|${sc.mode}|${handle[`${sc.mode}Port`]}|${sc.path}|${sc.conns}|${sc.kind}|${(sc.headers ?? []).join(',')}`;
       if (sc.kind === 'load' && ctx.cache.has(cacheKey)) {
         const prev = ctx.cache.get(cacheKey);
         set(s, { ...prev.result, note: `(same measurement as ${prev.scenario})` });
@@ -373,6 +374,8 @@ async function main() {
       cache: new Map(),
       upgrade: { ok: false, reason: 'not checked' },
       backend: null,
+      // The certificate of the HTTPS scenarios, made only when one of them runs.
+      tlsCert: sel.scenarios.some((s) => s.mode === 'https') ? benchCert(tmp) : null,
     };
     run.meta.versions = { ...system.toolVersions(REPO_ROOT), mosnd: `${mosndVersion(ctx)} @ ${gitDescribe(ctx.mosndRoot)}` };
     log(`CPU: ${cpu.model}, ${cpu.count} usable CPU(s); ${run.meta.pinning}`);

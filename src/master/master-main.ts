@@ -23,6 +23,7 @@ import { DnsClusters } from './health/dns';
 import { WATCHDOG_KILL_ENV, watchdogTimingsFromEnv } from './watchdog';
 import type { WorkerProcess } from './worker-process';
 import * as path from 'node:path';
+import { newTicketKeys, startTicketRotation, ticketRotateMs } from './tls-keys';
 import { UPGRADE_FINAL_EVENT_FLUSH_MS, WATCHDOG_INTERVAL_MS, WATCHDOG_WARN_MS } from '../shared/constants';
 import { lazy } from '../shared/lazy';
 
@@ -75,6 +76,10 @@ export class Master {
   }
 
   private upgrade: UpgradeCoordinator | null = null;
+  /** TLS session ticket keys (48 random bytes, base64) shared by every worker; an upgrade hands
+   *  them to the next generation so clients resume their sessions across it. */
+  private tlsTicketKeys = newTicketKeys();
+  private stopTicketRotation: () => void = () => {};
   /** Metrics, admin API, metrics sink, run-time log level. */
   private obs!: Observability;
   /** Active health checks of the upstream hosts: one probe stream per host for all workers. */
@@ -141,6 +146,14 @@ export class Master {
     if (watchdog.problem) this.log.warn(watchdog.problem);
     if (!watchdog.timings) this.log.warn(`the worker watchdog is off (${WATCHDOG_KILL_ENV}=0): a wedged worker keeps its slot`);
     this.supervisor = new Supervisor(config, { workers, generation, log: this.log, watchdog: watchdog.timings });
+    this.supervisor.tlsTicketKeys = this.tlsTicketKeys;
+    const rotation = ticketRotateMs();
+    if (rotation.problem) this.log.warn(rotation.problem);
+    this.stopTicketRotation = startTicketRotation(rotation.ms, (keys) => {
+      this.tlsTicketKeys = keys;
+      this.supervisor.setTlsTicketKeys(keys);
+      this.log.info({ everyMs: rotation.ms }, 'TLS session ticket keys rotated');
+    });
     this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
     this.createHealthChecker();
     this.obs.attach(this.supervisor);
@@ -163,6 +176,7 @@ export class Master {
     }
     const { config, warnings } = loaded;
     const generation = join.generation;
+    if (join.tlsTicketKeys !== '') this.tlsTicketKeys = join.tlsTicketKeys;
     this.log = createLogger({ path: config.logPath, level: config.logLevel, generation, worker: 'master' });
     for (const w of warnings) this.log.warn(`config: ${w}`);
     this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
@@ -268,7 +282,7 @@ export class Master {
         this.obs.suspendServers();
         this.startDrainingControl();
       },
-      handoverExtras: () => this.obs.handoverExtras(),
+      handoverExtras: async () => ({ ...(await this.obs.handoverExtras()), tlsTicketKeys: this.tlsTicketKeys }),
       finalCounters: () => this.obs.finalCounters(),
       onResumed: async () => {
         void this.closeDrainingControl();
@@ -363,9 +377,11 @@ export class Master {
     this.health?.update(this.supervisor.config.clusters);
   }
 
+  /** Stops the master's background work: health checks, DNS, ticket key rotation. */
   private stopUpstreamWatch(): void {
     this.health?.stop();
     this.dns?.stop();
+    this.stopTicketRotation();
   }
 
   private async exitAfterUpgrade(): Promise<void> {

@@ -69,6 +69,14 @@ export class Supervisor {
   /** The hosts the master's health checker sees as unhealthy now: each worker started gets
    *  them with its init (it starts with every host healthy). */
   unhealthyHosts: (() => Array<{ cluster: string; address: string }>) | null = null;
+  /** TLS session ticket keys (base64) every worker gets before its init. */
+  tlsTicketKeys: string | null = null;
+
+  /** New ticket keys (rotation): every running worker, and each one started later, gets them. */
+  setTlsTicketKeys(keys: string): void {
+    this.tlsTicketKeys = keys;
+    for (const s of this.slots) s.worker?.send({ t: 'tls-keys', keys });
+  }
   private readonly watchdog: Watchdog | null;
 
   constructor(config: MosndConfig, private readonly opts: SupervisorOptions) {
@@ -165,6 +173,7 @@ export class Supervisor {
     const upgrade = this.deferAccept && this.upgradeStart ? { transferPath: this.upgradeStart.transferPath(slot.id) } : undefined;
     // Before the init and its listeners (IPC keeps the order; the worker holds them until the
     // init): a worker (re)started now knows every host's state before it accepts anything.
+    if (this.tlsTicketKeys !== null) w.send({ t: 'tls-keys', keys: this.tlsTicketKeys });
     for (const h of this.unhealthyHosts?.() ?? []) w.send({ t: 'host-health', cluster: h.cluster, address: h.address, healthy: false });
     return w.start(this.config, [...this.listeners.values()], upgrade).then(() => {
       this.log.debug({ workerId: slot.id, workerPid: w.pid }, 'worker ready');

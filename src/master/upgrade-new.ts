@@ -21,6 +21,8 @@ export class UpgradeJoin {
   readonly reserved = new Map<string, ListenerDesc & { fd: number }>();
   /** The old generation's processes (shown as draining by `mosnd status`). */
   oldProcesses: OldProcessDesc[] = [];
+  /** The old generation's TLS session ticket keys (base64), '' when it sent none. */
+  tlsTicketKeys = '';
 
   private constructor(
     private readonly ch: FdChannel,
@@ -56,6 +58,7 @@ export class UpgradeJoin {
       join.received = all.filter((r) => !r.desc.name.startsWith(RESERVED_SOCKET_PREFIX));
       for (const r of all) if (r.desc.name.startsWith(RESERVED_SOCKET_PREFIX)) join.reserved.set(r.desc.name, { ...r.desc, fd: r.fd });
       join.oldProcesses = m.processes ?? [];
+      join.tlsTicketKeys = m.tlsTicketKeys ?? '';
       testKillPoint('new-master:listeners');
       return join;
     } catch (e) {

@@ -52,7 +52,7 @@ export interface UpgradeContext {
   onResumed(): Promise<void>;
   /** What travels with the listeners besides them: the admin/metrics sockets (reserved
    *  names), this generation's metric totals (encoded, '' for none) and its pids. */
-  handoverExtras?(): Promise<{ sockets: Array<ListenerDesc & { fd: number }>; counters: string; processes: OldProcessDesc[] }>;
+  handoverExtras?(): Promise<{ sockets: Array<ListenerDesc & { fd: number }>; counters: string; processes: OldProcessDesc[]; tlsTicketKeys?: string }>;
   /** The final metric totals, sent with `done` once the old workers have exited. */
   finalCounters?(): Promise<string>;
 }
@@ -180,6 +180,7 @@ export class UpgradeCoordinator {
           ],
           counters: extras.counters,
           processes: extras.processes,
+          ...(extras.tlsTicketKeys !== undefined ? { tlsTicketKeys: extras.tlsTicketKeys } : {}),
         }),
         [...listeners.map((l) => l.handle.fd), ...extras.sockets.map((x) => x.fd)],
       );

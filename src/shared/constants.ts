@@ -376,3 +376,32 @@ export const STREAM_REPLAY_BUFFER_BYTES = 64 * 1024;
  *  default is 30 s, which would let a slow head outlive request_headers_timeout by that
  *  much): a timeout fires at most this late. */
 export const H1_STREAM_TIMEOUT_CHECK_MS = 1_000;
+// ---- TLS (src/worker/tls/) -----------------------------------------------------------------
+
+/** A TLS handshake must finish within this from accept, or the connection is closed and
+ *  counted (mosnd_tls_handshake_errors_total{reason="timeout"}). A full handshake is two
+ *  round trips: 10 s covers the slowest real network with room, while Node's own default
+ *  (120 s) would let a client that opens connections and never finishes hold them 12× longer. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Upgrade: a TLS keep-alive connection (it cannot move) that is idle when the upgrade starts is
+ *  given this long to send its next request, which is answered with Connection: close; only a
+ *  connection still silent after it is closed. A client under load sends within milliseconds
+ *  and so never meets our close; one silent for a second is idle for real, and unlikely to send
+ *  in the instant we close (the close/request race of HTTP/1.1 keep-alive, which a client
+ *  answers by retrying an idempotent request). One second: the same wait as a fresh connection
+ *  gets on a drain (DRAIN_FRESH_CONNECTION_GRACE_MS), and short next to an upgrade's deadline. */
+export const TLS_UPGRADE_IDLE_GRACE_MS = 1_000;
+
+/** Session (and ticket) lifetime announced to clients, in seconds: OpenSSL's 300 s default is
+ *  shorter than the gap between a browser's visits to a page; 2 h is nginx's ssl_session_timeout advice
+ *  for a busy site and bounds how long one ticket stays usable. */
+export const TLS_SESSION_TIMEOUT_S = 7200;
+
+/** The master replaces the TLS session ticket keys this often (sent to every worker; the next
+ *  generation of an upgrade takes the current ones and rotates on from its own start). Node
+ *  keeps one ticket key per context, so a ticket made before a rotation no longer resumes:
+ *  each client does one full handshake per rotation. 12 h bounds how long one key (which
+ *  decrypts every session it sealed) is in use, the rotation nginx's and Envoy's guides ask for
+ *  (at least daily), at the cost of one full handshake per client twice a day. */
+export const TLS_TICKET_KEY_ROTATE_MS = 12 * 3600_000;

@@ -81,6 +81,9 @@ export interface MasterToWorker {
   /** The master's active health checker changed a host's state. A new worker gets one for
    *  each host unhealthy at that time just BEFORE its `init` (it applies them with the config;
    *  every host starts healthy). `address` is the host's address as written in the config. */
+  /** TLS session ticket keys (48 bytes, base64), the same for every worker of every
+   *  generation (src/worker/tls/ticket-keys.ts); sent before `init`. */
+  tlsKeys: { t: 'tls-keys'; keys: string };
   hostHealth: { t: 'host-health'; cluster: string; address: string; healthy: boolean };
   /** The watchdog's heartbeat (src/master/watchdog.ts), sent to ready workers every interval;
    *  answered by `pong` with the same seq, from the worker's event loop. */

@@ -68,6 +68,8 @@ export type MasterChannelMessage =
        *  prom-client's getMetricsAsJSON() shape, base64; '' for none. */
       counters: string;
       processes?: OldProcessDesc[];
+      /** TLS session ticket keys (base64): the new generation resumes the old one's sessions. */
+      tlsTicketKeys?: string;
     }
   | { t: 'ready'; workers: NewWorkerDesc[] }
   | { t: 'abort'; reason: string; details: string[] }
@@ -152,7 +154,8 @@ export function decodeMasterMessage(data: Buffer, fdCount: number): MasterChanne
           m.listeners.every(checkListener) &&
           // A string; an object is what versions before metrics carrying sent (no totals).
           (isStr(m.counters) || (typeof m.counters === 'object' && m.counters !== null && !Array.isArray(m.counters))) &&
-          (m.processes === undefined || (Array.isArray(m.processes) && m.processes.every(checkProcess)))
+          (m.processes === undefined || (Array.isArray(m.processes) && m.processes.every(checkProcess))) &&
+          (m.tlsTicketKeys === undefined || isStr(m.tlsTicketKeys))
         );
       case 'ready':
         return Array.isArray(m.workers) && m.workers.every(checkWorker);

@@ -102,7 +102,9 @@ export class AccessLog {
       `,"upstream_ms":${r.upstreamMs >= 0 ? millis3(r.upstreamMs) : -1}` +
       `,"cluster":${jsonString(r.cluster || '-')},"response_flags":"${r.flag || '-'}","attempts":${r.attempts}` +
       // gRPC calls only (Envoy's %GRPC_STATUS_NUMBER%): other lines keep their fields.
-      `${r.grpcStatus >= 0 ? `,"grpc_status":${r.grpcStatus}` : ''}}\n`;
+      // gRPC calls only (Envoy's %GRPC_STATUS_NUMBER%), mTLS requests only: other lines keep their fields.
+      `${r.grpcStatus >= 0 ? `,"grpc_status":${r.grpcStatus}` : ''}` +
+      `${r.clientCert !== '' ? `,"client_cert":${jsonString(r.clientCert)}` : ''}}\n`;
     for (const w of ws) {
       w.batch += line;
       if (w.batch.length >= ACCESS_LOG_BUFFER_BYTES) handOver(w);

@@ -48,6 +48,8 @@ export interface RequestRecord {
   attempts: number;
   /** A gRPC call's grpc-status (stream/grpc.ts); -1 for other requests or when none came. */
   grpcStatus: number;
+  /** The verified TLS client certificate's subject ("CN=alice,OU=x"); '' without one. */
+  clientCert: string;
 }
 
 export interface TrackedConnection {

@@ -17,6 +17,7 @@ import { TcpProxyConnection } from './tcp/tcp-proxy';
 import { H2Front } from './h2/front';
 import { AutoSniff } from './h2/sniff';
 import { H1StreamFront } from './stream/h1-front';
+import { TlsFront } from './tls/front';
 
 interface Entry {
   server: net.Server;
@@ -25,6 +26,9 @@ interface Entry {
   h2: H2Front | null;
   /** HTTP/1.1 clients to HTTP/2 upstreams (upstream_protocol Http2), made at the first such connection. */
   h1s?: H1StreamFront;
+  /** The TLS entry (an enabled tls_context), made at the first connection; a reload that
+   *  changes the listener's TLS replaces it (new handshakes only). */
+  tls: TlsFront | null;
 }
 
 export class WorkerListeners {
@@ -64,7 +68,12 @@ export class WorkerListeners {
     this.configs = new Map(listeners.map((l) => [l.name, l]));
     for (const [name, e] of this.entries) {
       const cfg = this.configs.get(name);
-      if (cfg) e.config = cfg;
+      if (!cfg) continue;
+      if (e.tls !== null && JSON.stringify(cfg.tls) !== JSON.stringify(e.config.tls)) {
+        e.tls.retire();
+        e.tls = null;
+      }
+      e.config = cfg;
     }
   }
 
@@ -88,7 +97,7 @@ export class WorkerListeners {
     const old = this.entries.get(name);
     if (old) old.server.close();
     const server = net.createServer({ allowHalfOpen: true, noDelay: true });
-    const entry: Entry = { server, config, h2: null };
+    const entry: Entry = { server, config, h2: null, tls: old?.tls ?? null };
     server.on('connection', (socket) => this.onConnection(entry, socket));
     server.on('error', (err) => this.ctx.log.error({ err, listener: name }, 'listener error'));
     this.entries.set(name, entry);
@@ -138,7 +147,9 @@ export class WorkerListeners {
       this.open.set(cfg.name, open + 1);
       socket.once('close', () => this.open.set(cfg.name, (this.open.get(cfg.name) ?? 1) - 1));
     }
-    if (cfg.kind === 'tcp') {
+    if (cfg.kind === 'http' && cfg.tls !== undefined) {
+      this.acceptTls(entry, socket);
+    } else if (cfg.kind === 'tcp') {
       new TcpProxyConnection(socket, this.ctx, {
         listener: cfg.name,
         cluster: cfg.tcpCluster ?? '',
@@ -163,15 +174,19 @@ export class WorkerListeners {
     })));
   }
 
-  /** Http2 (prior knowledge) goes to nghttp2 at once (h2/front.ts); Auto sniffs the first bytes (h2/sniff.ts). */
-  private acceptHttp2(entry: Entry, socket: net.Socket, cfg: ListenerConfig): void {
-    const timeouts = clientTimeouts(cfg);
-    const front = (entry.h2 ??= new H2Front(this.ctx, () => ({
+  private h2Front(entry: Entry): H2Front {
+    return (entry.h2 ??= new H2Front(this.ctx, () => ({
       listenerName: entry.config.name,
       routerName: entry.config.routerConfigName ?? '',
       upstreamProtocol: entry.config.upstreamProtocol === 'Http1' ? 'Http1' : 'Http2',
       idleMs: clientTimeouts(entry.config).idleMs,
     })));
+  }
+
+  /** Http2 (prior knowledge) goes to nghttp2 at once (h2/front.ts); Auto sniffs the first bytes (h2/sniff.ts). */
+  private acceptHttp2(entry: Entry, socket: net.Socket, cfg: ListenerConfig): void {
+    const timeouts = clientTimeouts(cfg);
+    const front = this.h2Front(entry);
     if (cfg.downstreamProtocol === 'Http2') {
       front.serve(socket, null);
       return;
@@ -189,6 +204,29 @@ export class WorkerListeners {
         conn.inject(read);
       },
     });
+  }
+
+  /** TLS (tls/front.ts): the handshake, then ALPN picks the codec; no ALPN: the listener's protocol. */
+  private acceptTls(entry: Entry, socket: net.Socket): void {
+    const http1 = (s: net.Socket): void => {
+      const cfg = entry.config;
+      if (cfg.upstreamProtocol === 'Http2') {
+        this.h1Streams(entry).serve(s, null);
+        return;
+      }
+      const conn = new HttpConnection(s, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg));
+      // A handshake that finished during a drain or an upgrade: this connection cannot move.
+      if (this.ctx.draining || this.ctx.handoverMode) conn.drain();
+    };
+    const front = (entry.tls ??= new TlsFront(this.ctx, entry.config.name, entry.config.tls!, {
+      http2: (s) => this.h2Front(entry).serve(s, null),
+      http1,
+      listenerProtocol: (s) => {
+        if (entry.config.downstreamProtocol === 'Http1' || entry.config.downstreamProtocol === undefined) http1(s);
+        else this.acceptHttp2(entry, s, entry.config);
+      },
+    }));
+    front.serve(socket);
   }
 
   /** Stops accepting on one listener; its live connections are left alone. */

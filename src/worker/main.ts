@@ -4,6 +4,7 @@
  * draining → exit. If the master disappears (IPC disconnect), the worker drains and exits so
  * no orphan keeps serving an old config.
  */
+import { setTicketKeys } from './tls/ticket-keys';
 import { createLogger, Logger, reopenLogFile } from '../shared/logger';
 import type { MasterMessage, MasterToWorker, WorkerMessage, WorkerStats } from '../shared/ipc';
 import { isMasterMessage } from '../shared/ipc';
@@ -84,6 +85,9 @@ class Worker {
         return;
       case 'reopen-logs':
         this.reopenLogs();
+        return;
+      case 'tls-keys':
+        setTicketKeys(Buffer.from(msg.keys, 'base64'));
         return;
       case 'host-health':
         if (this.ctx) this.ctx.clusters.setHostHealth(msg.cluster, msg.address, msg.healthy);

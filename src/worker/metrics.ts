@@ -12,6 +12,7 @@ import type { RequestRecord, WorkerContext } from './context';
 import type { ClusterStats } from './cluster/cluster';
 import type { HostStats } from './cluster/host';
 import type { MetricJson, MetricsSnapshot } from '../shared/ipc';
+import { tlsMetrics } from './tls/stats';
 
 /** Upper bounds (seconds) of the latency histograms: from half a millisecond (a local
  *  upstream on keep-alive) to a minute (past the default route timeout of 15 s). */
@@ -259,7 +260,7 @@ export class WorkerMetrics {
     }
     for (const [cluster, h] of this.upstreamTime) h.export(M.upRqTime, { cluster }, up.rqTime.values);
 
-    return [cxTotal, cxActive, cxOverflow, shed, rapid, paused, rqTotal, rqActive, rqXx, rqFlag, rqGrpc, rqTime, ...Object.values(up), ...Object.values(host)];
+    return [cxTotal, cxActive, cxOverflow, shed, rapid, paused, rqTotal, rqActive, rqXx, rqFlag, rqGrpc, rqTime, ...Object.values(up), ...Object.values(host), ...tlsMetrics()];
   }
 
   private track<S extends object, X extends object>(

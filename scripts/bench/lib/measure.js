@@ -4,6 +4,7 @@
 
 const http = require('node:http');
 const http2 = require('node:http2');
+const https = require('node:https');
 const { runWrk } = require('./wrk');
 const { runH2load } = require('./h2load');
 const { IdleClient } = require('./idle');
@@ -17,9 +18,10 @@ function pidsOf(handle) {
 }
 
 /** One GET through the peer; resolves to null when the body is the backend's, else a reason. */
-function sanity(port, urlPath, expectBody) {
+function sanity(port, urlPath, expectBody, tls = false) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: SANITY_TIMEOUT_MS }, (res) => {
+    const get = tls ? https.get : http.get;
+    const req = get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: SANITY_TIMEOUT_MS, ...(tls ? { rejectUnauthorized: false } : {}) }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -80,16 +82,16 @@ function loadTool(scenario) {
 }
 
 async function warmUp(ctx, url, scenario) {
-  if (ctx.warmupS > 0) await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.warmupS, cpus: ctx.plan.load });
+  if (ctx.warmupS > 0) await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.warmupS, cpus: ctx.plan.load, headers: scenario.headers ?? [] });
 }
 
 /** wrk after a warm-up; proxy CPU time per request and RSS from /proc. */
 async function measureLoad(ctx, peer, handle, scenario) {
-  const url = `http://127.0.0.1:${portOf(handle, scenario)}${scenario.path}`;
+  const url = `${scenario.mode === 'https' ? 'https' : 'http'}://127.0.0.1:${portOf(handle, scenario)}${scenario.path}`;
   await warmUp(ctx, url, scenario);
   const before = peer.isProxy ? cpuByPid(pidsOf(handle)) : new Map();
   const machineBefore = cpuTimes();
-  const w = await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.durationS, cpus: ctx.plan.load });
+  const w = await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.durationS, cpus: ctx.plan.load, headers: scenario.headers ?? [] });
   const busy = cpuBusy(machineBefore, cpuTimes());
   const pids = peer.isProxy ? pidsOf(handle) : [];
   const cpu = peer.isProxy ? cpuDelta(before, cpuByPid(pids)) : null;

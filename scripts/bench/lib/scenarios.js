@@ -89,6 +89,30 @@ const SCENARIOS = [
     quick: false,
     title: 'TCP proxy (L4 pipe), 1 MB HTTP responses through it, 16 connections',
   },
+  // HTTPS (TLS 1.3, the same self-signed P-256 certificate for every peer; lib/tls-cert.js).
+  {
+    id: 'tls-keepalive-64',
+    kind: 'load',
+    mode: 'https',
+    path: '/small',
+    conns: 64,
+    metric: 'rps',
+    quick: false,
+    title: 'HTTPS keep-alive, small response, 64 connections',
+  },
+  {
+    id: 'tls-handshake-64',
+    kind: 'load',
+    mode: 'https',
+    path: '/small',
+    conns: 64,
+    // Connection: close on every request: each one is a new TCP connection and a full TLS
+    // handshake (wrk resumes no session), the new-handshake rate.
+    headers: ['Connection: close'],
+    metric: 'rps',
+    quick: false,
+    title: 'HTTPS new connection per request (full TLS handshake each), 64 connections',
+  },
   {
     id: 'idle',
     kind: 'idle',

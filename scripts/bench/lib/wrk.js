@@ -11,8 +11,9 @@ const REPORT_SCRIPT = path.join(__dirname, '..', 'wrk-report.lua');
  * @param {{url: string, conns: number, threads: number, durationS: number, cpus: string|null}} opts
  * @returns {Promise<object>} requests, rps, bytesPerSec, latency percentiles (ms), errors
  */
-async function runWrk(registry, { url, conns, threads = 1, durationS, cpus }) {
+async function runWrk(registry, { url, conns, threads = 1, durationS, cpus, headers = [] }) {
   const args = [
+    ...headers.flatMap((h) => ['-H', h]),
     `-t${threads}`,
     `-c${conns}`,
     `-d${durationS}s`,

@@ -17,12 +17,14 @@ module.exports = {
   http: true,
   tcp: true,
   h2: true,
+  https: true,
   async start(ctx) {
     if (!which('haproxy')) throw new Unavailable('haproxy is not installed');
     const dir = peerDir(ctx, 'haproxy');
     const httpPort = await freePort();
     const h2Port = await freePort();
     const tcpPort = await freePort();
+    const httpsPort = ctx.tlsCert ? await freePort() : null;
     const b = ctx.backend.port;
     // An idle or pooled HTTP connection costs haproxy one fd, so the idle scenario needs maxconn
     // near the open-file limit. haproxy wants 2 x maxconn fds; with "no strict-limits" it warns
@@ -59,6 +61,10 @@ backend be_http
   http-reuse always
   server s1 127.0.0.1:${b}
 
+${httpsPort ? `frontend fe_https
+  bind 127.0.0.1:${httpsPort} ssl crt ${ctx.tlsCert.pem}
+  default_backend be_http
+` : ''}
 frontend fe_tcp
   mode tcp
   bind 127.0.0.1:${tcpPort}
@@ -74,7 +80,7 @@ backend be_tcp
       cpus: ctx.plan.proxy,
       logFile: path.join(dir, 'stdout.log'),
     });
-    await waitReady(proc, [httpPort, h2Port, tcpPort], 'haproxy');
-    return { httpPort, h2Port, tcpPort, proc, tag: dir };
+    await waitReady(proc, [httpPort, h2Port, tcpPort, ...(httpsPort ? [httpsPort] : [])], 'haproxy');
+    return { httpPort, h2Port, tcpPort, httpsPort, proc, tag: dir };
   },
 };

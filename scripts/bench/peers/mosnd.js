@@ -48,7 +48,7 @@ function config(httpPort, tcpPort, backendPort, tcpTargetPort = backendPort, h2P
             name: 'h2',
             address: `127.0.0.1:${h2Port}`,
             bind_port: true,
-            filter_chains: [{ filters: [{ type: 'proxy', config: { downstream_protocol: 'Http2', router_config_name: 'r' } }] }],
+            filter_chains: [{ filters: [{ type: 'proxy', config: { downstream_protocol: 'Http2', upstream_protocol: 'Http1', router_config_name: 'r' } }] }],
           },
           {
             name: 'tcp',
@@ -99,6 +99,7 @@ function makePeer(workers) {
     http: true,
     tcp: true,
     h2: true,
+    https: true,
     /**
      * `tcpTarget`: port the tcp_proxy listener forwards to (default: the backend); `dirName`: the
      * instance's private directory (its name tags every process of it, upgrades included).
@@ -110,9 +111,19 @@ function makePeer(workers) {
       fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
       const httpPort = await freePort();
       const tcpPort = await freePort();
-      const h2Port = await freePort();
+      const httpsPort = ctx.tlsCert ? await freePort() : null;
       const file = path.join(dir, 'mosnd.json');
-      fs.writeFileSync(file, JSON.stringify(config(httpPort, tcpPort, ctx.backend.port, tcpTarget, h2Port), null, 2));
+      const h2Port = await freePort();
+      const cfg = config(httpPort, tcpPort, ctx.backend.port, tcpTarget, h2Port);
+      if (httpsPort) {
+        // The HTTPS scenarios: the HTTP listener again, with TLS (only when one of them runs).
+        const https = structuredClone(cfg.servers[0].listeners[0]);
+        https.name = 'https';
+        https.address = `127.0.0.1:${httpsPort}`;
+        https.filter_chains[0].tls_context = { status: true, cert_chain: ctx.tlsCert.cert, private_key: ctx.tlsCert.key };
+        cfg.servers[0].listeners.push(https);
+      }
+      fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
       const args = [bin(ctx), 'start', '-c', file, '--workers', String(workers), '--run-dir', runDir];
       const proc = ctx.registry.spawn(id, process.execPath, args, {
         cpus: workers === 1 ? ctx.plan.proxy : ctx.plan.proxy2,
@@ -124,7 +135,7 @@ function makePeer(workers) {
         listening += (text.match(/listening/g) || []).length;
       });
       try {
-        await waitReady(proc, [httpPort, h2Port, tcpPort], 'mosnd');
+        await waitReady(proc, [httpPort, h2Port, tcpPort, ...(httpsPort ? [httpsPort] : [])], 'mosnd');
       } catch (e) {
         await ctx.registry.stop(proc, 'SIGINT', 2000);
         throw new Unavailable(e.message);
@@ -132,10 +143,11 @@ function makePeer(workers) {
       // One `listening` line per listener is the contract; wait for them (workers may still be
       // starting behind a listening socket the master already holds), but go on without them.
       const deadline = Date.now() + MOSND_LISTENING_LINES_TIMEOUT_MS;
-      while (listening < LISTENERS && Date.now() < deadline && !proc.exited) await new Promise((r) => setTimeout(r, 50));
+      const want = LISTENERS + (httpsPort ? 1 : 0);
+      while (listening < want && Date.now() < deadline && !proc.exited) await new Promise((r) => setTimeout(r, 50));
       if (proc.exited) throw new Unavailable(`mosnd exited after start: ${proc.lastLines(3)}`);
-      const note = listening < LISTENERS ? `only ${listening} "listening" line(s) seen` : null;
-      return { httpPort, h2Port, tcpPort, proc, tag: dir, runDir, note };
+      const note = listening < want ? `only ${listening} "listening" line(s) seen` : null;
+      return { httpPort, h2Port, tcpPort, httpsPort, proc, tag: dir, runDir, note };
     },
   };
 }

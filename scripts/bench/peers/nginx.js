@@ -21,6 +21,7 @@ module.exports = {
   http: true,
   tcp: true,
   h2: true,
+  https: true,
   async start(ctx) {
     if (!which('nginx')) throw new Unavailable('nginx is not installed');
     const dir = peerDir(ctx, 'nginx');
@@ -28,6 +29,7 @@ module.exports = {
     const h2Port = await freePort();
     const stream = fs.existsSync(NGINX_STREAM_MODULE);
     const tcpPort = stream ? await freePort() : null;
+    const httpsPort = ctx.tlsCert ? await freePort() : null;
     const b = ctx.backend.port;
     const conf = `${stream ? `load_module ${NGINX_STREAM_MODULE};` : ''}
 ${nginxPreamble(dir, ctx.nofile)}
@@ -59,6 +61,18 @@ http {
       proxy_max_temp_file_size 0;
     }
   }
+${httpsPort ? `  server {
+    listen 127.0.0.1:${httpsPort} ssl backlog=4096;
+    ssl_certificate ${ctx.tlsCert.cert};
+    ssl_certificate_key ${ctx.tlsCert.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets on;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }` : ''}
 }
 ${stream ? `stream {
   upstream tcp_backend { server 127.0.0.1:${b}; }
@@ -71,7 +85,7 @@ ${stream ? `stream {
       logFile: path.join(dir, 'stdout.log'),
     });
     try {
-      await waitReady(proc, stream ? [httpPort, h2Port, tcpPort] : [httpPort, h2Port], 'nginx');
+      await waitReady(proc, [httpPort, h2Port, ...(stream ? [tcpPort] : []), ...(httpsPort ? [httpsPort] : [])], 'nginx');
     } catch (e) {
       let errLog = '';
       try {
@@ -81,6 +95,6 @@ ${stream ? `stream {
       }
       throw new Error(`${e.message} ${errLog}`);
     }
-    return { httpPort, h2Port, tcpPort, proc, tag: dir, tcpUnavailable: stream ? null : 'nginx stream module not installed' };
+    return { httpPort, h2Port, tcpPort, httpsPort, proc, tag: dir, tcpUnavailable: stream ? null : 'nginx stream module not installed' };
   },
 };

@@ -9,6 +9,7 @@
  * sockets received), `suspendServers()` when an upgrade commits (`resumeServers()` if the
  * new generation then dies), `close()` when it stops.
  */
+import { tlsCertExpiry } from './tls-metrics';
 import * as fs from 'node:fs';
 import type PidUsage from 'pidusage';
 import type { LogLevel, MosndConfig } from '../../shared/config/model';
@@ -372,6 +373,7 @@ export class Observability {
           ];
         }),
       ),
+      tlsCertExpiry(sup?.config),
       m('mosnd_upgrades_total', 'counter', 'Upgrades (mosnd upgrade, SIGUSR2) by result', [
         { labels: { result: 'ok' }, value: this.upgrades.ok },
         { labels: { result: 'failed' }, value: this.upgrades.failed },

@@ -74,6 +74,7 @@ class HostSession {
       host: host.host,
       port,
       timeoutMs: config.timeoutMs,
+      ...(config.tls !== undefined ? { tls: config.tls } : {}),
       ...(config.httpPath !== undefined
         ? { httpPath: config.httpPath, authority: config.httpPort === undefined ? host.address : hostPort(host.host, port) }
         : {}),

@@ -6,6 +6,8 @@
  */
 import * as net from 'node:net';
 import { grpcProbe } from './grpc-probe';
+import type { UpstreamTlsConfig } from '../../shared/config/model';
+import { dial } from '../../shared/tls-dial';
 
 export interface ProbeTarget {
   host: string;
@@ -17,6 +19,8 @@ export interface ProbeTarget {
   /** gRPC check: the service asked about ('' = the whole server); absent = not a gRPC check. */
   grpcService?: string;
   timeoutMs: number;
+  /** The cluster's TLS: the check connects (and GETs) over TLS. */
+  tls?: UpstreamTlsConfig;
 }
 
 export interface ProbeResult {
@@ -36,7 +40,7 @@ const MAX_INTERIM_BYTES = 16 * 1024;
 export function probe(t: ProbeTarget, done: (r: ProbeResult) => void): () => void {
   if (t.grpcService !== undefined) return grpcProbe(t, describeError, done);
   let finished = false;
-  const socket = net.connect({ host: t.host, port: t.port, noDelay: true });
+  const { socket, ready } = dial(t.host, t.port, t.tls);
   const finish = (ok: boolean, reason: string): void => {
     if (finished) return;
     finished = true;
@@ -47,7 +51,7 @@ export function probe(t: ProbeTarget, done: (r: ProbeResult) => void): () => voi
   const timer = setTimeout(() => finish(false, `no ${t.httpPath === undefined ? 'connection' : 'answer'} within ${t.timeoutMs} ms`), t.timeoutMs);
   socket.on('error', (err: NodeJS.ErrnoException) => finish(false, describeError(err)));
   socket.on('close', () => finish(false, 'connection closed before the status line'));
-  socket.once('connect', () => {
+  socket.once(ready, () => {
     if (t.httpPath === undefined) {
       finish(true, 'connected');
       return;

@@ -71,6 +71,55 @@ export interface ListenerConfig {
   tcpIdleTimeoutMs?: number;
   /** MOSN `access_logs` (enabled ones): one JSON line per HTTP request to each path ('stdout', 'stderr' or a file). */
   accessLogs?: AccessLogConfig[];
+  /** The filter chain's `tls_context` / `tls_context_set` with `status: true` (tls.ts). */
+  tls?: ListenerTlsConfig;
+}
+
+/**
+ * TLS settings with the PEM text read and checked by the master (src/shared/config/tls.ts),
+ * so workers never read files and a reload carries the certificates it validated.
+ */
+export interface TlsMaterial {
+  /** PEM: the certificate chain and its key (a key field name that /config_dump redacts). */
+  certChain?: string;
+  privateKey?: string;
+  /** PEM bundle of the CAs that verify the peer. */
+  ca?: string;
+  /** OpenSSL cipher list (`cipher_suites`), curve list (`ecdh_curves`), protocol bounds. */
+  ciphers?: string;
+  ecdhCurve?: string;
+  minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+}
+
+export interface ServerCertConfig extends TlsMaterial {
+  certChain: string;
+  privateKey: string;
+  /** Lower-cased names SNI picks this certificate by: its SAN DNS names (or CN), `*.x` wildcards
+   *  included, plus the context's `server_name`. */
+  names: string[];
+  /** When the certificate expires, seconds since the epoch (mosnd_tls_cert_expiry_timestamp_seconds). */
+  notAfter: number;
+}
+
+export interface ListenerTlsConfig {
+  /** One per enabled context; the first also serves clients that send no (or an unknown) SNI. */
+  certs: ServerCertConfig[];
+  /** Ask for a client certificate and verify it against `ca` (verify_client). */
+  verifyClient: boolean;
+  /** Refuse a client without a certificate (require_client_cert, or verify_client alone). */
+  requireClientCert: boolean;
+  /** ALPN protocols offered, in order (`alpn`, else from downstream_protocol). */
+  alpn: string[];
+}
+
+export interface UpstreamTlsConfig extends TlsMaterial {
+  /** SNI and the name the server's certificate must carry (`server_name`, else the host). */
+  serverName?: string;
+  /** `insecure_skip`: the server's certificate is not verified. */
+  insecureSkip: boolean;
+  /** ALPN protocols offered (`alpn`, else from the cluster's upstream protocol). */
+  alpn?: string[];
 }
 
 export interface AccessLogConfig {
@@ -204,6 +253,9 @@ export interface HealthCheckConfig {
   grpcService?: string;
   /** gRPC check: the :authority sent (Envoy grpc_health_check.authority); absent = the host's address. */
   grpcAuthority?: string;
+  /** The cluster's tls_context: checks connect over TLS as traffic does (a host whose
+   *  certificate does not verify is unhealthy). */
+  tls?: UpstreamTlsConfig;
 }
 
 /** Passive health checking (cluster.outlier_detection, Envoy's meaning), per worker. */
@@ -239,6 +291,8 @@ export interface ClusterConfig {
   hosts: HostConfig[];
   /** STRICT_DNS / LOGICAL_DNS clusters only. */
   dns?: DnsConfig;
+  /** The cluster's `tls_context` with `status: true`: TLS to every host. */
+  tls?: UpstreamTlsConfig;
 }
 
 /**

@@ -7,8 +7,9 @@ import type { RawCluster } from './mosn-schema';
 import { Ctx, joinPath, pathOf, show } from './schema';
 import { parseHostPort } from './address';
 import * as D from './defaults';
+import { upstreamTls, type TlsLoad } from './tls';
 
-export function normalizeClusters(raw: RawCluster[], ctx: Ctx): ClusterConfig[] {
+export function normalizeClusters(raw: RawCluster[], ctx: Ctx, load?: TlsLoad): ClusterConfig[] {
   const byName = new Map<string, string>(); // name -> path of its first definition
   const out: ClusterConfig[] = [];
   for (const c of raw) {
@@ -19,12 +20,12 @@ export function normalizeClusters(raw: RawCluster[], ctx: Ctx): ClusterConfig[] 
       continue;
     }
     byName.set(c.name, at);
-    out.push(normalizeCluster(c, ctx));
+    out.push(normalizeCluster(c, ctx, load));
   }
   return out;
 }
 
-function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
+function normalizeCluster(c: RawCluster, ctx: Ctx, load: TlsLoad | undefined): ClusterConfig {
   const at = pathOf(c);
   const thresholds = c.circuit_breakers ?? [];
   if (thresholds.length > 1) {
@@ -47,6 +48,7 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
   const lbType = (c.lb_type ?? 'LB_ROUNDROBIN').replace(/^LB_/, '') as LbType;
   warnIgnoredWeights(c, lbType, ctx);
   const dns = normalizeDns(c, hosts, ctx);
+  const tls = load ? upstreamTls(c.tls_context, undefined, load) : undefined;
   return {
     name: c.name,
     lbType,
@@ -55,10 +57,11 @@ function normalizeCluster(c: RawCluster, ctx: Ctx): ClusterConfig {
     maxIdlePerHost: Math.min(D.DEFAULT_MAX_IDLE_PER_HOST, circuitBreakers.maxConnections),
     idleTimeoutMs: c.idle_timeout ?? D.DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     circuitBreakers,
-    ...(healthCheck ? { healthCheck } : {}), // no `undefined` keys: the model travels as JSON
+    ...(healthCheck ? { healthCheck: tls ? { ...healthCheck, tls } : healthCheck } : {}), // no `undefined` keys: the model travels as JSON
     ...(outlierDetection ? { outlierDetection } : {}),
     hosts,
     ...(dns ? { dns } : {}),
+    ...(tls ? { tls } : {}),
   };
 }
 

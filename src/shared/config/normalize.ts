@@ -13,6 +13,7 @@ import { parseHostPort } from './address';
 import { normalizeClusters } from './normalize-clusters';
 import { KnownNames, knownNames, normalizeRouter } from './normalize-routes';
 import * as D from './defaults';
+import { listenerTls, tlsLoad, type TlsLoad } from './tls';
 
 export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig | undefined {
   if (raw.servers.length === 0) {
@@ -26,11 +27,12 @@ export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig
     ctx.warn(joinPath('servers', 1), 'only servers[0] is served by mosnd; this server and any after it are ignored');
   }
   const server = raw.servers[0];
-  const clusters = normalizeClusters(raw.cluster_manager?.clusters ?? [], ctx);
+  const load = tlsLoad(source, ctx);
+  const clusters = normalizeClusters(raw.cluster_manager?.clusters ?? [], ctx, load);
   const clusterNames = knownNames('cluster', clusters.map((c) => c.name));
   const routers = normalizeRouters(collectRouterConfigs(server), clusterNames, ctx);
   const routerNames = knownNames('router config', routers.map((r) => r.name));
-  const listeners = normalizeListeners(server.listeners, routerNames, clusterNames, ctx);
+  const listeners = normalizeListeners(server.listeners, routerNames, clusterNames, ctx, load);
   const admin = normalizeAdmin(raw);
   const prometheus = normalizePrometheus(raw, ctx);
   checkAddressConflicts(listeners, admin, prometheus, ctx);
@@ -96,12 +98,12 @@ interface Placed<T> {
   path: string;
 }
 
-function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: KnownNames, ctx: Ctx): Placed<ListenerConfig>[] {
+function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: KnownNames, ctx: Ctx, load: TlsLoad): Placed<ListenerConfig>[] {
   if (raw.length === 0) ctx.warn(joinPath(joinPath('servers', 0), 'listeners'), 'no listeners: mosnd serves nothing but its admin API');
   const byName = new Map<string, string>();
   const out: Placed<ListenerConfig>[] = [];
   for (const l of raw) {
-    const listener = normalizeListener(l, routers, clusters, ctx);
+    const listener = normalizeListener(l, routers, clusters, ctx, load);
     if (!listener) continue;
     const first = byName.get(listener.name);
     if (first !== undefined) {
@@ -114,7 +116,7 @@ function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: K
   return out;
 }
 
-function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownNames, ctx: Ctx): ListenerConfig | undefined {
+function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownNames, ctx: Ctx, load: TlsLoad): ListenerConfig | undefined {
   const at = pathOf(l);
   const { host, port } = parseHostPort(l.address, { emptyHost: '0.0.0.0' })!; // the schema checked it
   if (l.bind_port === false) {
@@ -147,8 +149,15 @@ function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownN
     return undefined;
   }
   const f = main[0];
-  if (f.type === 'proxy') return httpListener(base, f, routers, ctx);
+  if (f.type === 'proxy') {
+    const http = httpListener(base, f, routers, ctx);
+    const tls = listenerTls(chain, DEFAULT_ALPN[http?.downstreamProtocol ?? 'Http1'], load);
+    return http && tls ? { ...http, tls } : http;
+  }
   if (f.type === 'tcp_proxy') {
+    if (listenerTls(chain, [], load) !== undefined) {
+      ctx.error(joinPath(pathOf(chain), chain.tls_context_set ? 'tls_context_set' : 'tls_context'), 'TLS on a tcp_proxy listener is not implemented by mosnd yet; expected TLS on a "proxy" (HTTP) listener');
+    }
     for (const key of ['connection_idle_timeout', 'request_headers_timeout'] as const) {
       if (l[key] !== undefined) ctx.warn(joinPath(at, key), 'applies to HTTP listeners only; ignored (tcp_proxy has its own idle_timeout)');
     }
@@ -156,6 +165,13 @@ function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownN
   }
   return undefined;
 }
+
+/** ALPN offered when the tls_context has no `alpn`: what the listener's protocol serves. */
+const DEFAULT_ALPN: Record<NonNullable<ListenerConfig['downstreamProtocol']>, string[]> = {
+  Http1: ['http/1.1'],
+  Http2: ['h2'],
+  Auto: ['h2', 'http/1.1'],
+};
 
 type ListenerBase = Pick<
   ListenerConfig,

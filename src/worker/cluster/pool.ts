@@ -4,8 +4,8 @@
  * circuit breaker, and past it requests wait in a bounded pending queue (max_pending_requests)
  * or overflow (503, flag UO).
  */
-import * as net from 'node:net';
 import { UpstreamConn } from './upstream-conn';
+import { dial } from '../../shared/tls-dial';
 import type { UpstreamHost } from './host';
 import type { Cluster } from './cluster';
 import { TCP_KEEPALIVE_DELAY_MS } from '../../shared/constants';
@@ -81,7 +81,8 @@ export class Http1Pool {
     this.open++;
     this.cluster.openConnections++;
     this.host.stats.cxTotal++;
-    const socket = net.connect({ host: this.host.host, port: this.host.port, noDelay: true });
+    // Plain TCP, or TLS when the cluster has a tls_context (tls/upstream.ts).
+    const { socket, ready } = dial(this.host.host, this.host.port, this.cluster.config.tls);
     socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
     const conn = new UpstreamConn(socket, this.host, (c) => this.retire(c));
     const timer = setTimeout(() => fail('connect-timeout'), this.cluster.config.connectTimeoutMs);
@@ -94,7 +95,7 @@ export class Http1Pool {
       socket.destroy();
       cb(why, null, false);
     };
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       if (done) return;
       done = true;
       clearTimeout(timer);

@@ -5,8 +5,8 @@
  * the bytes already read for sniffing put back first (unshift: Node's http2 reads what waits
  * in the socket's buffer before it takes over the socket).
  *
- * Auto listeners sniff the first bytes first (sniff.ts). TLS with ALPN "h2" will select HTTP/2
- * the same way when listeners get TLS: `serve()` is the hook.
+ * Auto listeners sniff the first bytes first (sniff.ts). A TLS listener whose client agreed
+ * ALPN "h2" hands its TLS socket to `serve()` (tls/front.ts).
  */
 import * as http2 from 'node:http2';
 import type * as net from 'node:net';
@@ -36,6 +36,11 @@ export class H2Front {
   /** Serves `socket` as HTTP/2; `read` are bytes already taken from it (the sniffed preface). */
   serve(socket: net.Socket, read: Buffer | null): void {
     if (read !== null && read.length > 0) socket.unshift(read);
+    // A TLS client that agreed no ALPN (prior knowledge on an Http2 listener, or sniffed on an
+    // Auto one): Node's http2 server would take alpnProtocol false for HTTP/1.1 and drop the
+    // connection, but the listener's config (or the preface) already says HTTP/2.
+    const t = socket as net.Socket & { encrypted?: boolean; alpnProtocol?: string | false };
+    if (t.encrypted === true && t.alpnProtocol !== 'h2') t.alpnProtocol = 'h2';
     this.server.emit('connection', socket);
   }
 }

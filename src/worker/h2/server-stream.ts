@@ -10,6 +10,7 @@
 import * as http2 from 'node:http2';
 import { h2Fields } from '../stream/headers';
 import type { DownstreamStream, ResetReason, ResponseHeaders, StreamHandler, UpstreamProtocol } from '../stream/types';
+import type { TlsPeer } from '../tls/peer';
 
 const {
   NGHTTP2_CANCEL,
@@ -29,6 +30,7 @@ const RESET_CODES: Readonly<Record<ResetReason, number>> = {
 /** What the session gives its streams. */
 export interface H2StreamOwner {
   readonly clientIp: string;
+  readonly tls: TlsPeer | null;
   readonly listenerName: string;
   readonly routerName: string;
   readonly upstreamProtocol: UpstreamProtocol;
@@ -40,6 +42,7 @@ export interface H2StreamOwner {
 export class H2DownstreamStream implements DownstreamStream {
   handler: StreamHandler | null = null;
   readonly clientIp: string;
+  readonly tls: TlsPeer | null;
   readonly listenerName: string;
   readonly routerName: string;
   readonly upstreamProtocol: UpstreamProtocol;
@@ -53,6 +56,7 @@ export class H2DownstreamStream implements DownstreamStream {
     private readonly owner: H2StreamOwner,
   ) {
     this.clientIp = owner.clientIp;
+    this.tls = owner.tls;
     this.listenerName = owner.listenerName;
     this.routerName = owner.routerName;
     this.upstreamProtocol = owner.upstreamProtocol;

@@ -17,6 +17,7 @@
  */
 import * as http2 from 'node:http2';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
+import { setXfcc, tlsPeerOf, type TlsPeer } from '../tls/peer';
 import { requestFromH2 } from '../stream/headers';
 import type { UpstreamProtocol } from '../stream/types';
 import { StreamExchange } from '../stream/proxy';
@@ -46,6 +47,8 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
   private resetWindowStart = 0;
   private resets = 0;
   private closing = false;
+  /** Over TLS (ALPN h2): the client's certificate, as XFCC on every request (tls/peer.ts). */
+  readonly tls: TlsPeer | null;
   /** Streams opened and not yet closed. */
   private openStreams = 0;
 
@@ -56,6 +59,7 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
   ) {
     const ip = session.socket?.remoteAddress ?? '';
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+    this.tls = tlsPeerOf(session.socket);
     this.listenerName = info.listenerName;
     this.routerName = info.routerName;
     this.upstreamProtocol = info.upstreamProtocol;
@@ -77,7 +81,9 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     const ds = new H2DownstreamStream(stream, this);
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     try {
-      const exchange = new StreamExchange(ds, this.ctx, requestFromH2(raw), endStream);
+      const req = requestFromH2(raw);
+      if (this.tls !== null) setXfcc(req.headers, this.tls);
+      const exchange = new StreamExchange(ds, this.ctx, req, endStream);
       ds.handler = exchange;
       exchange.start();
     } catch (err) {

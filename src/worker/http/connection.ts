@@ -64,13 +64,14 @@ import { upstreamFailedBeforeResponse } from './retry';
 import { lingeringClose } from './linger';
 import { dispatch } from './dispatch';
 import { onResponseBody, onResponseHeadBytes, RESPONSE_LIMITS } from './response-forward';
-import { detachForHandover, drainConnection, isMovable, parkAtBoundary, reattachAfterHandover } from './drain-handover';
+import { detachForHandover, drainConnection, drainForUpgrade, isMovable, parkAtBoundary, reattachAfterHandover } from './drain-handover';
 import { applyResponseHeaderMutations, RouteMatchResult } from '../router';
 import { unwatchIdle, watchIdle, type IdleWatched } from '../idle-sweep';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
+import { tlsPeerOf, type TlsPeer } from '../tls/peer';
 import { DOWNSTREAM_IDLE_TIMEOUT_MS, MAX_HEADER_BYTES, MAX_REQUEST_LINE_BYTES, REQUEST_HEAD_TIMEOUT_MS } from '../../shared/constants';
 
 /** How long a client may take (from the listener's config; see connection_idle_timeout). */
@@ -132,6 +133,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
   state = State.Head;
   readonly reader = new HeadReader(REQUEST_LIMITS);
   readonly clientIp: string;
+  /** Set on a TLS connection (tls/peer.ts): never moved on upgrade (its OpenSSL state stays in
+   *  this process), drained instead; its requests carry XFCC and x-forwarded-proto https. */
+  readonly tls: TlsPeer | null;
   /** Bytes received after the current request (pipelining), replayed when it is done. */
   pipelined: Buffer | null = null;
   closeAfter = false;
@@ -217,6 +221,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
   ) {
     const ip = socket.remoteAddress ?? '';
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+    this.tls = tlsPeerOf(socket);
     socket.setNoDelay(true);
     this.idleMs = timeouts.idleMs;
     // Shared listeners that find the connection on the socket, not six closures per
@@ -491,7 +496,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
   private nextRequest(): void {
     this.state = State.Head;
     this.reader.reset();
-    if (this.ctx.handoverMode) {
+    if (this.ctx.handoverMode && this.tls === null) {
       parkAtBoundary(this);
       return;
     }
@@ -501,8 +506,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
       this.closeGracefully();
       return;
     }
-    if (this.ctx.draining) {
-      // Drain: answer nothing more on this connection once the pipeline is empty.
+    if (this.ctx.draining || this.ctx.handoverMode) {
+      // Drain (or a TLS connection during an upgrade): answer nothing more on this connection once the pipeline is empty.
       if (p === null) {
         this.closeGracefully();
         return;
@@ -613,6 +618,13 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
 
   closeGracefully(): void {
     if (this.state === State.Closed) return;
+    if (this.tls !== null) {
+      // close_notify and FIN, then what still arrives is read and dropped: a request that
+      // crossed our close (an idle connection drained on upgrade) meets a clean close with no
+      // answer byte, which clients retry, never a reset that could discard our close_notify.
+      this.closeLingering();
+      return;
+    }
     this.state = State.Closed;
     this.socket.end();
     this.socket.destroySoon();
@@ -628,7 +640,13 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
   // ===================================================================== drain and handover
 
   movable(): boolean {
-    return isMovable(this);
+    return this.tls === null && isMovable(this);
+  }
+
+  /** A hot upgrade started: a TLS connection cannot move, so it drains (Connection: close on
+   *  its next answer; closed if it stays idle); plaintext ones park at their next boundary. */
+  handoverStarted(): void {
+    if (this.tls !== null) drainForUpgrade(this);
   }
 
   detach(): Detached {

@@ -13,6 +13,15 @@ import { retryBudget } from './retry';
 import { armRouteTimer } from './exchange-timers';
 import { tryUpstream } from './upstream-exchange';
 import { State, type HttpConnection } from './connection';
+import { setXfcc, type TlsPeer } from '../tls/peer';
+
+/** XFCC from the client's certificate (routes may match it), the client's own removed. */
+function setTlsRequestHeaders(peer: TlsPeer, req: RequestHead): void {
+  const watch = [req.summary.forwardedForIndex, req.summary.requestIdIndex];
+  setXfcc(req.headers, peer, watch);
+  req.summary.forwardedForIndex = watch[0];
+  req.summary.requestIdIndex = watch[1];
+}
 
 export function dispatch(c: HttpConnection, req: RequestHead): void {
   if (c.ctx.overloaded) {
@@ -24,6 +33,7 @@ export function dispatch(c: HttpConnection, req: RequestHead): void {
     c.localResponse(503, 'overloaded\n');
     return;
   }
+  if (c.tls !== null) setTlsRequestHeaders(c.tls, req);
   const table = c.ctx.routers.get(c.routerName);
   const route = table?.match(req);
   if (!route) {
@@ -38,7 +48,7 @@ export function dispatch(c: HttpConnection, req: RequestHead): void {
     return;
   }
   if (action.kind === 'redirect') {
-    const location = redirectLocation(route, req, 'http');
+    const location = redirectLocation(route, req, c.tls !== null ? 'https' : 'http');
     c.localResponse(action.responseCode, '', ['location', location]);
     return;
   }
@@ -71,6 +81,7 @@ export function dispatch(c: HttpConnection, req: RequestHead): void {
     requestId: req.summary.requestIdIndex === -1 ? nextRequestId() : undefined,
     transferEncoding: req.chunked ? sendableCodings(req.summary.transferEncoding) : '',
     contentLength: req.chunked ? -1 : req.contentLength,
+    https: c.tls !== null,
   });
   if (c.bodyDone) armRouteTimer(c);
   tryUpstream(c, undefined);

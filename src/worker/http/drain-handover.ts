@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Detached } from '../context';
 import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
-import { DRAIN_FRESH_CONNECTION_GRACE_MS } from '../../shared/constants';
+import { DRAIN_FRESH_CONNECTION_GRACE_MS, TLS_UPGRADE_IDLE_GRACE_MS } from '../../shared/constants';
 import { State, type HttpConnection } from './connection';
 
 /**
@@ -53,6 +53,19 @@ export function reattachAfterHandover(c: HttpConnection): void {
   startReading(c.socket);
   c.socket.resume();
   if (data !== null) c.feed(data);
+}
+
+/**
+ * Upgrade, for a connection that cannot move (TLS): its next answer carries Connection: close;
+ * if idle now it gets TLS_UPGRADE_IDLE_GRACE_MS to send that next request and is closed only if
+ * it stays silent (why: see the constant).
+ */
+export function drainForUpgrade(c: HttpConnection): void {
+  c.closeAfter = true;
+  if (c.state !== State.Head || c.reader.hasPartial) return; // closes after this exchange
+  setTimeout(() => {
+    if (c.state === State.Head && !c.reader.hasPartial) c.closeGracefully();
+  }, TLS_UPGRADE_IDLE_GRACE_MS).unref();
 }
 
 /** Drain: close now if idle between requests, else after the current response. */

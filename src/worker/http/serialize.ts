@@ -67,6 +67,8 @@ export interface UpstreamHeadOptions {
   /** The framing to send: see framingFields(). */
   transferEncoding: string;
   contentLength: number;
+  /** The client came over TLS: x-forwarded-proto https when it sent none. */
+  https?: boolean;
 }
 
 export function buildUpstreamHead(o: UpstreamHeadOptions): string {
@@ -107,7 +109,7 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
   // sent none (RFC 9112 §3.2: then an empty value).
   if (!sawHost) s += `host: ${o.host}\r\n`;
   if (xff === -1) s += `x-forwarded-for: ${o.clientIp}\r\n`;
-  if (!sawProto) s += 'x-forwarded-proto: http\r\n';
+  if (!sawProto) s += o.https === true ? 'x-forwarded-proto: https\r\n' : 'x-forwarded-proto: http\r\n';
   if (o.requestId !== undefined) s += `x-request-id: ${o.requestId}\r\n`;
   if (o.upgrade !== undefined) s += 'connection: upgrade\r\n';
   return `${s}${framingFields(o.transferEncoding, o.contentLength)}\r\n`;

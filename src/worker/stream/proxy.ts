@@ -27,6 +27,7 @@ import type { PoolFailure } from '../cluster/pool';
 import type { WorkerContext } from '../context';
 import { buildUpstreamHead } from '../http/serialize';
 import { countStatus, requestRecord, type ResponseFlag } from '../http/request-record';
+import type { TlsPeer } from '../tls/peer';
 import { IDEMPOTENT, retryBudget } from '../http/retry';
 import { nextRequestId } from '../http/request-id';
 import { DEFAULT_ROUTE_TIMEOUT_MS, GRPC_RETRY_BUFFER_BYTES, H2_REFUSED_STREAM_RETRIES, STREAM_REPLAY_BUFFER_BYTES } from '../../shared/constants';
@@ -95,6 +96,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   grpcStatus = -1;
   readonly listenerName: string;
   readonly clientIp: string;
+  readonly tls: TlsPeer | null;
   // ---- the response ----
   private respStarted = false;
   private finished = false;
@@ -110,6 +112,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.clientIp = ds.clientIp;
     this.upstreamH2 = ds.upstreamProtocol === 'Http2';
     this.grpc = isGrpcRequest(req.headers);
+    this.tls = ds.tls ?? null;
   }
 
   start(): void {
@@ -203,6 +206,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       requestId: hasField(req.headers, 'x-request-id') ? undefined : nextRequestId(),
       transferEncoding: this.chunkedUp ? 'chunked' : '',
       contentLength: this.chunkedUp ? -1 : length,
+      https: req.scheme === 'https',
     });
     // TE: trailers is kept (RFC 9110 §10.1.4: with its Connection option on HTTP/1.1);
     // serialize.ts drops TE as hop-by-hop for HTTP/1.1 clients, where it is.

@@ -13,6 +13,7 @@
  * its direct state machine (see src/worker/README.md).
  */
 import type { UpstreamHost } from '../cluster/host';
+import type { TlsPeer } from '../tls/peer';
 
 /** Request headers, the pseudo-header fields apart. */
 export interface RequestHeaders {
@@ -49,6 +50,8 @@ export type ResetReason = 'client-reset' | 'upstream-reset' | 'protocol-error' |
  */
 export interface DownstreamStream {
   readonly clientIp: string;
+  /** The client's TLS connection (tls/peer.ts); absent or null on plaintext. */
+  readonly tls?: TlsPeer | null;
   readonly listenerName: string;
   readonly routerName: string;
   /** The protocol spoken upstream for this stream: the listener's upstream_protocol, Auto
