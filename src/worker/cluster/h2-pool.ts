@@ -117,7 +117,7 @@ export class Http2Pool implements SessionOwner {
       this.open++;
       this.cluster.openConnections++;
       this.host.stats.cxTotal++;
-      const s = new H2UpstreamSession(this.host, this, this.cluster.config.connectTimeoutMs);
+      const s = new H2UpstreamSession(this.host, this, this.cluster.config.connectTimeoutMs, this.cluster.config.tls);
       this.sessions.push(s);
       this.all.add(s);
       room += H2_UPSTREAM_ASSUMED_STREAMS;

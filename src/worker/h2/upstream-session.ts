@@ -16,6 +16,8 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { UpstreamHost } from '../cluster/host';
+import type { UpstreamTlsConfig } from '../../shared/config/model';
+import { dial } from '../../shared/tls-dial';
 import {
   H2_MAX_HEADER_FIELDS,
   H2_MAX_HEADER_LIST_BYTES,
@@ -41,8 +43,9 @@ export interface SessionOwner {
  * The transport of a session: a TCP socket for h2c. The hook where a TLS socket (ALPN h2)
  * will be made for TLS clusters.
  */
-export function openTransport(host: UpstreamHost): net.Socket {
-  const socket = net.connect({ host: host.host, port: host.port, noDelay: true });
+export function openTransport(host: UpstreamHost, tls: UpstreamTlsConfig | undefined): net.Socket {
+  // TLS clusters (tls_context): the same dial as the HTTP/1.1 pools, offering only h2.
+  const { socket } = dial(host.host, host.port, tls, { alpn: ['h2'] });
   socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
   return socket;
 }
@@ -70,9 +73,17 @@ export class H2UpstreamSession {
     readonly host: UpstreamHost,
     private readonly owner: SessionOwner,
     connectTimeoutMs: number,
+    tls?: UpstreamTlsConfig,
   ) {
-    const socket = openTransport(host);
-    const session = http2.connect(`http://${host.address}`, {
+    const socket = openTransport(host, tls);
+    if (tls !== undefined) {
+      // A TLS peer that did not agree to h2 does not speak HTTP/2 here: fail the session (its
+      // waiters get a connect failure) rather than send it frames.
+      socket.once('secureConnect', () => {
+        if ((socket as import('node:tls').TLSSocket).alpnProtocol !== 'h2') socket.destroy(new Error('upstream did not negotiate h2 (ALPN)'));
+      });
+    }
+    const session = http2.connect(`${tls !== undefined ? 'https' : 'http'}://${host.address}`, {
       createConnection: () => socket,
       settings: { enablePush: false, maxHeaderListSize: H2_MAX_HEADER_LIST_BYTES },
       maxHeaderListPairs: H2_MAX_HEADER_FIELDS,

@@ -157,6 +157,10 @@ export interface H2UpstreamRequest {
   contentLength: number;
   /** The client said `te: trailers` (gRPC always does): kept, the one TE value HTTP/2 allows. */
   teTrailers: boolean;
+  /** The client came over TLS: X-Forwarded-Proto https when it sent none. */
+  https: boolean;
+  /** The upstream session is TLS (the cluster's tls_context): :scheme https. */
+  upstreamTls: boolean;
 }
 
 /**
@@ -164,19 +168,19 @@ export interface H2UpstreamRequest {
  * same end-to-end fields and proxy fields as serialize.ts's HTTP/1.1 head (X-Forwarded-For
  * with the client address appended, X-Forwarded-Proto when absent, X-Request-Id), Host
  * becoming :authority, connection-specific fields dropped (h2Fields), `te: trailers` kept.
- * :scheme is http: TLS upstreams (a later hook) will say https.
+ * :scheme says whether the upstream session is TLS.
  */
 export function h2RequestFields(r: H2UpstreamRequest): OutgoingHttpHeaders {
   const out = h2Fields(r.headers, r.contentLength);
   const xff = out['x-forwarded-for'];
   out['x-forwarded-for'] = xff === undefined ? r.clientIp : `${String(xff)}, ${r.clientIp}`;
-  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = 'http';
+  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = r.https ? 'https' : 'http';
   if (r.requestId !== undefined) out['x-request-id'] = r.requestId;
   if (r.teTrailers) out.te = 'trailers';
   out[':method'] = r.method;
   out[':path'] = r.path;
   out[':authority'] = r.authority;
-  out[':scheme'] = 'http';
+  out[':scheme'] = r.upstreamTls ? 'https' : 'http';
   return out;
 }
 

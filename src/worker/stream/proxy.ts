@@ -174,6 +174,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
         requestId: hasField(req.headers, 'x-request-id') ? undefined : nextRequestId(),
         contentLength: length,
         teTrailers: wantsTrailers(req),
+        https: this.tls !== null,
+        upstreamTls: this.cluster!.config.tls !== undefined,
       });
     } else {
       this.upstreamHead = this.h1Head(route, action, length);
@@ -206,7 +208,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       requestId: hasField(req.headers, 'x-request-id') ? undefined : nextRequestId(),
       transferEncoding: this.chunkedUp ? 'chunked' : '',
       contentLength: this.chunkedUp ? -1 : length,
-      https: req.scheme === 'https',
+      // The connection's TLS, not the client's :scheme, which a plaintext client may set to https.
+      https: this.tls !== null,
     });
     // TE: trailers is kept (RFC 9110 §10.1.4: with its Connection option on HTTP/1.1);
     // serialize.ts drops TE as hop-by-hop for HTTP/1.1 clients, where it is.
