@@ -21,6 +21,13 @@ export interface WorkerCounters {
   overloadShed: number;
   /** HTTP/2 connections closed with ENHANCE_YOUR_CALM for resetting too many streams. */
   h2RapidResetCloses: number;
+  /** HTTP/2 connections closed by nghttp2's flood guards: CONTINUATION frames past its limit
+   *  (CVE-2024-27316), or frames that need an answer (PING, SETTINGS...) queued faster than
+   *  the client reads them (CVE-2019-9512/9515). */
+  h2Floods: { continuation: number; control: number };
+  /** Downstream HTTP/2 sessions open, and streams open on them. */
+  h2SessionsActive: number;
+  h2StreamsActive: number;
 }
 
 /** A connection taken off its sockets for a handover (the shape src/transfer moves). */
@@ -83,6 +90,9 @@ export class WorkerContext {
     connectionsOverflow: 0,
     overloadShed: 0,
     h2RapidResetCloses: 0,
+    h2Floods: { continuation: 0, control: 0 },
+    h2SessionsActive: 0,
+    h2StreamsActive: 0,
   };
   readonly connections = new Set<TrackedConnection>();
   draining = false;

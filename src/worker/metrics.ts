@@ -26,6 +26,9 @@ export const M = {
   overloadShed: 'mosnd_overload_shed_requests_total',
   overloadAcceptPaused: 'mosnd_overload_accept_paused',
   h2RapidResetCloses: 'mosnd_http2_rapid_reset_closes_total',
+  h2Floods: 'mosnd_http2_floods_total',
+  h2Sessions: 'mosnd_http2_downstream_sessions_active',
+  h2Streams: 'mosnd_http2_downstream_streams_active',
   rqTotal: 'mosnd_downstream_rq_total',
   rqActive: 'mosnd_downstream_rq_active',
   rqXx: 'mosnd_downstream_rq_xx_total',
@@ -177,6 +180,12 @@ export class WorkerMetrics {
     shed.values.push({ labels: {}, value: c.overloadShed });
     const rapid = metric(M.h2RapidResetCloses, 'counter', 'HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM for resetting too many streams');
     rapid.values.push({ labels: {}, value: c.h2RapidResetCloses });
+    const floods = metric(M.h2Floods, 'counter', 'HTTP/2 connections closed for a flood: CONTINUATION frames (kind continuation) or unanswered PING/SETTINGS/RST frames (kind control)');
+    floods.values.push({ labels: { kind: 'continuation' }, value: c.h2Floods.continuation }, { labels: { kind: 'control' }, value: c.h2Floods.control });
+    const h2Sessions = metric(M.h2Sessions, 'gauge', 'Downstream HTTP/2 connections open');
+    h2Sessions.values.push({ labels: {}, value: c.h2SessionsActive });
+    const h2Streams = metric(M.h2Streams, 'gauge', 'Streams open on downstream HTTP/2 connections');
+    h2Streams.values.push({ labels: {}, value: c.h2StreamsActive });
     const paused = metric(M.overloadAcceptPaused, 'gauge', 'Workers that stopped accepting under overload (memory or file descriptors)');
     paused.values.push({ labels: {}, value: ctx.acceptPaused ? 1 : 0 });
 
@@ -260,7 +269,7 @@ export class WorkerMetrics {
     }
     for (const [cluster, h] of this.upstreamTime) h.export(M.upRqTime, { cluster }, up.rqTime.values);
 
-    return [cxTotal, cxActive, cxOverflow, shed, rapid, paused, rqTotal, rqActive, rqXx, rqFlag, rqGrpc, rqTime, ...Object.values(up), ...Object.values(host), ...tlsMetrics()];
+    return [cxTotal, cxActive, cxOverflow, shed, rapid, floods, h2Sessions, h2Streams, paused, rqTotal, rqActive, rqXx, rqFlag, rqGrpc, rqTime, ...Object.values(up), ...Object.values(host), ...tlsMetrics()];
   }
 
   private track<S extends object, X extends object>(

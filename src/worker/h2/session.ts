@@ -26,6 +26,10 @@ import { H2_GOAWAY_RTT_MAX_MS, H2_RAPID_RESET_MAX, H2_RAPID_RESET_WINDOW_MS } fr
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
 
+/** nghttp2's error codes for the flood guards (nghttp2.h; Node gives them as err.errno). */
+const NGHTTP2_ERR_FLOODED = -904;
+const NGHTTP2_ERR_TOO_MANY_CONTINUATIONS = -905;
+
 /** The largest stream id (2^31 - 1): a GOAWAY naming it refuses no stream already sent. */
 const MAX_STREAM_ID = 2 ** 31 - 1;
 
@@ -65,8 +69,12 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     this.upstreamProtocol = info.upstreamProtocol;
     this.idleMs = info.idleMs;
     session.on('stream', (stream: http2.ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => this.onStream(stream, flags, raw));
-    session.on('error', (err) => ctx.log.debug({ err: err.message, client: this.clientIp }, 'http2 session error'));
-    session.on('close', () => ctx.untrack(this));
+    session.on('error', (err: Error & { errno?: number }) => this.onSessionError(err));
+    ctx.counters.h2SessionsActive++;
+    session.on('close', () => {
+      ctx.counters.h2SessionsActive--;
+      ctx.untrack(this);
+    });
     // No stream open for the idle timeout: the connection goes (stream timers cover the rest).
     session.setTimeout(info.idleMs, () => {
       if (this.openStreams === 0) this.drain();
@@ -77,7 +85,11 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
 
   private onStream(stream: http2.ServerHttp2Stream, flags: number, raw: string[]): void {
     this.openStreams++;
-    stream.once('close', () => this.openStreams--);
+    this.ctx.counters.h2StreamsActive++;
+    stream.once('close', () => {
+      this.openStreams--;
+      this.ctx.counters.h2StreamsActive--;
+    });
     const ds = new H2DownstreamStream(stream, this);
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     try {
@@ -91,6 +103,22 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
       this.ctx.log.error({ err, client: this.clientIp }, 'http2 stream failed');
       ds.reset('upstream-reset');
     }
+  }
+
+  /**
+   * nghttp2 ends a session it finds flooded (NGHTTP2_ERR_FLOODED: frames that need an answer,
+   * PING or SETTINGS, queued faster than the client reads them) or past its CONTINUATION limit
+   * (NGHTTP2_ERR_TOO_MANY_CONTINUATIONS): counted and logged as the attacks they are. Other
+   * session errors are a client's broken framing: debug only.
+   */
+  private onSessionError(err: Error & { errno?: number }): void {
+    const kind = err.errno === NGHTTP2_ERR_FLOODED ? 'control' : err.errno === NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? 'continuation' : null;
+    if (kind === null) {
+      this.ctx.log.debug({ err: err.message, client: this.clientIp }, 'http2 session error');
+      return;
+    }
+    this.ctx.counters.h2Floods[kind]++;
+    this.ctx.log.warn({ client: this.clientIp, listener: this.listenerName, kind, err: err.message }, 'http2 flood from a client; connection closed');
   }
 
   /** Rapid reset: too many streams reset by the client in the window closes this connection. */
