@@ -519,6 +519,8 @@ export class Master {
         cpu: usage[process.pid]?.cpu ?? 0,
         memory: usage[process.pid]?.memory ?? process.memoryUsage.rss(),
         connections: 0,
+        h2Sessions: 0,
+        h2Streams: 0,
         requestsTotal: 0,
         rps: 0,
         liveness: null,
@@ -548,6 +550,8 @@ export class Master {
         cpu: w ? (usage[w.pid]?.cpu ?? 0) : 0,
         memory: w ? (usage[w.pid]?.memory ?? st?.rss ?? 0) : 0,
         connections: st?.connections ?? 0,
+        h2Sessions: st?.h2Sessions ?? 0,
+        h2Streams: st?.h2Streams ?? 0,
         requestsTotal: total,
         rps: Math.max(0, rps),
         liveness:

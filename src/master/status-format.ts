@@ -24,7 +24,7 @@ function table(rows: string[][]): string {
 }
 
 export function formatStatusTable(st: StatusReply): string {
-  const rows = [['ROLE', 'ID', 'GEN', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'CPU', 'MEM', 'CONNS', 'REQ/S']];
+  const rows = [['ROLE', 'ID', 'GEN', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'CPU', 'MEM', 'CONNS', 'H2 SESS/STREAMS', 'REQ/S']];
   for (const p of st.processes) {
     rows.push([
       p.role,
@@ -37,6 +37,7 @@ export function formatStatusTable(st: StatusReply): string {
       `${p.cpu.toFixed(1)}%`,
       bytes(p.memory),
       p.role === 'master' ? '-' : String(p.connections),
+      p.role === 'master' ? '-' : `${p.h2Sessions ?? 0}/${p.h2Streams ?? 0}`,
       p.role === 'master' ? '-' : p.rps.toFixed(1),
     ]);
   }

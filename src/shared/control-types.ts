@@ -26,6 +26,9 @@ export interface ProcessInfo {
   memory: number;
   /** Open downstream connections. */
   connections: number;
+  /** Of those, HTTP/2 sessions, and the streams open on them. */
+  h2Sessions: number;
+  h2Streams: number;
   requestsTotal: number;
   /** Requests per second, recent average. */
   rps: number;

@@ -9,6 +9,9 @@ import type { MosndConfig, LogLevel } from './config/model';
 /** Figures a worker reports to the master (for `mosnd status` and the admin API). */
 export interface WorkerStats {
   connections: number;
+  /** Downstream HTTP/2 sessions open, and streams open on them. */
+  h2Sessions: number;
+  h2Streams: number;
   requestsTotal: number;
   /** Process resident memory, bytes (the master adds cpu from pidusage). */
   rss: number;

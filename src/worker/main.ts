@@ -316,6 +316,8 @@ class Worker {
     const c = this.ctx?.counters;
     return {
       connections: c?.connectionsActive ?? 0,
+      h2Sessions: c?.h2SessionsActive ?? 0,
+      h2Streams: c?.h2StreamsActive ?? 0,
       requestsTotal: c?.requestsTotal ?? 0,
       rss: process.memoryUsage.rss(),
     };

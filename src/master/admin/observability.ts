@@ -231,6 +231,8 @@ export class Observability {
           cpu: u?.cpu ?? 0,
           memory: u?.memory ?? 0,
           connections: r?.connections ?? 0,
+          h2Sessions: r?.h2Sessions ?? 0,
+          h2Streams: r?.h2Streams ?? 0,
           requestsTotal: r?.requestsTotal ?? 0,
           rps: r?.rps ?? 0,
           liveness: null, // another master's workers: it watches them, not this one
