@@ -281,7 +281,7 @@ test('a missing addon is reported with a stable code and how to build it', (t) =
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-noaddon-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const dist = path.join(__dirname, '..', 'dist');
-  for (const rel of ['transfer/fdpass.js', 'transfer/constants.js', 'transfer/peer-cred.js', 'shared/errors.js']) {
+  for (const rel of ['transfer/fdpass.js', 'transfer/constants.js', 'transfer/peer-cred.js', 'shared/errors.js', 'shared/constants.js']) {
     fs.mkdirSync(path.dirname(path.join(dir, 'dist', rel)), { recursive: true });
     fs.copyFileSync(path.join(dist, rel), path.join(dir, 'dist', rel));
   }
