@@ -25,6 +25,8 @@ import type { WorkerProcess } from './worker-process';
 import * as path from 'node:path';
 import { UPGRADE_FINAL_EVENT_FLUSH_MS, WATCHDOG_INTERVAL_MS, WATCHDOG_WARN_MS } from '../shared/constants';
 import { lazy } from '../shared/lazy';
+import type { XdsManager } from './xds/manager';
+import { nodeOverrides, readDocument, startXds } from './xds/start';
 
 /** Process sampling is loaded on the first status or stats request (see src/shared/lazy.ts). */
 const pidusage = lazy(() => require('pidusage') as typeof PidUsage);
@@ -83,11 +85,15 @@ export class Master {
   private dns: DnsClusters | null = null;
   private workerCount = 1;
   private lastUpgrade: StatusReply['lastUpgrade'] = { result: 'none', atMs: 0, message: '', fromGeneration: 0, toGeneration: 0 };
+  /** The xDS client of this generation, when the config has dynamic_resources (src/master/xds/). */
+  private xds: XdsManager | null = null;
 
   /** Starts serving; resolves with the exit code when the master has stopped. */
   async run(): Promise<number> {
     if (this.opts.upgradeFrom) return this.runUpgraded(this.opts.upgradeFrom);
-    const { config, warnings } = loadOrThrow(this.configPath);
+    const loaded = loadOrThrow(this.configPath);
+    const { warnings } = loaded;
+    let config = loaded.config;
     const generation = this.opts.generation ?? 1;
     this.log = createLogger({ path: config.logPath, level: config.logLevel, generation, worker: 'master' });
     for (const w of warnings) {
@@ -109,18 +115,22 @@ export class Master {
       }
     }
 
-    const workers = this.createRuntime(config, generation);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     this.installSignals();
+    let workers = 0;
     try {
+      config = await this.dynamicConfig(config);
+      workers = this.createRuntime(config, generation);
       await this.warmUpstreams();
       await this.supervisor.start();
+      this.xds?.attach((c) => this.applyDynamic(c), config);
       this.watchUpstreams();
       await this.obs.startServers(config);
     } catch (e) {
+      this.xds?.stop();
       this.stopUpstreamWatch();
-      await this.obs.close();
-      if (this.supervisor.state === 'serving') await this.supervisor.stop(true);
+      await this.obs?.close();
+      if (this.supervisor?.state === 'serving') await this.supervisor.stop(true);
       this.removePidfiles();
       throw e;
     }
@@ -141,7 +151,7 @@ export class Master {
     if (watchdog.problem) this.log.warn(watchdog.problem);
     if (!watchdog.timings) this.log.warn(`the worker watchdog is off (${WATCHDOG_KILL_ENV}=0): a wedged worker keeps its slot`);
     this.supervisor = new Supervisor(config, { workers, generation, log: this.log, watchdog: watchdog.timings });
-    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
+    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health, xds: () => this.xds });
     this.createHealthChecker();
     this.obs.attach(this.supervisor);
     return workers;
@@ -161,10 +171,19 @@ export class Master {
       await join.abort(err.message, err.details ?? []);
       throw e;
     }
-    const { config, warnings } = loaded;
+    const { warnings } = loaded;
+    let config = loaded.config;
     const generation = join.generation;
     this.log = createLogger({ path: config.logPath, level: config.logLevel, generation, worker: 'master' });
     for (const w of warnings) this.log.warn(`config: ${w}`);
+    try {
+      // The new generation subscribes and has the dynamic config before it takes anything over.
+      config = await this.dynamicConfig(config);
+    } catch (e) {
+      const err = e as MosndError;
+      await join.abort(err.message, err.details ?? []);
+      throw e;
+    }
     this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
     this.pidfile = pidfilePath(this.runDir);
     this.extraPidfile = extraPidfilePath(this.runDir, config.pidFile);
@@ -180,6 +199,7 @@ export class Master {
       });
       // Checking from now on, the state is known when this generation starts accepting.
       this.watchUpstreams();
+      this.xds?.attach((c) => this.applyDynamic(c), config);
     } catch (e) {
       const err = e as MosndError;
       await join.abort(err.message, err.details ?? []);
@@ -262,6 +282,8 @@ export class Master {
       configPath: this.configPath,
       workers: this.workerCount,
       onCommitted: () => {
+        // The new generation holds its own xDS stream now; ours would only NACK (nothing to apply to).
+        this.xds?.stop();
         // The new master owns the pidfile and control socket now; ours must not be removed
         // on exit (removePidfile checks the pid; the control server checks the inode).
         // It serves the admin API and metrics sink from now on, on the sockets it received.
@@ -371,6 +393,7 @@ export class Master {
   private async exitAfterUpgrade(): Promise<void> {
     // Checked until now: the old workers still pick hosts for what they finish.
     this.stopUpstreamWatch();
+    this.xds?.stop();
     if (this.control) await this.control.close();
     await this.closeDrainingControl();
     await this.obs.close();
@@ -438,6 +461,15 @@ export class Master {
       this.log.error({ errors: err.details }, `reload rejected: ${err.message}`);
       return { ok: false, errors: err.details?.length ? err.details : [err.message], warnings: [], message: err.message };
     }
+    if (this.xds) {
+      // The new file with the dynamic resources of the moment, validated together.
+      const r = await this.xds.reloadStatic(nodeOverrides(loaded.config), readDocument(file));
+      if (!r.config) {
+        this.log.error({ errors: r.errors }, 'reload rejected: the file does not fit with the dynamic resources');
+        return { ok: false, errors: r.errors, warnings: loaded.warnings, message: 'reload rejected; the running configuration stays' };
+      }
+      loaded = { ...loaded, config: r.config };
+    }
     this.log.info({ config: file }, 'reloading');
     sdNotify(this.log, { RELOADING: 1, MONOTONIC_USEC: String(process.hrtime.bigint() / 1000n), STATUS: 'reloading' });
     const r = await this.supervisor.reload(loaded.config);
@@ -466,6 +498,7 @@ export class Master {
       process.exit(1);
     }
     sdNotify(this.log, { STOPPING: 1, STATUS: fast ? 'fast stop' : 'graceful stop' });
+    this.xds?.stop();
     this.stopUpstreamWatch();
     await this.supervisor.stop(fast);
     await this.obs.close();
@@ -557,6 +590,29 @@ export class Master {
       processes,
       listeners: sup.listenerSummaries().map((l) => ({ ...l, protocol: l.protocol === 'tcp' ? 'tcp' : 'http' })),
       lastUpgrade: this.lastUpgrade,
+      ...(this.xds ? { controlPlane: this.xds.status() } : {}),
     };
+  }
+
+  /** With dynamic_resources: subscribe, wait for the first answers, serve what they give. */
+  private async dynamicConfig(config: MosndConfig): Promise<MosndConfig> {
+    if (!config.xds) return config;
+    const r = await startXds(config, this.configPath, this.log, (c) =>
+      this.log[c ? 'info' : 'warn'](`xDS: control plane ${c ? 'connected' : 'disconnected'}`),
+    );
+    this.xds = r.xds;
+    return r.config;
+  }
+
+  /** An xDS update, validated: applied like a reload (listeners kept, connections untouched). */
+  private async applyDynamic(config: MosndConfig): Promise<{ applied: boolean; errors: string[] }> {
+    if (this.supervisor.state !== 'serving') return { applied: false, errors: [`cannot reload while ${this.supervisor.state}`] };
+    const r = await this.supervisor.reload(config);
+    const applied = this.supervisor.config === config;
+    if (applied) {
+      this.watchUpstreams();
+      this.obs.reloaded(config);
+    }
+    return { applied, errors: r.errors };
   }
 }

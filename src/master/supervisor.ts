@@ -435,7 +435,8 @@ export function describeListenerChange(a: ListenerConfig, b: ListenerConfig): st
 }
 
 export function assertUsableConfig(config: MosndConfig): void {
-  if (config.listeners.length === 0) {
+  // With xDS the listeners may all come from the control plane.
+  if (config.listeners.length === 0 && !config.xds) {
     throw new MosndError('MOSND_ERR_CONFIG_INVALID', 'the configuration has no listener: nothing to serve');
   }
 }

@@ -56,6 +56,8 @@ export interface ObservabilityOptions {
   quit: () => void;
   /** The master's active health checker, once there is one (/clusters, host health gauge). */
   health?: () => HealthChecker | null;
+  /** The xDS client, when the config has dynamic_resources (/config_dump, control-plane metrics). */
+  xds?: () => { configDump(): unknown[]; metrics(): MetricJson[] } | null;
 }
 
 function isRunning(pid: number): boolean {
@@ -318,6 +320,7 @@ export class Observability {
       snapshot: () => this.collector.snapshot(),
       listeners: (): ListenerInfo[] => sup().listenerSummaries().map((l) => ({ ...l, protocol: l.protocol === 'tcp' ? 'tcp' : 'http' })),
       config: () => sup().config,
+      dynamicConfig: () => this.opts.xds?.()?.configDump(),
       hostHealth: (cluster, address) => this.opts.health?.()?.hostHealth(cluster, address),
       generation: () => sup().generation,
       logLevel: () => this.log.level as LogLevel,
@@ -390,6 +393,7 @@ export class Observability {
           })),
         ),
       ),
+      ...(this.opts.xds?.()?.metrics() ?? []),
     ];
   }
 }

@@ -28,6 +28,8 @@ export interface AdminBackend {
   snapshot(): Promise<MetricsSnapshot>;
   listeners(): ListenerInfo[];
   config(): MosndConfig;
+  /** xDS: the dynamic resources in Envoy's config_dump shape (undefined without xDS). */
+  dynamicConfig?(): unknown[] | undefined;
   /** The active health checker's view of a host; undefined when the host has no health check. */
   hostHealth?(cluster: string, address: string): HostHealthView | undefined;
   generation(): number;
@@ -105,7 +107,7 @@ export function adminRoutes(b: AdminBackend, log: Logger): Map<string, Route> {
     log.info({ level }, `log level set to ${level} by the admin API`);
     return text(`log level: ${level}\n`);
   };
-  const configDumpReply: Handler = () => json(configDump(b.config(), { version: b.version, generation: b.generation() }));
+  const configDumpReply: Handler = () => json(configDump(b.config(), { version: b.version, generation: b.generation(), dynamic: b.dynamicConfig?.() }));
 
   const routes = new Map<string, Route>([
     ['/ready', { method: 'GET', help: 'LIVE (200) when every worker is ready and nothing drains, else 503', handle: () => {

@@ -33,6 +33,21 @@ export interface MosndConfig {
   prometheusPort?: number;
   /** `overload_manager` (a mosnd extension), defaults applied. */
   overload: OverloadConfig;
+  /** `dynamic_resources` (Envoy bootstrap, MOSN's Istio mode): listeners, routes, clusters and
+   *  endpoints also come from a control plane over ADS (src/master/xds/). */
+  xds?: XdsConfig;
+}
+
+/** How the master reaches its control plane and what it subscribes to (src/master/xds/). */
+export interface XdsConfig {
+  node: { id: string; cluster: string; metadata: Record<string, unknown> };
+  /** The static_resources cluster named by ads_config: the addresses are tried in turn. */
+  server: { cluster: string; addresses: Array<{ host: string; port: number }>; connectTimeoutMs: number };
+  /** lds_config / cds_config given (through ADS): listeners / clusters are subscribed (wildcard). */
+  lds: boolean;
+  cds: boolean;
+  ldsInitialFetchTimeoutMs: number;
+  cdsInitialFetchTimeoutMs: number;
 }
 
 export interface OverloadConfig {
@@ -229,6 +244,9 @@ export interface ClusterConfig {
   hosts: HostConfig[];
   /** STRICT_DNS / LOGICAL_DNS clusters only. */
   dns?: DnsConfig;
+  /** An xDS cluster whose hosts come from EDS: a new host set is applied like a DNS cluster's
+   *  (hosts that stay keep their pools), not as a new cluster. */
+  eds?: boolean;
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   tagged,
 } from './schema';
 import { isValidHost, parseHostPort } from './address';
+import { bootstrapShape } from './xds-bootstrap';
 
 // ---------------------------------------------------------------------------------------
 // Small value types
@@ -488,11 +489,12 @@ export const configSchema = object(
     metrics: metrics.optional(),
     pid: string({ nonEmpty: true }).optional(),
     uds_dir: string({ nonEmpty: true }).optional(),
+    ...bootstrapShape,
   },
   {
     expected: 'a MOSN v2 configuration object',
     notImplemented: [
-      'tracing', 'dynamic_resources', 'static_resources', 'extends', 'pprof', 'plugin', 'third_part_codec',
+      'tracing', 'extends', 'pprof', 'plugin', 'third_part_codec',
       'wasm_global_plugins', 'close_graceful', 'inherit_old_mosnconfig', 'service_registry',
     ],
   },

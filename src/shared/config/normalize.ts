@@ -13,8 +13,11 @@ import { parseHostPort } from './address';
 import { normalizeClusters } from './normalize-clusters';
 import { KnownNames, knownNames, normalizeRouter } from './normalize-routes';
 import * as D from './defaults';
+import { normalizeXds } from './xds-bootstrap';
 
 export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig | undefined {
+  const xds = normalizeXds(raw, ctx);
+  if (raw.servers.length === 0 && xds) raw.servers.push({ listeners: [], routers: [] });
   if (raw.servers.length === 0) {
     // Say so only if it is not because the servers given were all invalid (already reported).
     if (!ctx.errors.some((e) => e.path.startsWith('servers['))) {
@@ -30,7 +33,7 @@ export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig
   const clusterNames = knownNames('cluster', clusters.map((c) => c.name));
   const routers = normalizeRouters(collectRouterConfigs(server), clusterNames, ctx);
   const routerNames = knownNames('router config', routers.map((r) => r.name));
-  const listeners = normalizeListeners(server.listeners, routerNames, clusterNames, ctx);
+  const listeners = normalizeListeners(server.listeners, routerNames, clusterNames, ctx, xds !== undefined);
   const admin = normalizeAdmin(raw);
   const prometheus = normalizePrometheus(raw, ctx);
   checkAddressConflicts(listeners, admin, prometheus, ctx);
@@ -52,6 +55,7 @@ export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig
       heapThreshold: raw.overload_manager?.heap_threshold ?? D.DEFAULT_OVERLOAD_HEAP_THRESHOLD,
       fdThreshold: raw.overload_manager?.fd_threshold ?? D.DEFAULT_OVERLOAD_FD_THRESHOLD,
     },
+    ...(xds ? { xds } : {}),
   };
 }
 
@@ -96,8 +100,8 @@ interface Placed<T> {
   path: string;
 }
 
-function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: KnownNames, ctx: Ctx): Placed<ListenerConfig>[] {
-  if (raw.length === 0) ctx.warn(joinPath(joinPath('servers', 0), 'listeners'), 'no listeners: mosnd serves nothing but its admin API');
+function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: KnownNames, ctx: Ctx, dynamic: boolean): Placed<ListenerConfig>[] {
+  if (raw.length === 0 && !dynamic) ctx.warn(joinPath(joinPath('servers', 0), 'listeners'), 'no listeners: mosnd serves nothing but its admin API');
   const byName = new Map<string, string>();
   const out: Placed<ListenerConfig>[] = [];
   for (const l of raw) {

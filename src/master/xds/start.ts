@@ -1,0 +1,35 @@
+/**
+ * How the master brings xDS up: required only when the config has `dynamic_resources`
+ * (gRPC and the Envoy types cost memory and start-up time), started before the workers, and
+ * waited for until every subscribed type has answered or timed out (initial_fetch_timeout),
+ * so that the workers start — or a new generation commits — with the dynamic config.
+ */
+import * as fs from 'node:fs';
+import type { MosndConfig } from '../../shared/config/model';
+import type { Logger } from '../../shared/logger';
+import type { XdsManager } from './manager';
+import { withNodeOverrides } from '../../shared/config/xds-bootstrap';
+
+/** Environment variables of --service-node / --service-cluster: a new generation started by an
+ *  upgrade inherits them with the environment. */
+export const SERVICE_NODE_ENV = 'MOSND_XDS_SERVICE_NODE';
+export const SERVICE_CLUSTER_ENV = 'MOSND_XDS_SERVICE_CLUSTER';
+
+/** The node id and cluster from the command line, which win over the file's `node`. */
+export function nodeOverrides(config: MosndConfig): MosndConfig {
+  return withNodeOverrides(config, { id: process.env[SERVICE_NODE_ENV], cluster: process.env[SERVICE_CLUSTER_ENV] });
+}
+
+/** The config file as parsed JSON: the document the dynamic resources are added to. */
+export function readDocument(file: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as Record<string, unknown>;
+}
+
+export async function startXds(config: MosndConfig, file: string, log: Logger, onConnected: (c: boolean) => void): Promise<{ xds: XdsManager; config: MosndConfig }> {
+  const { XdsManager: Manager } = require('./manager') as typeof import('./manager');
+  const withNode = nodeOverrides(config);
+  const xds = new Manager(withNode, readDocument(file), log, onConnected);
+  xds.start();
+  await xds.readyPromise;
+  return { xds, config: xds.current() };
+}
