@@ -120,7 +120,11 @@ export class AdsClient {
     );
     this.stream = stream;
     this.streamOpenedAt = Date.now();
-    for (const st of this.types.values()) st.requested = false;
+    // Nonces belong to a stream: a new stream starts without one (the versions stay).
+    for (const st of this.types.values()) {
+      st.requested = false;
+      st.nonce = '';
+    }
     let ended = false;
     const end = (why: string) => {
       if (ended || this.stream !== stream) return;
