@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { UPGRADE_FINAL_EVENT_FLUSH_MS, WATCHDOG_INTERVAL_MS, WATCHDOG_WARN_MS } from '../shared/constants';
 import { lazy } from '../shared/lazy';
 import type { XdsManager } from './xds/manager';
-import { nodeOverrides, readDocument, startXds } from './xds/start';
+import { nodeOverrides, readDocument, snapshotPath, startXds, writeSnapshot } from './xds/start';
 
 /** Process sampling is loaded on the first status or stats request (see src/shared/lazy.ts). */
 const pidusage = lazy(() => require('pidusage') as typeof PidUsage);
@@ -178,7 +178,8 @@ export class Master {
     for (const w of warnings) this.log.warn(`config: ${w}`);
     try {
       // The new generation subscribes and has the dynamic config before it takes anything over.
-      config = await this.dynamicConfig(config);
+      this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
+      config = await this.dynamicConfig(config, snapshotPath(this.runDir, generation));
     } catch (e) {
       const err = e as MosndError;
       await join.abort(err.message, err.details ?? []);
@@ -325,6 +326,14 @@ export class Master {
   /** The Upgrade RPC (and SIGUSR2): on success this generation exits afterwards. */
   private async runUpgrade(req: UpgradeRequest, emit: (e: UpgradeEvent) => void): Promise<void> {
     const c = this.coordinator();
+    if (this.xds && !c.busy) {
+      // The next generation starts from what serves here, even if the control plane is down.
+      try {
+        writeSnapshot(this.xds, this.runDir, this.supervisor.generation + 1);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'xDS: cannot leave the resources for the next generation; it waits for the control plane');
+      }
+    }
     let outcome;
     try {
       outcome = await c.run(req, emit);
@@ -595,10 +604,14 @@ export class Master {
   }
 
   /** With dynamic_resources: subscribe, wait for the first answers, serve what they give. */
-  private async dynamicConfig(config: MosndConfig): Promise<MosndConfig> {
+  private async dynamicConfig(config: MosndConfig, snapshot?: string): Promise<MosndConfig> {
     if (!config.xds) return config;
-    const r = await startXds(config, this.configPath, this.log, (c) =>
-      this.log[c ? 'info' : 'warn'](`xDS: control plane ${c ? 'connected' : 'disconnected'}`),
+    const r = await startXds(
+      config,
+      this.configPath,
+      this.log,
+      (c) => this.log[c ? 'info' : 'warn'](`xDS: control plane ${c ? 'connected' : 'disconnected'}`),
+      snapshot,
     );
     this.xds = r.xds;
     return r.config;

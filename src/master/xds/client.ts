@@ -67,6 +67,8 @@ export class AdsClient {
     private readonly log: Logger,
     private readonly handle: ResponseHandler,
     private readonly onConnectedChange: (connected: boolean) => void = () => {},
+    /** A stream broke before the control plane answered (it is down or unreachable). */
+    private readonly onUnreachable: () => void = () => {},
   ) {
     for (const k of KINDS) {
       this.types.set(k, { names: null, wildcard: false, version: '', nonce: '', requested: false, lastAck: null, lastNack: null, updates: 0, rejections: 0 });
@@ -166,6 +168,7 @@ export class AdsClient {
     const wasConnected = this.connected;
     this.setConnected(false);
     if (this.stopped) return;
+    if (!wasConnected) this.onUnreachable();
     if (Date.now() - this.streamOpenedAt >= XDS_RETRY_RESET_MS && wasConnected) this.failures = 0;
     const base = Math.min(XDS_RETRY_MAX_MS, XDS_RETRY_INITIAL_MS * 2 ** this.failures);
     const delay = Math.round(base * (1 - XDS_RETRY_JITTER * Math.random()));

@@ -40,6 +40,11 @@ export class XdsManager {
   readonly readyPromise: Promise<void>;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** Started from the previous generation's snapshot: ready once the control plane answered
+   *  every subscribed type, or could not be reached (then the snapshot is what serves). */
+  private seeded = false;
+  private readonly fresh = new Set<XdsKind>();
+  private streamFailed = false;
   /** Pushes applied (to the workers) and the time from receiving a response to the workers' ack. */
   lastApplyMs = 0;
 
@@ -51,7 +56,10 @@ export class XdsManager {
   ) {
     this.composedConfig = staticConfig;
     this.readyPromise = new Promise((r) => (this.readyResolve = r));
-    this.client = new AdsClient(staticConfig.xds!, log, (kind, res) => this.handle(kind, res), (c) => this.onConnectedChange(c));
+    this.client = new AdsClient(staticConfig.xds!, log, (kind, res) => this.handle(kind, res), (c) => this.onConnectedChange(c), () => {
+      this.streamFailed = true;
+      this.checkReady();
+    });
   }
 
   private get xds() {
@@ -110,7 +118,42 @@ export class XdsManager {
   // ---- responses ---------------------------------------------------------------------
 
   private handle(kind: XdsKind, res: Msg): Promise<string | null> {
-    return this.enqueue(() => this.apply(kind, res));
+    return this.enqueue(async () => {
+      const r = await this.apply(kind, res);
+      // Answered, even if rejected: as Envoy, a NACKed first answer does not hold the start.
+      this.firstSeen.add(kind);
+      this.fresh.add(kind);
+      this.checkReady();
+      return r;
+    });
+  }
+
+  // ---- upgrade --------------------------------------------------------------------------
+
+  /** What this generation accepted, for the next one (written to the run dir at an upgrade). */
+  snapshot(): XdsSnapshot {
+    const out: XdsSnapshot = { types: [] };
+    for (const kind of KINDS) {
+      const st = this.client.types.get(kind)!;
+      if (st.version === '' && this.maps[kind].size === 0) continue;
+      out.types.push({ kind, version: st.version, resources: [...this.maps[kind].values()].map((e) => ({ type_url: String(e.any.type_url), value: Buffer.from(e.any.value).toString('base64') })) });
+    }
+    return out;
+  }
+
+  /** A new generation starts from the old one's resources (same config before it commits),
+   *  then subscribes with their versions. Call before start(). */
+  async seed(snap: XdsSnapshot): Promise<void> {
+    for (const t of snap.types) {
+      const res = { version_info: t.version, type_url: TYPE[t.kind], resources: t.resources.map((r) => ({ type_url: r.type_url, value: Buffer.from(r.value, 'base64') })) };
+      const err = await this.enqueue(() => this.apply(t.kind, res));
+      if (err !== null) {
+        this.log.warn({ type: t.kind, error: err }, 'xDS: the previous generation\'s resources do not load here; waiting for the control plane');
+        continue;
+      }
+      this.client.types.get(t.kind)!.version = t.version;
+    }
+    this.seeded = true;
   }
 
   private async apply(kind: XdsKind, res: Msg): Promise<string | null> {
@@ -195,7 +238,10 @@ export class XdsManager {
     const t = setTimeout(() => {
       this.fetchTimers.delete(key);
       this.log.warn({ type: kind, name }, `xDS: no ${LABEL[kind]} ${name === '*' ? '' : JSON.stringify(name) + ' '}within its initial_fetch_timeout (${ms} ms); serving without it`);
-      if (name === '*') this.firstSeen.add(kind);
+      if (name === '*') {
+        this.firstSeen.add(kind);
+        this.fresh.add(kind);
+      }
       else if (kind === 'endpoint' || kind === 'route') this.timedOut[kind].add(name);
       void this.enqueue(() => this.applyCurrent()).then(() => this.checkReady());
     }, ms);
@@ -242,6 +288,7 @@ export class XdsManager {
     if (!this.readyResolve) return;
     const kinds: XdsKind[] = [...(this.xds.cds ? ['cluster' as const] : []), ...(this.xds.lds ? ['listener' as const] : [])];
     if (!kinds.every((k) => this.firstSeen.has(k))) return;
+    if (this.seeded && !this.streamFailed && !kinds.every((k) => this.fresh.has(k))) return;
     const deps = dependencies(this.maps);
     for (const k of ['endpoint', 'route'] as const) {
       for (const n of deps[k].keys()) if (!this.maps[k].has(n) && !this.timedOut[k].has(n)) return;
@@ -364,6 +411,10 @@ export class XdsManager {
       },
     ];
   }
+}
+
+export interface XdsSnapshot {
+  types: Array<{ kind: XdsKind; version: string; resources: Array<{ type_url: string; value: string }> }>;
 }
 
 export interface ControlPlaneStatus {

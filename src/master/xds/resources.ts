@@ -102,7 +102,18 @@ export function compose(m: ResourceMaps, timedOut: Record<'endpoint' | 'route', 
   for (const l of active.listeners.values()) {
     if (l.routes) routers.set(String(l.routes.router_config_name), withMissingClusters(l.routes, known));
   }
-  return { clusters: [...active.clusters.values()], listeners: [...active.listeners.values()].map((l) => l.mosn), routers: [...routers.values()], eds, active, warming };
+  // A tcp_proxy to a cluster that is not there closes its connections (Envoy's behaviour):
+  // an empty cluster of that name stands in until the real one arrives.
+  const placeholders: Record<string, unknown>[] = [];
+  for (const l of active.listeners.values()) {
+    const chains = (l.mosn.filter_chains as Array<{ filters: Array<{ type: string; config: { cluster?: string } }> }>) ?? [];
+    const cluster = chains[0]?.filters[0]?.type === 'tcp_proxy' ? chains[0].filters[0].config.cluster : undefined;
+    if (cluster !== undefined && !known.has(cluster)) {
+      known.add(cluster);
+      placeholders.push({ name: cluster, type: 'SIMPLE', lb_type: 'LB_ROUNDROBIN', hosts: [] });
+    }
+  }
+  return { clusters: [...active.clusters.values(), ...placeholders], listeners: [...active.listeners.values()].map((l) => l.mosn), routers: [...routers.values()], eds, active, warming };
 }
 
 const NO_CLUSTER = { status: 503, body: '' };

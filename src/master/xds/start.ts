@@ -5,6 +5,7 @@
  * so that the workers start — or a new generation commits — with the dynamic config.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { MosndConfig } from '../../shared/config/model';
 import type { Logger } from '../../shared/logger';
 import type { XdsManager } from './manager';
@@ -25,10 +26,35 @@ export function readDocument(file: string): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as Record<string, unknown>;
 }
 
-export async function startXds(config: MosndConfig, file: string, log: Logger, onConnected: (c: boolean) => void): Promise<{ xds: XdsManager; config: MosndConfig }> {
+/** Where an upgrading generation leaves its xDS resources for `generation` (mode 0600). */
+export function snapshotPath(runDir: string, generation: number): string {
+  return path.join(runDir, `xds-snapshot-${generation}.json`);
+}
+
+/** Old generation, before spawning the next: its accepted resources, for the next to start from. */
+export function writeSnapshot(xds: XdsManager, runDir: string, generation: number): void {
+  const file = snapshotPath(runDir, generation);
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(xds.snapshot()), { mode: 0o600 });
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+export async function startXds(
+  config: MosndConfig,
+  file: string,
+  log: Logger,
+  onConnected: (c: boolean) => void,
+  snapshot?: string,
+): Promise<{ xds: XdsManager; config: MosndConfig }> {
   const { XdsManager: Manager } = require('./manager') as typeof import('./manager');
   const withNode = nodeOverrides(config);
   const xds = new Manager(withNode, readDocument(file), log, onConnected);
+  if (snapshot && fs.existsSync(snapshot)) {
+    try {
+      await xds.seed(JSON.parse(fs.readFileSync(snapshot, 'utf8')));
+    } finally {
+      fs.rmSync(snapshot, { force: true });
+    }
+  }
   xds.start();
   await xds.readyPromise;
   return { xds, config: xds.current() };
