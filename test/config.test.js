@@ -613,7 +613,7 @@ describe('normalized values', () => {
     assert.deepEqual(r.errors, []);
     for (const [at, text] of [
       ['tracing', 'not implemented'],
-      ['dynamic_resources', 'not implemented'],
+      ['dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', 'dynamic_resources is ignored'],
       ['extends', 'not implemented'],
       ['pprof', 'not implemented'],
       ['servers[0].listeners[0].stream_filters[0].type', 'stream filter "fault" is not implemented by mosnd yet'],

@@ -103,15 +103,16 @@ export function unpack(any: Msg): Msg {
   return envoyApi().decode(typeNameOf(String(any.type_url)), any.value as Uint8Array);
 }
 
-/** A google.protobuf.Struct from plain JSON (node metadata). */
+/** A google.protobuf.Struct from plain JSON (node metadata). protobufjs's built-in well-known
+ *  types spell their fields in camelCase whatever keepCase says. */
 export function toStruct(obj: Record<string, unknown>): Msg {
   const value = (v: unknown): Msg => {
-    if (v === null || v === undefined) return { null_value: 'NULL_VALUE' };
-    if (typeof v === 'number') return { number_value: v };
-    if (typeof v === 'string') return { string_value: v };
-    if (typeof v === 'boolean') return { bool_value: v };
-    if (Array.isArray(v)) return { list_value: { values: v.map(value) } };
-    return { struct_value: toStruct(v as Record<string, unknown>) };
+    if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+    if (typeof v === 'number') return { numberValue: v };
+    if (typeof v === 'string') return { stringValue: v };
+    if (typeof v === 'boolean') return { boolValue: v };
+    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
+    return { structValue: toStruct(v as Record<string, unknown>) };
   };
   return { fields: Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, value(v)])) };
 }

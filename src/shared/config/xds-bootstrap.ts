@@ -119,7 +119,11 @@ export function normalizeXds(raw: RawBootstrap, ctx: Ctx): XdsConfig | undefined
   const name = services[0].envoy_grpc.cluster_name;
   const cluster = raw.static_resources?.clusters.find((c) => c.name === name);
   if (!cluster) {
-    ctx.error(joinPath(joinPath(joinPath(at, 0), 'envoy_grpc'), 'cluster_name'), `${show(name)} is not a cluster of static_resources.clusters; expected the control plane's cluster there`);
+    // MOSN files often carry an ads_config left from a template: served statically, as before.
+    ctx.warn(
+      joinPath(joinPath(joinPath(at, 0), 'envoy_grpc'), 'cluster_name'),
+      `${show(name)} is not a cluster of static_resources.clusters, so there is no control plane to reach: dynamic_resources is ignored and only the static config is served`,
+    );
     return undefined;
   }
   const addresses = cluster.load_assignment.endpoints.flatMap((e) => e.lb_endpoints.map((l) => l.endpoint.address.socket_address));
