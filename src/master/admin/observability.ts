@@ -329,6 +329,7 @@ export class Observability {
         this.healthFailed = failed;
       },
       drainListeners: async () => sup().drainListeners(),
+      bindListener: (name: string) => sup().bindLater(name),
       quit: () => this.opts.quit(),
     };
   }

@@ -37,6 +37,8 @@ export interface AdminBackend {
   setLogLevel(level: LogLevel): void;
   setHealthFailed(failed: boolean): void;
   drainListeners(): Promise<void>;
+  /** Binds a listener configured with bind_port: false. */
+  bindListener?(name: string): { ok: boolean; status: number; message: string };
   quit(): void;
 }
 
@@ -148,6 +150,11 @@ export function adminRoutes(b: AdminBackend, log: Logger): Map<string, Route> {
       log.warn('draining listeners by the admin API: no new connections are accepted');
       await b.drainListeners();
       return text('OK\n');
+    } }],
+    ['/listeners/bind', { method: 'POST', help: 'bind the listener ?name= that has bind_port: false (a mosnd extension)', handle: (url) => {
+      const r = b.bindListener?.(url.searchParams.get('name') ?? '') ?? { status: 404, message: 'not available' };
+      log.info({ listener: url.searchParams.get('name'), status: r.status }, `admin bind of a listener: ${r.message}`);
+      return text(`${r.message}\n`, r.status);
     } }],
     ['/quitquitquit', { method: 'POST', help: 'graceful stop (like mosnd stop)', handle: () => {
       log.warn('stop requested by the admin API');

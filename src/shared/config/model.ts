@@ -63,7 +63,8 @@ export interface ListenerConfig {
   host: string;
   /** Port of `address`; 0 means "pick one" (used by tests). */
   port: number;
-  /** MOSN `bind_port`; mosnd binds every listener, false is accepted and warned about. */
+  /** MOSN `bind_port`: false = not bound at start or reload until `POST /listeners/bind?name=`
+   *  (or a config where it is true) binds it; once bound it stays bound while its address does. */
   bindPort: boolean;
   /** What the filter chain does: an HTTP proxy or an L4 TCP proxy. */
   kind: 'http' | 'tcp';

@@ -121,15 +121,13 @@ function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: K
 function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownNames, ctx: Ctx): ListenerConfig | undefined {
   const at = pathOf(l);
   const { host, port } = parseHostPort(l.address, { emptyHost: '0.0.0.0' })!; // the schema checked it
-  if (l.bind_port === false) {
-    ctx.warn(joinPath(at, 'bind_port'), 'false is not implemented by mosnd (every listener is bound), treated as true');
-  }
   const accessLogs = (l.access_logs ?? []).filter((a) => a.disable !== true).map((a) => ({ path: a.log_path }));
   const base = {
     name: l.name ?? l.address,
     host,
     port,
-    bindPort: true,
+    // false: known (its config served) but not bound until the admin API or a config change binds it.
+    bindPort: l.bind_port !== false,
     ...(accessLogs.length > 0 ? { accessLogs } : {}),
     ...(l.max_connections !== undefined ? { maxConnections: l.max_connections } : {}),
     ...(l.connection_idle_timeout !== undefined ? { idleTimeoutMs: l.connection_idle_timeout } : {}),
