@@ -248,3 +248,33 @@ test('static MOSN listeners and clusters serve beside dynamic ones, and a route 
   assert.equal((await h.request(m.ports.static)).body.toString(), 'static');
   assert.equal((await h.request(m.ports.dyn)).body.toString(), 'static');
 });
+
+test('endpoints that are unhealthy or draining get no requests, and a lower priority takes the share its health leaves', async (t) => {
+  const cp = await controlPlane(t);
+  const a = await upstream(t, 'a');
+  const b = await upstream(t, 'b');
+  const c = await upstream(t, 'c');
+  cp.push(bookinfo([{ address: a.address }, { address: b.address, health: 'UNHEALTHY' }, { address: c.address, priority: 1 }]));
+  const m = await startMesh(t, cp);
+  // Priority 0 is half healthy: 1.4 × 50 % = 70 % of the load stays there, 30 % goes to priority 1.
+  const seen = await bodies(m.ports.http, 20);
+  assert.ok(!seen.includes('b'), `an UNHEALTHY endpoint got requests: ${seen.join(',')}`);
+  assert.ok(seen.includes('a') && seen.includes('c'), `both priorities serve: ${seen.join(',')}`);
+  assert.ok(seen.filter((s) => s === 'a').length > seen.filter((s) => s === 'c').length, `priority 0 takes most: ${seen.join(',')}`);
+  const v = cp.push({ endpoint: [x.assignment(REVIEWS, [{ address: a.address, health: 'DRAINING' }, { address: b.address, health: 'UNHEALTHY' }, { address: c.address, priority: 1 }]), x.assignment(RATINGS, [])] });
+  await cp.waitForAck('endpoint', v.endpoint);
+  assert.deepEqual(new Set(await bodies(m.ports.http, 6)), new Set(['c']));
+});
+
+test('a listener whose routes never come is served after initial_fetch_timeout, answering 404', async (t) => {
+  const cp = await controlPlane(t);
+  const up = await upstream(t, 'v1');
+  cp.push({ cluster: [x.edsCluster(REVIEWS)], endpoint: [x.assignment(REVIEWS, [{ address: up.address }])], listener: [x.httpListener('http', 0, { rds: 'never', rdsInitialFetchTimeout: { seconds: 1 } })] });
+  const m = await startMesh(t, cp);
+  await m.waitForLog((l) => /no RouteConfiguration "never" within its initial_fetch_timeout/.test(l.msg ?? ''));
+  assert.equal((await h.request(m.ports.http)).status, 404);
+  // The routes arrive late: served from then on.
+  const v = cp.push({ route: [x.routeConfig('never', [{ prefix: '/', cluster: REVIEWS }])] });
+  await cp.waitForAck('route', v.route);
+  assert.equal((await h.request(m.ports.http)).body.toString(), 'v1');
+});

@@ -284,7 +284,7 @@ export class Master {
       workers: this.workerCount,
       onCommitted: () => {
         // The new generation holds its own xDS stream now; ours would only NACK (nothing to apply to).
-        this.xds?.stop();
+        this.xds?.pause();
         // The new master owns the pidfile and control socket now; ours must not be removed
         // on exit (removePidfile checks the pid; the control server checks the inode).
         // It serves the admin API and metrics sink from now on, on the sockets it received.
@@ -294,6 +294,7 @@ export class Master {
       handoverExtras: () => this.obs.handoverExtras(),
       finalCounters: () => this.obs.finalCounters(),
       onResumed: async () => {
+        this.xds?.resume();
         void this.closeDrainingControl();
         await this.obs.resumeServers().catch((err: Error) => this.log.error({ err: err.message }, 'cannot serve the admin API again'));
         this.writePidfiles();

@@ -220,12 +220,14 @@ function assignment(name, endpoints) {
   };
 }
 
-function httpListener(name, port, { rds, routeConfig, httpFilters = [] } = {}) {
+function httpListener(name, port, { rds, routeConfig, httpFilters = [], rdsInitialFetchTimeout } = {}) {
   const hcm = {
     stat_prefix: name,
     codec_type: 'AUTO',
     http_filters: [...httpFilters, { name: 'envoy.filters.http.router', typed_config: any(ROUTER, {}) }],
-    ...(rds ? { rds: { route_config_name: rds, config_source: { ads: {}, resource_api_version: 'V3' } } } : { route_config: routeConfig }),
+    ...(rds
+      ? { rds: { route_config_name: rds, config_source: { ads: {}, resource_api_version: 'V3', ...(rdsInitialFetchTimeout ? { initial_fetch_timeout: rdsInitialFetchTimeout } : {}) } } }
+      : { route_config: routeConfig }),
   };
   return {
     name,

@@ -94,6 +94,24 @@ export class AdsClient {
     this.request(kind);
   }
 
+  /** Closes the stream without reconnecting (an upgrade committed); resume() opens it again. */
+  pause(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const s = this.stream;
+    this.stream = null;
+    s?.cancel();
+    this.setConnected(false);
+  }
+
+  resume(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.failures = 0;
+    this.open();
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);

@@ -80,6 +80,18 @@ export class XdsManager {
     this.checkReady();
   }
 
+  /** Upgrade committed: the new generation holds the stream; ours closes (resume() on a rollback). */
+  pause(): void {
+    this.stopped = true;
+    this.client.pause();
+  }
+
+  /** The new generation died after commit and this one serves again: subscribe again. */
+  resume(): void {
+    this.stopped = false;
+    this.client.resume();
+  }
+
   stop(): void {
     this.stopped = true;
     for (const t of this.fetchTimers.values()) clearTimeout(t);
@@ -237,7 +249,7 @@ export class XdsManager {
     if (this.fetchTimers.has(key) || ms <= 0) return;
     const t = setTimeout(() => {
       this.fetchTimers.delete(key);
-      this.log.warn({ type: kind, name }, `xDS: no ${LABEL[kind]} ${name === '*' ? '' : JSON.stringify(name) + ' '}within its initial_fetch_timeout (${ms} ms); serving without it`);
+      this.log.warn({ type: kind, name }, `xDS: no ${LABEL[kind]} ${name === '*' ? '' : JSON.stringify(name) + ' '}within its initial_fetch_timeout (${ms} ms); what waits for it is served without it`);
       if (name === '*') {
         this.firstSeen.add(kind);
         this.fresh.add(kind);
