@@ -162,8 +162,19 @@ test('a resource mosnd cannot honour is NACKed naming the field, and the last go
   assert.equal(cds.version, good.cluster);
   assert.match(cds.nackError, /lb_policy/);
   const prom = await h.scrape(m.ports.__admin);
-  assert.equal(prom['mosnd_xds_update_rejected_total{type="cluster"}'], 1);
+  assert.equal(prom['mosnd_xds_update_rejected_total{type="cluster"}'], 1, 'one cluster NACK so far');
   assert.equal(prom['mosnd_xds_update_rejected_total{type="listener"}'], 1);
+
+  // A gRPC service's cluster asking for HTTP/2 upstreams, as Istio sends it.
+  const h2 = x.edsCluster(RATINGS, {
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': x.any('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', { explicit_http_config: { http2_protocol_options: {} } }),
+    },
+  });
+  const since3 = cp.requests.length;
+  cp.push({ cluster: [x.edsCluster(REVIEWS), h2] });
+  const nack3 = await cp.waitForNack('cluster', { since: since3 });
+  assert.match(nack3.error_detail.message, /typed_extension_protocol_options\.envoy\.extensions\.upstreams\.http\.v3\.HttpProtocolOptions\.explicit_http_config\.http2_protocol_options: HTTP\/2 to upstreams is not implemented/);
 
   // The next good version is taken.
   const fixed = cp.push({ cluster: [x.edsCluster(REVIEWS), x.edsCluster(RATINGS, { lb_policy: 'LEAST_REQUEST' })] });

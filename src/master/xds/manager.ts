@@ -11,7 +11,7 @@ import { configSchema } from '../../shared/config/mosn-schema';
 import { normalize } from '../../shared/config/normalize';
 import { Ctx, INVALID } from '../../shared/config/schema';
 import { AdsClient } from './client';
-import { KINDS, Msg, TYPE, XdsKind, typeNameOf, unpack } from './protos';
+import { KINDS, Msg, TYPE, XdsKind, unpack } from './protos';
 import { Active, Composed, Entry, ResourceMaps, cloneMaps, compose, dependencies, emptyMaps } from './resources';
 import { Tx, XdsReject } from './translate-common';
 import { translateCluster } from './translate-cluster';
@@ -148,7 +148,7 @@ export class XdsManager {
     for (const kind of KINDS) {
       const st = this.client.types.get(kind)!;
       if (st.version === '' && this.maps[kind].size === 0) continue;
-      out.types.push({ kind, version: st.version, resources: [...this.maps[kind].values()].map((e) => ({ type_url: String(e.any.type_url), value: Buffer.from(e.any.value).toString('base64') })) });
+      out.types.push({ kind, version: st.version, updates: st.updates, rejections: st.rejections, resources: [...this.maps[kind].values()].map((e) => ({ type_url: String(e.any.type_url), value: Buffer.from(e.any.value).toString('base64') })) });
     }
     return out;
   }
@@ -163,7 +163,8 @@ export class XdsManager {
         this.log.warn({ type: t.kind, error: err }, 'xDS: the previous generation\'s resources do not load here; waiting for the control plane');
         continue;
       }
-      this.client.types.get(t.kind)!.version = t.version;
+      // Counters go on from the previous generation's (they never go backwards across upgrades).
+      Object.assign(this.client.types.get(t.kind)!, { version: t.version, updates: t.updates ?? 0, rejections: t.rejections ?? 0 });
     }
     this.seeded = true;
   }
@@ -215,14 +216,16 @@ export class XdsManager {
     const composed = this.composeNow(next);
     const built = this.build(composed, this.staticConfig, this.staticDoc);
     if (!built.config) return built.errors.join('; ');
-    if (this.applier && !this.stopped) {
+    // The same config again (a new stream re-sending what we have): nothing to push to the workers.
+    const unchanged = JSON.stringify(built.config) === JSON.stringify(this.composedConfig);
+    if (this.applier && !this.stopped && !unchanged) {
       const r = await this.applyWhenServing(built.config);
       if (!r.applied) return `not applied: ${r.errors.join('; ')}`;
       if (r.errors.length) this.log.error({ errors: r.errors }, 'xDS: some workers could not apply the update and are restarted with it');
     }
     this.maps = next;
     this.active = composed.active;
-    this.composedConfig = built.config;
+    if (!unchanged) this.composedConfig = built.config;
     this.firstSeen.add(kind);
     this.clearTimer(kind, '*');
     for (const name of received.keys()) this.clearTimer(kind, name);
@@ -392,7 +395,6 @@ export class XdsManager {
     const when = (e: Entry<unknown>) => new Date(e.atMs).toISOString();
     const view = (e: Entry<unknown>) => jsonView(e.any);
     const warmingClusters = [...this.maps.cluster.values()].filter((e) => !this.active.clusters.has(e.name));
-    const warmingListeners = [...this.maps.listener.values()].filter((e) => !this.active.listeners.has(e.name));
     const st = (k: XdsKind) => this.client.types.get(k)!.version;
     return [
       {
@@ -415,7 +417,6 @@ export class XdsManager {
               : { name: e.name, warming_state: { version_info: e.version, listener: view(e), last_updated: when(e) } },
           ),
         ],
-        ...(warmingListeners.length ? {} : {}),
       },
       {
         '@type': 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump',
@@ -426,7 +427,7 @@ export class XdsManager {
 }
 
 export interface XdsSnapshot {
-  types: Array<{ kind: XdsKind; version: string; resources: Array<{ type_url: string; value: string }> }>;
+  types: Array<{ kind: XdsKind; version: string; updates?: number; rejections?: number; resources: Array<{ type_url: string; value: string }> }>;
 }
 
 export interface ControlPlaneStatus {
@@ -449,7 +450,6 @@ export interface ControlPlaneStatus {
   }>;
 }
 
-export { typeNameOf };
 
 /** Envoy's control_plane.connected_state and per-type update / rejection counters, Prometheus-named. */
 export function xdsMetrics(st: ControlPlaneStatus, reconnects: number): import('../../shared/ipc').MetricJson[] {

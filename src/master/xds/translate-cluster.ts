@@ -4,7 +4,7 @@
  * ClusterLoadAssignment named by eds_cluster_config.service_name, else the cluster name).
  */
 import type { Msg } from './protos';
-import { durationMs } from './protos';
+import { durationMs, unpack } from './protos';
 import { Tx, at, checkFields, goDuration, reject, wrapped } from './translate-common';
 import { RawHost, translateEndpoints } from './translate-endpoint';
 
@@ -108,10 +108,19 @@ function checkProtocolOptions(c: Msg, path: string, tx: Tx): void {
     if (key !== 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions') {
       reject(p, 'is not implemented by mosnd');
     }
-    const url = String(any.type_url);
-    if (url.endsWith('.HttpProtocolOptions')) {
-      // Not decodable without its .proto: the explicit HTTP/2 choice is what changes things.
-      tx.warn(p, 'ignored: mosnd speaks HTTP/1.1 to upstreams (an explicit HTTP/2 choice would be an error once decoded)');
+    const o = unpack(any);
+    checkFields(o, p, tx, ['explicit_http_config', 'use_downstream_protocol_config'], {
+      common_http_protocol_options: 'connection tuning (the cluster\'s own idle and request limits apply)',
+      upstream_http_protocol_options: 'SNI and host checks need TLS, which mosnd rejects',
+      auto_config: 'ALPN needs TLS, which mosnd rejects: HTTP/1.1 is spoken',
+    });
+    const explicit = o.explicit_http_config ?? {};
+    for (const key of ['http2_protocol_options', 'http3_protocol_options']) {
+      if (explicit[key]) reject(at(at(p, 'explicit_http_config'), key), `${key === 'http2_protocol_options' ? 'HTTP/2' : 'HTTP/3'} to upstreams is not implemented by mosnd`);
+    }
+    const downstream = o.use_downstream_protocol_config ?? {};
+    if (downstream.http2_protocol_options || downstream.http3_protocol_options) {
+      tx.warn(at(p, 'use_downstream_protocol_config'), 'ignored: mosnd speaks HTTP/1.1 to upstreams whatever the client speaks');
     }
   }
 }
