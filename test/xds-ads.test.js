@@ -7,6 +7,7 @@
  */
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const http = require('node:http');
 const h = require('./helpers/mosnd');
 const x = require('./helpers/xds-server');
@@ -52,8 +53,9 @@ test('a mosnd in Istio mode serves what the control plane sends and ACKs each ty
   const cp = await controlPlane(t);
   const up = await upstream(t, 'reviews-v1');
   const v = cp.push(bookinfo([{ address: up.address }]));
-  const m = await startMesh(t, cp);
+  const m = await startMesh(t, cp, { workers: 2 });
   for (const kind of ['cluster', 'endpoint', 'listener', 'route']) await cp.waitForAck(kind, v[kind]);
+  assert.equal(cp.streams.size, 1, 'one stream for the master, none per worker');
   assert.equal((await h.request(m.ports.http)).body.toString(), 'reviews-v1');
   // Wildcard LDS/CDS, named RDS/EDS.
   const last = (kind) => cp.requests.filter((r) => r.kind === kind).at(-1);
@@ -257,6 +259,23 @@ test('static MOSN listeners and clusters serve beside dynamic ones, and a route 
   });
   await h.waitFor(() => m.ports.dyn !== undefined, 'the dynamic listener');
   assert.equal((await h.request(m.ports.static)).body.toString(), 'static');
+  assert.equal((await h.request(m.ports.dyn)).body.toString(), 'static');
+
+  // mosnd reload: the new file is composed with the dynamic resources of the moment.
+  const doc = JSON.parse(fs.readFileSync(m.configFile, 'utf8'));
+  doc.servers[0].listeners.push(h.httpListener('static2', 'r'));
+  fs.writeFileSync(m.configFile, JSON.stringify(doc));
+  const r = await m.cli(['reload']);
+  assert.equal(r.code, 0, r.stderr);
+  await h.waitFor(() => m.ports.static2 !== undefined, 'the new static listener');
+  assert.equal((await h.request(m.ports.static2)).body.toString(), 'static');
+  assert.equal((await h.request(m.ports.dyn)).body.toString(), 'static', 'the dynamic listener stays');
+  // A file whose names clash with a dynamic resource is refused, the running config stays.
+  doc.servers[0].listeners.push(h.httpListener('dyn', 'r'));
+  fs.writeFileSync(m.configFile, JSON.stringify(doc));
+  const bad = await m.cli(['reload']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr + bad.stdout, /"dyn" is already the name of/);
   assert.equal((await h.request(m.ports.dyn)).body.toString(), 'static');
 });
 

@@ -60,6 +60,8 @@ for (const down of [false, true]) {
     const versions = (st) => st.controlPlane.types.filter((ty) => ty.subscribed).map((ty) => [ty.type, ty.version, ty.resources]);
     assert.deepEqual(versions(after), versions(before), 'the same resources at the same versions');
     assert.equal(after.controlPlane.connected, !down);
+    // One stream per generation, and the old generation's is closed at commit.
+    if (!down) await h.waitFor(() => cp.streams.size === 1, `one stream left (${cp.streams.size})`);
     assert.equal((await h.request(m.ports.http)).body.toString(), 'ok');
   });
 }
