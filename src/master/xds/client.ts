@@ -165,13 +165,19 @@ export class AdsClient {
     stream.on('status', (s: GrpcJs.StatusObject) => end(s.details || `status ${s.code}`));
     // The ADS order: clusters (and their endpoints) before the listeners that use them.
     for (const k of KINDS) this.request(k);
-    // A stream that opens is "connected" once the server's HTTP/2 answered; grpc-js tells us
-    // by metadata, or by the first response.
-    stream.on('metadata', () => {
+    // Connected once the channel is up (the control plane's cluster connect_timeout bounds the
+    // wait: past it the stream is given up and retried with backoff), or at the first answer.
+    const connected = () => {
       if (this.stream === stream && !this.connected) {
         this.failures = 0;
         this.setConnected(true);
       }
+    };
+    stream.on('metadata', connected);
+    this.client.waitForReady(Date.now() + this.config.server.connectTimeoutMs, (err) => {
+      if (this.stream !== stream) return;
+      if (err) stream.cancel();
+      else connected();
     });
   }
 
