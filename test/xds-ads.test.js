@@ -150,14 +150,18 @@ test('a resource mosnd cannot honour is NACKed naming the field, and the last go
   assert.equal(nack.version_info, good.cluster, 'a NACK carries the last accepted version');
   assert.equal((await h.request(m.ports.http)).body.toString(), 'v1');
 
-  // A listener whose chains are chosen by filter_chain_match (Istio inbound) is rejected too.
+  // A listener whose chains are chosen by filter_chain_match (Istio inbound) is rejected too;
+  // as in Envoy, the other listeners of the response are applied (the rejected one keeps its
+  // previous version) and the response is NACKed naming it.
   const bad = x.httpListener('http', 0, { rds: '9080' });
   bad.filter_chains[0].filter_chain_match = { destination_port: { value: 9080 } };
   const since2 = cp.requests.length;
-  cp.push({ listener: [bad] });
+  cp.push({ listener: [bad, x.httpListener('extra', 0, { rds: '9080' })] });
   const nack2 = await cp.waitForNack('listener', { since: since2 });
   assert.match(nack2.error_detail.message, /Listener "http"\.filter_chains\[0\]\.filter_chain_match/);
   assert.equal((await h.request(m.ports.http)).body.toString(), 'v1');
+  await h.waitFor(() => m.ports.extra !== undefined, 'the valid listener of the rejected response');
+  assert.equal((await h.request(m.ports.extra)).body.toString(), 'v1');
 
   const st = JSON.parse((await m.cli(['status', '--json'])).stdout);
   const cds = st.controlPlane.types.find((ty) => ty.type === 'cluster');

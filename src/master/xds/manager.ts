@@ -45,8 +45,6 @@ export class XdsManager {
   private seeded = false;
   private readonly fresh = new Set<XdsKind>();
   private streamFailed = false;
-  /** Pushes applied (to the workers) and the time from receiving a response to the workers' ack. */
-  lastApplyMs = 0;
 
   constructor(
     private staticConfig: MosndConfig,
@@ -174,6 +172,9 @@ export class XdsManager {
     const next = cloneMaps(this.maps);
     const errors: string[] = [];
     const received = new Map<string, Entry<never>>();
+    /** Resources rejected by name: as in Envoy, the others are applied, these keep their
+     *  previous version (or stay absent), and the response is NACKed naming them. */
+    const rejected = new Set<string>();
     const tx: Tx = { warn: (path, message) => this.warnOnce(`${path}: ${message}`) };
     for (const any of (res.resources ?? []) as Msg[]) {
       if (any.type_url !== TYPE[kind]) {
@@ -199,9 +200,9 @@ export class XdsManager {
         received.set(name, { name, version, atMs: Date.now(), value: value as never, any });
       } catch (e) {
         errors.push(e instanceof XdsReject ? e.message : `${path}: ${(e as Error).message}`);
+        rejected.add(name);
       }
     }
-    if (errors.length > 0) return errors.join('; ');
     const map = next[kind] as Map<string, Entry<unknown>>;
     // State of the world: LDS and CDS responses hold every resource (absent = removed); RDS
     // and EDS ones the named resources they carry (absent = unchanged).
@@ -211,11 +212,15 @@ export class XdsManager {
       // Unchanged resources keep their version and time (what /config_dump shows).
       map.set(name, old && Buffer.compare(old.any.value, e.any.value) === 0 ? old : e);
     }
+    for (const name of rejected) {
+      const old = (this.maps[kind] as Map<string, Entry<unknown>>).get(name);
+      if (old) map.set(name, old);
+    }
     const deps = dependencies(next);
     for (const k of ['endpoint', 'route'] as const) for (const n of [...next[k].keys()]) if (!deps[k].has(n)) next[k].delete(n);
     const composed = this.composeNow(next);
     const built = this.build(composed, this.staticConfig, this.staticDoc);
-    if (!built.config) return built.errors.join('; ');
+    if (!built.config) return [...errors, ...built.errors].join('; ');
     // The same config again (a new stream re-sending what we have): nothing to push to the workers.
     const unchanged = JSON.stringify(built.config) === JSON.stringify(this.composedConfig);
     if (this.applier && !this.stopped && !unchanged) {
@@ -231,9 +236,10 @@ export class XdsManager {
     for (const name of received.keys()) this.clearTimer(kind, name);
     this.follow(deps);
     if (composed.warming.length) this.log.info({ warming: composed.warming }, `xDS: waiting for ${composed.warming.join(', ')}`);
-    this.log.info({ type: kind, version, resources: map.size }, `xDS: ${kind} version ${JSON.stringify(version)} applied (${map.size} resources)`);
+    const partly = errors.length ? `, ${rejected.size || errors.length} rejected` : '';
+    this.log.info({ type: kind, version, resources: map.size }, `xDS: ${kind} version ${JSON.stringify(version)} applied (${map.size} resources${partly})`);
     this.checkReady();
-    return null;
+    return errors.length ? errors.join('; ') : null;
   }
 
   /** Subscribes to what the accepted clusters and listeners need; starts their fetch timers. */
