@@ -336,3 +336,8 @@ export const XDS_APPLY_RETRY_MS = 100;
  *  retransmission timeout (minutes). 30 s is Istio's agent's own keepalive. */
 export const XDS_KEEPALIVE_MS = 30_000;
 export const XDS_KEEPALIVE_TIMEOUT_MS = 10_000;
+
+/** Problems listed in one NACK's error_detail (the rest are counted): a response of a thousand
+ *  clusters all rejected for the same field must not make a message of megabytes, which the
+ *  control plane logs; ten name the pattern. */
+export const XDS_NACK_MAX_PROBLEMS = 10;

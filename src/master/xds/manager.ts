@@ -18,7 +18,7 @@ import { translateCluster } from './translate-cluster';
 import { translateEndpoints } from './translate-endpoint';
 import { translateListener } from './translate-listener';
 import { translateRouteConfig } from './translate-route';
-import { DEFAULT_XDS_INITIAL_FETCH_TIMEOUT_MS, XDS_APPLY_RETRY_MS } from '../../shared/constants';
+import { DEFAULT_XDS_INITIAL_FETCH_TIMEOUT_MS, XDS_APPLY_RETRY_MS, XDS_NACK_MAX_PROBLEMS } from '../../shared/constants';
 import { jsonView } from './json-view';
 
 /** Applies a validated config to the workers: `applied` false = refused with the running config untouched. */
@@ -220,7 +220,7 @@ export class XdsManager {
     for (const k of ['endpoint', 'route'] as const) for (const n of [...next[k].keys()]) if (!deps[k].has(n)) next[k].delete(n);
     const composed = this.composeNow(next);
     const built = this.build(composed, this.staticConfig, this.staticDoc);
-    if (!built.config) return [...errors, ...built.errors].join('; ');
+    if (!built.config) return nackMessage([...errors, ...built.errors]);
     // The same config again (a new stream re-sending what we have): nothing to push to the workers.
     const unchanged = JSON.stringify(built.config) === JSON.stringify(this.composedConfig);
     if (this.applier && !this.stopped && !unchanged) {
@@ -236,10 +236,10 @@ export class XdsManager {
     for (const name of received.keys()) this.clearTimer(kind, name);
     this.follow(deps);
     if (composed.warming.length) this.log.info({ warming: composed.warming }, `xDS: waiting for ${composed.warming.join(', ')}`);
-    const partly = errors.length ? `, ${rejected.size || errors.length} rejected` : '';
+    const partly = errors.length > 0 ? `, ${rejected.size || errors.length} rejected` : '';
     this.log.info({ type: kind, version, resources: map.size }, `xDS: ${kind} version ${JSON.stringify(version)} applied (${map.size} resources${partly})`);
     this.checkReady();
-    return errors.length ? errors.join('; ') : null;
+    return errors.length ? nackMessage(errors) : null;
   }
 
   /** Subscribes to what the accepted clusters and listeners need; starts their fetch timers. */
@@ -358,9 +358,12 @@ export class XdsManager {
     return { config: { ...config, ...(staticConfig.xds ? { xds: staticConfig.xds } : {}) }, errors: [] };
   }
 
+  /** Once per kind of problem: the same field ignored in a thousand routes is one line (the
+   *  first resource named as the example). */
   private warnOnce(line: string): void {
-    if (this.warned.has(line)) return;
-    this.warned.add(line);
+    const key = line.replace(/"(?:[^"\\]|\\.)*"/g, '"*"').replace(/\[\d+\]/g, '[]');
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
     this.log.warn(`xDS: ${line}`);
   }
 
@@ -430,6 +433,13 @@ export class XdsManager {
       },
     ];
   }
+}
+
+/** A NACK's error_detail: every problem up to XDS_NACK_MAX_PROBLEMS, then how many more. */
+function nackMessage(problems: string[]): string {
+  const shown = problems.slice(0, XDS_NACK_MAX_PROBLEMS).join('; ');
+  const more = problems.length - XDS_NACK_MAX_PROBLEMS;
+  return more > 0 ? `${shown}; and ${more} more` : shown;
 }
 
 export interface XdsSnapshot {
