@@ -86,7 +86,7 @@ test('a mosnd in Istio mode serves what the control plane sends and ACKs each ty
   assert.equal(prom['mosnd_xds_update_success_total{type="cluster"}'], 1);
 });
 
-test('a new endpoint gets traffic, and a removed one finishes its request in flight and its keep-alive connection is not reset', async (t) => {
+test('a new endpoint gets traffic while the one that stays keeps its pooled upstream connection, and a removed one finishes its request in flight without a reset', async (t) => {
   const cp = await controlPlane(t);
   let release;
   const held = new Promise((r) => (release = r));
@@ -101,9 +101,13 @@ test('a new endpoint gets traffic, and a removed one finishes its request in fli
   const slow = h.request(m.ports.http, { path: '/slow' });
   await h.waitFor(() => up1.requests >= 3, 'the slow request at v1');
 
+  // The slow request holds the pooled connection: one more request opens a second, idle after it.
+  assert.equal((await h.request(m.ports.http, { agent })).body.toString(), 'v1');
+  const pooled = up1.connections;
   const added = cp.push({ endpoint: [x.assignment(REVIEWS, [{ address: up1.address }, { address: up2.address }])] });
   await cp.waitForAck('endpoint', added.endpoint);
   assert.deepEqual(new Set(await bodies(m.ports.http, 4, agent)), new Set(['v1', 'v2']));
+  assert.equal(up1.connections, pooled, 'the endpoint that stayed keeps its pooled upstream connection');
 
   const removed = cp.push({ endpoint: [x.assignment(REVIEWS, [{ address: up2.address }])] });
   await cp.waitForAck('endpoint', removed.endpoint);
