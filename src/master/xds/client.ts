@@ -154,11 +154,10 @@ export class AdsClient {
     };
     stream.on('data', (res: Msg) => {
       if (this.stream !== stream) return;
-      if (!this.connected) {
-        this.failures = 0;
-        this.setConnected(true);
-      }
-      this.queue = this.queue.then(() => this.onResponse(res)).catch((err: Error) => this.log.error({ err: err.message }, 'xDS: response handling failed'));
+      // A response came: the control plane works (Envoy resets its backoff here too).
+      this.failures = 0;
+      this.setConnected(true);
+      this.queue = this.queue.then(() => this.onResponse(res, stream)).catch((err: Error) => this.log.error({ err: err.message }, 'xDS: response handling failed'));
     });
     stream.on('error', (err: GrpcJs.ServiceError) => end(err.details || err.message));
     stream.on('end', () => end('the control plane ended the stream'));
@@ -168,10 +167,7 @@ export class AdsClient {
     // Connected once the channel is up (the control plane's cluster connect_timeout bounds the
     // wait: past it the stream is given up and retried with backoff), or at the first answer.
     const connected = () => {
-      if (this.stream === stream && !this.connected) {
-        this.failures = 0;
-        this.setConnected(true);
-      }
+      if (this.stream === stream) this.setConnected(true);
     };
     stream.on('metadata', connected);
     this.client.waitForReady(Date.now() + this.config.server.connectTimeoutMs, (err) => {
@@ -237,14 +233,13 @@ export class AdsClient {
     });
   }
 
-  private async onResponse(res: Msg): Promise<void> {
+  private async onResponse(res: Msg, stream: GrpcJs.ClientDuplexStream<Msg, Msg>): Promise<void> {
     const kind = KIND_OF_URL.get(String(res.type_url));
     if (!kind) {
       this.log.warn({ typeUrl: res.type_url }, 'xDS: a response of a type mosnd did not ask for, ignored');
       return;
     }
     const st = this.types.get(kind)!;
-    st.nonce = String(res.nonce ?? '');
     const version = String(res.version_info ?? '');
     let error: string | null;
     try {
@@ -253,16 +248,20 @@ export class AdsClient {
       error = (e as Error).message;
     }
     const now = Date.now();
+    // The stream broke meanwhile: the outcome counts, but the answer belongs to the dead stream
+    // (the new one already asked with the versions accepted then).
+    const current = this.stream === stream;
+    if (current) st.nonce = String(res.nonce ?? '');
     if (error === null) {
       st.version = version;
       st.lastAck = { version, atMs: now };
       st.updates++;
-      this.request(kind);
+      if (current) this.request(kind);
     } else {
       st.lastNack = { version, atMs: now, error };
       st.rejections++;
       this.log.error({ type: kind, version, error }, `xDS: ${kind} version ${JSON.stringify(version)} rejected (NACK): ${error}`);
-      this.request(kind, { error_detail: { code: INVALID_ARGUMENT, message: error } });
+      if (current) this.request(kind, { error_detail: { code: INVALID_ARGUMENT, message: error } });
     }
   }
 }
