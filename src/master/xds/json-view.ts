@@ -2,7 +2,7 @@
  * A decoded resource as JSON for /config_dump: every google.protobuf.Any is shown decoded,
  * with its type in "@type" (as Envoy's admin API prints them), bytes as base64.
  */
-import { Msg, typeNameOf, envoyApi } from './protos';
+import { Msg, typeNameOf, envoyApi, oneofNames } from './protos';
 
 export function jsonView(any: Msg): unknown {
   const url = String(any.type_url);
@@ -22,7 +22,7 @@ function walk(v: unknown): unknown {
   const out: Msg = {};
   for (const [k, x] of Object.entries(o)) {
     if (Array.isArray(x) && x.length === 0) continue;
-    if (typeof x === 'string' && x in o && x !== k) continue; // oneof selector
+    if (typeof x === 'string' && x in o && oneofNames().has(k)) continue; // oneof selector
     out[k] = walk(x);
   }
   return out;

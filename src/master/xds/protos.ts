@@ -94,6 +94,25 @@ export function envoyApi(): EnvoyApi {
   return api;
 }
 
+let oneofs: Set<string> | undefined;
+
+/** Every oneof name of the loaded types: decoded messages carry each set oneof as a virtual
+ *  field naming its member (`cluster_discovery_type: "type"`), which is not a field to check. */
+export function oneofNames(): Set<string> {
+  if (oneofs) return oneofs;
+  const names = new Set<string>();
+  const walk = (ns: Protobuf.NamespaceBase): void => {
+    for (const nested of ns.nestedArray) {
+      const t = nested as Protobuf.Type;
+      if (t.oneofsArray) for (const o of t.oneofsArray) names.add(o.name);
+      if ((nested as Protobuf.NamespaceBase).nestedArray) walk(nested as Protobuf.NamespaceBase);
+    }
+  };
+  walk(envoyApi().root);
+  oneofs = names;
+  return names;
+}
+
 /** "type.googleapis.com/envoy.config.listener.v3.Listener" -> "envoy.config.listener.v3.Listener". */
 export function typeNameOf(url: string): string {
   return url.slice(url.lastIndexOf('/') + 1);

@@ -5,7 +5,7 @@
  * The rule (README.md here): a field mosnd does not implement rejects the resource, unless
  * ignoring it cannot change which requests go where; then it is warned about once.
  */
-import { durationMs, Msg } from './protos';
+import { durationMs, Msg, oneofNames } from './protos';
 import { formatDuration } from '../../shared/duration';
 
 /** A resource mosnd cannot serve faithfully: the NACK's error_detail says where and why. */
@@ -46,7 +46,7 @@ export function isEmpty(v: unknown): boolean {
 export function checkFields(m: Msg, path: string, tx: Tx, handled: readonly string[], ignored: Readonly<Record<string, string>> = {}): void {
   for (const [key, value] of Object.entries(m)) {
     if (handled.includes(key) || isEmpty(value)) continue;
-    if (typeof value === 'string' && value in m && value !== key) continue; // oneof selector
+    if (typeof value === 'string' && value in m && oneofNames().has(key)) continue; // oneof selector
     const why = ignored[key];
     if (why !== undefined) tx.warn(at(path, key), `ignored: ${why}`);
     else reject(at(path, key), 'is not implemented by mosnd; the resource is rejected because ignoring it could change where requests go');
