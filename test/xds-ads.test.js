@@ -316,3 +316,33 @@ test('a listener whose routes never come is served after initial_fetch_timeout, 
   await cp.waitForAck('route', v.route);
   assert.equal((await h.request(m.ports.http)).body.toString(), 'v1');
 });
+
+test('with the control plane down at start, mosnd serves its static config after initial_fetch_timeout and takes the dynamic one when the control plane comes', async (t) => {
+  const port = await new Promise((resolve) => {
+    const s = require('node:net').createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const st = await upstream(t, 'static');
+  const dyn = await upstream(t, 'dynamic');
+  const m = await h.startMosnd({
+    config: x.bootstrapConfig(port, {
+      initialFetchTimeout: '1s',
+      listeners: [h.httpListener('static', 'r')],
+      routers: [{ router_config_name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routers: [{ match: { prefix: '/' }, route: { cluster_name: 'local' } }] }] }],
+      clusters: [h.cluster('local', [st.address])],
+    }),
+  });
+  t.after(() => m.kill());
+  assert.equal((await h.request(m.ports.static)).body.toString(), 'static');
+  const st0 = JSON.parse((await m.cli(['status', '--json'])).stdout);
+  assert.equal(st0.controlPlane.connected, false);
+
+  const cp = await controlPlane(t, { port });
+  const v = cp.push(bookinfo([{ address: dyn.address }]));
+  await cp.waitForAck('route', v.route, { timeoutMs: 60_000 });
+  await h.waitFor(() => m.ports.http !== undefined, 'the dynamic listener');
+  assert.equal((await h.request(m.ports.http)).body.toString(), 'dynamic');
+  assert.equal((await h.request(m.ports.static)).body.toString(), 'static');
+});
