@@ -46,6 +46,8 @@ for (const down of [false, true]) {
   test(name, async (t) => {
     const { cp, m } = await mesh(t);
     const before = await status(m);
+    const UPDATES = 'mosnd_xds_update_success_total{type="cluster"}';
+    const countedBefore = (await h.scrape(m.ports.__admin))[UPDATES];
     const web = httpLoad(m.ports.http, { clients: CLIENTS });
     const streams = tcpStreams(m.ports.tcp, { streams: STREAMS });
     await loadUnderWay(h, web, streams, CLIENTS);
@@ -63,5 +65,10 @@ for (const down of [false, true]) {
     // One stream per generation, and the old generation's is closed at commit.
     if (!down) await h.waitFor(() => cp.streams.size === 1, `one stream left (${cp.streams.size})`);
     assert.equal((await h.request(m.ports.http)).body.toString(), 'ok');
+    // The counters go on from the old generation's (carried by the metrics handover, not
+    // counted twice); with the control plane up the new generation accepted one more.
+    const countedAfter = (await h.scrape(m.ports.__admin))[UPDATES];
+    if (down) assert.equal(countedAfter, countedBefore, 'xDS counters are carried across an upgrade, once');
+    else assert.equal(countedAfter, countedBefore + 1, 'the carried count plus the new generation\'s own update');
   });
 }

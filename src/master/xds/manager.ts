@@ -146,7 +146,7 @@ export class XdsManager {
     for (const kind of KINDS) {
       const st = this.client.types.get(kind)!;
       if (st.version === '' && this.maps[kind].size === 0) continue;
-      out.types.push({ kind, version: st.version, updates: st.updates, rejections: st.rejections, resources: [...this.maps[kind].values()].map((e) => ({ type_url: String(e.any.type_url), value: Buffer.from(e.any.value).toString('base64') })) });
+      out.types.push({ kind, version: st.version, resources: [...this.maps[kind].values()].map((e) => ({ type_url: String(e.any.type_url), value: Buffer.from(e.any.value).toString('base64') })) });
     }
     return out;
   }
@@ -161,8 +161,8 @@ export class XdsManager {
         this.log.warn({ type: t.kind, error: err }, 'xDS: the previous generation\'s resources do not load here; waiting for the control plane');
         continue;
       }
-      // Counters go on from the previous generation's (they never go backwards across upgrades).
-      Object.assign(this.client.types.get(t.kind)!, { version: t.version, updates: t.updates ?? 0, rejections: t.rejections ?? 0 });
+      // Counters are not taken over here: the metrics collector carries the old master's totals.
+      this.client.types.get(t.kind)!.version = t.version;
     }
     this.seeded = true;
   }
@@ -443,7 +443,7 @@ function nackMessage(problems: string[]): string {
 }
 
 export interface XdsSnapshot {
-  types: Array<{ kind: XdsKind; version: string; updates?: number; rejections?: number; resources: Array<{ type_url: string; value: string }> }>;
+  types: Array<{ kind: XdsKind; version: string; resources: Array<{ type_url: string; value: string }> }>;
 }
 
 export interface ControlPlaneStatus {
