@@ -260,7 +260,7 @@ export class AdsClient {
     } else {
       st.lastNack = { version, atMs: now, error };
       st.rejections++;
-      this.log.error({ type: kind, version, error }, `xDS: ${kind} version ${JSON.stringify(version)} rejected (NACK): ${error}`);
+      this.log.error({ code: 'MOSND_ERR_XDS_REJECTED', type: kind, version, error }, `xDS: ${kind} version ${JSON.stringify(version)} rejected (NACK): ${error}`);
       if (current) this.request(kind, { error_detail: { code: INVALID_ARGUMENT, message: error } });
     }
   }
