@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the tools the benchmark suite (scripts/bench/run.js) drives: wrk, nginx (+ its stream
-# module for the L4 peer), haproxy, curl and taskset. Idempotent: a tool already present is left
+# Installs the tools the benchmark suite (scripts/bench/run.js) drives: wrk, h2load (Debian's
+# nghttp2-client, for the HTTP/2 scenarios), nginx (+ its stream module for the L4 peer), haproxy,
+# curl and taskset. Idempotent: a tool already present is left
 # alone, and apt-get runs only when something is missing (update once, then install).
 #
 # The packages' own services are never started: Debian's policy-rc.d convention (exit 101) keeps
@@ -20,9 +21,10 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-bench-tools: all tools present (wrk nginx haproxy curl taskset)"
+  echo "install-bench-tools: all tools present (wrk h2load nginx haproxy curl taskset)"
   exit 0
 fi
 

@@ -43,3 +43,15 @@ test('access log lines are canonical JSON with every field in order, for plain p
     assert.equal(o.response_flags, '-');
   }
 });
+
+test('durations in the access log are written exactly as JSON writes the value rounded to the microsecond', () => {
+  const { millis3 } = require('../dist/worker/access-log');
+  const values = [0, 0.0004, 0.0005, 0.001, 0.01, 0.1, 0.5, 1, 1.5, 7.25, 12.034, 999.9995, 1e6 + 0.25, 86_400_000.001];
+  // A fixed-seed walk over five orders of magnitude (LCG), so a failure names a reproducible value.
+  let seed = 12345;
+  for (let i = 0; i < 200_000; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    values.push((seed / 2 ** 31) * 10 ** (i % 6));
+  }
+  for (const ms of values) assert.equal(millis3(ms), JSON.stringify(Math.round(ms * 1000) / 1000), `for ${ms} ms`);
+});

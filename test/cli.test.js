@@ -87,9 +87,9 @@ const BAD_CONFIGS = [
   ['a host port out of range', 'cluster_manager.clusters[0].hosts[0].address', (d) => (C(d).hosts[0].address = '10.0.0.1:70000')],
   ['a host weight of zero', 'cluster_manager.clusters[0].hosts[0].weight', (d) => (C(d).hosts[0].weight = 0)],
   [
-    'an HTTP/2 upstream (HTTP/2 is served downstream; upstreams speak HTTP/1.1 until HTTP/2 upstreams land)',
+    'an upstream protocol mosnd does not speak',
     `${FILTER0}.config.upstream_protocol`,
-    (d) => (L(d).filter_chains[0].filters[0].config.upstream_protocol = 'Http2'),
+    (d) => (L(d).filter_chains[0].filters[0].config.upstream_protocol = 'dubbo'),
   ],
   [
     'a direct response status above 599',

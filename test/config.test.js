@@ -323,13 +323,13 @@ describe('rejected configs name the JSON path of each problem', () => {
     assertProblem(parse(d), `${ROUTE}.match.variables`, 'is not implemented by mosnd yet: ignoring these conditions would send more requests');
   });
 
-  test('rejects an HTTP/2 upstream and protocols mosnd does not speak, naming the path', () => {
+  test('rejects protocols mosnd does not speak, naming the path', () => {
     const d = base();
-    listener(d).filter_chains[0].filters[0].config.upstream_protocol = 'Http2';
+    listener(d).filter_chains[0].filters[0].config.upstream_protocol = 'dubbo';
     assertProblem(
       parse(d),
       'servers[0].listeners[0].filter_chains[0].filters[0].config.upstream_protocol',
-      '"Http2" is not implemented by mosnd yet; expected one of "Http1", "Auto"',
+      '"dubbo" is not implemented by mosnd yet; expected one of "Http1", "Http2", "Auto"',
     );
     const d2 = base();
     listener(d2).filter_chains[0].filters[0].config.downstream_protocol = 'bolt';
@@ -340,17 +340,29 @@ describe('rejected configs name the JSON path of each problem', () => {
     );
   });
 
-  test('accepts HTTP/2 and Auto clients, and says that upstreams are spoken to in HTTP/1.1', () => {
-    for (const protocol of ['Http2', 'Auto', 'http2']) {
+  test('the upstream protocol follows the downstream one when unset or Auto (MOSN), and Http2 is accepted', () => {
+    const cases = [
+      // [downstream, upstream in the file, resolved]
+      ['Http2', undefined, 'Http2'],
+      ['http2', 'Auto', 'Http2'],
+      ['Auto', undefined, 'Auto'],
+      ['Http1', undefined, 'Http1'],
+      ['Http1', 'Auto', 'Http1'],
+      ['Http1', 'Http2', 'Http2'],
+      ['Http2', 'Http1', 'Http1'],
+      ['Auto', 'Http2', 'Http2'],
+    ];
+    for (const [down, up, want] of cases) {
       const d = base();
       const cfg = listener(d).filter_chains[0].filters[0].config;
-      cfg.downstream_protocol = protocol;
-      delete cfg.upstream_protocol;
+      cfg.downstream_protocol = down;
+      if (up === undefined) delete cfg.upstream_protocol;
+      else cfg.upstream_protocol = up;
       const r = parse(d);
-      assert.deepEqual(r.errors, []);
-      assert.equal(r.config.listeners[0].downstreamProtocol, protocol === 'Auto' ? 'Auto' : 'Http2');
-      assert.equal(r.config.listeners[0].upstreamProtocol, 'Http1');
-      assertWarning(r, 'servers[0].listeners[0].filter_chains[0].filters[0].config.downstream_protocol', 'proxied to upstreams as HTTP/1.1');
+      assert.deepEqual(r.errors, [], `${down} → ${up}`);
+      assert.deepEqual(r.warnings, [], `${down} → ${up}`);
+      assert.equal(r.config.listeners[0].downstreamProtocol, down === 'http2' ? 'Http2' : down);
+      assert.equal(r.config.listeners[0].upstreamProtocol, want, `${down} → ${up}`);
     }
   });
 
@@ -620,7 +632,6 @@ describe('normalized values', () => {
       ['servers[0].listeners[0].access_logs[0].log_format', 'not implemented'],
       ['cluster_manager.clusters[0].lb_subset_config', 'not implemented'],
       ['metrics.flush_interval', 'unknown key'],
-      ['servers[0].listeners[1].filter_chains[0].filters[0].config.downstream_protocol', '"Auto" clients are proxied to upstreams as HTTP/1.1'],
     ]) {
       assertWarning(r, at, text);
     }
@@ -629,6 +640,9 @@ describe('normalized values', () => {
     // The router defined inside a connection_manager filter (older MOSN files) is used.
     assert.deepEqual(c.routers.map((x) => x.name), ['server_router', 'client_router']);
     assert.equal(c.listeners[1].downstreamProtocol, 'Auto');
+    // No upstream_protocol there: each stream's own protocol (MOSN's rule), no warning.
+    assert.equal(c.listeners[1].upstreamProtocol, 'Auto');
+    assert.ok(!r.warnings.some((w) => w.path.startsWith('servers[0].listeners[1].filter_chains')), 'no warning about its protocols');
     assert.equal(c.admin.host, '0.0.0.0');
     assert.equal(c.prometheusPort, 34903);
   });

@@ -43,7 +43,7 @@ test('curl speaks HTTP/2 (prior knowledge) and HTTP/1.1 to one Auto listener, bo
   t.after(() => up.close());
   const l = h.httpListener('auto', 'r');
   l.filter_chains[0].filters[0].config.downstream_protocol = 'Auto';
-  delete l.filter_chains[0].filters[0].config.upstream_protocol;
+  l.filter_chains[0].filters[0].config.upstream_protocol = 'Http1'; // HTTP/1.1 upstreams (unset would follow the clients: HTTP/2)
   const m = await h.startMosnd({
     config: h.proxyConfig({ routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }], clusters: [h.cluster('c', [up.address])], listeners: [l] }),
   });

@@ -14,7 +14,7 @@ const { NGHTTP2_NO_ERROR } = h2.http2.constants;
 function config(up) {
   const l = h.httpListener('h2', 'r');
   l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
-  delete l.filter_chains[0].filters[0].config.upstream_protocol;
+  l.filter_chains[0].filters[0].config.upstream_protocol = 'Http1'; // HTTP/1.1 upstreams (unset would follow the clients: HTTP/2)
   return h.proxyConfig({
     routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],
     clusters: [h.cluster('c', [up.address])],
@@ -128,4 +128,33 @@ test('under overload an HTTP/2 connection gets GOAWAY and its stream in flight s
   const r = await response;
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), 'slow');
+});
+
+test('a drain sends GOAWAY twice: first with the highest stream id, so no stream already on the wire is refused, then with the last stream processed', async (t) => {
+  const { up, release } = await h.heldUpstream(t);
+  const m = await h.startMosnd({ config: config(up) });
+  t.after(() => m.kill());
+  const s = h2.connect(t, m.ports.h2);
+  assert.equal((await h2.request(s, { ':path': '/' })).status, 200); // stream 1
+  const goaways = [];
+  const two = new Promise((resolve) =>
+    s.on('goaway', (code, lastStreamID) => {
+      goaways.push({ code, lastStreamID });
+      if (goaways.length === 2) resolve();
+    }),
+  );
+  const response = h2.request(s, { ':path': '/slow' }); // stream 3, held by the upstream
+  await h.waitFor(() => up.requests >= 2, 'the upstream to have the held request');
+
+  const stopped = m.stop('SIGTERM');
+  await two;
+  assert.deepEqual(goaways, [
+    { code: NGHTTP2_NO_ERROR, lastStreamID: 2 ** 31 - 1 },
+    { code: NGHTTP2_NO_ERROR, lastStreamID: 3 },
+  ]);
+  release();
+  const r = await response;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'slow');
+  assert.equal((await stopped).code, 0);
 });

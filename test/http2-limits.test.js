@@ -19,7 +19,7 @@ const RAPID_RESET_MAX = 200;
 function h2Listener(name, extra = {}) {
   const l = h.httpListener(name, 'r');
   l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
-  delete l.filter_chains[0].filters[0].config.upstream_protocol;
+  l.filter_chains[0].filters[0].config.upstream_protocol = 'Http1'; // HTTP/1.1 upstreams (unset would follow the clients: HTTP/2)
   return { ...l, ...extra };
 }
 

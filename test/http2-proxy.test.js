@@ -13,7 +13,7 @@ const h2 = require('./helpers/h2');
 function h2Listener(name, protocol = 'Http2') {
   const l = h.httpListener(name, 'r');
   l.filter_chains[0].filters[0].config.downstream_protocol = protocol;
-  delete l.filter_chains[0].filters[0].config.upstream_protocol;
+  l.filter_chains[0].filters[0].config.upstream_protocol = 'Http1'; // HTTP/1.1 upstreams (unset would follow the clients: HTTP/2)
   return l;
 }
 

@@ -11,7 +11,7 @@ const { execFileSync } = require('node:child_process');
 const { Registry, stopPeer } = require('./lib/procs');
 const system = require('./lib/system');
 const { PEERS, SCENARIOS, select } = require('./lib/scenarios');
-const { sanity, measureLoad, measureIdle } = require('./lib/measure');
+const { sanity, sanityH2, measureLoad, measureIdle } = require('./lib/measure');
 const { measureUpgrades, measureUpgradeIdle } = require('./lib/upgrades');
 const { cpuTimes, cpuBusy } = require('./lib/proc-stats');
 const report = require('./lib/report');
@@ -45,7 +45,8 @@ const IDLE_FD_MARGIN = 2000;
 const HELP = `Usage: node scripts/bench/run.js [options]   (npm run bench -- [options])
 
   --quick            short run (about 1 minute): small-64, tcp-small-64, idle (1000 conns), upgrade-idle
-  --only a,b         peers and/or scenarios by id or prefix (see --list), e.g. --only nginx,mosnd,small-64
+  --only a,b         peers and/or scenarios by id or prefix (see --list), e.g. --only nginx,mosnd,small-64;
+                     the HTTP/2 scenario (h2load) runs only when named: --only h2
   --json FILE        also write the results as JSON
   --out FILE         Markdown report path (default bench/results/latest.md; "-" = do not write)
   --duration S       seconds measured per peer and scenario (default 8, quick 2)
@@ -125,7 +126,9 @@ function summary(peer, scenario, r) {
     const w = r.wrk;
     const thr = scenario.metric === 'MBps' ? `${(w.bytesPerSec / 1048576).toFixed(0)} MB/s` : `${w.rps.toFixed(0)} req/s`;
     const cpu = r.cpuPerReqUs === null ? '' : `, proxy ${r.cpuPerReqUs.toFixed(1)} µs CPU/req (${r.cpuPercent.toFixed(0)}%)`;
-    return `${thr}, p99 ${w.latencyMs.p99.toFixed(2)} ms, p99.9 ${w.latencyMs.p999.toFixed(2)} ms, errors ${w.errors.total}${cpu}`;
+    // h2load gives the mean latency, not percentiles.
+    const lat = w.latencyMs.p99 === null ? `mean ${w.latencyMs.mean.toFixed(2)} ms` : `p99 ${w.latencyMs.p99.toFixed(2)} ms, p99.9 ${w.latencyMs.p999.toFixed(2)} ms`;
+    return `${thr}, ${lat}, errors ${w.errors.total}${cpu}`;
   }
   if (scenario.kind === 'idle') {
     return `${r.opened}/${r.count} open, RSS ${(r.rssBefore / 1048576).toFixed(1)} -> ${(r.rssAfter / 1048576).toFixed(1)} MB, ${r.alive} alive at probe`;
@@ -136,7 +139,7 @@ function summary(peer, scenario, r) {
 function applies(peer, scenario) {
   if (scenario.mosndOnly && !peer.isMosnd) return false;
   if (scenario.kind !== 'load' && !peer.isProxy) return false;
-  return scenario.mode === 'http' ? peer.http : peer.tcp;
+  return Boolean(peer[scenario.mode]);
 }
 
 async function runPeer(ctx, peer, scenarios, run) {
@@ -189,10 +192,11 @@ async function runShared(ctx, peer, todo, run, set) {
   }
   try {
     const broken = {};
-    for (const mode of ['http', 'tcp']) {
-      const port = mode === 'http' ? handle.httpPort : handle.tcpPort;
+    // Only the modes this run measures: an HTTP/2 port is checked when an h2 scenario is on.
+    for (const mode of [...new Set(todo.map((s) => s.scenario.mode))]) {
+      const port = handle[`${mode}Port`];
       if (port) {
-        const bad = await sanity(port, '/small', SMALL_BODY);
+        const bad = await (mode === 'h2' ? sanityH2 : sanity)(port, '/small', SMALL_BODY);
         if (bad) broken[mode] = `sanity check (one GET through ${mode} port) failed: ${bad}`;
       } else if (peer[mode]) {
         broken[mode] = handle[`${mode}Unavailable`] || `no ${mode} port`;
@@ -210,7 +214,7 @@ async function runShared(ctx, peer, todo, run, set) {
         continue;
       }
       // "direct" gives the same figures to the http and tcp variants of one scenario: measure once.
-      const cacheKey = `${peer.id}|${sc.mode === 'tcp' ? handle.tcpPort : handle.httpPort}|${sc.path}|${sc.conns}|${sc.kind}`;
+      const cacheKey = `${peer.id}|${handle[`${sc.mode}Port`]}|${sc.path}|${sc.conns}|${sc.kind}`;
       if (sc.kind === 'load' && ctx.cache.has(cacheKey)) {
         const prev = ctx.cache.get(cacheKey);
         set(s, { ...prev.result, note: `(same measurement as ${prev.scenario})` });
@@ -261,7 +265,7 @@ async function main() {
     return 0;
   }
   if (opts.list) {
-    process.stdout.write(`peers: ${PEERS.map((p) => p.id).join(', ')}\nscenarios: ${SCENARIOS.map((s) => `${s.id}${s.quick ? ' (quick)' : ''}${s.mosndOnly ? ' (mosnd only)' : ''}`).join(', ')}\n`);
+    process.stdout.write(`peers: ${PEERS.map((p) => p.id).join(', ')}\nscenarios: ${SCENARIOS.map((s) => `${s.id}${s.quick ? ' (quick)' : ''}${s.optIn ? ' (opt-in: --only h2)' : ''}${s.mosndOnly ? ' (mosnd only)' : ''}`).join(', ')}\n`);
     return 0;
   }
   const sel = select(opts.only, opts.quick);

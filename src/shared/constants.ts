@@ -159,6 +159,11 @@ export const CONTROL_RELOAD_DEADLINE_MS = 30_000;
  *  generation's deadline the master still rolls back and reports, so the client must outwait it. */
 export const CONTROL_UPGRADE_DEADLINE_MARGIN_MS = 15_000;
 
+/** Default for `mosnd upgrade --timeout`: from spawn to the new generation ready. Loading Node
+ *  and mosnd takes ~300 ms and a worker is ready in about a second; a minute covers a loaded
+ *  machine and a slow disk without leaving an operator waiting on a new generation that hangs. */
+export const DEFAULT_UPGRADE_TIMEOUT_MS = 60_000;
+
 /** How long the control server's close() lets calls in flight finish before cutting them.
  *  Status, stop and reload answer in milliseconds; an upgrade stream still open at close time
  *  has sent its final event already or is being abandoned, so waiting longer only delays the
@@ -250,6 +255,19 @@ export const EXCHANGE_TIMEOUT_SWEEP_MS = 25;
  *  stream_idle_timeout default of 5 minutes. */
 export const UPSTREAM_STREAM_IDLE_TIMEOUT_MS = 300_000;
 
+/**
+ * Idle timeouts of HTTP/1.1 connections (client and upstream) are checked by one sweep per
+ * worker (src/worker/idle-sweep.ts) instead of a Node socket timer each: a socket timer is
+ * re-armed on every read and every write, four times per proxied request. The sweep runs every
+ * idle timeout / IDLE_SWEEP_DIVISOR, between IDLE_SWEEP_MIN_MS and IDLE_SWEEP_MAX_MS, so a
+ * timeout fires at most a quarter of itself late (at most 1 s for the 75 s default, which is
+ * inside what a keep-alive timeout means), and 10,000 idle connections cost 10,000 cheap checks
+ * a second.
+ */
+export const IDLE_SWEEP_DIVISOR = 4;
+export const IDLE_SWEEP_MIN_MS = 25;
+export const IDLE_SWEEP_MAX_MS = 1_000;
+
 /** Largest upstream response head accepted before answering 502. */
 export const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
 
@@ -299,7 +317,65 @@ export const H2_MAX_HEADER_FIELDS = MAX_HEADER_COUNT + 4;
  *  closed. Every reset stream cost us a dispatch and maybe an upstream connect. A browser
  *  cancels a handful of streams on a navigation; an attack sends thousands a second. */
 export const H2_RAPID_RESET_MAX = 200;
+
+/**
+ * A drained HTTP/2 connection gets two GOAWAYs (RFC 9113 §6.8, as Envoy and nghttp2's own
+ * servers do): first one with the highest stream id, which tells the client to open no new
+ * stream here while every stream it already sent still counts, then, one round trip later
+ * (a PING answered), the final one with the last stream id really processed. A single GOAWAY
+ * would refuse the streams that were on the wire when it was sent. If the PING is not answered
+ * within this time (a stalled client), the final GOAWAY goes anyway: a client's round trip on
+ * the networks mosnd serves is well under a second.
+ */
+export const H2_GOAWAY_RTT_MAX_MS = 1_000;
 export const H2_RAPID_RESET_WINDOW_MS = 10_000;
+
+// ---- gRPC ------------------------------------------------------------------------------------
+
+/** grpc-timeout's TimeoutValue is at most 8 ASCII digits (PROTOCOL-HTTP2.md); longer is not one. */
+export const GRPC_TIMEOUT_MAX_DIGITS = 8;
+
+/** A gRPC request body kept (beside streaming it) so that a try answered with a retriable
+ *  grpc-status can be sent again: Envoy's default per-request buffer limit (1 MiB). A bigger body
+ *  streams without its copy and is not retried. Unary calls, the ones a retry suits, are small. */
+export const GRPC_RETRY_BUFFER_BYTES = 1_048_576;
+
+// ---- HTTP/2 upstreams (src/worker/cluster/h2-pool.ts, src/worker/h2/upstream-session.ts) ----
+
+/** Streams a session still connecting is expected to take before the pool opens a second
+ *  one for more waiting requests: the peer's max_concurrent_streams is not known until its
+ *  first SETTINGS, and 100 is the floor RFC 9113 §6.5.2 recommends (most servers announce
+ *  100 or more). Once SETTINGS arrive the real limit applies and extra waiters get sessions
+ *  of their own. */
+export const H2_UPSTREAM_ASSUMED_STREAMS = 100;
+
+/** A PING goes out on an upstream HTTP/2 session that has been open this long since its last
+ *  PING (Envoy's connection_keepalive interval is of this order): a dead peer or a silently
+ *  dropped NAT entry is found within a minute instead of at the next request. */
+export const H2_UPSTREAM_PING_INTERVAL_MS = 30_000;
+
+/** A PING not acknowledged within this long means the session is dead: it is destroyed (its
+ *  streams fail, new requests get a new session). A live peer answers in one round trip;
+ *  10 s leaves room for a loaded upstream without keeping a dead session for long. */
+export const H2_UPSTREAM_PING_TIMEOUT_MS = 10_000;
+
+/** A stream the upstream refused without processing it (REFUSED_STREAM, or above the
+ *  last_stream_id of its GOAWAY) is sent again on another session, whatever its method, at
+ *  most this many times per request: an upstream that refuses everything must not keep a
+ *  request circling forever. */
+export const H2_REFUSED_STREAM_RETRIES = 3;
+
+/** Request body bytes a stream keeps while it streams to an HTTP/2 upstream, so a stream the
+ *  upstream refuses (GOAWAY, REFUSED_STREAM) can be sent again on a new session: a gRPC
+ *  unary call or a small POST fits; a longer body streams without a copy and cannot be sent
+ *  again (it fails as any reset would). Bounds the memory a stream holds to this. */
+export const STREAM_REPLAY_BUFFER_BYTES = 64 * 1024;
+
+/** How often Node's HTTP/1.1 server of a listener that sends HTTP/1.1 clients to HTTP/2
+ *  upstreams (src/worker/stream/h1-front.ts) checks its connections' head timeouts (Node's
+ *  default is 30 s, which would let a slow head outlive request_headers_timeout by that
+ *  much): a timeout fires at most this late. */
+export const H1_STREAM_TIMEOUT_CHECK_MS = 1_000;
 
 // ---- xDS (src/master/xds/) -------------------------------------------------------------
 

@@ -5,20 +5,20 @@
  * it. No acknowledgement in time → the connection is taken back and served here until the
  * drain deadline (rollback, never a drop).
  */
-import type { Detached, TrackedConnection } from '../worker/context';
+import type { DetachedConn, MovableConnection } from './movable';
 import { FdChannel, MAX_FDS_PER_MESSAGE } from './fdpass';
 import { ConnDesc, decodeConnMessage, encode } from './messages';
 import { CONN_ACK_TIMEOUT_MS, MAX_BATCH_JSON_BYTES, MAX_CONN_DATA_BYTES } from './constants';
 import { testKillPoint } from './test-hooks';
 
-interface Pending {
-  conn: TrackedConnection;
+interface Pending<C extends MovableConnection> {
+  conn: C;
   desc: ConnDesc;
 }
 
-export interface SendResult {
+export interface SendResult<C extends MovableConnection = MovableConnection> {
   moved: number;
-  refused: TrackedConnection[];
+  refused: C[];
   /** The channel failed: stop moving, drain what is left. */
   broken: boolean;
 }
@@ -29,9 +29,9 @@ export class ConnectionSender {
   constructor(private readonly ch: FdChannel) {}
 
   /** Detaches and sends `conns` (all movable now); resolves when every batch is answered. */
-  async send(conns: TrackedConnection[]): Promise<SendResult> {
-    const result: SendResult = { moved: 0, refused: [], broken: false };
-    let batch: Pending[] = [];
+  async send<C extends MovableConnection>(conns: C[]): Promise<SendResult<C>> {
+    const result: SendResult<C> = { moved: 0, refused: [], broken: false };
+    let batch: Pending<C>[] = [];
     let fds: number[] = [];
     let jsonBytes = 0;
     const flush = async (): Promise<void> => {
@@ -75,7 +75,7 @@ export class ConnectionSender {
     return result;
   }
 
-  private describe(d: Detached, fdBase: number): ConnDesc | null {
+  private describe(d: DetachedConn, fdBase: number): ConnDesc | null {
     const id = this.nextId++;
     const b64 = (b: Buffer | null): string | null => {
       if (b === null || b.length === 0) return '';
@@ -102,7 +102,7 @@ export class ConnectionSender {
     };
   }
 
-  private async sendBatch(batch: Pending[], fds: number[], result: SendResult): Promise<void> {
+  private async sendBatch<C extends MovableConnection>(batch: Pending<C>[], fds: number[], result: SendResult<C>): Promise<void> {
     try {
       await this.ch.send(encode({ t: 'conns', items: batch.map((p) => p.desc) }), fds);
       const reply = await this.ch.recv(CONN_ACK_TIMEOUT_MS, { maxFds: 0 });

@@ -4,8 +4,9 @@
  *  and mosnd takes ~300 ms; 15 s covers a loaded machine without hiding a dead start. */
 export const NEW_MASTER_HELLO_TIMEOUT_MS = 15_000;
 
-/** Default for `mosnd upgrade --timeout`: from spawn to the new generation ready. */
-export const DEFAULT_UPGRADE_TIMEOUT_MS = 60_000;
+/** Default for `mosnd upgrade --timeout` (defined with the control API's constants, which the
+ *  CLI side shares: src/shared imports nothing from here). */
+export { DEFAULT_UPGRADE_TIMEOUT_MS } from '../shared/constants';
 
 /** The new master waits this long for `commit` after `ready`. The old master commits within
  *  its own --timeout (60 s by default, at most minutes); past 10 minutes it is wedged and this

@@ -1,6 +1,6 @@
 /**
  * Access logs (a listener's MOSN `access_logs: [{log_path}]`): one JSON line per finished
- * HTTP request, with Envoy's response flags. Lines are batched here, in one string per file
+ * HTTP request, with Envoy's response flags (and, for a gRPC call, its `grpc_status`). Lines are batched here, in one string per file
  * (a write per request would cost a system call on the hot path, and handing every line to
  * the destination costs it a scan of its own buffer), and handed over every
  * ACCESS_LOG_FLUSH_MS, when the batch fills, and synchronously when the worker exits.
@@ -98,9 +98,11 @@ export class AccessLog {
       `{"time":"${isoNow()}","gen":${this.generation},"worker":${this.worker},"listener":${jsonString(r.listener)}` +
       `,"client":${jsonString(r.clientIp)},"method":${jsonString(r.method)},"path":${jsonString(r.path)}` +
       `,"status":${r.status},"bytes_received":${r.bytesIn},"bytes_sent":${r.bytesOut}` +
-      `,"duration_ms":${Math.round(r.durationMs * 1000) / 1000},"upstream_host":${jsonString(r.upstreamHost || '-')}` +
-      `,"upstream_ms":${r.upstreamMs >= 0 ? Math.round(r.upstreamMs * 1000) / 1000 : -1}` +
-      `,"cluster":${jsonString(r.cluster || '-')},"response_flags":"${r.flag || '-'}","attempts":${r.attempts}}\n`;
+      `,"duration_ms":${millis3(r.durationMs)},"upstream_host":${jsonString(r.upstreamHost || '-')}` +
+      `,"upstream_ms":${r.upstreamMs >= 0 ? millis3(r.upstreamMs) : -1}` +
+      `,"cluster":${jsonString(r.cluster || '-')},"response_flags":"${r.flag || '-'}","attempts":${r.attempts}` +
+      // gRPC calls only (Envoy's %GRPC_STATUS_NUMBER%): other lines keep their fields.
+      `${r.grpcStatus >= 0 ? `,"grpc_status":${r.grpcStatus}` : ''}}\n`;
     for (const w of ws) {
       w.batch += line;
       if (w.batch.length >= ACCESS_LOG_BUFFER_BYTES) handOver(w);
@@ -136,6 +138,25 @@ function isoNow(): string {
     isoText = new Date(now).toISOString();
   }
   return isoText;
+}
+
+/**
+ * `ms` rounded to the microsecond, written as JSON.stringify(Math.round(ms * 1000) / 1000)
+ * would write it ("0.5", "12.034", "7"), from integers: converting a fractional double to
+ * text is the slowest step of a line.
+ */
+export function millis3(ms: number): string {
+  const us = Math.round(ms * 1000);
+  if (us < 0 || us >= 1e15) return String(Math.round(ms * 1000) / 1000);
+  const whole = Math.floor(us / 1000);
+  let frac = us - whole * 1000;
+  if (frac === 0) return `${whole}`;
+  let digits = 3;
+  while (frac % 10 === 0) {
+    frac /= 10;
+    digits--;
+  }
+  return `${whole}.${String(frac).padStart(digits, '0')}`;
 }
 
 /** Printable ASCII without `"` and `\\`: a JSON string as is. Anything else goes through JSON. */

@@ -6,6 +6,7 @@
 import type { RouteTable } from './router';
 import type { ClusterManager } from './cluster/manager';
 import type { Logger } from '../shared/logger';
+import type { DetachedConn } from '../transfer/movable';
 
 export interface WorkerCounters {
   connectionsTotal: number;
@@ -22,18 +23,8 @@ export interface WorkerCounters {
   h2RapidResetCloses: number;
 }
 
-/** A connection taken off its sockets for a handover: fds plus bytes already read. */
-export type Detached =
-  | { kind: 'http'; listener: string; fds: [number]; data: Buffer | null }
-  | {
-      kind: 'tcp';
-      listener: string;
-      cluster: string;
-      host: string;
-      fds: [number, number];
-      toUpstream: Buffer | null;
-      toClient: Buffer | null;
-    };
+/** A connection taken off its sockets for a handover (the shape src/transfer moves). */
+export type Detached = DetachedConn;
 
 /** One finished HTTP request, for the access log and the latency histograms. */
 export interface RequestRecord {
@@ -55,6 +46,8 @@ export interface RequestRecord {
   /** Envoy response flag ('' for none): NR, NC, UH, UF, UO, UT, UC, DC, OM. */
   flag: string;
   attempts: number;
+  /** A gRPC call's grpc-status (stream/grpc.ts); -1 for other requests or when none came. */
+  grpcStatus: number;
 }
 
 export interface TrackedConnection {

@@ -16,12 +16,15 @@ import { clientTimeouts, HttpConnection } from './http/connection';
 import { TcpProxyConnection } from './tcp/tcp-proxy';
 import { H2Front } from './h2/front';
 import { AutoSniff } from './h2/sniff';
+import { H1StreamFront } from './stream/h1-front';
 
 interface Entry {
   server: net.Server;
   config: ListenerConfig;
   /** The HTTP/2 entry (downstream_protocol Http2 or Auto), made at the first such connection. */
   h2: H2Front | null;
+  /** HTTP/1.1 clients to HTTP/2 upstreams (upstream_protocol Http2), made at the first such connection. */
+  h1s?: H1StreamFront;
 }
 
 export class WorkerListeners {
@@ -143,9 +146,21 @@ export class WorkerListeners {
       });
     } else if (cfg.downstreamProtocol === 'Http2' || cfg.downstreamProtocol === 'Auto') {
       this.acceptHttp2(entry, socket, cfg);
+    } else if (cfg.upstreamProtocol === 'Http2') {
+      this.h1Streams(entry).serve(socket, null);
     } else {
       new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg));
     }
+  }
+
+  /** HTTP/1.1 clients whose requests go to HTTP/2 upstreams: through the stream proxy (stream/h1-front.ts). */
+  private h1Streams(entry: Entry): H1StreamFront {
+    return (entry.h1s ??= new H1StreamFront(this.ctx, () => ({
+      listenerName: entry.config.name,
+      routerName: entry.config.routerConfigName ?? '',
+      upstreamProtocol: 'Http2',
+      ...clientTimeouts(entry.config),
+    })));
   }
 
   /** Http2 (prior knowledge) goes to nghttp2 at once (h2/front.ts); Auto sniffs the first bytes (h2/sniff.ts). */
@@ -154,6 +169,7 @@ export class WorkerListeners {
     const front = (entry.h2 ??= new H2Front(this.ctx, () => ({
       listenerName: entry.config.name,
       routerName: entry.config.routerConfigName ?? '',
+      upstreamProtocol: entry.config.upstreamProtocol === 'Http1' ? 'Http1' : 'Http2',
       idleMs: clientTimeouts(entry.config).idleMs,
     })));
     if (cfg.downstreamProtocol === 'Http2') {
@@ -163,6 +179,10 @@ export class WorkerListeners {
     new AutoSniff(socket, this.ctx, timeouts.idleMs, {
       http2: (read) => front.serve(socket, read),
       http1: (read) => {
+        if (cfg.upstreamProtocol === 'Http2') {
+          this.h1Streams(entry).serve(socket, read);
+          return;
+        }
         const conn = new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, timeouts);
         // Resumed before the bytes are replayed: a request they start may pause it again.
         socket.resume();

@@ -29,6 +29,7 @@ export const M = {
   rqActive: 'mosnd_downstream_rq_active',
   rqXx: 'mosnd_downstream_rq_xx_total',
   rqFlag: 'mosnd_downstream_rq_response_flag_total',
+  rqGrpc: 'mosnd_downstream_rq_grpc_total',
   rqTime: 'mosnd_downstream_rq_time_seconds',
   upRqTotal: 'mosnd_upstream_rq_total',
   upRqRetry: 'mosnd_upstream_rq_retry_total',
@@ -49,6 +50,8 @@ export const M = {
   upOutlierEjections: 'mosnd_upstream_outlier_ejections_total',
   hostEjected: 'mosnd_upstream_host_outlier_ejected',
   upRqRetryOverflow: 'mosnd_upstream_rq_retry_overflow_total',
+  hostH2Sessions: 'mosnd_upstream_host_http2_sessions',
+  hostH2Streams: 'mosnd_upstream_host_http2_streams_active',
 } as const;
 
 /** Counts per latency bucket (not cumulative), plus sum and count, like prom-client keeps them. */
@@ -83,6 +86,8 @@ interface ListenerFigures {
   /** Index 1..5 for 1xx..5xx. */
   byClass: number[];
   flags: Map<string, number>;
+  /** gRPC calls by grpc-status. */
+  grpc: Map<number, number>;
   time: Histogram;
 }
 
@@ -118,13 +123,14 @@ export class WorkerMetrics {
   observe(r: RequestRecord): void {
     let l = this.listeners.get(r.listener);
     if (l === undefined) {
-      l = { total: 0, byClass: [0, 0, 0, 0, 0, 0], flags: new Map(), time: new Histogram() };
+      l = { total: 0, byClass: [0, 0, 0, 0, 0, 0], flags: new Map(), grpc: new Map(), time: new Histogram() };
       this.listeners.set(r.listener, l);
     }
     l.total++;
     const cls = (r.status / 100) | 0;
     if (cls >= 1 && cls <= 5) l.byClass[cls]++;
     if (r.flag !== '') l.flags.set(r.flag, (l.flags.get(r.flag) ?? 0) + 1);
+    if (r.grpcStatus >= 0) l.grpc.set(r.grpcStatus, (l.grpc.get(r.grpcStatus) ?? 0) + 1);
     l.time.observe(r.durationMs / 1000);
     if (r.upstreamMs >= 0 && r.cluster !== '') {
       let h = this.upstreamTime.get(r.cluster);
@@ -176,6 +182,7 @@ export class WorkerMetrics {
     const rqTotal = metric(M.rqTotal, 'counter', 'Downstream HTTP requests finished');
     const rqXx = metric(M.rqXx, 'counter', 'Downstream HTTP responses by status class');
     const rqFlag = metric(M.rqFlag, 'counter', 'Downstream HTTP requests by Envoy response flag (UH, UF, UT, UC, DC, UO, NR, NC)');
+    const rqGrpc = metric(M.rqGrpc, 'counter', 'Downstream gRPC calls by grpc-status (the upstream\'s, or the one mosnd answered)');
     const rqTime = metric(M.rqTime, 'histogram', 'Downstream request duration, from the request head to the end of the response, in seconds');
     for (const [listener, l] of this.listeners) {
       rqTotal.values.push({ labels: { listener }, value: l.total });
@@ -183,6 +190,7 @@ export class WorkerMetrics {
         rqXx.values.push({ labels: { listener, response_code_class: `${i}xx` }, value: l.byClass[i] });
       }
       for (const [flag, n] of l.flags) rqFlag.values.push({ labels: { listener, response_flag: flag }, value: n });
+      for (const [code, n] of l.grpc) rqGrpc.values.push({ labels: { listener, grpc_status: String(code) }, value: n });
       l.time.export(M.rqTime, { listener }, rqTime.values);
     }
 
@@ -208,6 +216,8 @@ export class WorkerMetrics {
       cxIdle: metric(M.hostCxIdle, 'gauge', 'Idle keep-alive connections in the pool per host'),
       healthFailed: metric(M.hostHealthFailed, 'gauge', 'Workers that see the host as unhealthy (0 = healthy everywhere)'),
       ejected: metric(M.hostEjected, 'gauge', 'Workers whose outlier detection has the host ejected now'),
+      h2Sessions: metric(M.hostH2Sessions, 'gauge', 'HTTP/2 sessions to the host (open or opening; also counted in the pool size)'),
+      h2Streams: metric(M.hostH2Streams, 'gauge', 'Streams in flight on the HTTP/2 sessions to the host'),
     };
 
     for (const cl of ctx.clusters.all()) {
@@ -219,7 +229,11 @@ export class WorkerMetrics {
       for (const h of cl.hosts) {
         const hl = { cluster, host: h.address };
         host.rqActive.values.push({ labels: hl, value: h.activeRequests });
-        host.cxActive.values.push({ labels: hl, value: h.pool.open });
+        host.cxActive.values.push({ labels: hl, value: h.pool.open + (h.h2?.open ?? 0) });
+        if (h.h2 !== null) {
+          host.h2Sessions.values.push({ labels: hl, value: h.h2.open });
+          host.h2Streams.values.push({ labels: hl, value: h.h2.streams });
+        }
         host.cxIdle.values.push({ labels: hl, value: h.pool.idleCount });
         host.healthFailed.values.push({ labels: hl, value: h.healthChecked ? 0 : 1 });
         host.ejected.values.push({ labels: hl, value: h.ejected ? 1 : 0 });
@@ -245,7 +259,7 @@ export class WorkerMetrics {
     }
     for (const [cluster, h] of this.upstreamTime) h.export(M.upRqTime, { cluster }, up.rqTime.values);
 
-    return [cxTotal, cxActive, cxOverflow, shed, rapid, paused, rqTotal, rqActive, rqXx, rqFlag, rqTime, ...Object.values(up), ...Object.values(host)];
+    return [cxTotal, cxActive, cxOverflow, shed, rapid, paused, rqTotal, rqActive, rqXx, rqFlag, rqGrpc, rqTime, ...Object.values(up), ...Object.values(host)];
   }
 
   private track<S extends object, X extends object>(

@@ -111,6 +111,11 @@ module.exports = {
   // the design notes measured ~100 ms idle and ~250-300 ms under load with a prototype).
   UPGRADE_IDLE_HANDOVER_TARGET_MS: 300,
 
+  // HTTP/2 scenarios: streams each h2load connection keeps in flight (h2load -m). 10 is a
+  // browser-like fan-out; 64 connections × 10 streams = 640 requests in flight, enough to keep a
+  // one-core proxy busy without turning the run into a queueing test.
+  H2LOAD_STREAMS: 10,
+
   // apt-get update + install of the tools takes ~10-60 s; bounded so a broken mirror cannot hang us.
   INSTALL_TIMEOUT_MS: 300000,
 };

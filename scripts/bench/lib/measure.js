@@ -3,9 +3,11 @@
 // (The upgrade scenarios are in upgrades.js.)
 
 const http = require('node:http');
+const http2 = require('node:http2');
 const { runWrk } = require('./wrk');
+const { runH2load } = require('./h2load');
 const { IdleClient } = require('./idle');
-const { peerPids, cpuByPid, rssBytes, cpuTimes, cpuBusy } = require('./proc-stats');
+const { peerPids, cpuByPid, rssBytes, privateBytes, cpuTimes, cpuBusy } = require('./proc-stats');
 const { SANITY_TIMEOUT_MS, IDLE_SETTLE_MS } = require('./constants');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -36,6 +38,32 @@ function sanity(port, urlPath, expectBody) {
   });
 }
 
+/** sanity() over HTTP/2 cleartext (prior knowledge). */
+function sanityH2(port, urlPath, expectBody) {
+  return new Promise((resolve) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const done = (why) => {
+      clearTimeout(timer);
+      session.destroy();
+      resolve(why);
+    };
+    const timer = setTimeout(() => done(`no answer within ${SANITY_TIMEOUT_MS} ms`), SANITY_TIMEOUT_MS);
+    session.on('error', (e) => done(e.message));
+    const req = session.request({ ':path': urlPath });
+    let status = 0;
+    const chunks = [];
+    req.on('response', (h) => (status = h[':status']));
+    req.on('data', (c) => chunks.push(c));
+    req.on('error', (e) => done(e.message));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (status !== 200) done(`status ${status}`);
+      else if (expectBody !== undefined && body !== expectBody) done(`unexpected body ${JSON.stringify(body.slice(0, 60))}`);
+      else done(null);
+    });
+  });
+}
+
 function cpuDelta(before, after) {
   let total = 0;
   for (const [pid, v] of after) total += v - (before.get(pid) || 0);
@@ -43,20 +71,25 @@ function cpuDelta(before, after) {
 }
 
 function portOf(handle, scenario) {
-  return scenario.mode === 'tcp' ? handle.tcpPort : handle.httpPort;
+  return handle[`${scenario.mode}Port`];
 }
 
-async function warmUp(ctx, url, conns) {
-  if (ctx.warmupS > 0) await runWrk(ctx.registry, { url, conns, durationS: ctx.warmupS, cpus: ctx.plan.load });
+/** The load generator of a scenario: wrk, or h2load for the HTTP/2 ones. */
+function loadTool(scenario) {
+  return scenario.tool === 'h2load' ? runH2load : runWrk;
+}
+
+async function warmUp(ctx, url, scenario) {
+  if (ctx.warmupS > 0) await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.warmupS, cpus: ctx.plan.load });
 }
 
 /** wrk after a warm-up; proxy CPU time per request and RSS from /proc. */
 async function measureLoad(ctx, peer, handle, scenario) {
   const url = `http://127.0.0.1:${portOf(handle, scenario)}${scenario.path}`;
-  await warmUp(ctx, url, scenario.conns);
+  await warmUp(ctx, url, scenario);
   const before = peer.isProxy ? cpuByPid(pidsOf(handle)) : new Map();
   const machineBefore = cpuTimes();
-  const w = await runWrk(ctx.registry, { url, conns: scenario.conns, durationS: ctx.durationS, cpus: ctx.plan.load });
+  const w = await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.durationS, cpus: ctx.plan.load });
   const busy = cpuBusy(machineBefore, cpuTimes());
   const pids = peer.isProxy ? pidsOf(handle) : [];
   const cpu = peer.isProxy ? cpuDelta(before, cpuByPid(pids)) : null;
@@ -82,6 +115,7 @@ async function measureLoad(ctx, peer, handle, scenario) {
 async function measureIdle(ctx, peer, handle, scenario) {
   const port = portOf(handle, scenario);
   const rssBefore = rssBytes(pidsOf(handle));
+  const privateBefore = privateBytes(pidsOf(handle));
   const client = new IdleClient(ctx.registry, ctx.plan.load);
   try {
     const opened = await client.open(port, scenario.path, ctx.idleConns);
@@ -98,6 +132,7 @@ async function measureIdle(ctx, peer, handle, scenario) {
       openMs: opened.ms,
       rssBefore,
       rssAfter,
+      privateBefore,
       perConnKB: opened.ok > 0 ? (rssAfter - rssBefore) / opened.ok / 1024 : null,
       alive: probe.ok,
       closedWhileIdle: probe.closedWhileIdle,
@@ -108,4 +143,4 @@ async function measureIdle(ctx, peer, handle, scenario) {
   }
 }
 
-module.exports = { sanity, measureLoad, measureIdle, pidsOf };
+module.exports = { sanity, sanityH2, measureLoad, measureIdle, pidsOf };

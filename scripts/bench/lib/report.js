@@ -32,9 +32,12 @@ function statusCell(r) {
 
 function loadTable(scenario, peers, results) {
   const big = scenario.metric === 'MBps';
+  // h2load reports the mean and the maximum latency, not percentiles.
+  const h2load = scenario.tool === 'h2load';
+  const latHead = h2load ? 'mean ms | max ms' : 'p50 ms | p99 ms | p99.9 ms';
   const head = big
-    ? '| peer | MB/s | req/s | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |'
-    : '| peer | req/s | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |';
+    ? `| peer | MB/s | req/s | ${latHead} | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |`
+    : `| peer | req/s | ${latHead} | errors | proxy CPU µs/req | proxy CPU % | proxy RSS MB | CPU busy % proxy/load |`;
   const cols = head.split('|').length - 2;
   const lines = [head, `|${' --- |'.repeat(cols)}`];
   for (const peer of peers) {
@@ -49,9 +52,9 @@ function loadTable(scenario, peers, results) {
       peerLabel(peer, scenario),
       ...(big ? [fmt.n(w.bytesPerSec / 1048576, 0)] : []),
       fmt.n(w.rps),
-      fmt.ms(w.latencyMs.p50),
-      fmt.ms(w.latencyMs.p99),
-      fmt.ms(w.latencyMs.p999),
+      ...(h2load
+        ? [fmt.ms(w.latencyMs.mean), fmt.ms(w.latencyMs.max)]
+        : [fmt.ms(w.latencyMs.p50), fmt.ms(w.latencyMs.p99), fmt.ms(w.latencyMs.p999)]),
       errorsCell(w.errors),
       r.cpuPerReqUs === null ? '—' : fmt.n(r.cpuPerReqUs, 1),
       r.cpuPercent === null ? '—' : fmt.n(r.cpuPercent),
@@ -73,18 +76,18 @@ function errorsCell(e) {
 
 function idleTable(peers, results) {
   const lines = [
-    '| peer | connections open | RSS before MB | RSS with idle MB | added KB / connection | still alive at probe | open time s |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| peer | connections open | RSS before MB | private before MB | RSS with idle MB | added KB / connection | still alive at probe | open time s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const peer of peers) {
     const r = results[peer.id];
     if (!r) continue;
     if (r.status !== 'ok') {
-      lines.push(`| ${peer.label} | ${statusCell(r)} | | | | | |`);
+      lines.push(`| ${peer.label} | ${statusCell(r)} | | | | | | |`);
       continue;
     }
     lines.push(
-      `| ${peer.label} | ${fmt.n(r.opened)} / ${fmt.n(r.count)}${r.openFailed ? ` (${r.firstError})` : ''} | ${fmt.mb(r.rssBefore)} | ${fmt.mb(r.rssAfter)} | ${fmt.n(r.perConnKB, 1)} | ${fmt.n(r.alive)}${r.closedWhileIdle ? ` (${r.closedWhileIdle} closed while idle)` : ''} | ${(r.openMs / 1000).toFixed(1)} |`,
+      `| ${peer.label} | ${fmt.n(r.opened)} / ${fmt.n(r.count)}${r.openFailed ? ` (${r.firstError})` : ''} | ${fmt.mb(r.rssBefore)} | ${r.privateBefore == null ? '—' : fmt.mb(r.privateBefore)} | ${fmt.mb(r.rssAfter)} | ${fmt.n(r.perConnKB, 1)} | ${fmt.n(r.alive)}${r.closedWhileIdle ? ` (${r.closedWhileIdle} closed while idle)` : ''} | ${(r.openMs / 1000).toFixed(1)} |`,
     );
   }
   return lines.join('\n');

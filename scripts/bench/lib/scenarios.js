@@ -22,6 +22,8 @@ const PEERS = [
  * kind "upgrades" / "upgrade-idle": mosnd only (`mosndOnly`), skipped while `mosnd upgrade` does
  * not exist in the install under test (`needsUpgrade`); each starts its own instance
  * (`ownInstance`) and needs at least `minSeconds` of budget left.
+ * `mode` "h2": HTTP/2 cleartext to the proxy (peers with `h2: true` and an `h2Port`), measured
+ * with h2load (`tool`), the backend still HTTP/1.1. `optIn`: only when --only names it.
  * `quick`: part of the --quick selection; `quickPeers`: the only peers it runs on in --quick;
  * `defaultPeers`: the only peers it runs on unless --only names peers (a variant that is not
  * cheap enough for the default run).
@@ -95,6 +97,19 @@ const SCENARIOS = [
     quick: true,
     title: 'Idle HTTP/1.1 keep-alive connections: memory of the proxy',
   },
+  {
+    id: 'h2-small-64',
+    kind: 'load',
+    mode: 'h2',
+    tool: 'h2load',
+    path: '/small',
+    conns: 64,
+    metric: 'rps',
+    quick: false,
+    // Opt-in (`--only h2`): the default run's time budget is spent already.
+    optIn: true,
+    title: 'HTTP/2 (h2c, prior knowledge) to the proxy, HTTP/1.1 to the backend: small response, 64 connections × 10 streams (h2load)',
+  },
   // upgrade-idle first: it is cheap, and the upgrades loop may use the rest of the budget.
   {
     id: 'upgrade-idle',
@@ -143,7 +158,7 @@ function select(only, quick) {
     unknown,
     peers: peers.length ? peers : PEERS,
     peersNamed: peers.length > 0,
-    scenarios: scenarios.length ? scenarios : SCENARIOS.filter((s) => !quick || s.quick),
+    scenarios: scenarios.length ? scenarios : SCENARIOS.filter((s) => !s.optIn && (!quick || s.quick)),
   };
 }
 

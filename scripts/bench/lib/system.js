@@ -9,7 +9,8 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const { PORT_POLL_INTERVAL_MS, INSTALL_TIMEOUT_MS } = require('./constants');
 
 const NGINX_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
-const REQUIRED_TOOLS = ['wrk', 'nginx', 'haproxy', 'curl', 'taskset'];
+// h2load (nghttp2-client) drives the HTTP/2 scenarios only; the run goes on without it.
+const REQUIRED_TOOLS = ['wrk', 'nginx', 'haproxy', 'curl', 'taskset', 'h2load'];
 
 function which(cmd) {
   for (const dir of (process.env.PATH || '').split(':').concat(['/usr/sbin', '/sbin'])) {
@@ -111,6 +112,7 @@ function toolVersions(repoRoot) {
     nginx: firstLine('nginx', ['-v']).replace(/^nginx version:\s*(nginx\/)?/, ''),
     haproxy: firstLine('haproxy', ['-v']).replace(/^HAProxy version\s*/, '').split(' ')[0],
     wrk: firstLine('wrk', ['-v']).split(' ')[1] || 'unknown',
+    h2load: (/nghttp2\/(\S+)/.exec(firstLine('h2load', ['--version'])) || [])[1] || 'missing',
     'http-proxy-3': hp3,
     kernel: os.release(),
   };

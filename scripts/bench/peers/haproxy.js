@@ -1,6 +1,7 @@
 'use strict';
 // Peer "haproxy": one thread, HTTP mode with keep-alive to the server (connection reuse "always"),
-// and a TCP-mode frontend on a second port for the TCP scenarios.
+// the same backend behind an HTTP/2 cleartext frontend (`proto h2`), and a TCP-mode frontend for
+// the TCP scenarios.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -15,10 +16,12 @@ module.exports = {
   isProxy: true,
   http: true,
   tcp: true,
+  h2: true,
   async start(ctx) {
     if (!which('haproxy')) throw new Unavailable('haproxy is not installed');
     const dir = peerDir(ctx, 'haproxy');
     const httpPort = await freePort();
+    const h2Port = await freePort();
     const tcpPort = await freePort();
     const b = ctx.backend.port;
     // An idle or pooled HTTP connection costs haproxy one fd, so the idle scenario needs maxconn
@@ -48,6 +51,10 @@ frontend fe_http
   bind 127.0.0.1:${httpPort}
   default_backend be_http
 
+frontend fe_h2
+  bind 127.0.0.1:${h2Port} proto h2
+  default_backend be_http
+
 backend be_http
   http-reuse always
   server s1 127.0.0.1:${b}
@@ -67,7 +74,7 @@ backend be_tcp
       cpus: ctx.plan.proxy,
       logFile: path.join(dir, 'stdout.log'),
     });
-    await waitReady(proc, [httpPort, tcpPort], 'haproxy');
-    return { httpPort, tcpPort, proc, tag: dir };
+    await waitReady(proc, [httpPort, h2Port, tcpPort], 'haproxy');
+    return { httpPort, h2Port, tcpPort, proc, tag: dir };
   },
 };

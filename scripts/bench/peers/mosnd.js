@@ -1,6 +1,7 @@
 'use strict';
 // Peers "mosnd-1w" and "mosnd-2w": the project's own proxy, started from this checkout with
-// `node bin/mosnd.js start`, an HTTP reverse-proxy listener and a tcp_proxy listener to the
+// `node bin/mosnd.js start`, an HTTP reverse-proxy listener, the same routes on an HTTP/2
+// listener (downstream_protocol Http2, HTTP/1.1 upstream) and a tcp_proxy listener to the
 // backend. While mosnd cannot start (not written/built yet, or broken) the peer reports
 // "unavailable: <reason>" and the run goes on. The upgrade scenarios start their own instance
 // (tcp_proxy to an echo server) and drive `mosnd upgrade` with runUpgrade().
@@ -17,8 +18,11 @@ function bin(ctx) {
   return path.join(ctx.mosndRoot, 'bin', 'mosnd.js');
 }
 
+/** The listeners config() writes: each announces itself with a `listening` line. */
+const LISTENERS = 3;
+
 /** `tcpTargetPort`: where the tcp_proxy listener forwards (the backend unless given). */
-function config(httpPort, tcpPort, backendPort, tcpTargetPort = backendPort) {
+function config(httpPort, tcpPort, backendPort, tcpTargetPort = backendPort, h2Port = 0) {
   return {
     servers: [
       {
@@ -39,6 +43,12 @@ function config(httpPort, tcpPort, backendPort, tcpTargetPort = backendPort) {
             filter_chains: [
               { filters: [{ type: 'proxy', config: { downstream_protocol: 'Http1', upstream_protocol: 'Http1', router_config_name: 'r' } }] },
             ],
+          },
+          {
+            name: 'h2',
+            address: `127.0.0.1:${h2Port}`,
+            bind_port: true,
+            filter_chains: [{ filters: [{ type: 'proxy', config: { downstream_protocol: 'Http2', router_config_name: 'r' } }] }],
           },
           {
             name: 'tcp',
@@ -88,6 +98,7 @@ function makePeer(workers) {
     cpuSet: workers === 1 ? 'proxy' : 'proxy2',
     http: true,
     tcp: true,
+    h2: true,
     /**
      * `tcpTarget`: port the tcp_proxy listener forwards to (default: the backend); `dirName`: the
      * instance's private directory (its name tags every process of it, upgrades included).
@@ -99,8 +110,9 @@ function makePeer(workers) {
       fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
       const httpPort = await freePort();
       const tcpPort = await freePort();
+      const h2Port = await freePort();
       const file = path.join(dir, 'mosnd.json');
-      fs.writeFileSync(file, JSON.stringify(config(httpPort, tcpPort, ctx.backend.port, tcpTarget), null, 2));
+      fs.writeFileSync(file, JSON.stringify(config(httpPort, tcpPort, ctx.backend.port, tcpTarget, h2Port), null, 2));
       const args = [bin(ctx), 'start', '-c', file, '--workers', String(workers), '--run-dir', runDir];
       const proc = ctx.registry.spawn(id, process.execPath, args, {
         cpus: workers === 1 ? ctx.plan.proxy : ctx.plan.proxy2,
@@ -112,7 +124,7 @@ function makePeer(workers) {
         listening += (text.match(/listening/g) || []).length;
       });
       try {
-        await waitReady(proc, [httpPort, tcpPort], 'mosnd');
+        await waitReady(proc, [httpPort, h2Port, tcpPort], 'mosnd');
       } catch (e) {
         await ctx.registry.stop(proc, 'SIGINT', 2000);
         throw new Unavailable(e.message);
@@ -120,10 +132,10 @@ function makePeer(workers) {
       // One `listening` line per listener is the contract; wait for them (workers may still be
       // starting behind a listening socket the master already holds), but go on without them.
       const deadline = Date.now() + MOSND_LISTENING_LINES_TIMEOUT_MS;
-      while (listening < 2 && Date.now() < deadline && !proc.exited) await new Promise((r) => setTimeout(r, 50));
+      while (listening < LISTENERS && Date.now() < deadline && !proc.exited) await new Promise((r) => setTimeout(r, 50));
       if (proc.exited) throw new Unavailable(`mosnd exited after start: ${proc.lastLines(3)}`);
-      const note = listening < 2 ? `only ${listening} "listening" line(s) seen` : null;
-      return { httpPort, tcpPort, proc, tag: dir, runDir, note };
+      const note = listening < LISTENERS ? `only ${listening} "listening" line(s) seen` : null;
+      return { httpPort, h2Port, tcpPort, proc, tag: dir, runDir, note };
     },
   };
 }

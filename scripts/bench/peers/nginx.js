@@ -1,6 +1,7 @@
 'use strict';
-// Peer "nginx": one worker process, HTTP reverse proxy with an upstream keep-alive pool, and an
-// L4 proxy (stream module) on a second port for the TCP scenarios.
+// Peer "nginx": one worker process, HTTP reverse proxy with an upstream keep-alive pool, the same
+// proxy over HTTP/2 cleartext on a second port (`listen ... http2`: nginx 1.22's spelling of
+// `http2 on`, h2c with prior knowledge), and an L4 proxy (stream module) on a third port.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -19,10 +20,12 @@ module.exports = {
   isProxy: true,
   http: true,
   tcp: true,
+  h2: true,
   async start(ctx) {
     if (!which('nginx')) throw new Unavailable('nginx is not installed');
     const dir = peerDir(ctx, 'nginx');
     const httpPort = await freePort();
+    const h2Port = await freePort();
     const stream = fs.existsSync(NGINX_STREAM_MODULE);
     const tcpPort = stream ? await freePort() : null;
     const b = ctx.backend.port;
@@ -42,6 +45,10 @@ http {
   }
   server {
     listen 127.0.0.1:${httpPort} backlog=4096;
+    listen 127.0.0.1:${h2Port} http2 backlog=4096;
+    # One client connection carries every stream of h2load's: no cap on requests per connection.
+    http2_max_requests 100000000;
+    http2_max_concurrent_streams 128;
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -64,7 +71,7 @@ ${stream ? `stream {
       logFile: path.join(dir, 'stdout.log'),
     });
     try {
-      await waitReady(proc, stream ? [httpPort, tcpPort] : [httpPort], 'nginx');
+      await waitReady(proc, stream ? [httpPort, h2Port, tcpPort] : [httpPort, h2Port], 'nginx');
     } catch (e) {
       let errLog = '';
       try {
@@ -74,6 +81,6 @@ ${stream ? `stream {
       }
       throw new Error(`${e.message} ${errLog}`);
     }
-    return { httpPort, tcpPort, proc, tag: dir, tcpUnavailable: stream ? null : 'nginx stream module not installed' };
+    return { httpPort, h2Port, tcpPort, proc, tag: dir, tcpUnavailable: stream ? null : 'nginx stream module not installed' };
   },
 };

@@ -12,7 +12,8 @@
  * after its init. On reload, `update()` keeps the sessions of hosts whose check is unchanged,
  * restarts the changed ones keeping their state, and counts hosts no longer checked healthy.
  *
- * Probes: see probe.ts (TCP connect, or HTTP GET with 2xx = healthy).
+ * Probes: see probe.ts (TCP connect, or HTTP GET with 2xx = healthy) and grpc-probe.ts
+ * (grpc.health.v1.Health/Check answered SERVING).
  */
 import type { ClusterConfig, HealthCheckConfig, HostConfig } from '../../shared/config/model';
 import type { Logger } from '../../shared/logger';
@@ -76,6 +77,7 @@ class HostSession {
       ...(config.httpPath !== undefined
         ? { httpPath: config.httpPath, authority: config.httpPort === undefined ? host.address : hostPort(host.host, port) }
         : {}),
+      ...(config.grpcService !== undefined ? { grpcService: config.grpcService, authority: config.grpcAuthority ?? host.address } : {}),
     };
   }
 

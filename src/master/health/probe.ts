@@ -1,17 +1,21 @@
 /**
  * One health probe of one upstream host, over a fresh connection that is closed afterwards:
  * a TCP connect, or an HTTP/1.1 GET whose status line alone decides (2xx = healthy). The
- * body is never read; `Connection: close` tells the server not to keep the socket.
+ * body is never read; `Connection: close` tells the server not to keep the socket. A gRPC
+ * probe (grpc.health.v1) is in grpc-probe.ts.
  */
 import * as net from 'node:net';
+import { grpcProbe } from './grpc-probe';
 
 export interface ProbeTarget {
   host: string;
   port: number;
   /** HTTP check: the path to GET; absent = TCP connect check. */
   httpPath?: string;
-  /** HTTP check: the Host header (the host's address). */
+  /** HTTP check: the Host header (the host's address); gRPC check: the :authority. */
   authority?: string;
+  /** gRPC check: the service asked about ('' = the whole server); absent = not a gRPC check. */
+  grpcService?: string;
   timeoutMs: number;
 }
 
@@ -30,6 +34,7 @@ const MAX_INTERIM_BYTES = 16 * 1024;
 
 /** Runs one probe; never rejects. Returns a function that cancels it (the result is then never delivered). */
 export function probe(t: ProbeTarget, done: (r: ProbeResult) => void): () => void {
+  if (t.grpcService !== undefined) return grpcProbe(t, describeError, done);
   let finished = false;
   const socket = net.connect({ host: t.host, port: t.port, noDelay: true });
   const finish = (ok: boolean, reason: string): void => {

@@ -72,8 +72,9 @@ export interface ListenerConfig {
   routerConfigName?: string;
   /** kind=http: what clients speak: 'Http1', 'Http2' (h2c, prior knowledge) or 'Auto' (sniffed). */
   downstreamProtocol?: 'Http1' | 'Http2' | 'Auto';
-  /** kind=http: 'Http1' (HTTP/2 upstreams are not implemented yet). */
-  upstreamProtocol?: string;
+  /** kind=http: what upstreams are spoken to in: 'Http1', 'Http2' (h2c, prior knowledge), or
+   *  'Auto' (an Auto listener's: each stream's own protocol). Unset in the file = Auto (MOSN). */
+  upstreamProtocol?: 'Http1' | 'Http2' | 'Auto';
   /** Listener `max_connections` (a mosnd extension): connections served at once per worker. */
   maxConnections?: number;
   /** kind=http: MOSN `connection_idle_timeout` (idle keep-alive, or a request body that stalls). */
@@ -122,8 +123,12 @@ export interface WeightedCluster {
 }
 
 export interface RetryPolicy {
-  /** MOSN `retry_on`: retries are enabled. */
+  /** MOSN `retry_on` (or any of Envoy's conditions): retries are enabled. Failures where nothing
+   *  reached the upstream (connect) are retried within the budget whatever the conditions. */
   retryOn: boolean;
+  /** Envoy's gRPC conditions (`unavailable`...): the grpc-status codes of a try's response
+   *  headers that are retried. Absent: none. */
+  grpcStatuses?: number[];
   /** Per-try timeout in ms; 0 = use the route timeout. */
   retryTimeoutMs: number;
   numRetries: number;
@@ -210,6 +215,11 @@ export interface HealthCheckConfig {
   httpPath?: string;
   /** HTTP check: http_check_config.port, checked instead of the host's own port. */
   httpPort?: number;
+  /** gRPC check (grpc.health.v1.Health/Check): the service asked about ('' = the server as a
+   *  whole). Absent = not a gRPC check. */
+  grpcService?: string;
+  /** gRPC check: the :authority sent (Envoy grpc_health_check.authority); absent = the host's address. */
+  grpcAuthority?: string;
 }
 
 /** Passive health checking (cluster.outlier_detection, Envoy's meaning), per worker. */

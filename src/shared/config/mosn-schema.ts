@@ -29,6 +29,7 @@ import {
 } from './schema';
 import { isValidHost, parseHostPort } from './address';
 import { bootstrapShape } from './xds-bootstrap';
+import { retryOnSchema } from './retry-on';
 
 // ---------------------------------------------------------------------------------------
 // Small value types
@@ -134,7 +135,7 @@ const weightedCluster = object({
 });
 
 const retryPolicy = object({
-  retry_on: boolean().default(false),
+  retry_on: retryOnSchema.default({ failures: false, grpcStatuses: [] }),
   retry_timeout: duration().optional(),
   num_retries: integer({ min: 0 }).optional(),
 });
@@ -211,8 +212,8 @@ const OTHER_PROTOCOLS = ['X', 'bolt', 'boltv2', 'dubbo', 'dubbothrift', 'tars', 
 
 /** Clients: HTTP/1.1, HTTP/2 (h2c with prior knowledge), or Auto (sniffed per connection). */
 const downstreamProtocol = enumOf(['Http1', 'Http2', 'Auto'], { caseInsensitive: true, notImplemented: OTHER_PROTOCOLS });
-/** Upstreams: HTTP/1.1 only so far (HTTP/2 upstreams, and so gRPC, come next). */
-const upstreamProtocol = enumOf(['Http1', 'Auto'], { caseInsensitive: true, notImplemented: ['Http2', ...OTHER_PROTOCOLS] });
+/** Upstreams: HTTP/1.1, HTTP/2 (h2c with prior knowledge; gRPC), or Auto (the client's protocol). */
+const upstreamProtocol = enumOf(['Http1', 'Http2', 'Auto'], { caseInsensitive: true, notImplemented: OTHER_PROTOCOLS });
 
 const proxyConfig = object(
   {
@@ -355,8 +356,15 @@ const healthCheck = object(
     unhealthy_threshold: integer({ min: 1 }).optional(),
     interval_jitter: duration().optional(),
     check_config: object({ http_check_config: httpCheckConfig.optional() }).optional(),
+    /** MOSN's HealthCheck.ServiceName: with protocol "Grpc", the service the gRPC check asks about. */
+    service_name: string().optional(),
+    /** Envoy's HealthCheck.grpc_health_check: a gRPC check (grpc.health.v1.Health/Check). */
+    grpc_health_check: object(
+      { service_name: string().optional(), authority: string().optional() },
+      { notImplemented: ['initial_metadata'] },
+    ).optional(),
   },
-  { notImplemented: ['service_name', 'common_callbacks'] },
+  { notImplemented: ['common_callbacks'] },
 );
 
 /**

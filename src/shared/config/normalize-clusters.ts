@@ -135,12 +135,15 @@ function normalizeHosts(c: RawCluster, ctx: Ctx): HostConfig[] {
  * MOSN picks the checker by `protocol`: "Http1" with check_config.http_check_config does an
  * HTTP GET (200 = healthy; mosnd takes any 2xx); anything unregistered falls back to a TCP
  * connect. mosnd also treats an empty protocol with an http_check_config path as HTTP, since
- * that is clearly meant.
+ * that is clearly meant. A gRPC check (grpc.health.v1.Health/Check) is asked for MOSN's way,
+ * `protocol: "Grpc"` with `service_name`, or Envoy's, `grpc_health_check: {service_name}`.
  */
 function normalizeHealthCheck(c: RawCluster, ctx: Ctx): HealthCheckConfig | undefined {
   const hc = c.health_check;
   if (!hc) return undefined;
   const at = pathOf(hc);
+  const grpc = normalizeGrpcCheck(hc, at, ctx);
+  if (grpc !== undefined) return { ...healthCheckTiming(hc, hc.timeout ?? D.DEFAULT_HEALTH_CHECK_TIMEOUT_MS), ...grpc };
   const protocol = hc.protocol ?? '';
   const http = hc.check_config?.http_check_config;
   const path = http?.path;
@@ -159,14 +162,46 @@ function normalizeHealthCheck(c: RawCluster, ctx: Ctx): HealthCheckConfig | unde
   let timeoutMs = hc.timeout ?? D.DEFAULT_HEALTH_CHECK_TIMEOUT_MS;
   if (httpCheck && http?.timeout !== undefined) timeoutMs = Math.min(timeoutMs, http.timeout);
   return {
+    ...healthCheckTiming(hc, timeoutMs),
+    ...(httpCheck ? { httpPath: path } : {}),
+    // Port 0 is Go's zero value: the host's own port, as in MOSN.
+    ...(httpCheck && http?.port ? { httpPort: http.port } : {}),
+  };
+}
+
+type RawHealthCheck = NonNullable<RawCluster['health_check']>;
+
+/** What every kind of check shares: its time limit, interval and thresholds. */
+function healthCheckTiming(hc: RawHealthCheck, timeoutMs: number): HealthCheckConfig {
+  return {
     timeoutMs,
     intervalMs: hc.interval ?? D.DEFAULT_HEALTH_CHECK_INTERVAL_MS,
     ...(hc.interval_jitter !== undefined ? { intervalJitterMs: hc.interval_jitter } : {}),
     healthyThreshold: hc.healthy_threshold ?? D.DEFAULT_HEALTHY_THRESHOLD,
     unhealthyThreshold: hc.unhealthy_threshold ?? D.DEFAULT_UNHEALTHY_THRESHOLD,
-    ...(httpCheck ? { httpPath: path } : {}),
-    // Port 0 is Go's zero value: the host's own port, as in MOSN.
-    ...(httpCheck && http?.port ? { httpPort: http.port } : {}),
+  };
+}
+
+/** The gRPC check's service and authority, or undefined when the check is not gRPC. */
+function normalizeGrpcCheck(hc: RawHealthCheck, at: string, ctx: Ctx): Pick<HealthCheckConfig, 'grpcService' | 'grpcAuthority'> | undefined {
+  const envoy = hc.grpc_health_check;
+  const mosnGrpc = /^grpc$/i.test(hc.protocol ?? '');
+  if (envoy === undefined && !mosnGrpc) {
+    if (hc.service_name !== undefined) ctx.warn(joinPath(at, 'service_name'), 'ignored: only a gRPC check (protocol "Grpc") asks about a service');
+    return undefined;
+  }
+  if (hc.protocol !== undefined && !mosnGrpc) {
+    ctx.error(joinPath(at, 'protocol'), `${show(hc.protocol)} contradicts grpc_health_check; expected "Grpc" or no protocol`);
+  }
+  if (envoy?.service_name !== undefined && hc.service_name !== undefined && envoy.service_name !== hc.service_name) {
+    ctx.error(joinPath(at, 'service_name'), `${show(hc.service_name)} differs from grpc_health_check.service_name ${show(envoy.service_name)}; expected one of them`);
+  }
+  if (hc.check_config?.http_check_config !== undefined) {
+    ctx.warn(joinPath(joinPath(at, 'check_config'), 'http_check_config'), 'ignored: the check is a gRPC check');
+  }
+  return {
+    grpcService: envoy?.service_name ?? hc.service_name ?? '',
+    ...(envoy?.authority ? { grpcAuthority: envoy.authority } : {}),
   };
 }
 

@@ -176,10 +176,14 @@ function normalizeClusterAction(route: NonNullable<RawRoute['route']>, clusters:
   if (weighted !== undefined && !checkWeighted(weighted, joinPath(at, 'weighted_clusters'), clusters, ctx)) ok = false;
   if (!ok) return undefined;
   const p = route.retry_policy;
+  const on = p?.retry_on;
+  const anyOn = on !== undefined && (on.failures || on.grpcStatuses.length > 0);
   const retry = p && {
-    retryOn: p.retry_on,
+    retryOn: anyOn,
     retryTimeoutMs: p.retry_timeout ?? 0,
-    numRetries: p.num_retries ?? (p.retry_on ? D.DEFAULT_NUM_RETRIES : 0),
+    numRetries: p.num_retries ?? (anyOn ? D.DEFAULT_NUM_RETRIES : 0),
+    // Envoy's gRPC conditions (retry-on.ts); absent for MOSN's boolean.
+    ...(on !== undefined && on.grpcStatuses.length > 0 ? { grpcStatuses: on.grpcStatuses } : {}),
   };
   return {
     kind: 'cluster',

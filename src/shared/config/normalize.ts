@@ -174,15 +174,10 @@ function httpListener(
   const name = f.config.router_config_name;
   if (!routers.check(name, joinPath(at, 'router_config_name'), ctx)) return undefined;
   const downstreamProtocol = f.config.downstream_protocol ?? 'Http1';
-  // MOSN uses the downstream protocol upstream when upstream_protocol is not set (Auto: the
-  // client's). mosnd speaks HTTP/1.1 to upstreams so far: say so when that differs.
-  const upstream = f.config.upstream_protocol;
-  if (upstream === 'Auto' && downstreamProtocol !== 'Http1') {
-    ctx.warn(joinPath(at, 'upstream_protocol'), '"Auto" is served as Http1: mosnd sends HTTP/2 requests to upstreams as HTTP/1.1 until it implements HTTP/2 upstreams');
-  } else if (upstream === undefined && downstreamProtocol !== 'Http1') {
-    ctx.warn(joinPath(at, 'downstream_protocol'), `${show(downstreamProtocol)} clients are proxied to upstreams as HTTP/1.1 (upstream_protocol is not set; HTTP/2 upstreams are not implemented by mosnd yet)`);
-  }
-  const upstreamProtocol = 'Http1';
+  // MOSN's rule: unset or Auto, the upstream protocol is the downstream one, per stream (an
+  // Auto listener's HTTP/2 streams go to HTTP/2 upstreams, its HTTP/1.1 requests to HTTP/1.1).
+  const upstream = f.config.upstream_protocol ?? 'Auto';
+  const upstreamProtocol = upstream === 'Auto' && downstreamProtocol !== 'Auto' ? downstreamProtocol : upstream;
   return { ...base, kind: 'http', routerConfigName: name, downstreamProtocol, upstreamProtocol };
 }
 

@@ -74,7 +74,10 @@ export class Cluster {
       }
       return new UpstreamHost(c, this);
     });
-    for (const h of old.values()) h.pool.close();
+    for (const h of old.values()) {
+      h.pool.close();
+      h.h2?.close();
+    }
     this.hosts = next;
     this.lb = createLoadBalancer(this.config.lbType, next);
     this.outlier = this.createOutlier();
@@ -131,10 +134,16 @@ export class Cluster {
 
   sweep(now: number): void {
     this.outlier?.sweep(now);
-    for (const h of this.hosts) h.pool.sweep(now, this.config.idleTimeoutMs, this.config.maxIdlePerHost);
+    for (const h of this.hosts) {
+      h.pool.sweep(now, this.config.idleTimeoutMs, this.config.maxIdlePerHost);
+      h.h2?.sweep(now, this.config.idleTimeoutMs);
+    }
   }
 
   close(): void {
-    for (const h of this.hosts) h.pool.close();
+    for (const h of this.hosts) {
+      h.pool.close();
+      h.h2?.close();
+    }
   }
 }

@@ -1,7 +1,9 @@
-/** An upstream host of a cluster: what the load balancer reads, plus its connection pool. */
+/** An upstream host of a cluster: what the load balancer reads, plus its connection pools
+ *  (HTTP/1.1 connections; HTTP/2 sessions, made at the first HTTP/2 request). */
 import type { HostConfig } from '../../shared/config/model';
 import type { LbHost } from '../lb';
 import { Http1Pool } from './pool';
+import { Http2Pool } from './h2-pool';
 import type { Cluster } from './cluster';
 import type { HostOutlierState, OutlierHost } from './outlier';
 
@@ -26,13 +28,23 @@ export class UpstreamHost implements LbHost, OutlierHost {
   activeRequests = 0;
   readonly pool: Http1Pool;
   readonly stats: HostStats = { rqTotal: 0, cxTotal: 0, cxConnectFail: 0 };
+  /** Null until a stream goes to this host over HTTP/2 (most hosts never need one). */
+  h2: Http2Pool | null = null;
 
-  constructor(cfg: HostConfig, cluster: Cluster) {
+  constructor(
+    cfg: HostConfig,
+    private readonly cluster: Cluster,
+  ) {
     this.address = cfg.address;
     this.host = cfg.host;
     this.port = cfg.port;
     this.weight = cfg.weight;
     this.pool = new Http1Pool(this, cluster);
+  }
+
+  /** The HTTP/2 session pool, made on first use. */
+  h2Pool(): Http2Pool {
+    return (this.h2 ??= new Http2Pool(this, this.cluster));
   }
 
   /** Taken out by this worker's outlier detection. */

@@ -6,6 +6,7 @@
 import type * as net from 'node:net';
 import type { UpstreamHost } from './host';
 import { UPSTREAM_STREAM_IDLE_TIMEOUT_MS } from '../../shared/constants';
+import { unwatchIdle, watchIdle, type IdleWatched } from '../idle-sweep';
 
 export interface UpstreamOwner {
   onUpstreamData(data: Buffer): void;
@@ -14,7 +15,7 @@ export interface UpstreamOwner {
   onUpstreamDrain(): void;
 }
 
-export class UpstreamConn {
+export class UpstreamConn implements IdleWatched {
   readonly socket: net.Socket;
   readonly host: UpstreamHost;
   owner: UpstreamOwner | null = null;
@@ -23,6 +24,11 @@ export class UpstreamConn {
   /** When it was put back in the pool (for the idle sweep). */
   idleSince = 0;
   closed = false;
+  /** An upstream that goes quiet in the middle of an exchange (after the head too) is given
+   *  up on; idle in the pool, the pool's own idle timeout applies instead (idle-sweep.ts). */
+  readonly idleMs = UPSTREAM_STREAM_IDLE_TIMEOUT_MS;
+  sweepProgress = 0;
+  sweepSince = 0;
   private lastError: Error | undefined;
 
   constructor(socket: net.Socket, host: UpstreamHost, onRetire: (c: UpstreamConn) => void) {
@@ -42,18 +48,19 @@ export class UpstreamConn {
     socket.on('error', (e) => {
       this.lastError = e;
     });
-    // An upstream that goes quiet in the middle of an exchange (after the head too) is given
-    // up on; idle in the pool, the pool's own idle timeout applies instead.
-    socket.setTimeout(UPSTREAM_STREAM_IDLE_TIMEOUT_MS, () => {
-      if (this.owner) socket.destroy(new Error('upstream stream idle timeout'));
-    });
+    watchIdle(this);
     socket.on('close', (hadError) => {
       this.closed = true;
+      unwatchIdle(this);
       onRetire(this);
       const owner = this.owner;
       this.owner = null;
       if (owner) owner.onUpstreamClose(hadError, this.lastError);
     });
+  }
+
+  onIdle(): void {
+    if (this.owner) this.socket.destroy(new Error('upstream stream idle timeout'));
   }
 
   destroy(): void {

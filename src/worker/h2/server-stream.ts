@@ -9,7 +9,7 @@
  */
 import * as http2 from 'node:http2';
 import { h2Fields } from '../stream/headers';
-import type { DownstreamStream, ResetReason, ResponseHeaders, StreamHandler } from '../stream/types';
+import type { DownstreamStream, ResetReason, ResponseHeaders, StreamHandler, UpstreamProtocol } from '../stream/types';
 
 const {
   NGHTTP2_CANCEL,
@@ -31,6 +31,7 @@ export interface H2StreamOwner {
   readonly clientIp: string;
   readonly listenerName: string;
   readonly routerName: string;
+  readonly upstreamProtocol: UpstreamProtocol;
   readonly idleMs: number;
   /** The client reset one of its streams (rapid-reset accounting). */
   onClientReset(): void;
@@ -41,6 +42,7 @@ export class H2DownstreamStream implements DownstreamStream {
   readonly clientIp: string;
   readonly listenerName: string;
   readonly routerName: string;
+  readonly upstreamProtocol: UpstreamProtocol;
   private trailers: string[] | null = null;
   private requestTrailers: string[] = [];
   /** Our side ended the stream (a response completed or a reset of ours). */
@@ -53,6 +55,7 @@ export class H2DownstreamStream implements DownstreamStream {
     this.clientIp = owner.clientIp;
     this.listenerName = owner.listenerName;
     this.routerName = owner.routerName;
+    this.upstreamProtocol = owner.upstreamProtocol;
     stream.on('data', (d: Buffer) => this.handler?.onRequestData(d));
     stream.on('trailers', (_h: unknown, _f: unknown, raw: string[]) => {
       for (let i = 0; i + 1 < raw.length; i += 2) this.requestTrailers.push(raw[i], raw[i + 1]);

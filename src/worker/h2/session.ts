@@ -9,24 +9,31 @@
  * connection only). The listener's idle timeout closes a session with no stream open.
  *
  * Drain and upgrade: an HTTP/2 connection is never moved to another process (its HPACK and
- * stream state live in nghttp2): movable() is false. drain() sends a graceful GOAWAY
- * (session.close(): streams in flight finish, no new ones); a hot upgrade drains it the same
+ * stream state live in nghttp2): movable() is false. drain() sends a graceful GOAWAY in two
+ * steps (the highest stream id first, then after a round trip the last one processed, with
+ * session.close(): streams in flight finish, no new ones); a hot upgrade drains it the same
  * way (handoverStarted), and the old worker waits for it until graceful_timeout, as for any
  * connection it cannot move.
  */
 import * as http2 from 'node:http2';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import { requestFromH2 } from '../stream/headers';
+import type { UpstreamProtocol } from '../stream/types';
 import { StreamExchange } from '../stream/proxy';
 import { H2DownstreamStream, type H2StreamOwner } from './server-stream';
-import { H2_RAPID_RESET_MAX, H2_RAPID_RESET_WINDOW_MS } from '../../shared/constants';
+import { H2_GOAWAY_RTT_MAX_MS, H2_RAPID_RESET_MAX, H2_RAPID_RESET_WINDOW_MS } from '../../shared/constants';
 
-const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
+
+/** The largest stream id (2^31 - 1): a GOAWAY naming it refuses no stream already sent. */
+const MAX_STREAM_ID = 2 ** 31 - 1;
 
 /** What a session needs of its listener's config. */
 export interface H2ListenerInfo {
   listenerName: string;
   routerName: string;
+  /** The listener's upstream_protocol for its HTTP/2 streams (Auto: Http2, MOSN's rule). */
+  upstreamProtocol: UpstreamProtocol;
   idleMs: number;
 }
 
@@ -34,6 +41,7 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
   readonly clientIp: string;
   readonly listenerName: string;
   readonly routerName: string;
+  readonly upstreamProtocol: UpstreamProtocol;
   readonly idleMs: number;
   private resetWindowStart = 0;
   private resets = 0;
@@ -50,6 +58,7 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
     this.listenerName = info.listenerName;
     this.routerName = info.routerName;
+    this.upstreamProtocol = info.upstreamProtocol;
     this.idleMs = info.idleMs;
     session.on('stream', (stream: http2.ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => this.onStream(stream, flags, raw));
     session.on('error', (err) => ctx.log.debug({ err: err.message, client: this.clientIp }, 'http2 session error'));
@@ -113,11 +122,30 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     this.drain();
   }
 
-  /** Graceful GOAWAY: the streams in flight finish, the client opens new ones elsewhere. */
+  /**
+   * Graceful GOAWAY: the streams in flight finish, the client opens new ones elsewhere. First a
+   * GOAWAY with the highest stream id (streams the client sent meanwhile are still served),
+   * then, once a PING shows the client has read it, the final one (session.close()).
+   */
   drain(): void {
     if (this.closing || this.session.destroyed) return;
     this.closing = true;
-    this.session.close();
+    const s = this.session;
+    let finalSent = false;
+    const sendFinal = (): void => {
+      if (finalSent) return;
+      finalSent = true;
+      clearTimeout(timer);
+      if (!s.destroyed) s.close();
+    };
+    const timer = setTimeout(sendFinal, H2_GOAWAY_RTT_MAX_MS);
+    timer.unref();
+    try {
+      s.goaway(NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+      if (!s.ping(() => sendFinal())) sendFinal();
+    } catch {
+      sendFinal(); // the session is closing under us already
+    }
   }
 
   shed(): void {

@@ -39,6 +39,23 @@ export function isFieldValueRange(s: string, start: number, end: number): boolea
 }
 
 /**
+ * Whether `s` equals `lower` (an ASCII lower-case name) ignoring the case of letters, without
+ * allocating the lower-cased copy that `s.toLowerCase() === lower` costs on every field of every
+ * head. Only A-Z match a-z: no other byte is folded (`toLowerCase` also maps U+212A KELVIN SIGN
+ * to `k`, which no field name may contain).
+ */
+export function eqLower(s: string, lower: string): boolean {
+  const n = lower.length;
+  if (s.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    const t = lower.charCodeAt(i);
+    if (c !== t && (t < 0x61 || t > 0x7a || c !== t - 0x20)) return false;
+  }
+  return true;
+}
+
+/**
  * Trims optional whitespace as HTTP defines it (SP and HTAB only, RFC 9110 §5.6.3). Never
  * `String.prototype.trim()`: it also strips U+00A0, U+000B, U+000C..., so `\xa0chunked` would
  * read as `chunked` here while the next hop reads an unknown coding.

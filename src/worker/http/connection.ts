@@ -66,6 +66,7 @@ import { dispatch } from './dispatch';
 import { onResponseBody, onResponseHeadBytes, RESPONSE_LIMITS } from './response-forward';
 import { detachForHandover, drainConnection, isMovable, parkAtBoundary, reattachAfterHandover } from './drain-handover';
 import { applyResponseHeaderMutations, RouteMatchResult } from '../router';
+import { unwatchIdle, watchIdle, type IdleWatched } from '../idle-sweep';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn, UpstreamOwner } from '../cluster/upstream-conn';
@@ -126,7 +127,7 @@ const REQUEST_LIMITS = {
  * methods. One class, every field set at construction: every function that takes an
  * HttpConnection sees one shape.
  */
-export class HttpConnection implements UpstreamOwner, TrackedConnection {
+export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWatched {
   /** Assigned only in this file (see the transitions in the header). */
   state = State.Head;
   readonly reader = new HeadReader(REQUEST_LIMITS);
@@ -137,6 +138,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
   /** The client sent its FIN: answer what it sent, then close. */
   clientEnded = false;
   readonly openedAt = performance.now();
+  /** The listener's idle timeout; checked by the worker's idle sweep (idle-sweep.ts). */
+  readonly idleMs: number;
+  sweepProgress = 0;
+  sweepSince = 0;
   /** Requests started on this connection. */
   served = 0;
 
@@ -213,7 +218,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     const ip = socket.remoteAddress ?? '';
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
     socket.setNoDelay(true);
-    socket.setTimeout(timeouts.idleMs);
+    this.idleMs = timeouts.idleMs;
     // Shared listeners that find the connection on the socket, not six closures per
     // connection: an idle keep-alive connection is mostly its objects, and 10,000 of them
     // are held by one worker.
@@ -221,10 +226,10 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     socket.on('data', HttpConnection.onSocketData);
     socket.on('end', HttpConnection.onSocketEnd);
     socket.on('drain', HttpConnection.onSocketDrain);
-    socket.on('timeout', HttpConnection.onSocketTimeout);
     socket.on('error', onSocketError);
     socket.on('close', HttpConnection.onSocketClose);
     ctx.track(this);
+    watchIdle(this);
   }
 
   private static onSocketData(this: net.Socket, d: Buffer): void {
@@ -237,10 +242,6 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
 
   private static onSocketDrain(this: net.Socket): void {
     (this as OwnedSocket)[kConnection].onClientDrain();
-  }
-
-  private static onSocketTimeout(this: net.Socket): void {
-    (this as OwnedSocket)[kConnection].onClientTimeout();
   }
 
   private static onSocketClose(this: net.Socket): void {
@@ -579,8 +580,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
     this.clientEnded = true;
   }
 
-  /** Nothing moved on the client connection for the idle timeout (connection_idle_timeout). */
-  private onClientTimeout(): void {
+  /** No byte from or to the client for the listener's idle timeout (idle-sweep.ts). */
+  onIdle(): void {
     if (this.state === State.Head) {
       if (this.reader.hasPartial) this.onHeadTimeout();
       else this.closeGracefully();
@@ -607,6 +608,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection {
       releaseUpstream(this, false);
     }
     this.ctx.untrack(this);
+    unwatchIdle(this);
   }
 
   closeGracefully(): void {

@@ -5,7 +5,7 @@
  * obs-fold, whitespace before the colon, a bad name or a control byte in a value fail.
  */
 import { HttpParseError } from './errors';
-import { isFieldValueRange, isToken, isTokenRange, trimOws } from './chars';
+import { eqLower, isFieldValueRange, isToken, isTokenRange, trimOws } from './chars';
 import { MAX_HEADER_COUNT } from '../../shared/constants';
 
 /** What framing-relevant fields said; filled while parsing so no second pass is needed. */
@@ -99,28 +99,28 @@ function classify(name: string, value: string, valueIndex: number, sum: FieldSum
   // Dispatch on length first: most headers are none of these and cost one switch.
   switch (name.length) {
     case 4:
-      if (name.toLowerCase() === 'host') {
+      if (eqLower(name, 'host')) {
         sum.host = value;
         sum.hostCount++;
       }
       return;
     case 6:
-      if (name.toLowerCase() === 'expect') sum.expect = value.toLowerCase();
+      if (eqLower(name, 'expect')) sum.expect = value.toLowerCase();
       return;
     case 7:
-      if (name.toLowerCase() === 'upgrade') sum.upgrade = value;
+      if (eqLower(name, 'upgrade')) sum.upgrade = value;
       return;
     case 10:
-      if (name.toLowerCase() === 'connection') {
+      if (eqLower(name, 'connection')) {
         const v = value.toLowerCase();
         sum.connection = sum.connection ? `${sum.connection},${v}` : v;
       }
       return;
     case 12:
-      if (sum.requestIdIndex === -1 && name.toLowerCase() === 'x-request-id') sum.requestIdIndex = valueIndex;
+      if (sum.requestIdIndex === -1 && eqLower(name, 'x-request-id')) sum.requestIdIndex = valueIndex;
       return;
     case 14:
-      if (name.toLowerCase() === 'content-length') {
+      if (eqLower(name, 'content-length')) {
         const n = parseContentLength(value, status);
         if (sum.contentLength !== -1 && sum.contentLength !== n) {
           throw new HttpParseError(status, 'conflicting Content-Length values');
@@ -129,10 +129,10 @@ function classify(name: string, value: string, valueIndex: number, sum: FieldSum
       }
       return;
     case 15:
-      if (sum.forwardedForIndex === -1 && name.toLowerCase() === 'x-forwarded-for') sum.forwardedForIndex = valueIndex;
+      if (sum.forwardedForIndex === -1 && eqLower(name, 'x-forwarded-for')) sum.forwardedForIndex = valueIndex;
       return;
     case 17:
-      if (name.toLowerCase() === 'transfer-encoding') {
+      if (eqLower(name, 'transfer-encoding')) {
         // An empty value is a Transfer-Encoding all the same (RFC 9112 §6.3: then the
         // length cannot be known): never read it as absent, which framed by Content-Length
         // or no body what the next hop may read as chunked.

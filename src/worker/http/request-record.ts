@@ -17,7 +17,7 @@ export function countStatus(c: Pick<HttpConnection, 'status' | 'ctx'>, status: n
   if (cls >= 1 && cls <= 5) c.ctx.counters.responsesByClass[cls]++;
 }
 
-export function requestRecord(c: Pick<HttpConnection, 'listenerName' | 'clientIp' | 'status' | 'bytesIn' | 'bytesOut' | 't0' | 'upMs' | 'cluster' | 'upstreamAddress' | 'flag' | 'attempts'>, method: string, path: string): RequestRecord {
+export function requestRecord(c: Pick<HttpConnection, 'listenerName' | 'clientIp' | 'status' | 'bytesIn' | 'bytesOut' | 't0' | 'upMs' | 'cluster' | 'upstreamAddress' | 'flag' | 'attempts'>, method: string, path: string, grpcStatus = -1): RequestRecord {
   return {
     listener: c.listenerName,
     clientIp: c.clientIp,
@@ -32,5 +32,6 @@ export function requestRecord(c: Pick<HttpConnection, 'listenerName' | 'clientIp
     upstreamHost: c.upstreamAddress,
     flag: c.flag,
     attempts: c.attempts,
+    grpcStatus,
   };
 }

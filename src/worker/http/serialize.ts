@@ -13,7 +13,7 @@
  * and no next hop can read the message's end two ways.
  */
 import { hasToken, transferCodings } from './fields';
-import { trimOws } from './chars';
+import { eqLower, trimOws } from './chars';
 
 const STANDARD_CONNECTION_TOKENS = new Set(['close', 'keep-alive', 'upgrade']);
 
@@ -35,24 +35,18 @@ export function connectionListed(connection: string): Set<string> | null {
 export function isHopByHop(name: string, keepUpgrade: boolean): boolean {
   switch (name.length) {
     case 2:
-      return name.toLowerCase() === 'te';
+      return eqLower(name, 'te');
     case 7:
-      return !keepUpgrade && name.toLowerCase() === 'upgrade';
-    case 10: {
-      const l = name.toLowerCase();
-      return l === 'connection' || l === 'keep-alive';
-    }
-    case 14: {
+      return !keepUpgrade && eqLower(name, 'upgrade');
+    case 10:
+      return eqLower(name, 'connection') || eqLower(name, 'keep-alive');
+    case 14:
       // Also the underscore look-alike: a CGI-style upstream maps both to CONTENT_LENGTH.
-      const l = name.toLowerCase();
-      return l === 'content-length' || l === 'content_length';
-    }
+      return eqLower(name, 'content-length') || eqLower(name, 'content_length');
     case 16:
-      return name.toLowerCase() === 'proxy-connection';
-    case 17: {
-      const l = name.toLowerCase();
-      return l === 'transfer-encoding' || l === 'transfer_encoding';
-    }
+      return eqLower(name, 'proxy-connection');
+    case 17:
+      return eqLower(name, 'transfer-encoding') || eqLower(name, 'transfer_encoding');
     default:
       return false;
   }
@@ -87,7 +81,7 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
   let xff = -1;
   if (listed === null || !listed.has('x-forwarded-for')) {
     for (let i = h.length - 2; i >= 0; i -= 2) {
-      if (h[i].length === 15 && h[i].toLowerCase() === 'x-forwarded-for') {
+      if (h[i].length === 15 && eqLower(h[i], 'x-forwarded-for')) {
         xff = i + 1;
         break;
       }
@@ -98,13 +92,13 @@ export function buildUpstreamHead(o: UpstreamHeadOptions): string {
     if (isHopByHop(name, o.upgrade !== undefined)) continue;
     if (listed !== null && listed.has(name.toLowerCase())) continue;
     let value = h[i + 1];
-    if (name.length === 4 && name.toLowerCase() === 'host') {
+    if (name.length === 4 && eqLower(name, 'host')) {
       if (sawHost) continue;
       sawHost = true;
       value = o.host;
     } else if (i + 1 === xff) {
       value = `${value}, ${o.clientIp}`;
-    } else if (name.length === 17 && name.toLowerCase() === 'x-forwarded-proto') {
+    } else if (name.length === 17 && eqLower(name, 'x-forwarded-proto')) {
       sawProto = true;
     }
     s += `${name}: ${value}\r\n`;

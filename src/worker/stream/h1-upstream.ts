@@ -14,19 +14,11 @@ import { parseResponseHead, type ResponseHead } from '../http/response-head';
 import { RESPONSE_LIMITS } from '../http/response-forward';
 import { MAX_INTERIM_RESPONSES } from '../../shared/constants';
 import { ChunkedDecoder, CHUNK_END, chunkHeader, lastChunk } from './chunked-body';
+import { responseFromH1 } from './headers';
+import type { UpstreamEvents, UpstreamTry } from './types';
+import type { UpstreamHost } from '../cluster/host';
 
-/** What the try tells its stream. */
-export interface UpstreamEvents {
-  onResponseHead(resp: ResponseHead): void;
-  onResponseData(data: Buffer): void;
-  onResponseEnd(trailers: string[]): void;
-  /** The try failed: before the response head (`beforeHead`), or in its body. */
-  onUpstreamFailed(why: 'reset' | 'protocol', beforeHead: boolean): void;
-  /** The upstream socket drained: request data may flow again. */
-  onUpstreamDrain(): void;
-}
-
-export class Http1UpstreamTry implements UpstreamOwner {
+export class Http1UpstreamTry implements UpstreamOwner, UpstreamTry {
   private readonly reader = new HeadReader(RESPONSE_LIMITS);
   private resp: ResponseHead | null = null;
   private interim = 0;
@@ -41,6 +33,8 @@ export class Http1UpstreamTry implements UpstreamOwner {
   constructor(
     readonly conn: UpstreamConn,
     private readonly events: UpstreamEvents,
+    /** The request head (serialize.ts buildUpstreamHead). */
+    private readonly head: string,
     private readonly method: string,
     /** The request body goes chunked (the client gave no length). */
     private readonly chunked: boolean,
@@ -49,11 +43,15 @@ export class Http1UpstreamTry implements UpstreamOwner {
     conn.requests++;
   }
 
+  get host(): UpstreamHost {
+    return this.conn.host;
+  }
+
   /** Sends the head and the body held so far; `end` when that was all of the request. */
-  start(head: string, held: readonly Buffer[], end: boolean, trailers: readonly string[]): void {
+  start(held: readonly Buffer[], end: boolean, trailers: readonly string[]): void {
     const s = this.conn.socket;
     s.cork();
-    s.write(head, 'latin1');
+    s.write(this.head, 'latin1');
     for (const b of held) this.writeData(b);
     if (end) this.endRequest(trailers);
     s.uncork();
@@ -157,7 +155,7 @@ export class Http1UpstreamTry implements UpstreamOwner {
     if (!resp.reusable) this.reusable = false;
     if (resp.framing === 'length') this.remaining = resp.contentLength;
     else if (resp.framing === 'chunked') this.chunks = new ChunkedDecoder();
-    this.events.onResponseHead(resp);
+    this.events.onResponseHead(responseFromH1(resp), resp.framing === 'none', resp.framing === 'chunked');
     if (this.failed) return; // the stream went away in the callback
     if (resp.framing === 'none') {
       if (rest !== null) this.reusable = false;
@@ -215,9 +213,10 @@ export class Http1UpstreamTry implements UpstreamOwner {
     this.events.onUpstreamFailed(why, beforeHead);
   }
 
-  /** The stream gave this try up (client reset, timeout): no more events reach it. */
+  /** The stream is done with this try (its response ended, or it gave up: client reset,
+   *  timeout): no more events reach it. A connection whose exchange completed stays reusable. */
   abandon(): void {
     this.failed = true;
-    this.reusable = false;
+    if (!this.done) this.reusable = false;
   }
 }

@@ -140,3 +140,119 @@ export function h2Fields(flat: readonly string[], contentLength: number): Outgoi
   if (contentLength >= 0) out['content-length'] = String(contentLength);
   return out;
 }
+
+/** What a request carries to an HTTP/2 upstream (h2RequestFields). */
+export interface H2UpstreamRequest {
+  method: string;
+  /** :path, rewritten by the route if it says so. */
+  path: string;
+  /** :authority (the route's host_rewrite, else the client's :authority / Host). */
+  authority: string;
+  /** The regular fields after the route's header mutations. */
+  headers: readonly string[];
+  clientIp: string;
+  /** A new X-Request-Id when the request had none. */
+  requestId: string | undefined;
+  /** The request's Content-Length, -1 when none. */
+  contentLength: number;
+  /** The client said `te: trailers` (gRPC always does): kept, the one TE value HTTP/2 allows. */
+  teTrailers: boolean;
+}
+
+/**
+ * A request → the header object of an HTTP/2 upstream request (Node's `session.request`): the
+ * same end-to-end fields and proxy fields as serialize.ts's HTTP/1.1 head (X-Forwarded-For
+ * with the client address appended, X-Forwarded-Proto when absent, X-Request-Id), Host
+ * becoming :authority, connection-specific fields dropped (h2Fields), `te: trailers` kept.
+ * :scheme is http: TLS upstreams (a later hook) will say https.
+ */
+export function h2RequestFields(r: H2UpstreamRequest): OutgoingHttpHeaders {
+  const out = h2Fields(r.headers, r.contentLength);
+  const xff = out['x-forwarded-for'];
+  out['x-forwarded-for'] = xff === undefined ? r.clientIp : `${String(xff)}, ${r.clientIp}`;
+  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = 'http';
+  if (r.requestId !== undefined) out['x-request-id'] = r.requestId;
+  if (r.teTrailers) out.te = 'trailers';
+  out[':method'] = r.method;
+  out[':path'] = r.path;
+  out[':authority'] = r.authority;
+  out[':scheme'] = 'http';
+  return out;
+}
+
+/**
+ * Flat raw HTTP/2 response headers (the 'response' event of a client stream) → neutral
+ * response headers: :status read, the other pseudo fields dropped, Content-Length kept apart
+ * as the body length (none for 1xx/204/304). nghttp2 already refused connection-specific
+ * fields in a response.
+ */
+export function responseFromH2(raw: readonly string[]): ResponseHeaders {
+  const out: ResponseHeaders = { status: 0, headers: [], contentLength: -1 };
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ':status') out.status = Number(value);
+      continue;
+    }
+    if (name === 'content-length') {
+      const v = value.trim();
+      if (/^[0-9]{1,15}$/.test(v)) out.contentLength = Number(v);
+      continue;
+    }
+    out.headers.push(name, value);
+  }
+  if (out.status < 200 || out.status === 204 || out.status === 304) out.contentLength = -1;
+  return out;
+}
+
+/**
+ * An HTTP/1.1 request (Node's parser: method, request-target, raw fields) → a neutral request,
+ * for HTTP/1.1 clients whose requests go to HTTP/2 upstreams (h1-downstream.ts): Host (or the
+ * authority of an absolute-form target) becomes :authority, names are lower-cased, Cookie
+ * fields joined with "; ", the hop-by-hop fields and those Connection lists dropped (TE kept
+ * as `trailers` only, RFC 9113 §8.2.2), Content-Length kept (the body length; Node's parser
+ * has de-chunked the body already).
+ */
+export function requestFromH1(method: string, target: string, raw: readonly string[]): RequestHeaders {
+  const req: RequestHeaders = { method, path: target, authority: '', scheme: 'http', headers: [] };
+  if (target.charCodeAt(0) !== 47 /* / */ && target !== '*') {
+    try {
+      const u = new URL(target);
+      req.path = `${u.pathname}${u.search}`;
+      req.authority = u.host;
+    } catch {
+      // Not a URL: passed on as it came; the upstream judges it.
+    }
+  }
+  let connection = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].toLowerCase() === 'connection') connection += `${connection ? ',' : ''}${raw[i + 1]}`;
+  const listed = connectionListed(connection.toLowerCase());
+  let cookie: string | null = null;
+  const h = req.headers;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const value = raw[i + 1];
+    if (name === 'host') {
+      if (req.authority === '') req.authority = value;
+      continue;
+    }
+    if (name === 'cookie') {
+      cookie = cookie === null ? value : `${cookie}; ${value}`;
+      continue;
+    }
+    if (name === 'content-length') {
+      h.push(name, value);
+      continue;
+    }
+    if (name === 'te') {
+      if (value.toLowerCase().includes('trailers')) h.push('te', 'trailers');
+      continue;
+    }
+    if (isHopByHop(name, false) || name === 'http2-settings') continue;
+    if (listed !== null && listed.has(name)) continue;
+    h.push(name, value);
+  }
+  if (cookie !== null) h.push('cookie', cookie);
+  return req;
+}

@@ -3,40 +3,61 @@
  * (today HTTP/2, src/worker/h2/). It knows no protocol: it routes with the route table
  * (router/), answers locally (overload 503, no route 404, no cluster/host 503, overflow 503,
  * direct_response, redirect), picks the cluster and host (cluster/, lb/), runs tries on the
- * HTTP/1.1 upstream codec (h1-upstream.ts) with the same retry budget, route and per-try
+ * upstream codec of the stream's upstream protocol (HTTP/1.1 connections, h1-upstream.ts;
+ * HTTP/2 sessions, h2-upstream.ts) with the same retry budget, route and per-try
  * timeouts as the HTTP/1.1 path, streams bodies both ways with backpressure (a full upstream
  * pauses the client's stream, a slow client pauses the upstream), reports hosts for outlier
  * detection, and ends with the same RequestRecord (ctx.onRequest: access log, metrics).
  *
  * Life of a stream: start() → local answer | tryUpstream() → onAcquired() (the request goes
- * out on an Http1UpstreamTry) → onResponseHead() → onResponseData()* → onResponseEnd() → finish(). A failure before the
+ * out on an UpstreamTry) → onResponseHead() → onResponseData()* → onResponseEnd() → finish(). A failure before the
  * response head is retried when safe (retryAfterFailure), else answered 502/504; after it the
- * stream is reset. A client reset at any point cancels the upstream and finishes.
+ * stream is reset. A client reset at any point cancels the upstream and finishes. A stream an
+ * HTTP/2 upstream refused unprocessed (GOAWAY, REFUSED_STREAM) is sent again on a new session
+ * whatever its method, when its body is still in hand (a copy is kept while it streams, up to
+ * STREAM_REPLAY_BUFFER_BYTES, or GRPC_RETRY_BUFFER_BYTES for a gRPC call retry_on may retry).
  */
 import { performance } from 'node:perf_hooks';
 import { applyRequestHeaderMutations, applyResponseHeaderMutations, pickCluster, redirectLocation, rewritePath, type RouteMatchResult } from '../router';
 import type { Cluster } from '../cluster/cluster';
 import type { UpstreamHost } from '../cluster/host';
 import type { UpstreamConn } from '../cluster/upstream-conn';
+import type { H2UpstreamSession } from '../h2/upstream-session';
 import type { PoolFailure } from '../cluster/pool';
 import type { WorkerContext } from '../context';
-import type { ResponseHead } from '../http/response-head';
 import { buildUpstreamHead } from '../http/serialize';
 import { countStatus, requestRecord, type ResponseFlag } from '../http/request-record';
 import { IDEMPOTENT, retryBudget } from '../http/retry';
 import { nextRequestId } from '../http/request-id';
-import { DEFAULT_ROUTE_TIMEOUT_MS } from '../../shared/constants';
-import { Http1UpstreamTry, type UpstreamEvents } from './h1-upstream';
-import { requestContentLength, responseFromH1, takeExpectContinue, wantsTrailers } from './headers';
-import type { DownstreamStream, RequestHeaders, ResetReason, StreamHandler } from './types';
+import { DEFAULT_ROUTE_TIMEOUT_MS, GRPC_RETRY_BUFFER_BYTES, H2_REFUSED_STREAM_RETRIES, STREAM_REPLAY_BUFFER_BYTES } from '../../shared/constants';
+import { Http1UpstreamTry } from './h1-upstream';
+import { Http2UpstreamTry } from './h2-upstream';
+import { h2RequestFields, requestContentLength, takeExpectContinue, wantsTrailers } from './headers';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import type {
+  DownstreamStream,
+  RequestHeaders,
+  ResetReason,
+  ResponseHeaders,
+  StreamHandler,
+  UpstreamEvents,
+  UpstreamFailure,
+  UpstreamTry,
+} from './types';
+import { boundByGrpcTimeout, clampGrpcTimeout, grpcAnswerFields, grpcStatusIn, isGrpcRequest, localGrpcStatus } from './grpc';
 
 export class StreamExchange implements StreamHandler, UpstreamEvents {
   route: RouteMatchResult | null = null;
   cluster: Cluster | null = null;
   private host: UpstreamHost | null = null;
-  private up: Http1UpstreamTry | null = null;
+  private up: UpstreamTry | null = null;
   private cancelAcquire: (() => void) | null = null;
+  /** The upstream codec: HTTP/2 sessions, else HTTP/1.1 connections. */
+  private readonly upstreamH2: boolean;
   private upstreamHead = '';
+  private h2Headers: OutgoingHttpHeaders | null = null;
+  /** Sends again of a stream refused unprocessed (H2_REFUSED_STREAM_RETRIES bounds them). */
+  private refusedRetries = 0;
   private chunkedUp = false;
   // ---- the request body ----
   private bodyDone: boolean;
@@ -44,6 +65,14 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   /** Every byte of the request is in hand (`held`): it can be sent again on a retry. */
   private replayable = true;
   private reqTrailers: string[] = [];
+  /** A gRPC request (grpc.ts): answered the gRPC way, its grpc-timeout bounds the route's. */
+  private readonly grpc: boolean;
+  /** The body is copied while it streams, for a retry on a grpc-status (up to GRPC_RETRY_BUFFER_BYTES)
+   *  or, to an HTTP/2 upstream, for a stream it refuses unprocessed (up to STREAM_REPLAY_BUFFER_BYTES). */
+  private keepCopy = false;
+  /** The most body bytes that copy holds (past it the body streams without one). */
+  private copyLimit = 0;
+  private heldBytes = 0;
   /** The request's Content-Length (-1: none). nghttp2 already refuses a body that disagrees
    *  with it; checked here too, as a body sent past it would be read upstream as a new request. */
   private declaredLength = -1;
@@ -62,6 +91,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
   bytesIn = 0;
   bytesOut = 0;
   upstreamAddress = '';
+  /** The call's grpc-status (upstream headers or trailers, or our own answer); -1: none. */
+  grpcStatus = -1;
   readonly listenerName: string;
   readonly clientIp: string;
   // ---- the response ----
@@ -77,6 +108,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.bodyDone = endStream;
     this.listenerName = ds.listenerName;
     this.clientIp = ds.clientIp;
+    this.upstreamH2 = ds.upstreamProtocol === 'Http2';
+    this.grpc = isGrpcRequest(req.headers);
   }
 
   start(): void {
@@ -121,15 +154,47 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     this.retriesLeft = retryBudget(action.retry, cluster);
+    const grpcRetry = this.grpc && this.retriesLeft > 0 && action.retry?.grpcStatuses !== undefined;
+    this.copyLimit = grpcRetry ? GRPC_RETRY_BUFFER_BYTES : this.upstreamH2 ? STREAM_REPLAY_BUFFER_BYTES : 0;
+    this.keepCopy = this.copyLimit > 0;
     const expectContinue = takeExpectContinue(req);
     const length = requestContentLength(req);
     this.declaredLength = length;
+    if (this.upstreamH2) {
+      const fields = applyRequestHeaderMutations(route, req.headers);
+      this.h2Headers = h2RequestFields({
+        method: req.method,
+        path: action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path,
+        authority: action.hostRewrite ?? req.authority,
+        headers: this.grpc ? clampGrpcTimeout(fields, this.routeTimeoutMs()) : fields,
+        clientIp: this.clientIp,
+        requestId: hasField(req.headers, 'x-request-id') ? undefined : nextRequestId(),
+        contentLength: length,
+        teTrailers: wantsTrailers(req),
+      });
+    } else {
+      this.upstreamHead = this.h1Head(route, action, length);
+    }
+    // Request data waits for an upstream connection: hold what came, read no more. A client
+    // that waits for 100 Continue is told to send now that the request will be proxied.
+    if (!this.bodyDone) {
+      this.ds.pauseRequest();
+      if (expectContinue) this.ds.sendContinue();
+    }
+    if (this.bodyDone) this.armRouteTimer();
+    this.tryUpstream(undefined);
+  }
+
+  /** The HTTP/1.1 request head of an HTTP/1.1 upstream. */
+  private h1Head(route: RouteMatchResult, action: Extract<RouteMatchResult['route']['action'], { kind: 'cluster' }>, length: number): string {
+    const req = this.req;
     // No length and a body to come: chunked upstream (it also carries the request's trailers).
     this.chunkedUp = !this.bodyDone && length < 0;
+    const fields = applyRequestHeaderMutations(route, req.headers);
     let head = buildUpstreamHead({
       method: req.method,
       path: action.prefixRewrite !== undefined ? rewritePath(route, req.path) : req.path,
-      headers: applyRequestHeaderMutations(route, req.headers),
+      headers: this.grpc ? clampGrpcTimeout(fields, this.routeTimeoutMs()) : fields,
       host: action.hostRewrite ?? req.authority,
       upgrade: undefined,
       connection: '',
@@ -142,15 +207,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     // TE: trailers is kept (RFC 9110 §10.1.4: with its Connection option on HTTP/1.1);
     // serialize.ts drops TE as hop-by-hop for HTTP/1.1 clients, where it is.
     if (wantsTrailers(req)) head = `${head.slice(0, -2)}te: trailers\r\nconnection: te\r\n\r\n`;
-    this.upstreamHead = head;
-    // Request data waits for an upstream connection: hold what came, read no more. A client
-    // that waits for 100 Continue is told to send now that the request will be proxied.
-    if (!this.bodyDone) {
-      this.ds.pauseRequest();
-      if (expectContinue) this.ds.sendContinue();
-    }
-    if (this.bodyDone) this.armRouteTimer();
-    this.tryUpstream(undefined);
+    return head;
   }
 
   // ===================================================================== upstream tries
@@ -167,7 +224,9 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     host.activeRequests++;
     host.stats.rqTotal++;
     this.attempts++;
-    this.cancelAcquire = host.pool.acquire((err, conn, reused) => this.onAcquired(err, conn, reused));
+    this.cancelAcquire = this.upstreamH2
+      ? host.h2Pool().acquire((err, session) => this.onH2Acquired(err, session))
+      : host.pool.acquire((err, conn, reused) => this.onAcquired(err, conn, reused));
   }
 
   private onAcquired(err: PoolFailure | null, conn: UpstreamConn | null, reused: boolean): void {
@@ -177,35 +236,56 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     if (err !== null || conn === null) {
-      this.host!.activeRequests--;
-      const host = this.host;
-      this.host = null;
-      if (err === 'overflow') {
-        this.flag = 'UO';
-        this.errorAnswer(503, 'upstream overflow\n');
-        return;
-      }
-      this.reportHost(host, 503);
-      this.cluster!.endRetry(this);
-      if (this.startRetry()) {
-        this.tryUpstream(host ?? undefined);
-        return;
-      }
-      this.flag = 'UF';
-      this.errorAnswer(503, 'upstream connect error\n');
+      this.onAcquireFailed(err);
       return;
     }
     this.connWasReused = reused;
-    this.upstreamAddress = conn.host.address;
+    this.startTry(new Http1UpstreamTry(conn, this, this.upstreamHead, this.req.method, this.chunkedUp));
+  }
+
+  private onH2Acquired(err: PoolFailure | null, session: H2UpstreamSession | null): void {
+    this.cancelAcquire = null;
+    if (this.finished) {
+      session?.streamDone();
+      return;
+    }
+    if (err !== null || session === null) {
+      this.onAcquireFailed(err);
+      return;
+    }
+    this.connWasReused = false;
+    this.startTry(new Http2UpstreamTry(session, this, this.h2Headers!));
+  }
+
+  private onAcquireFailed(err: PoolFailure | null): void {
+    this.host!.activeRequests--;
+    const host = this.host;
+    this.host = null;
+    if (err === 'overflow') {
+      this.flag = 'UO';
+      this.errorAnswer(503, 'upstream overflow\n');
+      return;
+    }
+    this.reportHost(host, 503);
+    this.cluster!.endRetry(this);
+    if (this.startRetry()) {
+      this.tryUpstream(host ?? undefined);
+      return;
+    }
+    this.flag = 'UF';
+    this.errorAnswer(503, 'upstream connect error\n');
+  }
+
+  private startTry(up: UpstreamTry): void {
+    this.upstreamAddress = up.host.address;
     this.tUp = performance.now();
-    const up = new Http1UpstreamTry(conn, this, this.req.method, this.chunkedUp);
     this.up = up;
-    up.start(this.upstreamHead, this.held, this.bodyDone, this.reqTrailers);
-    if (!this.replayable || !this.bodyDone) this.held = [];
+    up.start(this.held, this.bodyDone, this.reqTrailers);
+    if (!this.keepCopy && (!this.replayable || !this.bodyDone)) this.held = [];
     if (this.bodyDone) {
       this.startTryTimer();
     } else {
-      this.replayable = false; // the body streams from now on
+      if (!this.keepCopy) this.replayable = false; // the body streams from now on
       this.ds.resumeRequest();
     }
   }
@@ -221,8 +301,8 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     return this.cluster!.startRetry(this);
   }
 
-  private releaseUpstream(): void {
-    this.cluster?.endRetry(this);
+  private releaseUpstream(endRetry = true): void {
+    if (endRetry) this.cluster?.endRetry(this);
     if (this.cancelAcquire !== null) {
       this.cancelAcquire();
       this.cancelAcquire = null;
@@ -253,6 +333,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       return;
     }
     if (this.up !== null) {
+      if (this.keepCopy) this.copyForRetry(data);
       if (!this.up.sendData(data)) this.ds.pauseRequest();
     } else {
       this.held.push(data);
@@ -272,6 +353,21 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       this.up.endRequest(trailers);
       this.startTryTimer();
     }
+  }
+
+  /**
+   * A body streaming upstream is kept too, while small enough (copyLimit), for a retry on its
+   * grpc-status, or to send again a stream an HTTP/2 upstream refused unprocessed.
+   */
+  private copyForRetry(data: Buffer): void {
+    this.heldBytes += data.length;
+    if (this.heldBytes > this.copyLimit) {
+      this.keepCopy = false;
+      this.replayable = false;
+      this.held = [];
+      return;
+    }
+    this.held.push(data);
   }
 
   /** The body disagrees with its Content-Length: the stream fails, the upstream connection closes. */
@@ -299,15 +395,21 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
 
   // ===================================================================== response side (UpstreamEvents)
 
-  onResponseHead(resp: ResponseHead): void {
-    this.reportHost(this.up?.conn.host ?? null, resp.status);
+  onResponseHead(h: ResponseHeaders, endStream: boolean, trailers: boolean): void {
+    if (this.grpc) {
+      this.grpcStatus = grpcStatusIn(h.headers);
+      if (this.retryOnGrpcStatus()) return;
+    }
+    this.reportHost(this.up?.host ?? null, h.status);
     this.upMs = performance.now() - this.tUp;
     this.clearTimers();
     this.respStarted = true;
-    countStatus(this, resp.status);
-    const h = responseFromH1(resp);
+    // No try follows a response head: the copy of the body for one goes.
+    this.replayable = false;
+    this.held = [];
+    countStatus(this, h.status);
     if (this.route) applyResponseHeaderMutations(this.route, h.headers);
-    this.ds.sendHeaders(h, resp.framing === 'none', resp.framing === 'chunked');
+    this.ds.sendHeaders(h, endStream, trailers);
   }
 
   onResponseData(data: Buffer): void {
@@ -317,6 +419,10 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
 
   onResponseEnd(trailers: string[]): void {
     if (this.finished) return;
+    if (this.grpc) {
+      const s = grpcStatusIn(trailers);
+      if (s >= 0) this.grpcStatus = s;
+    }
     this.ds.end(trailers);
     this.finish();
   }
@@ -325,7 +431,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     this.ds.resumeRequest();
   }
 
-  onUpstreamFailed(why: 'reset' | 'protocol', beforeHead: boolean): void {
+  onUpstreamFailed(why: UpstreamFailure, beforeHead: boolean): void {
     if (this.finished) return;
     if (!beforeHead) {
       // Mid-response: the client must see the stream fail, not a short body.
@@ -342,8 +448,17 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
    * the whole request in hand and an idempotent method, or a reused keep-alive connection the
    * upstream had closed), else 502, or 504 for a timeout.
    */
-  private retryAfterFailure(why: 'reset' | 'protocol' | 'timeout'): void {
-    const failed = this.up?.conn.host ?? null;
+  private retryAfterFailure(why: UpstreamFailure | 'timeout'): void {
+    const failed = this.up?.host ?? null;
+    if (why === 'refused' && this.replayable && this.refusedRetries < H2_REFUSED_STREAM_RETRIES) {
+      // Not processed upstream (RFC 9113 §8.7): sent again on another session, any method,
+      // outside the retry budget, the request body (still in hand) replayed.
+      this.refusedRetries++;
+      this.releaseUpstream();
+      if (!this.bodyDone) this.ds.pauseRequest();
+      this.tryUpstream(undefined);
+      return;
+    }
     const raced = this.connWasReused && why === 'reset';
     this.releaseUpstream();
     if (!raced) this.reportHost(failed, why === 'timeout' ? 504 : 502);
@@ -361,14 +476,38 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     }
   }
 
+  /**
+   * The try answered with a grpc-status in its headers (trailers-only) that the route's
+   * retry_on names: tried again when the whole request is still in hand and the budget allows
+   * (as Envoy: a status in the trailers of a response under way is the client's).
+   */
+  private retryOnGrpcStatus(): boolean {
+    const action = this.route?.route.action;
+    const codes = action?.kind === 'cluster' ? action.retry?.grpcStatuses : undefined;
+    if (codes === undefined || !codes.includes(this.grpcStatus)) return false;
+    if (!this.bodyDone || !this.replayable) return false;
+    this.cluster!.endRetry(this); // this try is over; the next one may be a retry in turn
+    if (!this.startRetry()) return false;
+    const failed = this.up?.host ?? null;
+    this.releaseUpstream(false);
+    this.tryUpstream(failed ?? undefined);
+    return true;
+  }
+
   // ===================================================================== timeouts (as exchange-timers.ts)
 
   private armRouteTimer(): void {
     if (this.routeTimer !== null || this.route === null || this.respStarted) return;
     const action = this.route.route.action;
     if (action.kind !== 'cluster') return;
-    const ms = action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
+    let ms = this.routeTimeoutMs();
+    if (this.grpc) ms = boundByGrpcTimeout(ms, this.req.headers);
     this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+  }
+
+  private routeTimeoutMs(): number {
+    const action = this.route!.route.action;
+    return action.kind === 'cluster' && action.timeoutMs > 0 ? action.timeoutMs : DEFAULT_ROUTE_TIMEOUT_MS;
   }
 
   private startTryTimer(): void {
@@ -391,7 +530,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     if (this.respStarted || this.finished) return;
     this.cluster!.stats.rqTimeout++;
     this.flag = 'UT';
-    if (this.up !== null) this.reportHost(this.up.conn.host, 504);
+    if (this.up !== null) this.reportHost(this.up.host, 504);
     this.errorAnswer(504, 'upstream request timeout\n');
   }
 
@@ -406,6 +545,10 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
 
   /** A response made here (no upstream): route header mutations apply, as on HTTP/1.1. */
   private localAnswer(status: number, body: string, extra: string[] = []): void {
+    if (this.grpc && status >= 300) {
+      this.grpcAnswer(status, body, extra);
+      return;
+    }
     countStatus(this, status);
     let headers = extra;
     if (this.route) headers = applyResponseHeaderMutations(this.route, headers);
@@ -422,6 +565,21 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
       this.ds.sendData(bytes);
       this.ds.end([]);
     }
+    this.finish();
+  }
+
+  /**
+   * A local answer to a gRPC request (grpc.ts): HTTP 200, trailers-only (one HEADERS frame with
+   * END_STREAM) with the grpc-status of that answer and its text as grpc-message.
+   */
+  private grpcAnswer(status: number, body: string, extra: string[]): void {
+    const code = localGrpcStatus(status, this.flag);
+    this.grpcStatus = code;
+    countStatus(this, 200);
+    let headers = [...extra, ...grpcAnswerFields(code, body)];
+    if (this.route) headers = applyResponseHeaderMutations(this.route, headers);
+    this.respStarted = true;
+    this.ds.sendHeaders({ status: 200, headers, contentLength: -1 }, true, false);
     this.finish();
   }
 
@@ -445,7 +603,7 @@ export class StreamExchange implements StreamHandler, UpstreamEvents {
     // An answer that came before the whole request: read the rest and drop it, so the
     // client's flow-control window does not stall the connection.
     if (!this.bodyDone) this.ds.resumeRequest();
-    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, this.req.method, this.req.path));
+    if (this.ctx.onRequest !== null) this.ctx.onRequest(requestRecord(this, this.req.method, this.req.path, this.grpcStatus));
     this.ctx.counters.requestsActive--;
     if (this.cluster) this.cluster.activeRequests--;
   }

@@ -12,6 +12,7 @@
  * The HTTP/1.1 downstream path (src/worker/http/) does not go through these objects: it keeps
  * its direct state machine (see src/worker/README.md).
  */
+import type { UpstreamHost } from '../cluster/host';
 
 /** Request headers, the pseudo-header fields apart. */
 export interface RequestHeaders {
@@ -36,6 +37,9 @@ export interface ResponseHeaders {
   contentLength: number;
 }
 
+/** The upstream codecs: HTTP/1.1 connections (h1-upstream.ts), HTTP/2 sessions (h2-upstream.ts). */
+export type UpstreamProtocol = 'Http1' | 'Http2';
+
 /** Why a stream ended without completing. */
 export type ResetReason = 'client-reset' | 'upstream-reset' | 'protocol-error' | 'timeout' | 'drain';
 
@@ -47,6 +51,9 @@ export interface DownstreamStream {
   readonly clientIp: string;
   readonly listenerName: string;
   readonly routerName: string;
+  /** The protocol spoken upstream for this stream: the listener's upstream_protocol, Auto
+   *  (or unset, MOSN's rule) resolved to this stream's own protocol. */
+  readonly upstreamProtocol: UpstreamProtocol;
   /** Stop / restart delivering request data (flow control towards the client follows). */
   pauseRequest(): void;
   resumeRequest(): void;
@@ -74,4 +81,40 @@ export interface StreamHandler {
   onReset(reason: ResetReason): void;
   /** Nothing moved on the stream for the listener's idle timeout. */
   onIdle(): void;
+}
+
+/**
+ * How an upstream try failed: 'reset' (the connection or stream went away), 'protocol' (the
+ * upstream broke the protocol), 'refused' (an HTTP/2 upstream did not process the stream:
+ * REFUSED_STREAM, or above its GOAWAY's last_stream_id; safe to send again, RFC 9113 §8.7).
+ */
+export type UpstreamFailure = 'reset' | 'protocol' | 'refused';
+
+/** What an upstream try (of either codec) tells its stream. */
+export interface UpstreamEvents {
+  /** The response head; `endStream`: no body follows; `trailers`: the body may end with trailers. */
+  onResponseHead(h: ResponseHeaders, endStream: boolean, trailers: boolean): void;
+  onResponseData(data: Buffer): void;
+  onResponseEnd(trailers: string[]): void;
+  /** The try failed: before the response head (`beforeHead`), or in its body. */
+  onUpstreamFailed(why: UpstreamFailure, beforeHead: boolean): void;
+  /** The upstream can take request data again. */
+  onUpstreamDrain(): void;
+}
+
+/** One try of a stream on an upstream codec, as the stream proxy drives it. */
+export interface UpstreamTry {
+  readonly host: UpstreamHost;
+  /** Sends the request head and the body held so far; `end` when that was all of it. */
+  start(held: readonly Buffer[], end: boolean, trailers: readonly string[]): void;
+  /** Request body data; false: wait for onUpstreamDrain. */
+  sendData(data: Buffer): boolean;
+  endRequest(trailers: readonly string[]): void;
+  /** Stop / restart reading the response (flow control towards the upstream). */
+  pause(): void;
+  resume(): void;
+  /** The stream gave this try up: no more events reach it. */
+  abandon(): void;
+  /** Gives the connection or stream back; `requestDone`: the whole request was sent. */
+  release(requestDone: boolean): void;
 }
