@@ -31,6 +31,8 @@ COPY --from=build /src/bin ./bin
 COPY --from=build /src/config ./config
 COPY --from=build /src/build/Release/fdpass.node ./build/Release/fdpass.node
 COPY --from=build /src/src/shared/control.proto ./src/shared/control.proto
+# The Envoy API definitions the xDS client loads at run time (only with dynamic_resources).
+COPY proto ./proto
 RUN ln -s /opt/mosnd/bin/mosnd.js /usr/local/bin/mosnd \
  && mkdir -p /run/mosnd && chown node:node /run/mosnd && chmod 0700 /run/mosnd
 USER node

@@ -485,12 +485,12 @@ describe('warnings: a real MOSN file loads, and nothing is ignored silently', ()
     assertWarning(parse(d), 'cluster_manager.clusters[0].name', 'duplicate of key "Name", ignored');
   });
 
-  test('binds a listener with bind_port false anyway, and warns', () => {
+  test('keeps a listener with bind_port false in the config, marked unbound, without a warning', () => {
     const d = base();
     listener(d).bind_port = false;
     const r = parse(d);
-    assert.equal(r.config.listeners[0].bindPort, true);
-    assertWarning(r, 'servers[0].listeners[0].bind_port', 'every listener is bound');
+    assert.equal(r.config.listeners[0].bindPort, false);
+    assert.equal(r.warnings.filter((w) => w.path.endsWith('bind_port')).length, 0);
   });
 });
 
@@ -625,7 +625,7 @@ describe('normalized values', () => {
     assert.deepEqual(r.errors, []);
     for (const [at, text] of [
       ['tracing', 'not implemented'],
-      ['dynamic_resources', 'not implemented'],
+      ['dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', 'dynamic_resources is ignored'],
       ['extends', 'not implemented'],
       ['pprof', 'not implemented'],
       ['servers[0].listeners[0].stream_filters[0].type', 'stream filter "fault" is not implemented by mosnd yet'],

@@ -3,6 +3,7 @@
  * a detached child); the other commands talk to a running master over the control socket.
  * Exit codes: 0 success, 1 failure, 2 usage, 3 not running (status).
  */
+import { SERVICE_CLUSTER_ENV, SERVICE_NODE_ENV } from './xds/start';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -140,6 +141,15 @@ interface StartOptions {
   runDir?: string;
   daemon?: boolean;
   upgradeFrom?: string;
+  serviceNode?: string;
+  serviceCluster?: string;
+}
+
+/** --service-node / --service-cluster (what Istio's agent passes) travel in the environment, so
+ *  a daemon and every later generation of an upgrade subscribe as the same node. */
+function exportNodeFlags(opts: StartOptions): void {
+  if (opts.serviceNode) process.env[SERVICE_NODE_ENV] = opts.serviceNode;
+  if (opts.serviceCluster) process.env[SERVICE_CLUSTER_ENV] = opts.serviceCluster;
 }
 
 interface StopOptions {
@@ -343,7 +353,12 @@ export function buildProgram(): Command {
     .option('--run-dir <dir>', 'directory for the pidfile and control socket')
     .option('-d, --daemon', 'run in the background once ready')
     .addOption(new Option('--upgrade-from <socket>', 'internal: join a running generation as its upgrade').hideHelp())
-    .action((opts: StartOptions) => (opts.daemon ? startDaemon(opts) : startForeground(opts)));
+    .option('--service-node <id>', 'xDS: the node id to subscribe as (wins over the config\'s node.id)')
+    .option('--service-cluster <name>', 'xDS: the node cluster (wins over the config\'s node.cluster)')
+    .action((opts: StartOptions) => {
+      exportNodeFlags(opts);
+      return opts.daemon ? startDaemon(opts) : startForeground(opts);
+    });
 
   program
     .command('stop')

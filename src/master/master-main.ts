@@ -26,6 +26,8 @@ import * as path from 'node:path';
 import { newTicketKeys, startTicketRotation, ticketRotateMs } from './tls-keys';
 import { UPGRADE_FINAL_EVENT_FLUSH_MS, WATCHDOG_INTERVAL_MS, WATCHDOG_WARN_MS } from '../shared/constants';
 import { lazy } from '../shared/lazy';
+import type { XdsManager } from './xds/manager';
+import { nodeOverrides, readDocument, snapshotPath, startXds, writeSnapshot } from './xds/start';
 
 /** Process sampling is loaded on the first status or stats request (see src/shared/lazy.ts). */
 const pidusage = lazy(() => require('pidusage') as typeof PidUsage);
@@ -88,11 +90,15 @@ export class Master {
   private dns: DnsClusters | null = null;
   private workerCount = 1;
   private lastUpgrade: StatusReply['lastUpgrade'] = { result: 'none', atMs: 0, message: '', fromGeneration: 0, toGeneration: 0 };
+  /** The xDS client of this generation, when the config has dynamic_resources (src/master/xds/). */
+  private xds: XdsManager | null = null;
 
   /** Starts serving; resolves with the exit code when the master has stopped. */
   async run(): Promise<number> {
     if (this.opts.upgradeFrom) return this.runUpgraded(this.opts.upgradeFrom);
-    const { config, warnings } = loadOrThrow(this.configPath);
+    const loaded = loadOrThrow(this.configPath);
+    const { warnings } = loaded;
+    let config = loaded.config;
     const generation = this.opts.generation ?? 1;
     this.log = createLogger({ path: config.logPath, level: config.logLevel, generation, worker: 'master' });
     for (const w of warnings) {
@@ -114,18 +120,22 @@ export class Master {
       }
     }
 
-    const workers = this.createRuntime(config, generation);
     const done = new Promise<number>((resolve) => (this.exitResolve = resolve));
     this.installSignals();
+    let workers = 0;
     try {
+      config = await this.dynamicConfig(config);
+      workers = this.createRuntime(config, generation);
       await this.warmUpstreams();
       await this.supervisor.start();
+      this.xds?.attach((c) => this.applyDynamic(c), config);
       this.watchUpstreams();
       await this.obs.startServers(config);
     } catch (e) {
+      this.xds?.stop();
       this.stopUpstreamWatch();
-      await this.obs.close();
-      if (this.supervisor.state === 'serving') await this.supervisor.stop(true);
+      await this.obs?.close();
+      if (this.supervisor?.state === 'serving') await this.supervisor.stop(true);
       this.removePidfiles();
       throw e;
     }
@@ -154,7 +164,7 @@ export class Master {
       this.supervisor.setTlsTicketKeys(keys);
       this.log.info({ everyMs: rotation.ms }, 'TLS session ticket keys rotated');
     });
-    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health });
+    this.obs = new Observability({ log: this.log, generation, quit: () => void this.stop(false), health: () => this.health, xds: () => this.xds });
     this.createHealthChecker();
     this.obs.attach(this.supervisor);
     return workers;
@@ -174,11 +184,21 @@ export class Master {
       await join.abort(err.message, err.details ?? []);
       throw e;
     }
-    const { config, warnings } = loaded;
+    const { warnings } = loaded;
+    let config = loaded.config;
     const generation = join.generation;
     if (join.tlsTicketKeys !== '') this.tlsTicketKeys = join.tlsTicketKeys;
     this.log = createLogger({ path: config.logPath, level: config.logLevel, generation, worker: 'master' });
     for (const w of warnings) this.log.warn(`config: ${w}`);
+    try {
+      // The new generation subscribes and has the dynamic config before it takes anything over.
+      this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
+      config = await this.dynamicConfig(config, snapshotPath(this.runDir, generation));
+    } catch (e) {
+      const err = e as MosndError;
+      await join.abort(err.message, err.details ?? []);
+      throw e;
+    }
     this.runDir = resolveRunDir(this.opts.runDir, config.udsDir);
     this.pidfile = pidfilePath(this.runDir);
     this.extraPidfile = extraPidfilePath(this.runDir, config.pidFile);
@@ -194,6 +214,7 @@ export class Master {
       });
       // Checking from now on, the state is known when this generation starts accepting.
       this.watchUpstreams();
+      this.xds?.attach((c) => this.applyDynamic(c), config);
     } catch (e) {
       const err = e as MosndError;
       await join.abort(err.message, err.details ?? []);
@@ -276,6 +297,8 @@ export class Master {
       configPath: this.configPath,
       workers: this.workerCount,
       onCommitted: () => {
+        // The new generation holds its own xDS stream now; ours would only NACK (nothing to apply to).
+        this.xds?.pause();
         // The new master owns the pidfile and control socket now; ours must not be removed
         // on exit (removePidfile checks the pid; the control server checks the inode).
         // It serves the admin API and metrics sink from now on, on the sockets it received.
@@ -285,6 +308,7 @@ export class Master {
       handoverExtras: async () => ({ ...(await this.obs.handoverExtras()), tlsTicketKeys: this.tlsTicketKeys }),
       finalCounters: () => this.obs.finalCounters(),
       onResumed: async () => {
+        this.xds?.resume();
         void this.closeDrainingControl();
         await this.obs.resumeServers().catch((err: Error) => this.log.error({ err: err.message }, 'cannot serve the admin API again'));
         this.writePidfiles();
@@ -317,6 +341,14 @@ export class Master {
   /** The Upgrade RPC (and SIGUSR2): on success this generation exits afterwards. */
   private async runUpgrade(req: UpgradeRequest, emit: (e: UpgradeEvent) => void): Promise<void> {
     const c = this.coordinator();
+    if (this.xds && !c.busy) {
+      // The next generation starts from what serves here, even if the control plane is down.
+      try {
+        writeSnapshot(this.xds, this.runDir, this.supervisor.generation + 1);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'xDS: cannot leave the resources for the next generation; it waits for the control plane');
+      }
+    }
     let outcome;
     try {
       outcome = await c.run(req, emit);
@@ -387,6 +419,7 @@ export class Master {
   private async exitAfterUpgrade(): Promise<void> {
     // Checked until now: the old workers still pick hosts for what they finish.
     this.stopUpstreamWatch();
+    this.xds?.stop();
     if (this.control) await this.control.close();
     await this.closeDrainingControl();
     await this.obs.close();
@@ -454,6 +487,15 @@ export class Master {
       this.log.error({ errors: err.details }, `reload rejected: ${err.message}`);
       return { ok: false, errors: err.details?.length ? err.details : [err.message], warnings: [], message: err.message };
     }
+    if (this.xds) {
+      // The new file with the dynamic resources of the moment, validated together.
+      const r = await this.xds.reloadStatic(nodeOverrides(loaded.config), readDocument(file));
+      if (!r.config) {
+        this.log.error({ errors: r.errors }, 'reload rejected: the file does not fit with the dynamic resources');
+        return { ok: false, errors: r.errors, warnings: loaded.warnings, message: 'reload rejected; the running configuration stays' };
+      }
+      loaded = { ...loaded, config: r.config };
+    }
     this.log.info({ config: file }, 'reloading');
     sdNotify(this.log, { RELOADING: 1, MONOTONIC_USEC: String(process.hrtime.bigint() / 1000n), STATUS: 'reloading' });
     const r = await this.supervisor.reload(loaded.config);
@@ -482,6 +524,7 @@ export class Master {
       process.exit(1);
     }
     sdNotify(this.log, { STOPPING: 1, STATUS: fast ? 'fast stop' : 'graceful stop' });
+    this.xds?.stop();
     this.stopUpstreamWatch();
     await this.supervisor.stop(fast);
     await this.obs.close();
@@ -577,6 +620,33 @@ export class Master {
       processes,
       listeners: sup.listenerSummaries().map((l) => ({ ...l, protocol: l.protocol === 'tcp' ? 'tcp' : 'http' })),
       lastUpgrade: this.lastUpgrade,
+      ...(this.xds ? { controlPlane: this.xds.status() } : {}),
     };
+  }
+
+  /** With dynamic_resources: subscribe, wait for the first answers, serve what they give. */
+  private async dynamicConfig(config: MosndConfig, snapshot?: string): Promise<MosndConfig> {
+    if (!config.xds) return config;
+    const r = await startXds(
+      config,
+      this.configPath,
+      this.log,
+      (c) => this.log[c ? 'info' : 'warn'](`xDS: control plane ${c ? 'connected' : 'disconnected'}`),
+      snapshot,
+    );
+    this.xds = r.xds;
+    return r.config;
+  }
+
+  /** An xDS update, validated: applied like a reload (listeners kept, connections untouched). */
+  private async applyDynamic(config: MosndConfig): Promise<{ applied: boolean; errors: string[] }> {
+    if (this.supervisor.state !== 'serving') return { applied: false, errors: [`cannot reload while ${this.supervisor.state}`] };
+    const r = await this.supervisor.reload(config);
+    const applied = this.supervisor.config === config;
+    if (applied) {
+      this.watchUpstreams();
+      this.obs.reloaded(config);
+    }
+    return { applied, errors: r.errors };
   }
 }

@@ -57,6 +57,19 @@ export function formatStatusTable(st: StatusReply): string {
     `mosnd ${st.version}  generation ${st.generation}  ${st.state}  config ${st.configSource}\n\n` +
     `${table(rows)}${note}\n\n${table(lrows)}\n\n` +
     (endpoints.length ? `${endpoints.join('  ')}\n` : '') +
-    `last upgrade: ${upgrade}\n`
+    `last upgrade: ${upgrade}\n` +
+    controlPlane(st)
   );
+}
+
+/** xDS: the control plane and each subscribed type's last ACK / NACK. */
+function controlPlane(st: StatusReply): string {
+  const cp = st.controlPlane;
+  if (!cp) return '';
+  const at = (ms: number) => (ms ? new Date(ms).toISOString() : '-');
+  const rows = [['XDS TYPE', 'VERSION', 'RESOURCES', 'LAST ACK', 'LAST NACK']];
+  for (const t of cp.types.filter((x) => x.subscribed)) {
+    rows.push([t.type, t.version || '-', String(t.resources), t.ackAtMs ? `${t.ackVersion} at ${at(t.ackAtMs)}` : '-', t.nackAtMs ? `${t.nackVersion} at ${at(t.nackAtMs)}: ${t.nackError}` : '-']);
+  }
+  return `\ncontrol plane: ${cp.server} (node ${cp.node}) ${cp.connected ? 'connected' : 'DISCONNECTED'}\n${table(rows)}\n`;
 }

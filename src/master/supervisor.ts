@@ -118,7 +118,7 @@ export class Supervisor {
     this.deferAccept = upgrade !== undefined;
     try {
       if (upgrade) for (const l of upgrade.listeners) this.listeners.set(l.name, l);
-      else for (const l of this.config.listeners) this.listeners.set(l.name, bindListener(l));
+      else for (const l of this.config.listeners) if (l.bindPort) this.listeners.set(l.name, bindListener(l));
     } catch (e) {
       this.closeListeners();
       throw e;
@@ -248,7 +248,7 @@ export class Supervisor {
           const old = this.listeners.get(l.name);
           if (old && sameAddress(old.config, l)) {
             kept.set(l.name, { ...old, config: l });
-          } else {
+          } else if (l.bindPort) {
             const b = bindListener(l);
             added.push(b);
             kept.set(l.name, b);
@@ -354,6 +354,28 @@ export class Supervisor {
     this.log.warn('listeners drained: no new connections are accepted');
   }
 
+  /**
+   * Binds a listener of the config that has `bind_port: false` (admin `POST /listeners/bind`):
+   * every worker gets its socket and serves it with the config it already has.
+   */
+  bindLater(name: string): { ok: boolean; status: number; message: string } {
+    const l = this.config.listeners.find((x) => x.name === name);
+    if (!l) return { ok: false, status: 404, message: `no listener named ${JSON.stringify(name)} in the config` };
+    if (this.listeners.has(name)) return { ok: true, status: 200, message: `listener ${name} is already bound` };
+    if (this.state !== 'serving') return { ok: false, status: 503, message: `cannot bind while ${this.state}` };
+    let b: BoundListener;
+    try {
+      b = bindListener(l);
+    } catch (e) {
+      return { ok: false, status: 409, message: (e as Error).message };
+    }
+    this.listeners.set(name, b);
+    for (const s of this.slots) s.worker?.send({ t: 'listener', name }, b.handle);
+    const at = formatAddress(b.address, b.port);
+    this.log.info({ listener: name, address: at }, `listener ${name} listening on ${at}`);
+    return { ok: true, status: 200, message: `listener ${name} listening on ${at}` };
+  }
+
   /** New generation, upgrade committed: the workers start accepting. */
   acceptAll(): void {
     this.deferAccept = false;
@@ -444,7 +466,8 @@ export function describeListenerChange(a: ListenerConfig, b: ListenerConfig): st
 }
 
 export function assertUsableConfig(config: MosndConfig): void {
-  if (config.listeners.length === 0) {
+  // With xDS the listeners may all come from the control plane.
+  if (config.listeners.length === 0 && !config.xds) {
     throw new MosndError('MOSND_ERR_CONFIG_INVALID', 'the configuration has no listener: nothing to serve');
   }
 }

@@ -81,7 +81,7 @@ export class UpgradeJoin {
         if (match) {
           used.add(match.fd);
           out.push(listenerFromFd(l, match.fd));
-        } else {
+        } else if (l.bindPort) {
           out.push(bindListener(l));
         }
       }

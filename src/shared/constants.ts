@@ -405,3 +405,44 @@ export const TLS_SESSION_TIMEOUT_S = 7200;
  *  decrypts every session it sealed) is in use, the rotation nginx's and Envoy's guides ask for
  *  (at least daily), at the cost of one full handshake per client twice a day. */
 export const TLS_TICKET_KEY_ROTATE_MS = 12 * 3600_000;
+
+// ---- xDS (src/master/xds/) -------------------------------------------------------------
+
+/** How long a resource type may stay without its first answer before mosnd serves without it
+ *  (Envoy's `initial_fetch_timeout` default, 15 s): a control plane that never answers must not
+ *  keep a starting proxy from serving its static config. A config source's own value wins. */
+export const DEFAULT_XDS_INITIAL_FETCH_TIMEOUT_MS = 15_000;
+
+/** Connect timeout to the control plane when its cluster sets none (Envoy's cluster default, 5 s). */
+export const DEFAULT_XDS_CONNECT_TIMEOUT_MS = 5_000;
+
+/** First reconnect delay after the ADS stream breaks, doubled on each failure up to the max and
+ *  jittered: Envoy's gRPC backoff base (500 ms) - fast enough to resume after a control-plane
+ *  restart, slow enough not to hammer one that is down. */
+export const XDS_RETRY_INITIAL_MS = 500;
+
+/** Ceiling of the reconnect delay: Envoy's 30 s. A fleet of proxies retrying a dead control plane
+ *  stays at one attempt per proxy per ~30 s. */
+export const XDS_RETRY_MAX_MS = 30_000;
+
+/** Share of each reconnect delay drawn at random (full jitter on half the delay): a fleet that lost
+ *  its control plane at the same instant does not reconnect in lockstep. */
+export const XDS_RETRY_JITTER = 0.5;
+
+/** A stream that stayed up this long resets the backoff to its base: it was healthy. */
+export const XDS_RETRY_RESET_MS = 10_000;
+
+/** An xDS update waits this long before retrying when the supervisor is busy (a reload or an
+ *  upgrade in progress): short against a reload's own time, so pushes follow one another closely. */
+export const XDS_APPLY_RETRY_MS = 100;
+
+/** gRPC keepalive ping on the ADS stream: a control plane that vanished without a FIN (host down,
+ *  network partition) is noticed within about this plus the ping timeout, not at the next TCP
+ *  retransmission timeout (minutes). 30 s is Istio's agent's own keepalive. */
+export const XDS_KEEPALIVE_MS = 30_000;
+export const XDS_KEEPALIVE_TIMEOUT_MS = 10_000;
+
+/** Problems listed in one NACK's error_detail (the rest are counted): a response of a thousand
+ *  clusters all rejected for the same field must not make a message of megabytes, which the
+ *  control plane logs; ten name the pattern. */
+export const XDS_NACK_MAX_PROBLEMS = 10;

@@ -77,6 +77,28 @@ export interface StatusReply {
   adminAddress: string;
   /** host:port of the Prometheus sink (metrics.sinks); '' when none is configured. */
   metricsAddress: string;
+  /** xDS: the control plane and the last ACK / NACK of each resource type (absent without xDS). */
+  controlPlane?: ControlPlaneInfo | null;
+}
+
+export interface ControlPlaneInfo {
+  server: string;
+  node: string;
+  connected: boolean;
+  types: Array<{
+    type: string;
+    typeUrl: string;
+    subscribed: boolean;
+    version: string;
+    resources: number;
+    ackVersion: string;
+    ackAtMs: number;
+    nackVersion: string;
+    nackAtMs: number;
+    nackError: string;
+    updates: number;
+    rejections: number;
+  }>;
 }
 
 export interface StopRequest {

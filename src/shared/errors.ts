@@ -29,6 +29,9 @@ export const ErrorCodes = {
   MOSND_ERR_TRANSFER_TIMEOUT: 'the handover peer did not answer in time',
   MOSND_ERR_TRANSFER_CLOSED: 'the handover peer closed the channel',
   MOSND_ERR_TRANSFER_ADDON: 'the native fd-passing addon is not built or cannot be loaded',
+  // dynamic configuration
+  MOSND_ERR_XDS: 'the xDS client cannot run',
+  MOSND_ERR_XDS_REJECTED: 'an xDS resource was rejected (NACK); the last good configuration keeps serving',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -398,7 +398,7 @@ module.exports = {
  */
 function makeInstall(mutate) {
   const dir = tmpDir('mosnd-install-');
-  for (const item of ['bin', 'dist', 'config', 'package.json']) {
+  for (const item of ['bin', 'dist', 'config', 'package.json', 'proto']) {
     fs.cpSync(path.join(ROOT, item), path.join(dir, item), { recursive: true });
   }
   fs.mkdirSync(path.join(dir, 'src', 'shared'), { recursive: true });

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 /** What a runnable install needs, relative to its root. */
-const COPIED = ['bin', 'dist', 'config', 'package.json', path.join('src', 'shared', 'control.proto'), path.join('build', 'Release')];
+const COPIED = ['bin', 'dist', 'config', 'package.json', 'proto', path.join('src', 'shared', 'control.proto'), path.join('build', 'Release')];
 
 /** Returns the second install's directory, made once per run (ctx.altInstall caches it). */
 function alternateInstall(ctx) {

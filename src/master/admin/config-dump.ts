@@ -23,6 +23,7 @@ export function redact(value: unknown): unknown {
   return out;
 }
 
-export function configDump(config: MosndConfig, extra: { version: string; generation: number }): unknown {
-  return { version: extra.version, generation: extra.generation, config: redact(config) };
+export function configDump(config: MosndConfig, extra: { version: string; generation: number; dynamic?: unknown[] }): unknown {
+  // xDS: `configs` holds the dynamic resources as Envoy's /config_dump shows them.
+  return { version: extra.version, generation: extra.generation, config: redact(config), ...(extra.dynamic ? { configs: redact(extra.dynamic) } : {}) };
 }

@@ -57,6 +57,8 @@ export interface ObservabilityOptions {
   quit: () => void;
   /** The master's active health checker, once there is one (/clusters, host health gauge). */
   health?: () => HealthChecker | null;
+  /** The xDS client, when the config has dynamic_resources (/config_dump, control-plane metrics). */
+  xds?: () => { configDump(): unknown[]; metrics(): MetricJson[] } | null;
 }
 
 function isRunning(pid: number): boolean {
@@ -321,6 +323,7 @@ export class Observability {
       snapshot: () => this.collector.snapshot(),
       listeners: (): ListenerInfo[] => sup().listenerSummaries().map((l) => ({ ...l, protocol: l.protocol === 'tcp' ? 'tcp' : 'http' })),
       config: () => sup().config,
+      dynamicConfig: () => this.opts.xds?.()?.configDump(),
       hostHealth: (cluster, address) => this.opts.health?.()?.hostHealth(cluster, address),
       generation: () => sup().generation,
       logLevel: () => this.log.level as LogLevel,
@@ -329,6 +332,7 @@ export class Observability {
         this.healthFailed = failed;
       },
       drainListeners: async () => sup().drainListeners(),
+      bindListener: (name: string) => sup().bindLater(name),
       quit: () => this.opts.quit(),
     };
   }
@@ -394,6 +398,7 @@ export class Observability {
           })),
         ),
       ),
+      ...(this.opts.xds?.()?.metrics() ?? []),
     ];
   }
 }

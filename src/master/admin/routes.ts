@@ -28,6 +28,8 @@ export interface AdminBackend {
   snapshot(): Promise<MetricsSnapshot>;
   listeners(): ListenerInfo[];
   config(): MosndConfig;
+  /** xDS: the dynamic resources in Envoy's config_dump shape (undefined without xDS). */
+  dynamicConfig?(): unknown[] | undefined;
   /** The active health checker's view of a host; undefined when the host has no health check. */
   hostHealth?(cluster: string, address: string): HostHealthView | undefined;
   generation(): number;
@@ -35,6 +37,8 @@ export interface AdminBackend {
   setLogLevel(level: LogLevel): void;
   setHealthFailed(failed: boolean): void;
   drainListeners(): Promise<void>;
+  /** Binds a listener configured with bind_port: false. */
+  bindListener?(name: string): { ok: boolean; status: number; message: string };
   quit(): void;
 }
 
@@ -105,7 +109,7 @@ export function adminRoutes(b: AdminBackend, log: Logger): Map<string, Route> {
     log.info({ level }, `log level set to ${level} by the admin API`);
     return text(`log level: ${level}\n`);
   };
-  const configDumpReply: Handler = () => json(configDump(b.config(), { version: b.version, generation: b.generation() }));
+  const configDumpReply: Handler = () => json(configDump(b.config(), { version: b.version, generation: b.generation(), dynamic: b.dynamicConfig?.() }));
 
   const routes = new Map<string, Route>([
     ['/ready', { method: 'GET', help: 'LIVE (200) when every worker is ready and nothing drains, else 503', handle: () => {
@@ -146,6 +150,11 @@ export function adminRoutes(b: AdminBackend, log: Logger): Map<string, Route> {
       log.warn('draining listeners by the admin API: no new connections are accepted');
       await b.drainListeners();
       return text('OK\n');
+    } }],
+    ['/listeners/bind', { method: 'POST', help: 'bind the listener ?name= that has bind_port: false (a mosnd extension)', handle: (url) => {
+      const r = b.bindListener?.(url.searchParams.get('name') ?? '') ?? { status: 404, message: 'not available' };
+      log.info({ listener: url.searchParams.get('name'), status: r.status }, `admin bind of a listener: ${r.message}`);
+      return text(`${r.message}\n`, r.status);
     } }],
     ['/quitquitquit', { method: 'POST', help: 'graceful stop (like mosnd stop)', handle: () => {
       log.warn('stop requested by the admin API');

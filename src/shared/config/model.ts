@@ -33,6 +33,21 @@ export interface MosndConfig {
   prometheusPort?: number;
   /** `overload_manager` (a mosnd extension), defaults applied. */
   overload: OverloadConfig;
+  /** `dynamic_resources` (Envoy bootstrap, MOSN's Istio mode): listeners, routes, clusters and
+   *  endpoints also come from a control plane over ADS (src/master/xds/). */
+  xds?: XdsConfig;
+}
+
+/** How the master reaches its control plane and what it subscribes to (src/master/xds/). */
+export interface XdsConfig {
+  node: { id: string; cluster: string; metadata: Record<string, unknown> };
+  /** The static_resources cluster named by ads_config: the addresses are tried in turn. */
+  server: { cluster: string; addresses: Array<{ host: string; port: number }>; connectTimeoutMs: number };
+  /** lds_config / cds_config given (through ADS): listeners / clusters are subscribed (wildcard). */
+  lds: boolean;
+  cds: boolean;
+  ldsInitialFetchTimeoutMs: number;
+  cdsInitialFetchTimeoutMs: number;
 }
 
 export interface OverloadConfig {
@@ -48,7 +63,8 @@ export interface ListenerConfig {
   host: string;
   /** Port of `address`; 0 means "pick one" (used by tests). */
   port: number;
-  /** MOSN `bind_port`; mosnd binds every listener, false is accepted and warned about. */
+  /** MOSN `bind_port`: false = not bound at start or reload until `POST /listeners/bind?name=`
+   *  (or a config where it is true) binds it; once bound it stays bound while its address does. */
   bindPort: boolean;
   /** What the filter chain does: an HTTP proxy or an L4 TCP proxy. */
   kind: 'http' | 'tcp';
@@ -293,6 +309,9 @@ export interface ClusterConfig {
   dns?: DnsConfig;
   /** The cluster's `tls_context` with `status: true`: TLS to every host. */
   tls?: UpstreamTlsConfig;
+  /** An xDS cluster whose hosts come from EDS: a new host set is applied like a DNS cluster's
+   *  (hosts that stay keep their pools), not as a new cluster. */
+  eds?: boolean;
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   tagged,
 } from './schema';
 import { isValidHost, parseHostPort } from './address';
+import { bootstrapShape } from './xds-bootstrap';
 import { retryOnSchema } from './retry-on';
 import { tlsContextSchema } from './tls-schema';
 
@@ -482,11 +483,12 @@ export const configSchema = object(
     metrics: metrics.optional(),
     pid: string({ nonEmpty: true }).optional(),
     uds_dir: string({ nonEmpty: true }).optional(),
+    ...bootstrapShape,
   },
   {
     expected: 'a MOSN v2 configuration object',
     notImplemented: [
-      'tracing', 'dynamic_resources', 'static_resources', 'extends', 'pprof', 'plugin', 'third_part_codec',
+      'tracing', 'extends', 'pprof', 'plugin', 'third_part_codec',
       'wasm_global_plugins', 'close_graceful', 'inherit_old_mosnconfig', 'service_registry',
     ],
   },

@@ -77,7 +77,7 @@ function normalizeDns(c: RawCluster, hosts: HostConfig[], ctx: Ctx): DnsConfig |
   if (type === 'EDS' || type === 'DYNAMIC') {
     ctx.warn(
       joinPath(at, 'type'),
-      `${show(type)} clusters get their hosts from xDS, which mosnd does not implement yet: ` +
+      `${show(type)} clusters of the file get no hosts from xDS (only clusters the control plane sends do): ` +
         'the hosts listed here are served as a SIMPLE cluster (as MOSN does until xDS sends any)',
     );
   } else if (type === 'ORIGINAL_DST') {

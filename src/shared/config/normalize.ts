@@ -14,8 +14,11 @@ import { normalizeClusters } from './normalize-clusters';
 import { KnownNames, knownNames, normalizeRouter } from './normalize-routes';
 import * as D from './defaults';
 import { listenerTls, tlsLoad, type TlsLoad } from './tls';
+import { normalizeXds } from './xds-bootstrap';
 
 export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig | undefined {
+  const xds = normalizeXds(raw, ctx);
+  if (raw.servers.length === 0 && xds) raw.servers.push({ listeners: [], routers: [] });
   if (raw.servers.length === 0) {
     // Say so only if it is not because the servers given were all invalid (already reported).
     if (!ctx.errors.some((e) => e.path.startsWith('servers['))) {
@@ -32,7 +35,7 @@ export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig
   const clusterNames = knownNames('cluster', clusters.map((c) => c.name));
   const routers = normalizeRouters(collectRouterConfigs(server), clusterNames, ctx);
   const routerNames = knownNames('router config', routers.map((r) => r.name));
-  const listeners = normalizeListeners(server.listeners, routerNames, clusterNames, ctx, load);
+  const listeners = normalizeListeners(server.listeners, routerNames, clusterNames, ctx, load, xds !== undefined);
   const admin = normalizeAdmin(raw);
   const prometheus = normalizePrometheus(raw, ctx);
   checkAddressConflicts(listeners, admin, prometheus, ctx);
@@ -54,6 +57,7 @@ export function normalize(raw: RawConfig, source: string, ctx: Ctx): MosndConfig
       heapThreshold: raw.overload_manager?.heap_threshold ?? D.DEFAULT_OVERLOAD_HEAP_THRESHOLD,
       fdThreshold: raw.overload_manager?.fd_threshold ?? D.DEFAULT_OVERLOAD_FD_THRESHOLD,
     },
+    ...(xds ? { xds } : {}),
   };
 }
 
@@ -98,8 +102,8 @@ interface Placed<T> {
   path: string;
 }
 
-function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: KnownNames, ctx: Ctx, load: TlsLoad): Placed<ListenerConfig>[] {
-  if (raw.length === 0) ctx.warn(joinPath(joinPath('servers', 0), 'listeners'), 'no listeners: mosnd serves nothing but its admin API');
+function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: KnownNames, ctx: Ctx, load: TlsLoad, dynamic: boolean): Placed<ListenerConfig>[] {
+  if (raw.length === 0 && !dynamic) ctx.warn(joinPath(joinPath('servers', 0), 'listeners'), 'no listeners: mosnd serves nothing but its admin API');
   const byName = new Map<string, string>();
   const out: Placed<ListenerConfig>[] = [];
   for (const l of raw) {
@@ -119,15 +123,13 @@ function normalizeListeners(raw: RawListener[], routers: KnownNames, clusters: K
 function normalizeListener(l: RawListener, routers: KnownNames, clusters: KnownNames, ctx: Ctx, load: TlsLoad): ListenerConfig | undefined {
   const at = pathOf(l);
   const { host, port } = parseHostPort(l.address, { emptyHost: '0.0.0.0' })!; // the schema checked it
-  if (l.bind_port === false) {
-    ctx.warn(joinPath(at, 'bind_port'), 'false is not implemented by mosnd (every listener is bound), treated as true');
-  }
   const accessLogs = (l.access_logs ?? []).filter((a) => a.disable !== true).map((a) => ({ path: a.log_path }));
   const base = {
     name: l.name ?? l.address,
     host,
     port,
-    bindPort: true,
+    // false: known (its config served) but not bound until the admin API or a config change binds it.
+    bindPort: l.bind_port !== false,
     ...(accessLogs.length > 0 ? { accessLogs } : {}),
     ...(l.max_connections !== undefined ? { maxConnections: l.max_connections } : {}),
     ...(l.connection_idle_timeout !== undefined ? { idleTimeoutMs: l.connection_idle_timeout } : {}),

@@ -41,10 +41,16 @@ export class ClusterManager {
     for (const cfg of configs) {
       // A DNS cluster is the same cluster whatever its current resolved hosts (the names are
       // in cfg.dns): they change by setClusterHosts, so a reload keeps its pools.
-      const json = JSON.stringify(cfg.dns ? { ...cfg, hosts: undefined } : cfg);
+      // So is an EDS cluster (xDS): a new endpoint set keeps the pools of the hosts that stay.
+      const json = JSON.stringify(cfg.dns || cfg.eds ? { ...cfg, hosts: undefined } : cfg);
       const old = this.clusters.get(cfg.name);
-      if (old && this.configs.get(cfg.name) === json) next.set(cfg.name, old);
-      else next.set(cfg.name, this.applyHealth(new Cluster(cfg, this.onOutlier)));
+      if (old && this.configs.get(cfg.name) === json) {
+        next.set(cfg.name, old);
+        if (cfg.eds && !old.hasHosts(cfg.hosts)) {
+          old.setHosts(cfg.hosts);
+          this.applyHealth(old);
+        }
+      } else next.set(cfg.name, this.applyHealth(new Cluster(cfg, this.onOutlier)));
       nextConfigs.set(cfg.name, json);
     }
     for (const [name, old] of this.clusters) if (next.get(name) !== old) old.close();
