@@ -13,50 +13,13 @@ import type { ClusterStats } from './cluster/cluster';
 import type { HostStats } from './cluster/host';
 import type { MetricJson, MetricsSnapshot } from '../shared/ipc';
 import { tlsMetrics } from './tls/stats';
+import { M } from '../shared/metric-names';
 
 /** Upper bounds (seconds) of the latency histograms: from half a millisecond (a local
  *  upstream on keep-alive) to a minute (past the default route timeout of 15 s). */
 export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-/** Metric names, shared with the master's admin pages that read them back. */
-export const M = {
-  cxTotal: 'mosnd_downstream_cx_total',
-  cxActive: 'mosnd_downstream_cx_active',
-  cxOverflow: 'mosnd_downstream_cx_overflow_total',
-  overloadShed: 'mosnd_overload_shed_requests_total',
-  overloadAcceptPaused: 'mosnd_overload_accept_paused',
-  h2RapidResetCloses: 'mosnd_http2_rapid_reset_closes_total',
-  h2Floods: 'mosnd_http2_floods_total',
-  h2Sessions: 'mosnd_http2_downstream_sessions_active',
-  h2Streams: 'mosnd_http2_downstream_streams_active',
-  rqTotal: 'mosnd_downstream_rq_total',
-  rqActive: 'mosnd_downstream_rq_active',
-  rqXx: 'mosnd_downstream_rq_xx_total',
-  rqFlag: 'mosnd_downstream_rq_response_flag_total',
-  rqGrpc: 'mosnd_downstream_rq_grpc_total',
-  rqTime: 'mosnd_downstream_rq_time_seconds',
-  upRqTotal: 'mosnd_upstream_rq_total',
-  upRqRetry: 'mosnd_upstream_rq_retry_total',
-  upRqTimeout: 'mosnd_upstream_rq_timeout_total',
-  upRqOverflow: 'mosnd_upstream_rq_pending_overflow_total',
-  upCxConnectFail: 'mosnd_upstream_cx_connect_fail_total',
-  upCxActive: 'mosnd_upstream_cx_active',
-  upRqActive: 'mosnd_upstream_rq_active',
-  upRqPending: 'mosnd_upstream_rq_pending_active',
-  upRqTime: 'mosnd_upstream_rq_time_seconds',
-  hostRqTotal: 'mosnd_upstream_host_rq_total',
-  hostCxTotal: 'mosnd_upstream_host_cx_total',
-  hostCxConnectFail: 'mosnd_upstream_host_cx_connect_fail_total',
-  hostRqActive: 'mosnd_upstream_host_rq_active',
-  hostCxActive: 'mosnd_upstream_host_cx_active',
-  hostCxIdle: 'mosnd_upstream_host_cx_idle',
-  hostHealthFailed: 'mosnd_upstream_host_health_failed',
-  upOutlierEjections: 'mosnd_upstream_outlier_ejections_total',
-  hostEjected: 'mosnd_upstream_host_outlier_ejected',
-  upRqRetryOverflow: 'mosnd_upstream_rq_retry_overflow_total',
-  hostH2Sessions: 'mosnd_upstream_host_http2_sessions',
-  hostH2Streams: 'mosnd_upstream_host_http2_streams_active',
-} as const;
+export { M };
 
 /** Counts per latency bucket (not cumulative), plus sum and count, like prom-client keeps them. */
 class Histogram {

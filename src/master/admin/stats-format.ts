@@ -5,7 +5,7 @@
  */
 import type { ClusterConfig } from '../../shared/config/model';
 import type { MetricJson, MetricsSnapshot } from '../../shared/ipc';
-import { M } from '../../worker/metrics';
+import { M } from '../../shared/metric-names';
 import type { HostHealthView } from '../health/checker';
 
 export interface StatLine {
