@@ -36,9 +36,9 @@ const STATUS = {
   startedAt: 1_700_000_000_123,
   configSource: '/etc/mosnd/mosnd.json',
   processes: [
-    { role: 'master', workerId: 0, generation: 3, pid: 4242, state: 'running', uptimeMs: 86_400_000, restarts: 0, cpu: 0.5, memory: 52_428_800, connections: 0, requestsTotal: 0, rps: 0, liveness: null },
+    { role: 'master', workerId: 0, generation: 3, pid: 4242, state: 'running', uptimeMs: 86_400_000, restarts: 0, cpu: 0.5, memory: 52_428_800, connections: 0, h2Sessions: 0, h2Streams: 0, requestsTotal: 0, rps: 0, liveness: null },
     {
-      role: 'worker', workerId: 2, generation: 3, pid: 4250, state: 'ready', uptimeMs: 1234, restarts: 7, cpu: 37.25, memory: 6_000_000_000, connections: 812, requestsTotal: 9_007_199_254, rps: 1520.75,
+      role: 'worker', workerId: 2, generation: 3, pid: 4250, state: 'ready', uptimeMs: 1234, restarts: 7, cpu: 37.25, memory: 6_000_000_000, connections: 812, h2Sessions: 3, h2Streams: 17, requestsTotal: 9_007_199_254, rps: 1520.75,
       liveness: { heartbeatAgeMs: 420, eventLoopDelayP99Ms: 1.25, eventLoopDelayMaxMs: 38.5 },
     },
   ],
@@ -49,6 +49,7 @@ const STATUS = {
   lastUpgrade: { result: 'failed', atMs: 1_700_000_100_000, message: 'worker 1 not ready', fromGeneration: 2, toGeneration: 3 },
   adminAddress: '127.0.0.1:34901',
   metricsAddress: '0.0.0.0:34902',
+  controlPlane: null,
 };
 
 function tmpDir() {

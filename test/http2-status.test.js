@@ -32,7 +32,7 @@ test('mosnd status and the metrics show a worker\'s HTTP/2 sessions and open str
     return w.h2Sessions === 1 && w.h2Streams === 1;
   }, 'status to show one session with one stream');
   const table = (await m.cli(['status'])).stdout;
-  assert.match(table, /H2 SESS\/STREAMS/);
+  assert.match(table, /H2-SESS\/STREAMS/);
   assert.match(table, /\b1\/1\b/);
   const prom = await h.scrape(m.ports.__admin);
   assert.equal(prom.mosnd_http2_downstream_sessions_active, 1);

@@ -92,7 +92,7 @@ test('status --json and the table show every process with role, pid, state, upti
 
   const table = await m.cli(['status']);
   assert.equal(table.code, 0);
-  assert.match(table.stdout, /^ROLE\s+ID\s+GEN\s+PID\s+STATE\s+UPTIME\s+RESTARTS\s+CPU\s+MEM\s+CONNS\s+REQ\/S$/m);
+  assert.match(table.stdout, /^ROLE\s+ID\s+GEN\s+PID\s+STATE\s+UPTIME\s+RESTARTS\s+CPU\s+MEM\s+CONNS\s+H2-SESS\/STREAMS\s+REQ\/S$/m);
   assert.deepEqual(tableRow(table.stdout, m.pid).slice(0, 5), ['master', '0', '1', String(m.pid), 'serving']);
   for (const w of st.processes.slice(1)) assert.deepEqual(tableRow(table.stdout, w.pid).slice(4, 7).filter((_, i) => i !== 1), ['ready', '0']);
   assert.match(table.stdout, new RegExp(`^http\\s+127\\.0\\.0\\.1:${m.ports.http}\\s+http$`, 'm'));

@@ -24,7 +24,7 @@ function table(rows: string[][]): string {
 }
 
 export function formatStatusTable(st: StatusReply): string {
-  const rows = [['ROLE', 'ID', 'GEN', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'CPU', 'MEM', 'CONNS', 'H2 SESS/STREAMS', 'REQ/S']];
+  const rows = [['ROLE', 'ID', 'GEN', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'CPU', 'MEM', 'CONNS', 'H2-SESS/STREAMS', 'REQ/S']];
   for (const p of st.processes) {
     rows.push([
       p.role,
