@@ -55,6 +55,8 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
   readonly tls: TlsPeer | null;
   /** Streams opened and not yet closed. */
   private openStreams = 0;
+  /** The client's SETTINGS arrived (it sent its preface): a two-step GOAWAY can be answered. */
+  private peerSpoke = false;
 
   constructor(
     private readonly session: http2.ServerHttp2Session,
@@ -70,6 +72,7 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     this.idleMs = info.idleMs;
     session.on('stream', (stream: http2.ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => this.onStream(stream, flags, raw));
     session.on('error', (err: Error & { errno?: number }) => this.onSessionError(err));
+    session.once('remoteSettings', () => (this.peerSpoke = true));
     ctx.counters.h2SessionsActive++;
     session.on('close', () => {
       ctx.counters.h2SessionsActive--;
@@ -165,6 +168,13 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     if (this.closing || this.session.destroyed) return;
     this.closing = true;
     const s = this.session;
+    if (!this.peerSpoke) {
+      // No SETTINGS from the client yet: no stream of its can be on the wire, and a client
+      // that has not even sent its preface cannot answer the PING (it would cost the drain
+      // H2_GOAWAY_RTT_MAX_MS for nothing).
+      s.close();
+      return;
+    }
     let finalSent = false;
     const sendFinal = (): void => {
       if (finalSent) return;
