@@ -6,6 +6,7 @@
  * failure on the way NACKs it and leaves the served config as it was.
  */
 import type { Logger } from '../../shared/logger';
+import type { ControlPlaneInfo } from '../../shared/control-types';
 import type { MosndConfig } from '../../shared/config/model';
 import { configSchema } from '../../shared/config/mosn-schema';
 import { normalize } from '../../shared/config/normalize';
@@ -446,25 +447,8 @@ export interface XdsSnapshot {
   types: Array<{ kind: XdsKind; version: string; resources: Array<{ type_url: string; value: string }> }>;
 }
 
-export interface ControlPlaneStatus {
-  server: string;
-  node: string;
-  connected: boolean;
-  types: Array<{
-    type: string;
-    typeUrl: string;
-    subscribed: boolean;
-    version: string;
-    resources: number;
-    ackVersion: string;
-    ackAtMs: number;
-    nackVersion: string;
-    nackAtMs: number;
-    nackError: string;
-    updates: number;
-    rejections: number;
-  }>;
-}
+/** What `mosnd status` shows of the control plane: the control API's own type. */
+export type ControlPlaneStatus = ControlPlaneInfo;
 
 
 /** Envoy's control_plane.connected_state and per-type update / rejection counters, Prometheus-named. */
