@@ -97,7 +97,7 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     try {
       const req = requestFromH2(raw);
-      if (this.tls !== null) setXfcc(req.headers, this.tls);
+      setXfcc(req.headers, this.tls); // ours with mTLS; a client's own is always removed
       const exchange = new StreamExchange(ds, this.ctx, req, endStream);
       ds.handler = exchange;
       exchange.start();

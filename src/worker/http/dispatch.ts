@@ -15,8 +15,12 @@ import { tryUpstream } from './upstream-exchange';
 import { State, type HttpConnection } from './connection';
 import { setXfcc, type TlsPeer } from '../tls/peer';
 
-/** XFCC from the client's certificate (routes may match it), the client's own removed. */
-function setTlsRequestHeaders(peer: TlsPeer, req: RequestHead): void {
+/**
+ * XFCC from the client's certificate (routes may match it), the client's own removed; without
+ * mTLS a client's XFCC is only removed (Envoy's default, SANITIZE: an upstream that trusts
+ * XFCC must not be handed one the client wrote).
+ */
+function setTlsRequestHeaders(peer: TlsPeer | null, req: RequestHead): void {
   const watch = [req.summary.forwardedForIndex, req.summary.requestIdIndex];
   setXfcc(req.headers, peer, watch);
   req.summary.forwardedForIndex = watch[0];
@@ -33,7 +37,7 @@ export function dispatch(c: HttpConnection, req: RequestHead): void {
     c.localResponse(503, 'overloaded\n');
     return;
   }
-  if (c.tls !== null) setTlsRequestHeaders(c.tls, req);
+  if (c.tls !== null || req.summary.hasXfcc) setTlsRequestHeaders(c.tls, req);
   const table = c.ctx.routers.get(c.routerName);
   const route = table?.match(req);
   if (!route) {

@@ -22,6 +22,8 @@ export interface FieldSummary {
   /** Index in the flat array of the first x-request-id / x-forwarded-for value, -1 when absent. */
   requestIdIndex: number;
   forwardedForIndex: number;
+  /** An x-forwarded-client-cert came from the client (removed unless mTLS replaces it). */
+  hasXfcc: boolean;
 }
 
 export function newSummary(): FieldSummary {
@@ -35,6 +37,7 @@ export function newSummary(): FieldSummary {
     upgrade: undefined,
     requestIdIndex: -1,
     forwardedForIndex: -1,
+    hasXfcc: false,
   };
 }
 
@@ -130,6 +133,9 @@ function classify(name: string, value: string, valueIndex: number, sum: FieldSum
       return;
     case 15:
       if (sum.forwardedForIndex === -1 && eqLower(name, 'x-forwarded-for')) sum.forwardedForIndex = valueIndex;
+      return;
+    case 23:
+      if (eqLower(name, 'x-forwarded-client-cert')) sum.hasXfcc = true;
       return;
     case 17:
       if (eqLower(name, 'transfer-encoding')) {

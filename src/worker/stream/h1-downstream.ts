@@ -9,6 +9,7 @@
  * response already started).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tlsPeerOf, type TlsPeer } from '../tls/peer';
 import { isHopByHop } from '../http/serialize';
 import type { DownstreamStream, ResetReason, ResponseHeaders, StreamHandler, UpstreamProtocol } from './types';
 
@@ -31,6 +32,8 @@ export class H1DownstreamStream implements DownstreamStream {
   readonly listenerName: string;
   readonly routerName: string;
   readonly upstreamProtocol: UpstreamProtocol;
+  /** The client's TLS connection, when the listener terminates TLS (XFCC, https, access log). */
+  readonly tls: TlsPeer | null;
   /** Our side ended the response (completed or reset). */
   private ended = false;
 
@@ -45,6 +48,7 @@ export class H1DownstreamStream implements DownstreamStream {
     this.listenerName = owner.listenerName;
     this.routerName = owner.routerName;
     this.upstreamProtocol = owner.upstreamProtocol;
+    this.tls = tlsPeerOf(req.socket);
     req.on('data', (d: Buffer) => this.handler?.onRequestData(d));
     if (bodyless) req.resume();
     else req.on('end', () => this.handler?.onRequestEnd(lowerFlat(req.rawTrailers)));

@@ -20,6 +20,7 @@ import * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import { requestFromH1 } from './headers';
+import { setXfcc } from '../tls/peer';
 import { StreamExchange } from './proxy';
 import { H1DownstreamStream, type H1StreamOwner } from './h1-downstream';
 import type { UpstreamProtocol } from './types';
@@ -110,7 +111,9 @@ export class H1StreamFront {
     const bodyless = te === undefined && (cl === undefined || cl === '0');
     const ds = new H1DownstreamStream(req, res, conn, bodyless);
     try {
-      const exchange = new StreamExchange(ds, this.ctx, requestFromH1(req.method ?? 'GET', req.url ?? '/', req.rawHeaders), bodyless);
+      const headers = requestFromH1(req.method ?? 'GET', req.url ?? '/', req.rawHeaders);
+      setXfcc(headers.headers, ds.tls); // ours with mTLS; a client's own is always removed
+      const exchange = new StreamExchange(ds, this.ctx, headers, bodyless);
       ds.handler = exchange;
       exchange.start();
     } catch (err) {

@@ -55,12 +55,12 @@ export function describePeer(socket: tls.TLSSocket): TlsPeer {
  * `watch` holds indexes into the list that the caller keeps (x-forwarded-for, x-request-id):
  * they are moved down past each removed pair.
  */
-export function setXfcc(headers: string[], peer: TlsPeer, watch: number[] = []): void {
+export function setXfcc(headers: string[], peer: TlsPeer | null, watch: number[] = []): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
     if (headers[i].length === XFCC.length && headers[i].toLowerCase() === XFCC) {
       headers.splice(i, 2);
       for (let w = 0; w < watch.length; w++) if (watch[w] > i) watch[w] -= 2;
     }
   }
-  if (peer.xfcc !== null) headers.push(XFCC, peer.xfcc);
+  if (peer !== null && peer.xfcc !== null) headers.push(XFCC, peer.xfcc);
 }
