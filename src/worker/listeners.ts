@@ -10,6 +10,7 @@
  * each new connection at once (Envoy's listener connection limit, counted as overflow).
  */
 import * as net from 'node:net';
+import { LISTEN_BACKLOG } from '../shared/constants';
 import type { ListenerConfig } from '../shared/config/model';
 import type { WorkerContext } from './context';
 import { clientTimeouts, HttpConnection } from './http/connection';
@@ -103,7 +104,7 @@ export class WorkerListeners {
     this.entries.set(name, entry);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(handle as net.Server, () => {
+      server.listen(handle as net.Server, LISTEN_BACKLOG, () => {
         server.off('error', reject);
         resolve();
       });
