@@ -16,7 +16,8 @@
  * connection it cannot move.
  */
 import * as http2 from 'node:http2';
-import type { Detached, TrackedConnection, WorkerContext } from '../context';
+import { UnmovableConnection } from '../unmovable';
+import type { WorkerContext } from '../context';
 import { setXfcc, tlsPeerOf, type TlsPeer } from '../tls/peer';
 import { requestFromH2 } from '../stream/headers';
 import type { UpstreamProtocol } from '../stream/types';
@@ -42,7 +43,7 @@ export interface H2ListenerInfo {
   idleMs: number;
 }
 
-export class H2Connection implements TrackedConnection, H2StreamOwner {
+export class H2Connection extends UnmovableConnection implements H2StreamOwner {
   readonly clientIp: string;
   readonly listenerName: string;
   readonly routerName: string;
@@ -63,6 +64,7 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     private readonly ctx: WorkerContext,
     info: H2ListenerInfo,
   ) {
+    super();
     const ip = session.socket?.remoteAddress ?? '';
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
     this.tls = tlsPeerOf(session.socket);
@@ -142,23 +144,6 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
 
   // ===================================================================== TrackedConnection
 
-  movable(): boolean {
-    return false;
-  }
-
-  detach(): Detached {
-    throw new Error('an HTTP/2 connection is drained, not moved');
-  }
-
-  reattach(): void {
-    /* never detached */
-  }
-
-  /** A hot upgrade started: HTTP/2 connections drain here while HTTP/1.1 ones move. */
-  handoverStarted(): void {
-    this.drain();
-  }
-
   /**
    * Graceful GOAWAY: the streams in flight finish, the client opens new ones elsewhere. First a
    * GOAWAY with the highest stream id (streams the client sent meanwhile are still served),
@@ -190,14 +175,6 @@ export class H2Connection implements TrackedConnection, H2StreamOwner {
     } catch {
       sendFinal(); // the session is closing under us already
     }
-  }
-
-  shed(): void {
-    this.drain();
-  }
-
-  release(): void {
-    this.destroy();
   }
 
   destroy(): void {

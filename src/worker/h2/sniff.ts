@@ -11,7 +11,8 @@
  * first read. A client silent for the idle timeout is closed.
  */
 import type * as net from 'node:net';
-import type { Detached, TrackedConnection, WorkerContext } from '../context';
+import { UnmovableConnection } from '../unmovable';
+import type { WorkerContext } from '../context';
 import { DRAIN_FRESH_CONNECTION_GRACE_MS } from '../../shared/constants';
 
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -21,7 +22,7 @@ export interface SniffTargets {
   http1(read: Buffer): void;
 }
 
-export class AutoSniff implements TrackedConnection {
+export class AutoSniff extends UnmovableConnection {
   private read: Buffer | null = null;
   private decided = false;
   private readonly onData = (d: Buffer): void => this.onBytes(d);
@@ -33,6 +34,7 @@ export class AutoSniff implements TrackedConnection {
     idleMs: number,
     private readonly targets: SniffTargets,
   ) {
+    super();
     socket.on('data', this.onData);
     socket.on('end', this.onGone);
     socket.on('error', this.onGone);
@@ -76,30 +78,6 @@ export class AutoSniff implements TrackedConnection {
     setTimeout(() => {
       if (!this.decided && this.read === null) this.destroy();
     }, DRAIN_FRESH_CONNECTION_GRACE_MS).unref();
-  }
-
-  shed(): void {
-    this.drain();
-  }
-
-  handoverStarted(): void {
-    this.drain();
-  }
-
-  movable(): boolean {
-    return false;
-  }
-
-  detach(): Detached {
-    throw new Error('a connection whose protocol is not known yet is not moved');
-  }
-
-  reattach(): void {
-    /* never detached */
-  }
-
-  release(): void {
-    this.destroy();
   }
 
   destroy(): void {

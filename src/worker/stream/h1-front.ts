@@ -17,8 +17,9 @@
  * after the fresh-connection grace when idle.
  */
 import * as http from 'node:http';
+import { UnmovableConnection } from '../unmovable';
 import type * as net from 'node:net';
-import type { Detached, TrackedConnection, WorkerContext } from '../context';
+import type { WorkerContext } from '../context';
 import { requestFromH1 } from './headers';
 import { setXfcc } from '../tls/peer';
 import { StreamExchange } from './proxy';
@@ -123,7 +124,7 @@ export class H1StreamFront {
   }
 }
 
-class H1StreamConnection implements TrackedConnection, H1StreamOwner {
+class H1StreamConnection extends UnmovableConnection implements H1StreamOwner {
   readonly clientIp: string;
   readonly listenerName: string;
   readonly routerName: string;
@@ -138,6 +139,7 @@ class H1StreamConnection implements TrackedConnection, H1StreamOwner {
     private readonly ctx: WorkerContext,
     info: H1StreamListenerInfo,
   ) {
+    super();
     const ip = socket.remoteAddress ?? '';
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
     this.listenerName = info.listenerName;
@@ -167,30 +169,6 @@ class H1StreamConnection implements TrackedConnection, H1StreamOwner {
     if (this.closing) return;
     this.closing = true;
     if (this.inFlight === 0) this.closeIfIdle();
-  }
-
-  shed(): void {
-    this.drain();
-  }
-
-  handoverStarted(): void {
-    this.drain();
-  }
-
-  movable(): boolean {
-    return false;
-  }
-
-  detach(): Detached {
-    throw new Error('an HTTP/1.1 connection to HTTP/2 upstreams is drained, not moved');
-  }
-
-  reattach(): void {
-    /* never detached */
-  }
-
-  release(): void {
-    this.destroy();
   }
 
   destroy(): void {
