@@ -63,9 +63,14 @@ export function reattachAfterHandover(c: HttpConnection): void {
 export function drainForUpgrade(c: HttpConnection): void {
   c.closeAfter = true;
   if (c.state !== State.Head || c.reader.hasPartial) return; // closes after this exchange
+  closeIfStillIdleAfter(c, TLS_UPGRADE_IDLE_GRACE_MS);
+}
+
+/** Closes the connection after `ms` unless a request started meanwhile (it then closes after it). */
+function closeIfStillIdleAfter(c: HttpConnection, ms: number): void {
   setTimeout(() => {
     if (c.state === State.Head && !c.reader.hasPartial) c.closeGracefully();
-  }, TLS_UPGRADE_IDLE_GRACE_MS).unref();
+  }, ms).unref();
 }
 
 /** Drain: close now if idle between requests, else after the current response. */
@@ -83,9 +88,7 @@ export function drainConnection(c: HttpConnection): void {
   // one (it may already be in the kernel): give it a moment instead of closing under it.
   const age = performance.now() - c.openedAt;
   if (c.served === 0 && age < DRAIN_FRESH_CONNECTION_GRACE_MS) {
-    setTimeout(() => {
-      if (c.state === State.Head && !c.reader.hasPartial) c.closeGracefully();
-    }, DRAIN_FRESH_CONNECTION_GRACE_MS - age).unref();
+    closeIfStillIdleAfter(c, DRAIN_FRESH_CONNECTION_GRACE_MS - age);
     return;
   }
   c.closeGracefully();
