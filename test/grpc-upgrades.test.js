@@ -76,9 +76,7 @@ function grpcLoad(c) {
 
 test('a grpc-js client making unary and server-streaming calls sees no failed call over twenty upgrades in a row', { timeout: 300_000 }, async (t) => {
   const up = await g.startGrpcServer(t, echoImpl());
-  const l = h.httpListener('h2', 'r');
-  l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
-  delete l.filter_chains[0].filters[0].config.upstream_protocol; // MOSN's rule: HTTP/2 upstream too
+  const l = h.h2Listener('h2', 'r', null); // upstream_protocol unset: HTTP/2 upstream too (MOSN's rule)
   const m = await h.startMosnd({
     workers: 2,
     config: h.proxyConfig({

@@ -27,9 +27,7 @@ async function tlsGrpcServer(t, impl) {
 }
 
 async function mosnd(t, address, tlsContext) {
-  const l = h.httpListener('h2', 'r');
-  l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
-  delete l.filter_chains[0].filters[0].config.upstream_protocol; // HTTP/2 to the upstream too (MOSN's rule)
+  const l = h.h2Listener('h2', 'r', null); // upstream_protocol unset: HTTP/2 to the upstream too (MOSN's rule)
   const m = await h.startMosnd({
     config: h.proxyConfig({
       routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],

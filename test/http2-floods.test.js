@@ -34,9 +34,7 @@ function literal(name, value) {
 async function start(t) {
   const up = await h.startHttpUpstream((req, res) => res.end('ok'));
   t.after(() => up.close());
-  const l = h.httpListener('h2', 'r');
-  l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
-  l.filter_chains[0].filters[0].config.upstream_protocol = 'Http1';
+  const l = h.h2Listener('h2', 'r');
   const m = await h.startMosnd({
     config: h.proxyConfig({
       routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],

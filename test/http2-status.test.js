@@ -10,9 +10,7 @@ const h2 = require('./helpers/h2');
 
 test('mosnd status and the metrics show a worker\'s HTTP/2 sessions and open streams, and their end', async (t) => {
   const { up, release } = await h.heldUpstream(t);
-  const l = h.httpListener('h2', 'r');
-  l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
-  l.filter_chains[0].filters[0].config.upstream_protocol = 'Http1';
+  const l = h.h2Listener('h2', 'r');
   const m = await h.startMosnd({
     config: h.proxyConfig({
       routes: [{ match: { prefix: '/' }, route: { cluster_name: 'c' } }],

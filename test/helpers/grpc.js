@@ -7,11 +7,9 @@
 const grpc = require('@grpc/grpc-js');
 const h = require('./mosnd');
 
+/** The HTTP/2 listener of these tests, to HTTP/1.1 upstreams. */
 function h2Listener(name = 'h2', routerName = 'r') {
-  const l = h.httpListener(name, routerName);
-  l.filter_chains[0].filters[0].config.downstream_protocol = 'Http2';
-  l.filter_chains[0].filters[0].config.upstream_protocol = 'Http1'; // HTTP/1.1 upstreams (unset would follow the clients: HTTP/2)
-  return l;
+  return h.h2Listener(name, routerName, 'Http1');
 }
 
 /** mosnd with one HTTP/2 listener "h2" on `routes`; `accessLog`: a file path; stopped when the test ends. */

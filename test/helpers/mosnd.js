@@ -49,6 +49,20 @@ function writeConfig(config, dir = tmpDir()) {
 }
 
 /** An HTTP listener entry of a MOSN config. */
+/**
+ * An HTTP/2 (h2c, prior knowledge) listener. `upstreamProtocol`: 'Http1' (default: the tests'
+ * upstreams are mostly HTTP/1.1), 'Http2', or null to leave it unset (it then follows the
+ * clients, MOSN's rule: HTTP/2 upstreams).
+ */
+function h2Listener(name, routerName, upstreamProtocol = 'Http1') {
+  const l = httpListener(name, routerName);
+  const cfg = l.filter_chains[0].filters[0].config;
+  cfg.downstream_protocol = 'Http2';
+  if (upstreamProtocol === null) delete cfg.upstream_protocol;
+  else cfg.upstream_protocol = upstreamProtocol;
+  return l;
+}
+
 function httpListener(name, routerName, port = 0) {
   return {
     name,
@@ -378,6 +392,7 @@ module.exports = {
   tmpDir,
   writeConfig,
   httpListener,
+  h2Listener,
   tcpListener,
   cluster,
   proxyConfig,
