@@ -214,10 +214,20 @@ export const MAX_HEADER_COUNT = 100;
  * net.core.somaxconn). Node's default, 511, overflows when a burst of clients connects at once
  * (a load balancer's pool, clients reconnecting after a restart): the kernel drops the SYNs it
  * cannot queue and those clients retry after 1 s, then 3 s. 1,024 is Envoy's tcp_backlog_size
- * default. (It is not what makes the bench's 1,000-connection p99 long: the bare-bones proxy
- * shows the same tail with either backlog.)
+ * default. (It is not what made the bench's 1,000-connection p99 long: see ACCEPT_BATCH_MAX.)
  */
 export const LISTEN_BACKLOG = 1024;
+
+/**
+ * Connections taken from a listener's accept queue per event-loop turn (worker/accept-batch.ts).
+ * libuv 1.45+ (Node 20) accepts one connection each time the loop finds the listening socket
+ * readable; a turn that serves 1,000 busy connections lasts 10-20 ms, so a burst of 1,000 new
+ * clients waited in the queue for seconds (measured: 60-70 accepts/s, first requests' p99 1-6 s).
+ * 64 clears that burst in ~16 turns while one turn's extra work stays bounded (~64 socket
+ * objects, a few ms), so the connections already open are not starved by the newcomers and a
+ * worker does not take a whole queue that its siblings could share.
+ */
+export const ACCEPT_BATCH_MAX = 64;
 
 /** A client must complete its request head within this time (slowloris guard), like
  *  nginx client_header_timeout 60s. */

@@ -7,6 +7,7 @@ export const M = {
   cxTotal: 'mosnd_downstream_cx_total',
   cxActive: 'mosnd_downstream_cx_active',
   cxOverflow: 'mosnd_downstream_cx_overflow_total',
+  cxAcceptedInBatch: 'mosnd_downstream_cx_accepted_in_batch_total',
   overloadShed: 'mosnd_overload_shed_requests_total',
   overloadAcceptPaused: 'mosnd_overload_accept_paused',
   h2RapidResetCloses: 'mosnd_http2_rapid_reset_closes_total',

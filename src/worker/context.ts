@@ -17,6 +17,9 @@ export interface WorkerCounters {
   responsesByClass: number[];
   /** Connections closed at accept because their listener was at max_connections. */
   connectionsOverflow: number;
+  /** Connections taken from an accept queue beside the one libuv hands over per loop turn
+   *  (accept-batch.ts): how often clients arrive in bursts. */
+  acceptedInBatch: number;
   /** Requests answered 503 (flag OM) by the overload manager. */
   overloadShed: number;
   /** HTTP/2 connections closed with ENHANCE_YOUR_CALM for resetting too many streams. */
@@ -88,6 +91,7 @@ export class WorkerContext {
     requestsActive: 0,
     responsesByClass: [0, 0, 0, 0, 0, 0],
     connectionsOverflow: 0,
+    acceptedInBatch: 0,
     overloadShed: 0,
     h2RapidResetCloses: 0,
     h2Floods: { continuation: 0, control: 0 },

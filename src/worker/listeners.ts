@@ -8,6 +8,7 @@
  * connections wait in the shared accept queue for a worker that can serve them) and closed
  * (drain, admin /drain_listeners: for good). A listener at its `max_connections` closes
  * each new connection at once (Envoy's listener connection limit, counted as overflow).
+ * Each connection libuv accepts brings the rest of a burst with it (accept-batch.ts).
  */
 import * as net from 'node:net';
 import { LISTEN_BACKLOG } from '../shared/constants';
@@ -19,6 +20,7 @@ import { H2Front } from './h2/front';
 import { AutoSniff } from './h2/sniff';
 import { H1StreamFront } from './stream/h1-front';
 import { TlsFront } from './tls/front';
+import { acceptQueued } from './accept-batch';
 
 interface Entry {
   server: net.Server;
@@ -99,7 +101,11 @@ export class WorkerListeners {
     if (old) old.server.close();
     const server = net.createServer({ allowHalfOpen: true, noDelay: true });
     const entry: Entry = { server, config, h2: null, tls: old?.tls ?? null };
-    server.on('connection', (socket) => this.onConnection(entry, socket));
+    server.on('connection', (socket) => {
+      this.onConnection(entry, socket);
+      // libuv hands over one connection per loop turn; take the rest of a burst now.
+      this.ctx.counters.acceptedInBatch += acceptQueued(server, () => this.entries.get(name) === entry, (s) => this.onConnection(entry, s));
+    });
     server.on('error', (err) => this.ctx.log.error({ err, listener: name }, 'listener error'));
     this.entries.set(name, entry);
     return new Promise((resolve, reject) => {

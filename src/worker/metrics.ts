@@ -138,6 +138,8 @@ export class WorkerMetrics {
     rqActive.values.push({ labels: {}, value: c.requestsActive });
     const cxOverflow = metric(M.cxOverflow, 'counter', 'Downstream connections closed at accept: their listener was at max_connections');
     cxOverflow.values.push({ labels: {}, value: c.connectionsOverflow });
+    const cxBatch = metric(M.cxAcceptedInBatch, 'counter', 'Downstream connections accepted in a burst, beside the one per event-loop turn that libuv accepts');
+    cxBatch.values.push({ labels: {}, value: c.acceptedInBatch });
     const shed = metric(M.overloadShed, 'counter', 'Requests answered 503 (flag OM) by the overload manager');
     shed.values.push({ labels: {}, value: c.overloadShed });
     const rapid = metric(M.h2RapidResetCloses, 'counter', 'HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM for resetting too many streams');
@@ -231,7 +233,7 @@ export class WorkerMetrics {
     }
     for (const [cluster, h] of this.upstreamTime) h.export(M.upRqTime, { cluster }, up.rqTime.values);
 
-    return [cxTotal, cxActive, cxOverflow, shed, rapid, floods, h2Sessions, h2Streams, paused, rqTotal, rqActive, rqXx, rqFlag, rqGrpc, rqTime, ...Object.values(up), ...Object.values(host), ...tlsMetrics()];
+    return [cxTotal, cxActive, cxOverflow, cxBatch, shed, rapid, floods, h2Sessions, h2Streams, paused, rqTotal, rqActive, rqXx, rqFlag, rqGrpc, rqTime, ...Object.values(up), ...Object.values(host), ...tlsMetrics()];
   }
 
   private track<S extends object, X extends object>(

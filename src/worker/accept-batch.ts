@@ -1,0 +1,59 @@
+/**
+ * Takes a burst of connections from a listener's accept queue in one event-loop turn.
+ *
+ * libuv 1.45+ (Node 20) accepts a single connection each time the loop finds a listening
+ * socket readable. Under load one turn serves hundreds of ready sockets and lasts 10-20 ms, so
+ * when many clients connect at once (a load balancer's pool opening, clients reconnecting after a
+ * restart) they sit in the kernel's queue for seconds, their requests already sent. On each
+ * connection libuv hands the listener, this takes up to ACCEPT_BATCH_MAX - 1 more with accept4
+ * (the project's addon, src/transfer/native) and wraps each in a net.Socket as libuv would:
+ * non-blocking, close-on-exec, the listener's allowHalfOpen and noDelay.
+ *
+ * Where the addon is missing (not Linux), the listener keeps libuv's one-per-turn pace.
+ */
+import * as net from 'node:net';
+import { ACCEPT_BATCH_MAX } from '../shared/constants';
+import { fdOf, native } from '../transfer/fdpass';
+
+type Accept = (fd: number) => number;
+
+let acceptFn: Accept | null | undefined;
+
+function accept4(): Accept | null {
+  if (acceptFn === undefined) {
+    try {
+      const addon = native();
+      acceptFn = (fd) => addon.accept(fd);
+    } catch {
+      acceptFn = null;
+    }
+  }
+  return acceptFn;
+}
+
+/**
+ * Accepts what else waits on `server`'s queue, up to the batch bound, and hands each socket
+ * to `onSocket`. `stillAccepting` is asked before each one: a handler may close the listener
+ * (drain, overload) and then the rest stays queued for a sibling worker or the next
+ * generation. Returns how many were taken.
+ */
+export function acceptQueued(server: net.Server, stillAccepting: () => boolean, onSocket: (socket: net.Socket) => void): number {
+  const accept = accept4();
+  if (accept === null) return 0;
+  let taken = 0;
+  while (taken < ACCEPT_BATCH_MAX - 1 && stillAccepting()) {
+    let fd: number;
+    try {
+      fd = accept(fdOf(server));
+    } catch {
+      // EMFILE and the like: leave the queue to libuv, which sheds such load its own way.
+      return taken;
+    }
+    if (fd < 0) return taken; // queue empty
+    taken++;
+    const socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+    socket.setNoDelay(true);
+    onSocket(socket);
+  }
+  return taken;
+}
