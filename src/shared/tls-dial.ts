@@ -37,19 +37,26 @@ export interface Dialed {
   socket: net.Socket;
   /** The event after which the connection can carry a request. */
   ready: 'connect' | 'secureConnect';
+  /** The bytes read come to the `onread` callback, not as 'data' events (plain TCP only: Node's
+   *  TLS sockets have no `onread`). */
+  readsByCallback: boolean;
 }
 
 /**
  * Opens a connection to host:port, over TLS when `cfg` is set. `alpn` overrides the cluster's
  * list: an HTTP/2 upstream session passes ["h2"] (and checks `alpnProtocol` once ready).
+ * `onread` (plain TCP only, see Dialed.readsByCallback) reads into a caller's buffer.
  */
 export function dial(
   host: string,
   port: number,
   cfg: UpstreamTlsConfig | undefined,
-  { alpn, ...opts }: { allowHalfOpen?: boolean; alpn?: string[] } = {},
+  { alpn, onread, ...opts }: { allowHalfOpen?: boolean; alpn?: string[]; onread?: net.OnReadOpts } = {},
 ): Dialed {
-  if (cfg === undefined) return { socket: net.connect({ host, port, noDelay: true, ...opts }), ready: 'connect' };
+  if (cfg === undefined) {
+    const socket = net.connect({ host, port, noDelay: true, ...opts, ...(onread !== undefined ? { onread } : {}) });
+    return { socket, ready: 'connect', readsByCallback: onread !== undefined };
+  }
   const protocols = alpn ?? cfg.alpn;
   const servername = cfg.serverName ?? (net.isIP(host) === 0 ? host : undefined);
   let byHost = sessions.get(cfg);
@@ -69,5 +76,5 @@ export function dial(
   const cache = byHost;
   socket.on('session', (s: Buffer) => cache.set(key, s));
   socket.setNoDelay(true);
-  return { socket, ready: 'secureConnect' };
+  return { socket, ready: 'secureConnect', readsByCallback: false };
 }

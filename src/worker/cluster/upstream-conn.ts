@@ -31,13 +31,14 @@ export class UpstreamConn implements IdleWatched {
   sweepSince = 0;
   private lastError: Error | undefined;
 
-  constructor(socket: net.Socket, host: UpstreamHost, onRetire: (c: UpstreamConn) => void) {
+  /**
+   * `readsByCallback`: the socket was opened with `onread` calling onRead() (plain TCP), else
+   * its bytes come as 'data' events (TLS).
+   */
+  constructor(socket: net.Socket, host: UpstreamHost, onRetire: (c: UpstreamConn) => void, readsByCallback = false) {
     this.socket = socket;
     this.host = host;
-    socket.on('data', (d: Buffer) => {
-      if (this.owner) this.owner.onUpstreamData(d);
-      else socket.destroy(); // unsolicited bytes on an idle connection
-    });
+    if (!readsByCallback) socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('end', () => {
       if (this.owner) this.owner.onUpstreamEnd();
       else socket.destroy();
@@ -57,6 +58,25 @@ export class UpstreamConn implements IdleWatched {
       this.owner = null;
       if (owner) owner.onUpstreamClose(hadError, this.lastError);
     });
+  }
+
+  /**
+   * `onread` callback: `n` bytes in the reused read buffer. They are copied out (a response is
+   * a few hundred bytes; a large body 64 KiB per read, which Node's own read path allocates
+   * anyway): the owner may keep them (a partial head, a write the kernel did not take at once)
+   * and the buffer is refilled by the next read. This skips the Readable stream machinery
+   * (push, 'data', a nextTick per read) on every upstream read.
+   */
+  onRead(n: number, buf: Buffer): boolean {
+    const d = Buffer.allocUnsafe(n);
+    buf.copy(d, 0, 0, n);
+    this.onData(d);
+    return true; // keep reading; the owner pauses the socket itself when the client is full
+  }
+
+  private onData(d: Buffer): void {
+    if (this.owner) this.owner.onUpstreamData(d);
+    else this.socket.destroy(); // unsolicited bytes on an idle connection
   }
 
   onIdle(): void {
