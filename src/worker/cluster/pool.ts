@@ -9,10 +9,7 @@ import { dial } from '../../shared/tls-dial';
 import type { UpstreamHost } from './host';
 import type { Cluster } from './cluster';
 import { TCP_KEEPALIVE_DELAY_MS } from '../../shared/constants';
-
-/** The read buffer of every plain upstream connection of the worker: reads are synchronous
- *  callbacks that copy their bytes out, so one buffer serves all. 64 KiB: libuv's own read size. */
-const UPSTREAM_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+import { readInto } from '../read-buffer';
 
 export type PoolFailure = 'connect-failure' | 'connect-timeout' | 'overflow';
 
@@ -86,9 +83,9 @@ export class Http1Pool {
     this.cluster.openConnections++;
     this.host.stats.cxTotal++;
     // Plain TCP, or TLS when the cluster has a tls_context (shared/tls-dial.ts). Plain sockets
-    // read into the worker's one read buffer (UpstreamConn.onRead copies the bytes out).
+    // read through `onread` (../read-buffer.ts).
     let conn: UpstreamConn | null = null;
-    const onread = { buffer: UPSTREAM_READ_BUFFER, callback: (n: number, buf: Uint8Array): boolean => conn!.onRead(n, buf as Buffer) };
+    const onread = readInto((d) => conn!.onData(d));
     const { socket, ready, readsByCallback } = dial(this.host.host, this.host.port, this.cluster.config.tls, { onread });
     socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
     conn = new UpstreamConn(socket, this.host, (c) => this.retire(c), readsByCallback);

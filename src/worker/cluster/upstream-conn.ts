@@ -32,7 +32,7 @@ export class UpstreamConn implements IdleWatched {
   private lastError: Error | undefined;
 
   /**
-   * `readsByCallback`: the socket was opened with `onread` calling onRead() (plain TCP), else
+   * `readsByCallback`: the socket was opened with `onread` calling onData() (plain TCP), else
    * its bytes come as 'data' events (TLS).
    */
   constructor(socket: net.Socket, host: UpstreamHost, onRetire: (c: UpstreamConn) => void, readsByCallback = false) {
@@ -60,21 +60,8 @@ export class UpstreamConn implements IdleWatched {
     });
   }
 
-  /**
-   * `onread` callback: `n` bytes in the reused read buffer. They are copied out (a response is
-   * a few hundred bytes; a large body 64 KiB per read, which Node's own read path allocates
-   * anyway): the owner may keep them (a partial head, a write the kernel did not take at once)
-   * and the buffer is refilled by the next read. This skips the Readable stream machinery
-   * (push, 'data', a nextTick per read) on every upstream read.
-   */
-  onRead(n: number, buf: Buffer): boolean {
-    const d = Buffer.allocUnsafe(n);
-    buf.copy(d, 0, 0, n);
-    this.onData(d);
-    return true; // keep reading; the owner pauses the socket itself when the client is full
-  }
-
-  private onData(d: Buffer): void {
+  /** Bytes read: from 'data' events (TLS) or the `onread` callback (../read-buffer.ts). */
+  onData(d: Buffer): void {
     if (this.owner) this.owner.onUpstreamData(d);
     else this.socket.destroy(); // unsolicited bytes on an idle connection
   }

@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import type { UpstreamHost } from '../cluster/host';
 import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
+import { readInto } from '../read-buffer';
 import { TCP_KEEPALIVE_DELAY_MS, TCP_PROXY_MAX_CONNECT_ATTEMPTS } from '../../shared/constants';
 
 export interface TcpProxyOptions {
@@ -70,7 +71,7 @@ export class TcpProxyConnection implements TrackedConnection {
       adopted.upstream.once('close', () => this.onUpstreamClose(true, this.host));
       // Held (both sockets paused) until the old owner has let go: startAdopted().
       this.held = adopted;
-      this.attachUpstream(adopted.upstream);
+      this.attachUpstream(adopted.upstream, false);
     } else {
       this.connect(undefined);
     }
@@ -94,7 +95,14 @@ export class TcpProxyConnection implements TrackedConnection {
     host.activeRequests++;
     host.stats.cxTotal++;
     cluster.stats.rqTotal++;
-    const up = net.connect({ host: host.host, port: host.port, noDelay: true, allowHalfOpen: true });
+    // The upstream's bytes come to toClient through `onread` (read-buffer.ts).
+    const up = net.connect({
+      host: host.host,
+      port: host.port,
+      noDelay: true,
+      allowHalfOpen: true,
+      onread: readInto((d) => this.toClient(d)),
+    });
     const timer = setTimeout(() => up.destroy(new Error('connect timeout')), cluster.config.connectTimeoutMs);
     let connected = false;
     up.once('connect', () => {
@@ -105,7 +113,7 @@ export class TcpProxyConnection implements TrackedConnection {
         up.destroy();
         return;
       }
-      this.attachUpstream(up);
+      this.attachUpstream(up, true);
     });
     up.on('error', () => {});
     up.once('close', () => {
@@ -133,22 +141,25 @@ export class TcpProxyConnection implements TrackedConnection {
     return this.clientEnded && this.upstreamEnded;
   }
 
-  private attachUpstream(up: net.Socket): void {
+  /** `readsByCallback`: dialed here with `onread`; an adopted upstream emits 'data' instead. */
+  private attachUpstream(up: net.Socket, readsByCallback: boolean): void {
     this.upstream = up;
     up.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
     for (const b of this.early) up.write(b);
     this.early = [];
     if (this.clientEnded) up.end();
     else if (this.held === null) this.client.resume();
-    up.on('data', (d: Buffer) => {
-      if (!this.client.write(d)) up.pause();
-    });
+    if (!readsByCallback) up.on('data', (d: Buffer) => this.toClient(d));
     up.on('drain', () => this.client.resume());
     up.on('end', () => {
       this.upstreamEnded = true;
       this.client.end();
       this.maybeDone();
     });
+  }
+
+  private toClient(d: Buffer): void {
+    if (!this.client.write(d)) this.upstream?.pause();
   }
 
   private onClientData(d: Buffer): void {
