@@ -1,5 +1,11 @@
 -- wrk reporter for the mosnd benchmark: prints one machine-readable line after the run, with the
 -- p99.9 latency that `wrk --latency` does not show. Latencies are in microseconds.
+-- MOSND_BENCH_PAUSE_MS set: each connection waits that long between requests (paced load; wrk
+-- starts a request's clock when it writes it, so the pause is not in the latency).
+local pause = tonumber(os.getenv("MOSND_BENCH_PAUSE_MS") or "")
+if pause ~= nil and pause > 0 then
+  delay = function() return pause end
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

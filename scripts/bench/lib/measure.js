@@ -82,7 +82,7 @@ function loadTool(scenario) {
 }
 
 async function warmUp(ctx, url, scenario) {
-  if (ctx.warmupS > 0) await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.warmupS, cpus: ctx.plan.load, headers: scenario.headers ?? [] });
+  if (ctx.warmupS > 0) await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.warmupS, cpus: ctx.plan.load, headers: scenario.headers ?? [], pauseMs: scenario.pauseMs ?? 0 });
 }
 
 /** wrk after a warm-up; proxy CPU time per request and RSS from /proc. */
@@ -91,7 +91,7 @@ async function measureLoad(ctx, peer, handle, scenario) {
   await warmUp(ctx, url, scenario);
   const before = peer.isProxy ? cpuByPid(pidsOf(handle)) : new Map();
   const machineBefore = cpuTimes();
-  const w = await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.durationS, cpus: ctx.plan.load, headers: scenario.headers ?? [] });
+  const w = await loadTool(scenario)(ctx.registry, { url, conns: scenario.conns, durationS: ctx.durationS, cpus: ctx.plan.load, headers: scenario.headers ?? [], pauseMs: scenario.pauseMs ?? 0 });
   const busy = cpuBusy(machineBefore, cpuTimes());
   const pids = peer.isProxy ? pidsOf(handle) : [];
   const cpu = peer.isProxy ? cpuDelta(before, cpuByPid(pids)) : null;

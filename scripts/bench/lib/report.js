@@ -308,6 +308,7 @@ const HEADLINES = [
   { scenario: 'tcp-small-64', which: 'throughput', refs: ['node-pipe', 'nginx', 'haproxy'], label: 'TCP small, 64 conns: req/s' },
   { scenario: 'tcp-large-1m', which: 'throughput', refs: ['node-pipe', 'nginx', 'haproxy'], label: 'TCP 1 MB: MB/s' },
   { scenario: 'small-64', which: 'p99', refs: ['node-raw', 'nginx', 'http-proxy-3'], label: 'HTTP small, 64 conns: p99 latency' },
+  { scenario: 'paced-64', which: 'p99', refs: ['node-raw', 'nginx', 'direct'], label: 'HTTP small, 64 conns paced to ≈10k req/s: p99 latency' },
   { scenario: 'small-64', which: 'cpu', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'HTTP small: CPU time per request' },
   { scenario: 'tcp-small-64', which: 'cpu', refs: ['node-pipe', 'nginx'], label: 'TCP small: CPU time per request' },
   { scenario: 'idle', which: 'rss', refs: ['node-raw', 'nginx', 'haproxy', 'http-proxy-3'], label: 'RSS with idle connections' },

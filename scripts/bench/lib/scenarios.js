@@ -24,6 +24,7 @@ const PEERS = [
  * (`ownInstance`) and needs at least `minSeconds` of budget left.
  * `mode` "h2": HTTP/2 cleartext to the proxy (peers with `h2: true` and an `h2Port`), measured
  * with h2load (`tool`), the backend still HTTP/1.1. `optIn`: only when --only names it.
+ * `pauseMs`: each wrk connection waits this long between requests (paced load).
  * `quick`: part of the --quick selection; `quickPeers`: the only peers it runs on in --quick;
  * `defaultPeers`: the only peers it runs on unless --only names peers (a variant that is not
  * cheap enough for the default run).
@@ -58,6 +59,24 @@ const SCENARIOS = [
     metric: 'rps',
     quick: false,
     title: 'HTTP/1.1 keep-alive, small response, 1,000 connections',
+  },
+  {
+    // Closed-loop load at saturation makes latency mostly queueing (p50 ≈ connections ÷
+    // throughput), so a slower proxy shows a longer p99 whatever its tail behaviour. Here each
+    // connection pauses between requests (wrk's delay()), for ≈10k req/s in all: below every
+    // peer's capacity, so the percentiles are the proxy's own latency and its stalls (GC, long
+    // loop turns). The peers that answer the question only: the backend direct, nginx, the
+    // bare-bones JS proxy and mosnd.
+    id: 'paced-64',
+    kind: 'load',
+    mode: 'http',
+    path: '/small',
+    conns: 64,
+    pauseMs: 5,
+    metric: 'rps',
+    quick: false,
+    defaultPeers: ['direct', 'nginx', 'node-raw', 'mosnd-1w'],
+    title: 'HTTP/1.1 keep-alive, small response, 64 connections each pausing 5 ms between requests (≈10k req/s: latency below saturation)',
   },
   {
     id: 'large-1m',

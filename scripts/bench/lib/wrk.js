@@ -8,10 +8,11 @@ const REPORT_SCRIPT = path.join(__dirname, '..', 'wrk-report.lua');
 
 /**
  * @param {import('./procs').Registry} registry
- * @param {{url: string, conns: number, threads: number, durationS: number, cpus: string|null}} opts
+ * @param {{url: string, conns: number, threads: number, durationS: number, cpus: string|null, pauseMs?: number}} opts
+ *   pauseMs: each connection waits this long between requests (wrk's delay(); latency excludes it)
  * @returns {Promise<object>} requests, rps, bytesPerSec, latency percentiles (ms), errors
  */
-async function runWrk(registry, { url, conns, threads = 1, durationS, cpus, headers = [] }) {
+async function runWrk(registry, { url, conns, threads = 1, durationS, cpus, headers = [], pauseMs = 0 }) {
   const args = [
     ...headers.flatMap((h) => ['-H', h]),
     `-t${threads}`,
@@ -23,7 +24,9 @@ async function runWrk(registry, { url, conns, threads = 1, durationS, cpus, head
     REPORT_SCRIPT,
     url,
   ];
-  const proc = registry.spawn('wrk', 'wrk', args, { cpus });
+  // wrk-report.lua reads the pause between requests of a connection from the environment.
+  const env = pauseMs > 0 ? { ...process.env, MOSND_BENCH_PAUSE_MS: String(pauseMs) } : undefined;
+  const proc = registry.spawn('wrk', 'wrk', args, { cpus, env });
   const killer = setTimeout(() => registry.stop(proc, 'SIGKILL', 0), durationS * 1000 + WRK_EXIT_GRACE_MS);
   const exit = await proc.exitPromise;
   clearTimeout(killer);
