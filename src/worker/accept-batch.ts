@@ -6,12 +6,12 @@
  * when many clients connect at once (a load balancer's pool opening, clients reconnecting after a
  * restart) they sit in the kernel's queue for seconds, their requests already sent. On each
  * connection libuv hands the listener, this takes up to ACCEPT_BATCH_MAX - 1 more with accept4
- * (the project's addon, src/transfer/native) and wraps each in a net.Socket as libuv would:
- * non-blocking, close-on-exec, the listener's allowHalfOpen and noDelay.
+ * (the project's addon, src/transfer/native), non-blocking and close-on-exec as libuv's; the
+ * listener wraps them in sockets as it does libuv's (listeners.ts).
  *
  * Where the addon is missing (not Linux), the listener keeps libuv's one-per-turn pace.
  */
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { ACCEPT_BATCH_MAX } from '../shared/constants';
 import { fdOf, native } from '../transfer/fdpass';
 
@@ -32,12 +32,12 @@ function accept4(): Accept | null {
 }
 
 /**
- * Accepts what else waits on `server`'s queue, up to the batch bound, and hands each socket
- * to `onSocket`. `stillAccepting` is asked before each one: a handler may close the listener
- * (drain, overload) and then the rest stays queued for a sibling worker or the next
- * generation. Returns how many were taken.
+ * Accepts what else waits on `server`'s queue, up to the batch bound, and hands each new fd
+ * to `onFd` (which wraps it in a socket). `stillAccepting` is asked before each one: a handler
+ * may close the listener (drain, overload) and then the rest stays queued for a sibling worker
+ * or the next generation. Returns how many were taken.
  */
-export function acceptQueued(server: net.Server, stillAccepting: () => boolean, onSocket: (socket: net.Socket) => void): number {
+export function acceptQueued(server: net.Server, stillAccepting: () => boolean, onFd: (fd: number) => void): number {
   const accept = accept4();
   if (accept === null) return 0;
   let taken = 0;
@@ -51,9 +51,7 @@ export function acceptQueued(server: net.Server, stillAccepting: () => boolean, 
     }
     if (fd < 0) return taken; // queue empty
     taken++;
-    const socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-    socket.setNoDelay(true);
-    onSocket(socket);
+    onFd(fd);
   }
   return taken;
 }

@@ -21,6 +21,18 @@ import { AutoSniff } from './h2/sniff';
 import { H1StreamFront } from './stream/h1-front';
 import { TlsFront } from './tls/front';
 import { acceptQueued } from './accept-batch';
+import { readInto } from './read-buffer';
+
+/** The listening handle under a net.Server (Node's TCP wrap): libuv calls onconnection with
+ *  each accepted connection's handle. */
+interface ListenHandle {
+  onconnection: (status: number, client?: unknown) => void;
+}
+
+/** HTTP/1.1 in and out, no TLS: the HttpConnection direct path, whose sockets read through onread. */
+function isPlainHttp1(cfg: ListenerConfig): boolean {
+  return cfg.downstreamProtocol !== 'Http2' && cfg.downstreamProtocol !== 'Auto' && cfg.upstreamProtocol !== 'Http2';
+}
 
 interface Entry {
   server: net.Server;
@@ -101,20 +113,54 @@ export class WorkerListeners {
     if (old) old.server.close();
     const server = net.createServer({ allowHalfOpen: true, noDelay: true });
     const entry: Entry = { server, config, h2: null, tls: old?.tls ?? null };
-    server.on('connection', (socket) => {
-      this.onConnection(entry, socket);
-      // libuv hands over one connection per loop turn; take the rest of a burst now.
-      this.ctx.counters.acceptedInBatch += acceptQueued(server, () => this.entries.get(name) === entry, (s) => this.onConnection(entry, s));
-    });
     server.on('error', (err) => this.ctx.log.error({ err, listener: name }, 'listener error'));
     this.entries.set(name, entry);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(handle as net.Server, LISTEN_BACKLOG, () => {
         server.off('error', reject);
+        this.takeAccepts(entry, name);
         resolve();
       });
     });
+  }
+
+  /**
+   * The worker makes the sockets of its accepted connections itself, instead of net.Server's
+   * 'connection' handler: a plain HTTP/1.1 listener's sockets read through `onread`
+   * (read-buffer.ts: no Readable machinery, no tick per read), which only a socket's
+   * constructor can set up, and libuv's one connection per loop turn brings the rest of a burst
+   * with it (accept-batch.ts). Node's handler did nothing else mosnd uses: connections are
+   * counted and limited per listener here, and server.close() needs no count to stop accepting.
+   */
+  private takeAccepts(entry: Entry, name: string): void {
+    const handle = (entry.server as unknown as { _handle: ListenHandle | null })._handle;
+    if (handle === null) return;
+    const still = (): boolean => this.entries.get(name) === entry;
+    handle.onconnection = (status, client) => {
+      if (status !== 0 || client === undefined) {
+        entry.server.emit('error', Object.assign(new Error(`accept failed (${status})`), { errno: status, syscall: 'accept' }));
+        return;
+      }
+      this.accepted(entry, { handle: client });
+      this.ctx.counters.acceptedInBatch += acceptQueued(entry.server, still, (fd) => this.accepted(entry, { fd }));
+    };
+  }
+
+  /** A new client connection: its socket, made as Node would, then served by onConnection. */
+  private accepted(entry: Entry, from: { handle: unknown } | { fd: number }): void {
+    const cfg = entry.config;
+    let conn: HttpConnection | null = null;
+    const byCallback = cfg.kind === 'http' && cfg.tls === undefined && isPlainHttp1(cfg);
+    const socket = new net.Socket({
+      ...(from as net.SocketConstructorOpts),
+      allowHalfOpen: true,
+      readable: true,
+      writable: true,
+      ...(byCallback ? { onread: readInto((d) => conn?.feed(d)) } : {}),
+    });
+    socket.setNoDelay(true);
+    this.onConnection(entry, socket, byCallback ? (c) => (conn = c) : null);
   }
 
   /** Overload: stop accepting. Returns false when it already was not accepting. */
@@ -138,7 +184,8 @@ export class WorkerListeners {
     return !this.stopped;
   }
 
-  private onConnection(entry: Entry, socket: net.Socket): void {
+  /** `bind`: the socket reads through `onread` (plain HTTP/1.1): tells it its HttpConnection. */
+  private onConnection(entry: Entry, socket: net.Socket, bind: ((c: HttpConnection) => void) | null): void {
     if (this.ctx.draining) {
       socket.destroy();
       return;
@@ -167,7 +214,8 @@ export class WorkerListeners {
     } else if (cfg.upstreamProtocol === 'Http2') {
       this.h1Streams(entry).serve(socket, null);
     } else {
-      new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg));
+      const c = new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg), bind !== null);
+      if (bind !== null) bind(c);
     }
   }
 

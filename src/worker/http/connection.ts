@@ -218,6 +218,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
     readonly routerName: string,
     readonly listenerName: string = '',
     private readonly timeouts: ClientTimeouts = DEFAULT_CLIENT_TIMEOUTS,
+    /** The socket reads through `onread` (listeners.ts, ../read-buffer.ts), whose callback
+     *  calls feed(); else its bytes come as 'data' events (adopted in an upgrade, TLS). */
+    readsByCallback = false,
   ) {
     const ip = socket.remoteAddress ?? '';
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
@@ -228,7 +231,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
     // connection: an idle keep-alive connection is mostly its objects, and 10,000 of them
     // are held by one worker.
     (socket as OwnedSocket)[kConnection] = this;
-    socket.on('data', HttpConnection.onSocketData);
+    if (!readsByCallback) socket.on('data', HttpConnection.onSocketData);
     socket.on('end', HttpConnection.onSocketEnd);
     socket.on('drain', HttpConnection.onSocketDrain);
     socket.on('error', onSocketError);
