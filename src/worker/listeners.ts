@@ -21,7 +21,7 @@ import { AutoSniff } from './h2/sniff';
 import { H1StreamFront } from './stream/h1-front';
 import { TlsFront } from './tls/front';
 import { acceptQueued } from './accept-batch';
-import { readInto } from './read-buffer';
+import { READ_OPTIONS } from './read-buffer';
 
 /** The listening handle under a net.Server (Node's TCP wrap): libuv calls onconnection with
  *  each accepted connection's handle. */
@@ -150,17 +150,16 @@ export class WorkerListeners {
   /** A new client connection: its socket, made as Node would, then served by onConnection. */
   private accepted(entry: Entry, from: { handle: unknown } | { fd: number }): void {
     const cfg = entry.config;
-    let conn: HttpConnection | null = null;
     const byCallback = cfg.kind === 'http' && cfg.tls === undefined && isPlainHttp1(cfg);
     const socket = new net.Socket({
       ...(from as net.SocketConstructorOpts),
       allowHalfOpen: true,
       readable: true,
       writable: true,
-      ...(byCallback ? { onread: readInto((d) => conn?.feed(d)) } : {}),
+      ...(byCallback ? { onread: READ_OPTIONS } : {}),
     });
     socket.setNoDelay(true);
-    this.onConnection(entry, socket, byCallback ? (c) => (conn = c) : null);
+    this.onConnection(entry, socket, byCallback);
   }
 
   /** Overload: stop accepting. Returns false when it already was not accepting. */
@@ -184,8 +183,8 @@ export class WorkerListeners {
     return !this.stopped;
   }
 
-  /** `bind`: the socket reads through `onread` (plain HTTP/1.1): tells it its HttpConnection. */
-  private onConnection(entry: Entry, socket: net.Socket, bind: ((c: HttpConnection) => void) | null): void {
+  /** `readsByCallback`: the socket reads through `onread` (plain HTTP/1.1, read-buffer.ts). */
+  private onConnection(entry: Entry, socket: net.Socket, readsByCallback: boolean): void {
     if (this.ctx.draining) {
       socket.destroy();
       return;
@@ -214,8 +213,7 @@ export class WorkerListeners {
     } else if (cfg.upstreamProtocol === 'Http2') {
       this.h1Streams(entry).serve(socket, null);
     } else {
-      const c = new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg), bind !== null);
-      if (bind !== null) bind(c);
+      new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg), readsByCallback);
     }
   }
 

@@ -1,20 +1,23 @@
 /**
- * Reads without the Readable stream machinery, for the sockets the worker dials itself (plain
- * TCP upstreams of the HTTP/1.1 pools and of tcp_proxy): they are opened with Node's `onread`
- * option, so libuv reads into a buffer we give and calls back with the byte count. That skips,
- * per read, push(), a 'data' emit and the nextTick of maybeReadMore.
+ * Reads without the Readable stream machinery, for plain TCP sockets: the client sockets of
+ * plain HTTP/1.1 listeners (made by listeners.ts) and the upstreams the worker dials (HTTP/1.1
+ * pools, tcp_proxy). They are opened with Node's `onread` option, so libuv reads into a buffer
+ * we give and calls back with the byte count. That skips, per read, push(), a 'data' emit and
+ * the nextTick of maybeReadMore.
  *
- * Which buffer: small reads (a response head, a small body) go into one buffer shared by every
- * such socket of the worker, and are copied out at once (the consumer may keep them: a partial
- * head, a write the kernel did not take at once keeps its buffer until flushed). After a large
- * read the socket is streaming a body: its next read goes into a fresh buffer of its own that is
- * handed to the consumer as is, because copying 64 KiB reads into fresh memory halved the
- * throughput of 1 MB responses. A socket whose last read was large keeps that fresh buffer
- * until its next read (libuv holds the buffer it will read into); a small read brings it back
- * to the shared one.
+ * Which buffer: small reads (a head, a small body) go into one buffer shared by every such
+ * socket of the worker and are copied out at once (the consumer may keep them: a partial head;
+ * a write the kernel did not take at once keeps its buffer until flushed). After a large read
+ * the socket is streaming a body: its next read goes into a fresh buffer handed to the
+ * consumer as is, because copying 64 KiB reads into fresh memory halved the throughput of
+ * 1 MB responses. A socket whose last read was large keeps that fresh buffer until its next
+ * read (libuv holds the buffer it will read into); a small read brings it back to the shared one.
  *
- * Sockets the worker is handed (accepted clients, connections adopted in an upgrade) and TLS
- * sockets (Node's have no `onread`) keep 'data' events.
+ * One callback and one buffer function serve every socket (READ_OPTIONS), so a connection
+ * costs no closures: Node calls the callback as a method of the socket, which names its
+ * consumer (setReadSink), and asks for the next buffer right after the callback returns.
+ *
+ * Sockets adopted in an upgrade, and TLS sockets (Node's have no `onread`), keep 'data' events.
  */
 import type * as net from 'node:net';
 
@@ -25,24 +28,41 @@ const READ_BYTES = 64 * 1024;
 const COPY_MAX_BYTES = 16 * 1024;
 
 const shared = Buffer.allocUnsafe(READ_BYTES);
+const kSink = Symbol('mosnd.readSink');
 
-/** `onread` options for a socket whose bytes go to `deliver`, each in a Buffer of its own. */
-export function readInto(deliver: (data: Buffer) => void): net.OnReadOpts {
-  let streaming = false;
-  return {
-    // Asked for the buffer of the next read, after each read.
-    buffer: () => (streaming ? Buffer.allocUnsafe(READ_BYTES) : shared),
-    callback: (n: number, buf: Uint8Array): boolean => {
-      let data: Buffer;
-      if (buf === shared) {
-        data = Buffer.allocUnsafe(n);
-        shared.copy(data, 0, 0, n);
-      } else {
-        data = (buf as Buffer).subarray(0, n);
-      }
-      streaming = n > COPY_MAX_BYTES;
-      deliver(data);
-      return true; // keep reading: consumers pause the socket themselves under backpressure
-    },
-  };
+/** Where a socket's bytes go. */
+export interface ReadSink {
+  onBytes(data: Buffer): void;
+}
+
+type SinkSocket = net.Socket & { [kSink]?: ReadSink };
+
+/** Set by the callback for the buffer function that Node calls next, for the same socket. */
+let nextStreaming = false;
+
+function nextBuffer(): Buffer {
+  const streaming = nextStreaming;
+  nextStreaming = false;
+  return streaming ? Buffer.allocUnsafe(READ_BYTES) : shared;
+}
+
+function onRead(this: SinkSocket, n: number, buf: Uint8Array): boolean {
+  let data: Buffer;
+  if (buf === shared) {
+    data = Buffer.allocUnsafe(n);
+    shared.copy(data, 0, 0, n);
+  } else {
+    data = (buf as Buffer).subarray(0, n);
+  }
+  nextStreaming = n > COPY_MAX_BYTES;
+  this[kSink]?.onBytes(data);
+  return true; // keep reading: consumers pause the socket themselves under backpressure
+}
+
+/** The `onread` option of every such socket; its bytes go to the sink set by setReadSink. */
+export const READ_OPTIONS: net.OnReadOpts = { buffer: nextBuffer, callback: onRead };
+
+/** Names the consumer of a socket opened with READ_OPTIONS (before its first read). */
+export function setReadSink(socket: net.Socket, sink: ReadSink): void {
+  (socket as SinkSocket)[kSink] = sink;
 }

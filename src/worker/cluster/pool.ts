@@ -9,7 +9,7 @@ import { dial } from '../../shared/tls-dial';
 import type { UpstreamHost } from './host';
 import type { Cluster } from './cluster';
 import { TCP_KEEPALIVE_DELAY_MS } from '../../shared/constants';
-import { readInto } from '../read-buffer';
+import { READ_OPTIONS } from '../read-buffer';
 
 export type PoolFailure = 'connect-failure' | 'connect-timeout' | 'overflow';
 
@@ -84,11 +84,9 @@ export class Http1Pool {
     this.host.stats.cxTotal++;
     // Plain TCP, or TLS when the cluster has a tls_context (shared/tls-dial.ts). Plain sockets
     // read through `onread` (../read-buffer.ts).
-    let conn: UpstreamConn | null = null;
-    const onread = readInto((d) => conn!.onData(d));
-    const { socket, ready, readsByCallback } = dial(this.host.host, this.host.port, this.cluster.config.tls, { onread });
+    const { socket, ready, readsByCallback } = dial(this.host.host, this.host.port, this.cluster.config.tls, { onread: READ_OPTIONS });
     socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
-    conn = new UpstreamConn(socket, this.host, (c) => this.retire(c), readsByCallback);
+    const conn = new UpstreamConn(socket, this.host, (c) => this.retire(c), readsByCallback);
     const timer = setTimeout(() => fail('connect-timeout'), this.cluster.config.connectTimeoutMs);
     const fail = (why: PoolFailure): void => {
       if (done) return;

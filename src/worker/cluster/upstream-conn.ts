@@ -7,6 +7,7 @@ import type * as net from 'node:net';
 import type { UpstreamHost } from './host';
 import { UPSTREAM_STREAM_IDLE_TIMEOUT_MS } from '../../shared/constants';
 import { unwatchIdle, watchIdle, type IdleWatched } from '../idle-sweep';
+import { setReadSink, type ReadSink } from '../read-buffer';
 
 export interface UpstreamOwner {
   onUpstreamData(data: Buffer): void;
@@ -15,7 +16,7 @@ export interface UpstreamOwner {
   onUpstreamDrain(): void;
 }
 
-export class UpstreamConn implements IdleWatched {
+export class UpstreamConn implements IdleWatched, ReadSink {
   readonly socket: net.Socket;
   readonly host: UpstreamHost;
   owner: UpstreamOwner | null = null;
@@ -32,13 +33,14 @@ export class UpstreamConn implements IdleWatched {
   private lastError: Error | undefined;
 
   /**
-   * `readsByCallback`: the socket was opened with `onread` calling onData() (plain TCP), else
+   * `readsByCallback`: the socket was opened with `onread` calling onBytes() (plain TCP), else
    * its bytes come as 'data' events (TLS).
    */
   constructor(socket: net.Socket, host: UpstreamHost, onRetire: (c: UpstreamConn) => void, readsByCallback = false) {
     this.socket = socket;
     this.host = host;
-    if (!readsByCallback) socket.on('data', (d: Buffer) => this.onData(d));
+    if (readsByCallback) setReadSink(socket, this);
+    else socket.on('data', (d: Buffer) => this.onBytes(d));
     socket.on('end', () => {
       if (this.owner) this.owner.onUpstreamEnd();
       else socket.destroy();
@@ -60,8 +62,8 @@ export class UpstreamConn implements IdleWatched {
     });
   }
 
-  /** Bytes read: from 'data' events (TLS) or the `onread` callback (../read-buffer.ts). */
-  onData(d: Buffer): void {
+  /** Bytes read: from 'data' events (TLS) or the `onread` callback (ReadSink, ../read-buffer.ts). */
+  onBytes(d: Buffer): void {
     if (this.owner) this.owner.onUpstreamData(d);
     else this.socket.destroy(); // unsolicited bytes on an idle connection
   }

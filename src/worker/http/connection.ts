@@ -49,6 +49,7 @@
  *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
 import type * as net from 'node:net';
+import { setReadSink } from '../read-buffer';
 import { performance } from 'node:perf_hooks';
 import { HttpParseError } from './errors';
 import { Head, HeadReader } from './head-reader';
@@ -219,7 +220,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
     readonly listenerName: string = '',
     private readonly timeouts: ClientTimeouts = DEFAULT_CLIENT_TIMEOUTS,
     /** The socket reads through `onread` (listeners.ts, ../read-buffer.ts), whose callback
-     *  calls feed(); else its bytes come as 'data' events (adopted in an upgrade, TLS). */
+     *  calls onBytes(); else its bytes come as 'data' events (adopted in an upgrade, TLS). */
     readsByCallback = false,
   ) {
     const ip = socket.remoteAddress ?? '';
@@ -231,13 +232,19 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
     // connection: an idle keep-alive connection is mostly its objects, and 10,000 of them
     // are held by one worker.
     (socket as OwnedSocket)[kConnection] = this;
-    if (!readsByCallback) socket.on('data', HttpConnection.onSocketData);
+    if (readsByCallback) setReadSink(socket, this);
+    else socket.on('data', HttpConnection.onSocketData);
     socket.on('end', HttpConnection.onSocketEnd);
     socket.on('drain', HttpConnection.onSocketDrain);
     socket.on('error', onSocketError);
     socket.on('close', HttpConnection.onSocketClose);
     ctx.track(this);
     watchIdle(this);
+  }
+
+  /** ReadSink (../read-buffer.ts): the bytes of a socket read through `onread`. */
+  onBytes(d: Buffer): void {
+    this.feed(d);
   }
 
   private static onSocketData(this: net.Socket, d: Buffer): void {
@@ -494,6 +501,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
     this.respChunks = null;
     this.bodyChunks = null;
     this.held = [];
+    this.upstreamHead = ''; // an idle keep-alive connection keeps no request's bytes
   }
 
   private nextRequest(): void {

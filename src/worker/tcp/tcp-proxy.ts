@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import type { UpstreamHost } from '../cluster/host';
 import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
-import { readInto } from '../read-buffer';
+import { READ_OPTIONS, setReadSink, type ReadSink } from '../read-buffer';
 import { TCP_KEEPALIVE_DELAY_MS, TCP_PROXY_MAX_CONNECT_ATTEMPTS } from '../../shared/constants';
 
 export interface TcpProxyOptions {
@@ -29,7 +29,7 @@ export interface AdoptedPair {
   toClient: Buffer | null;
 }
 
-export class TcpProxyConnection implements TrackedConnection {
+export class TcpProxyConnection implements TrackedConnection, ReadSink {
   private upstream: net.Socket | null = null;
   private host: UpstreamHost | null = null;
   private hostAddress = '';
@@ -95,14 +95,15 @@ export class TcpProxyConnection implements TrackedConnection {
     host.activeRequests++;
     host.stats.cxTotal++;
     cluster.stats.rqTotal++;
-    // The upstream's bytes come to toClient through `onread` (read-buffer.ts).
+    // The upstream's bytes come to onBytes through `onread` (read-buffer.ts).
     const up = net.connect({
       host: host.host,
       port: host.port,
       noDelay: true,
       allowHalfOpen: true,
-      onread: readInto((d) => this.toClient(d)),
+      onread: READ_OPTIONS,
     });
+    setReadSink(up, this);
     const timer = setTimeout(() => up.destroy(new Error('connect timeout')), cluster.config.connectTimeoutMs);
     let connected = false;
     up.once('connect', () => {
@@ -156,6 +157,11 @@ export class TcpProxyConnection implements TrackedConnection {
       this.client.end();
       this.maybeDone();
     });
+  }
+
+  /** ReadSink (read-buffer.ts): bytes of a dialed upstream (the client's come as 'data'). */
+  onBytes(d: Buffer): void {
+    this.toClient(d);
   }
 
   private toClient(d: Buffer): void {
