@@ -127,7 +127,7 @@ export class WorkerListeners {
 
   /**
    * The worker makes the sockets of its accepted connections itself, instead of net.Server's
-   * 'connection' handler: a plain HTTP/1.1 listener's sockets read through `onread`
+   * 'connection' handler: a plain HTTP/1.1 or tcp_proxy listener's sockets read through `onread`
    * (read-buffer.ts: no Readable machinery, no tick per read), which only a socket's
    * constructor can set up, and libuv's one connection per loop turn brings the rest of a burst
    * with it (accept-batch.ts). Node's handler did nothing else mosnd uses: connections are
@@ -150,7 +150,7 @@ export class WorkerListeners {
   /** A new client connection: its socket, made as Node would, then served by onConnection. */
   private accepted(entry: Entry, from: { handle: unknown } | { fd: number }): void {
     const cfg = entry.config;
-    const byCallback = cfg.kind === 'http' && cfg.tls === undefined && isPlainHttp1(cfg);
+    const byCallback = cfg.kind === 'tcp' || (cfg.kind === 'http' && cfg.tls === undefined && isPlainHttp1(cfg));
     const socket = new net.Socket({
       ...(from as net.SocketConstructorOpts),
       allowHalfOpen: true,
@@ -183,7 +183,7 @@ export class WorkerListeners {
     return !this.stopped;
   }
 
-  /** `readsByCallback`: the socket reads through `onread` (plain HTTP/1.1, read-buffer.ts). */
+  /** `readsByCallback`: the socket reads through `onread` (plain HTTP/1.1, tcp_proxy: read-buffer.ts). */
   private onConnection(entry: Entry, socket: net.Socket, readsByCallback: boolean): void {
     if (this.ctx.draining) {
       socket.destroy();
@@ -203,11 +203,13 @@ export class WorkerListeners {
     if (cfg.kind === 'http' && cfg.tls !== undefined) {
       this.acceptTls(entry, socket);
     } else if (cfg.kind === 'tcp') {
-      new TcpProxyConnection(socket, this.ctx, {
-        listener: cfg.name,
-        cluster: cfg.tcpCluster ?? '',
-        idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0,
-      });
+      new TcpProxyConnection(
+        socket,
+        this.ctx,
+        { listener: cfg.name, cluster: cfg.tcpCluster ?? '', idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0 },
+        undefined,
+        readsByCallback,
+      );
     } else if (cfg.downstreamProtocol === 'Http2' || cfg.downstreamProtocol === 'Auto') {
       this.acceptHttp2(entry, socket, cfg);
     } else if (cfg.upstreamProtocol === 'Http2') {

@@ -1,7 +1,7 @@
 /**
  * Reads without the Readable stream machinery, for plain TCP sockets: the client sockets of
- * plain HTTP/1.1 listeners (made by listeners.ts) and the upstreams the worker dials (HTTP/1.1
- * pools, tcp_proxy). They are opened with Node's `onread` option, so libuv reads into a buffer
+ * plain HTTP/1.1 and tcp_proxy listeners (made by listeners.ts) and the upstreams the worker
+ * dials (HTTP/1.1 pools, tcp_proxy). They are opened with Node's `onread` option, so libuv reads into a buffer
  * we give and calls back with the byte count. That skips, per read, push(), a 'data' emit and
  * the nextTick of maybeReadMore.
  *
@@ -30,9 +30,9 @@ const COPY_MAX_BYTES = 16 * 1024;
 const shared = Buffer.allocUnsafe(READ_BYTES);
 const kSink = Symbol('mosnd.readSink');
 
-/** Where a socket's bytes go. */
+/** Where a socket's bytes go (`from`: the socket, for a sink that reads more than one). */
 export interface ReadSink {
-  onBytes(data: Buffer): void;
+  onBytes(data: Buffer, from: net.Socket): void;
 }
 
 type SinkSocket = net.Socket & { [kSink]?: ReadSink };
@@ -55,7 +55,7 @@ function onRead(this: SinkSocket, n: number, buf: Uint8Array): boolean {
     data = (buf as Buffer).subarray(0, n);
   }
   nextStreaming = n > COPY_MAX_BYTES;
-  this[kSink]?.onBytes(data);
+  this[kSink]?.onBytes(data, this);
   return true; // keep reading: consumers pause the socket themselves under backpressure
 }
 

@@ -50,11 +50,14 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
     private readonly ctx: WorkerContext,
     private readonly opts: TcpProxyOptions,
     adopted?: AdoptedPair,
+    /** The client socket reads through `onread` (listeners.ts, read-buffer.ts), else 'data'. */
+    clientReadsByCallback = false,
   ) {
     ctx.track(this);
     client.setNoDelay(true);
     client.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
-    client.on('data', (d: Buffer) => this.onClientData(d));
+    if (clientReadsByCallback) setReadSink(client, this);
+    else client.on('data', (d: Buffer) => this.onClientData(d));
     client.on('end', () => this.onClientEnd());
     client.on('drain', () => this.upstream?.resume());
     client.on('error', () => {});
@@ -159,9 +162,10 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
     });
   }
 
-  /** ReadSink (read-buffer.ts): bytes of a dialed upstream (the client's come as 'data'). */
-  onBytes(d: Buffer): void {
-    this.toClient(d);
+  /** ReadSink (read-buffer.ts): bytes of the client, or of a dialed upstream. */
+  onBytes(d: Buffer, from: net.Socket): void {
+    if (from === this.client) this.onClientData(d);
+    else this.toClient(d);
   }
 
   private toClient(d: Buffer): void {
