@@ -125,9 +125,11 @@ test('HTTP/2 clients get the local answers: 404 without a route, 503 when no hos
   const resetting = await h.startHttpUpstream((req) => req.socket.destroy());
   t.after(() => silent.close());
   t.after(() => resetting.close());
+  // A port just closed, on 127.0.0.2: another test's listener that takes the same port number
+  // meanwhile (on 127.0.0.1, as they all are) does not answer there, so the connect is refused.
   const dead = net.createServer();
-  await new Promise((r) => dead.listen(0, '127.0.0.1', r));
-  const deadAddr = `127.0.0.1:${dead.address().port}`;
+  await new Promise((r) => dead.listen(0, '127.0.0.2', r));
+  const deadAddr = `127.0.0.2:${dead.address().port}`;
   await new Promise((r) => dead.close(r));
   const m = await startH2(t, {
     routes: [
