@@ -215,7 +215,7 @@ async function runShared(ctx, peer, todo, run, set) {
         continue;
       }
       // "direct" gives the same figures to the http and tcp variants of one scenario: measure once.
-      const cacheKey = `${peer.id}|${sc.mode}|${handle[`${sc.mode}Port`]}|${sc.path}|${sc.conns}|${sc.kind}|${(sc.headers ?? []).join(',')}`;
+      const cacheKey = `${peer.id}|${sc.mode}|${handle[`${sc.mode}Port`]}|${sc.path}|${sc.conns}|${sc.kind}|${(sc.headers ?? []).join(',')}|${sc.pauseMs ?? 0}`;
       if (sc.kind === 'load' && ctx.cache.has(cacheKey)) {
         const prev = ctx.cache.get(cacheKey);
         set(s, { ...prev.result, note: `(same measurement as ${prev.scenario})` });
