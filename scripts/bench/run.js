@@ -266,7 +266,7 @@ async function main() {
     return 0;
   }
   if (opts.list) {
-    process.stdout.write(`peers: ${PEERS.map((p) => p.id).join(', ')}\nscenarios: ${SCENARIOS.map((s) => `${s.id}${s.quick ? ' (quick)' : ''}${s.optIn ? ' (opt-in: --only h2)' : ''}${s.mosndOnly ? ' (mosnd only)' : ''}`).join(', ')}\n`);
+    process.stdout.write(`peers: ${PEERS.map((p) => p.id).join(', ')}\nscenarios: ${SCENARIOS.map((s) => `${s.id}${s.quick ? ' (quick)' : ''}${s.optIn ? ` (opt-in: --only ${s.id.split('-')[0]})` : ''}${s.mosndOnly ? ' (mosnd only)' : ''}`).join(', ')}\n`);
     return 0;
   }
   const sel = select(opts.only, opts.quick);
