@@ -150,7 +150,14 @@ function currentNofile() {
 }
 
 /** A free TCP port on 127.0.0.1 (bound then released; the small race is acceptable here). */
-function freePort() {
+/** Ports freePort() handed out in this run: the kernel may give a port it just freed again, and
+ *  two listeners of one peer's config then collide (seen once: "listeners[1].address overlaps
+ *  listeners[0]"). */
+const portsGiven = new Set();
+/** Attempts at a port not handed out yet before giving up (the ephemeral range has thousands). */
+const FREE_PORT_ATTEMPTS = 100;
+
+function probePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -159,6 +166,18 @@ function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** A port free now and not handed out before in this run. */
+async function freePort() {
+  for (let i = 0; i < FREE_PORT_ATTEMPTS; i++) {
+    const port = await probePort();
+    if (!portsGiven.has(port)) {
+      portsGiven.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port not already handed out after ${FREE_PORT_ATTEMPTS} attempts`);
 }
 
 function tryConnect(port) {
