@@ -1,9 +1,9 @@
 /**
- * Reads without the Readable stream machinery, for plain TCP sockets: the client sockets of
- * plain HTTP/1.1 and tcp_proxy listeners (made by listeners.ts) and the upstreams the worker
- * dials (HTTP/1.1 pools, tcp_proxy). They are opened with Node's `onread` option, so libuv reads into a buffer
- * we give and calls back with the byte count. That skips, per read, push(), a 'data' emit and
- * the nextTick of maybeReadMore.
+ * Where a socket's bytes go, and reads without the Readable stream machinery for plain TCP
+ * sockets: the client sockets of plain HTTP/1.1 and tcp_proxy listeners (made by listeners.ts)
+ * and the upstreams the worker dials (HTTP/1.1 pools, tcp_proxy). Those are opened with Node's
+ * `onread` option, so libuv reads into a buffer we give and calls back with the byte count. That
+ * skips, per read, push(), a 'data' emit and the nextTick of maybeReadMore.
  *
  * Which buffer: small reads (a head, a small body) go into one buffer shared by every such
  * socket of the worker and are copied out at once (the consumer may keep them: a partial head;
@@ -15,9 +15,11 @@
  *
  * One callback and one buffer function serve every socket (READ_OPTIONS), so a connection
  * costs no closures: Node calls the callback as a method of the socket, which names its
- * consumer (setReadSink), and asks for the next buffer right after the callback returns.
+ * consumer (readInto), and asks for the next buffer right after the callback returns.
  *
- * Sockets adopted in an upgrade, and TLS sockets (Node's have no `onread`), keep 'data' events.
+ * Sockets adopted in an upgrade, and TLS sockets (Node's have no `onread`), keep 'data' events;
+ * readInto gives them one shared listener that feeds the same consumer, so a consumer does not
+ * care how its socket reads.
  */
 import type * as net from 'node:net';
 
@@ -62,7 +64,15 @@ function onRead(this: SinkSocket, n: number, buf: Uint8Array): boolean {
 /** The `onread` option of every such socket; its bytes go to the sink set by setReadSink. */
 export const READ_OPTIONS: net.OnReadOpts = { buffer: nextBuffer, callback: onRead };
 
-/** Names the consumer of a socket opened with READ_OPTIONS (before its first read). */
-export function setReadSink(socket: net.Socket, sink: ReadSink): void {
+function onData(this: SinkSocket, data: Buffer): void {
+  this[kSink]?.onBytes(data, this);
+}
+
+/**
+ * Sends the bytes of `socket` to `sink` (before its first read): through the `onread` callback
+ * when the socket was opened with READ_OPTIONS (`byCallback`), else through 'data' events.
+ */
+export function readInto(socket: net.Socket, sink: ReadSink, byCallback: boolean): void {
   (socket as SinkSocket)[kSink] = sink;
+  if (!byCallback) socket.on('data', onData);
 }

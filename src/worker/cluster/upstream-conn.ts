@@ -7,7 +7,7 @@ import type * as net from 'node:net';
 import type { UpstreamHost } from './host';
 import { UPSTREAM_STREAM_IDLE_TIMEOUT_MS } from '../../shared/constants';
 import { unwatchIdle, watchIdle, type IdleWatched } from '../idle-sweep';
-import { setReadSink, type ReadSink } from '../read-buffer';
+import { readInto, type ReadSink } from '../read-buffer';
 
 export interface UpstreamOwner {
   onUpstreamData(data: Buffer): void;
@@ -33,14 +33,13 @@ export class UpstreamConn implements IdleWatched, ReadSink {
   private lastError: Error | undefined;
 
   /**
-   * `readsByCallback`: the socket was opened with `onread` calling onBytes() (plain TCP), else
-   * its bytes come as 'data' events (TLS).
+   * `readsByCallback`: the socket was opened with `onread` (plain TCP), else it emits 'data'
+   * (TLS); either way its bytes come to onBytes().
    */
   constructor(socket: net.Socket, host: UpstreamHost, onRetire: (c: UpstreamConn) => void, readsByCallback = false) {
     this.socket = socket;
     this.host = host;
-    if (readsByCallback) setReadSink(socket, this);
-    else socket.on('data', (d: Buffer) => this.onBytes(d));
+    readInto(socket, this, readsByCallback);
     socket.on('end', () => {
       if (this.owner) this.owner.onUpstreamEnd();
       else socket.destroy();
@@ -62,7 +61,7 @@ export class UpstreamConn implements IdleWatched, ReadSink {
     });
   }
 
-  /** Bytes read: from 'data' events (TLS) or the `onread` callback (ReadSink, ../read-buffer.ts). */
+  /** ReadSink (../read-buffer.ts): every byte from the upstream. */
   onBytes(d: Buffer): void {
     if (this.owner) this.owner.onUpstreamData(d);
     else this.socket.destroy(); // unsolicited bytes on an idle connection

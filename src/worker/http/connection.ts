@@ -49,8 +49,8 @@
  *   request-record.ts     status counting and the finished-request record (access log, metrics)
  */
 import type * as net from 'node:net';
-import { setReadSink } from '../read-buffer';
 import { performance } from 'node:perf_hooks';
+import { readInto } from '../read-buffer';
 import { HttpParseError } from './errors';
 import { Head, HeadReader } from './head-reader';
 import { parseRequestHead, RequestHead } from './request-head';
@@ -219,8 +219,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
     readonly routerName: string,
     readonly listenerName: string = '',
     private readonly timeouts: ClientTimeouts = DEFAULT_CLIENT_TIMEOUTS,
-    /** The socket reads through `onread` (listeners.ts, ../read-buffer.ts), whose callback
-     *  calls onBytes(); else its bytes come as 'data' events (adopted in an upgrade, TLS). */
+    /** The socket was opened with `onread` (listeners.ts, ../read-buffer.ts); else it emits
+     *  'data' (adopted in an upgrade, TLS). Either way its bytes come to onBytes(). */
     readsByCallback = false,
   ) {
     const ip = socket.remoteAddress ?? '';
@@ -232,8 +232,7 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
     // connection: an idle keep-alive connection is mostly its objects, and 10,000 of them
     // are held by one worker.
     (socket as OwnedSocket)[kConnection] = this;
-    if (readsByCallback) setReadSink(socket, this);
-    else socket.on('data', HttpConnection.onSocketData);
+    readInto(socket, this, readsByCallback);
     socket.on('end', HttpConnection.onSocketEnd);
     socket.on('drain', HttpConnection.onSocketDrain);
     socket.on('error', onSocketError);
@@ -242,13 +241,9 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
     watchIdle(this);
   }
 
-  /** ReadSink (../read-buffer.ts): the bytes of a socket read through `onread`. */
+  /** ReadSink (../read-buffer.ts): every byte from the client. */
   onBytes(d: Buffer): void {
     this.feed(d);
-  }
-
-  private static onSocketData(this: net.Socket, d: Buffer): void {
-    (this as OwnedSocket)[kConnection].feed(d);
   }
 
   private static onSocketEnd(this: net.Socket): void {

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import type { Detached, TrackedConnection, WorkerContext } from '../context';
 import type { UpstreamHost } from '../cluster/host';
 import { isQuiet, socketFd, startReading, stopReading } from '../socket-io';
-import { READ_OPTIONS, setReadSink, type ReadSink } from '../read-buffer';
+import { READ_OPTIONS, readInto, type ReadSink } from '../read-buffer';
 import { TCP_KEEPALIVE_DELAY_MS, TCP_PROXY_MAX_CONNECT_ATTEMPTS } from '../../shared/constants';
 
 export interface TcpProxyOptions {
@@ -50,14 +50,13 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
     private readonly ctx: WorkerContext,
     private readonly opts: TcpProxyOptions,
     adopted?: AdoptedPair,
-    /** The client socket reads through `onread` (listeners.ts, read-buffer.ts), else 'data'. */
+    /** The client socket was opened with `onread` (listeners.ts, read-buffer.ts), else it emits 'data'. */
     clientReadsByCallback = false,
   ) {
     ctx.track(this);
     client.setNoDelay(true);
     client.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
-    if (clientReadsByCallback) setReadSink(client, this);
-    else client.on('data', (d: Buffer) => this.onClientData(d));
+    readInto(client, this, clientReadsByCallback);
     client.on('end', () => this.onClientEnd());
     client.on('drain', () => this.upstream?.resume());
     client.on('error', () => {});
@@ -74,7 +73,8 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
       adopted.upstream.once('close', () => this.onUpstreamClose(true, this.host));
       // Held (both sockets paused) until the old owner has let go: startAdopted().
       this.held = adopted;
-      this.attachUpstream(adopted.upstream, false);
+      readInto(adopted.upstream, this, false);
+      this.attachUpstream(adopted.upstream);
     } else {
       this.connect(undefined);
     }
@@ -106,7 +106,7 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
       allowHalfOpen: true,
       onread: READ_OPTIONS,
     });
-    setReadSink(up, this);
+    readInto(up, this, true);
     const timer = setTimeout(() => up.destroy(new Error('connect timeout')), cluster.config.connectTimeoutMs);
     let connected = false;
     up.once('connect', () => {
@@ -117,7 +117,7 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
         up.destroy();
         return;
       }
-      this.attachUpstream(up, true);
+      this.attachUpstream(up);
     });
     up.on('error', () => {});
     up.once('close', () => {
@@ -145,15 +145,13 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
     return this.clientEnded && this.upstreamEnded;
   }
 
-  /** `readsByCallback`: dialed here with `onread`; an adopted upstream emits 'data' instead. */
-  private attachUpstream(up: net.Socket, readsByCallback: boolean): void {
+  private attachUpstream(up: net.Socket): void {
     this.upstream = up;
     up.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
     for (const b of this.early) up.write(b);
     this.early = [];
     if (this.clientEnded) up.end();
     else if (this.held === null) this.client.resume();
-    if (!readsByCallback) up.on('data', (d: Buffer) => this.toClient(d));
     up.on('drain', () => this.client.resume());
     up.on('end', () => {
       this.upstreamEnded = true;
@@ -162,7 +160,7 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
     });
   }
 
-  /** ReadSink (read-buffer.ts): bytes of the client, or of a dialed upstream. */
+  /** ReadSink (read-buffer.ts): bytes of the client or of the upstream. */
   onBytes(d: Buffer, from: net.Socket): void {
     if (from === this.client) this.onClientData(d);
     else this.toClient(d);
