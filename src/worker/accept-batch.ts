@@ -17,13 +17,13 @@ import { fdOf, native } from '../transfer/fdpass';
 
 type Accept = (fd: number) => number;
 
+/** accept4 of the addon, looked up once; null where the addon cannot load. */
 let acceptFn: Accept | null | undefined;
 
 function accept4(): Accept | null {
   if (acceptFn === undefined) {
     try {
-      const addon = native();
-      acceptFn = (fd) => addon.accept(fd);
+      acceptFn = native().accept;
     } catch {
       acceptFn = null;
     }
@@ -39,12 +39,18 @@ function accept4(): Accept | null {
  */
 export function acceptQueued(server: net.Server, stillAccepting: () => boolean, onFd: (fd: number) => void): number {
   const accept = accept4();
-  if (accept === null) return 0;
+  if (accept === null || !stillAccepting()) return 0;
+  let listenFd: number;
+  try {
+    listenFd = fdOf(server); // valid while stillAccepting() holds: the listener is open
+  } catch {
+    return 0;
+  }
   let taken = 0;
   while (taken < ACCEPT_BATCH_MAX - 1 && stillAccepting()) {
     let fd: number;
     try {
-      fd = accept(fdOf(server));
+      fd = accept(listenFd);
     } catch {
       // EMFILE and the like: leave the queue to libuv, which sheds such load its own way.
       return taken;

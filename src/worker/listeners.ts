@@ -29,9 +29,21 @@ interface ListenHandle {
   onconnection: (status: number, client?: unknown) => void;
 }
 
-/** HTTP/1.1 in and out, no TLS: the HttpConnection direct path, whose sockets read through onread. */
-function isPlainHttp1(cfg: ListenerConfig): boolean {
-  return cfg.downstreamProtocol !== 'Http2' && cfg.downstreamProtocol !== 'Auto' && cfg.upstreamProtocol !== 'Http2';
+/** What serves a listener's connections, by its current config. */
+type Handler = 'tls' | 'tcp' | 'http2' | 'http1-to-streams' | 'http1';
+
+function handlerOf(cfg: ListenerConfig): Handler {
+  if (cfg.kind === 'http' && cfg.tls !== undefined) return 'tls';
+  if (cfg.kind === 'tcp') return 'tcp';
+  if (cfg.downstreamProtocol === 'Http2' || cfg.downstreamProtocol === 'Auto') return 'http2';
+  if (cfg.upstreamProtocol === 'Http2') return 'http1-to-streams';
+  return 'http1';
+}
+
+/** Handlers whose plain sockets read through `onread` (read-buffer.ts); the others need 'data'
+ *  events (TLS, Node's http and http2 servers). */
+function readsByCallback(handler: Handler): boolean {
+  return handler === 'tcp' || handler === 'http1';
 }
 
 interface Entry {
@@ -149,17 +161,16 @@ export class WorkerListeners {
 
   /** A new client connection: its socket, made as Node would, then served by onConnection. */
   private accepted(entry: Entry, from: { handle: unknown } | { fd: number }): void {
-    const cfg = entry.config;
-    const byCallback = cfg.kind === 'tcp' || (cfg.kind === 'http' && cfg.tls === undefined && isPlainHttp1(cfg));
+    const handler = handlerOf(entry.config);
     const socket = new net.Socket({
       ...(from as net.SocketConstructorOpts),
       allowHalfOpen: true,
       readable: true,
       writable: true,
-      ...(byCallback ? { onread: READ_OPTIONS } : {}),
+      ...(readsByCallback(handler) ? { onread: READ_OPTIONS } : {}),
     });
     socket.setNoDelay(true);
-    this.onConnection(entry, socket, byCallback);
+    this.onConnection(entry, socket, handler);
   }
 
   /** Overload: stop accepting. Returns false when it already was not accepting. */
@@ -183,8 +194,8 @@ export class WorkerListeners {
     return !this.stopped;
   }
 
-  /** `readsByCallback`: the socket reads through `onread` (plain HTTP/1.1, tcp_proxy: read-buffer.ts). */
-  private onConnection(entry: Entry, socket: net.Socket, readsByCallback: boolean): void {
+  /** `handler`: what serves the connection, as decided when its socket was made (accepted()). */
+  private onConnection(entry: Entry, socket: net.Socket, handler: Handler): void {
     if (this.ctx.draining) {
       socket.destroy();
       return;
@@ -200,22 +211,27 @@ export class WorkerListeners {
       this.open.set(cfg.name, open + 1);
       socket.once('close', () => this.open.set(cfg.name, (this.open.get(cfg.name) ?? 1) - 1));
     }
-    if (cfg.kind === 'http' && cfg.tls !== undefined) {
-      this.acceptTls(entry, socket);
-    } else if (cfg.kind === 'tcp') {
-      new TcpProxyConnection(
-        socket,
-        this.ctx,
-        { listener: cfg.name, cluster: cfg.tcpCluster ?? '', idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0 },
-        undefined,
-        readsByCallback,
-      );
-    } else if (cfg.downstreamProtocol === 'Http2' || cfg.downstreamProtocol === 'Auto') {
-      this.acceptHttp2(entry, socket, cfg);
-    } else if (cfg.upstreamProtocol === 'Http2') {
-      this.h1Streams(entry).serve(socket, null);
-    } else {
-      new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg), readsByCallback);
+    switch (handler) {
+      case 'tls':
+        this.acceptTls(entry, socket);
+        return;
+      case 'tcp':
+        new TcpProxyConnection(
+          socket,
+          this.ctx,
+          { listener: cfg.name, cluster: cfg.tcpCluster ?? '', idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0 },
+          undefined,
+          true,
+        );
+        return;
+      case 'http2':
+        this.acceptHttp2(entry, socket, cfg);
+        return;
+      case 'http1-to-streams':
+        this.h1Streams(entry).serve(socket, null);
+        return;
+      case 'http1':
+        new HttpConnection(socket, this.ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg), true);
     }
   }
 

@@ -19,7 +19,6 @@ import { M } from '../shared/metric-names';
  *  upstream on keep-alive) to a minute (past the default route timeout of 15 s). */
 export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-
 /** Counts per latency bucket (not cumulative), plus sum and count, like prom-client keeps them. */
 class Histogram {
   readonly counts = new Float64Array(LATENCY_BUCKETS_S.length + 1);
