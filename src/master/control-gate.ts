@@ -3,27 +3,32 @@
  * not grpc-js's, so that every accepted connection can be checked before a byte of it is read
  * (SO_PEERCRED: the master's own user or root, see src/transfer/peer-cred.ts). A connection
  * that passes is handed to the gRPC server through its public connection injector
- * (`Server.createConnectionInjector`); one that fails is closed and reported with the peer's
+ * (`Server.createConnectionInjector`, made when the first connection passes); one that fails is closed and reported with the peer's
  * pid and uid. grpc-js itself never exposes the fd of a connection it accepted, which is why
  * the check cannot live inside it.
  */
 import * as net from 'node:net';
-import type * as GrpcJs from '@grpc/grpc-js';
 import { fdOf } from '../transfer/fdpass';
 import { checkPeer, describeRefusedPeer, PeerCheck } from '../transfer/peer-cred';
 
 export type RefusedControlPeer = (message: string, check: PeerCheck) => void;
 
-/** Listens on `bindPath` and feeds the allowed connections to `grpcServer`; resolves once listening. */
+/**
+ * Feeds one allowed connection to the gRPC server. Made on the first allowed connection, not
+ * at listen: grpc-js and the protobuf tables cost the master ~6 MB of private memory, which a
+ * master nobody has queried yet need not carry.
+ */
+export type ConnectionSink = (socket: net.Socket) => void;
+
+/** Listens on `bindPath` and feeds the allowed connections to the sink `openSink` makes once; resolves once listening. */
 export async function listenGated(
-  grpcServer: GrpcJs.Server,
-  credentials: GrpcJs.ServerCredentials,
+  openSink: () => ConnectionSink,
   bindPath: string,
   /** The path clients use (named in the refusal message), where bindPath is renamed to. */
   publicPath: string,
   onRefused: RefusedControlPeer,
 ): Promise<net.Server> {
-  const injector = grpcServer.createConnectionInjector(credentials);
+  let sink: ConnectionSink | undefined;
   // pauseOnConnect: nothing is read from a connection before its peer has been checked.
   const gate = net.createServer({ pauseOnConnect: true }, (socket) => {
     let check: PeerCheck;
@@ -38,7 +43,8 @@ export async function listenGated(
       return;
     }
     socket.resume();
-    injector.injectConnection(socket);
+    sink ??= openSink();
+    sink(socket);
   });
   await new Promise<void>((resolve, reject) => {
     gate.once('error', reject);

@@ -16,8 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as GrpcJs from '@grpc/grpc-js';
 import { MosndError } from '../shared/errors';
-import { loadControlApi, toStatusError } from '../shared/control-proto';
-import { listenGated, RefusedControlPeer } from './control-gate';
+import { loadControlApi, resolveProtoPath, toStatusError } from '../shared/control-proto';
+import { ConnectionSink, listenGated, RefusedControlPeer } from './control-gate';
 import type {
   ControlHandlers,
   ReloadRequest,
@@ -64,7 +64,9 @@ export async function startControlServer(
   handlers: ControlHandlers,
   onRefusedPeer: RefusedControlPeer = () => {},
 ): Promise<ControlServer> {
-  const { grpc, Control } = loadControlApi();
+  // The definition must be there (a broken install fails at start), but gRPC and the protobuf
+  // tables are loaded when the first client connects (control-gate.ts).
+  resolveProtoPath();
   refuseNonSocket(socketPath);
   const tmpPath = tempSocketPath(socketPath);
   for (const p of [socketPath, tmpPath]) {
@@ -75,16 +77,22 @@ export async function startControlServer(
   }
   removeIfPresent(tmpPath);
 
-  const server = new grpc.Server();
-  server.addService(Control.service, serviceImpl(grpc, handlers));
+  let server: GrpcJs.Server | undefined;
+  const openSink = (): ConnectionSink => {
+    const { grpc, Control } = loadControlApi();
+    server = new grpc.Server();
+    server.addService(Control.service, serviceImpl(grpc, handlers));
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    return (socket) => injector.injectConnection(socket);
+  };
   let gate: import('node:net').Server | undefined;
   try {
-    gate = await listenGated(server, grpc.ServerCredentials.createInsecure(), tmpPath, socketPath, onRefusedPeer);
+    gate = await listenGated(openSink, tmpPath, socketPath, onRefusedPeer);
     fs.chmodSync(tmpPath, SOCKET_MODE);
     fs.renameSync(tmpPath, socketPath);
   } catch (err) {
     gate?.close();
-    server.forceShutdown();
+    server?.forceShutdown();
     removeIfPresent(tmpPath);
     throw new MosndError('MOSND_ERR_RUNDIR', `cannot serve the control socket ${socketPath}: ${(err as Error).message}`, [], { cause: err });
   }
@@ -95,7 +103,7 @@ export async function startControlServer(
     socketPath,
     close() {
       // The gate first (no new connection), then the calls in flight finish.
-      closing ??= Promise.resolve(gate!.close()).then(() => shutdown(server)).then(() => {
+      closing ??= Promise.resolve(gate!.close()).then(() => (server ? shutdown(server) : undefined)).then(() => {
         try {
           const now = fs.statSync(socketPath);
           if (now.dev === dev && now.ino === ino) fs.unlinkSync(socketPath);
