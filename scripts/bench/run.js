@@ -13,6 +13,7 @@ const system = require('./lib/system');
 const { PEERS, SCENARIOS, select } = require('./lib/scenarios');
 const { benchCert } = require('./lib/tls-cert');
 const { sanity, sanityH2, measureLoad, measureIdle } = require('./lib/measure');
+const { combineRounds } = require('./lib/rounds');
 const { measureUpgrades, measureUpgradeIdle } = require('./lib/upgrades');
 const { cpuTimes, cpuBusy } = require('./lib/proc-stats');
 const report = require('./lib/report');
@@ -55,6 +56,10 @@ const HELP = `Usage: node scripts/bench/run.js [options]   (npm run bench -- [op
   --idle-conns N     idle connections for the idle scenario (default 10000, quick 1000)
   --upgrades N       upgrades in a row in the upgrades scenario (default 100, quick 10)
   --budget S         time budget in seconds; measurements that would pass it are skipped
+                     (default 570, quick 55; with --rounds, that many times the default)
+  --rounds N         measure the load scenarios N times, every peer once per round, and keep each
+                     peer's median round: ratios between peers then do not carry the machine's
+                     drift between one peer's turn and the next (idle and upgrades: first round only)
   --no-pin           do not pin processes to CPUs with taskset
   --no-install       do not run scripts/install-bench-tools.sh when a tool is missing
   --keep-tmp         keep the temp directory (configs and logs of every peer)
@@ -86,6 +91,7 @@ function parseArgs(argv) {
     else if (a === '--idle-conns') o.idleConns = Math.floor(num(a, next()));
     else if (a === '--upgrades') o.upgrades = Math.floor(num(a, next()));
     else if (a === '--budget') o.budgetS = num(a, next());
+    else if (a === '--rounds') o.rounds = Math.max(1, Math.floor(num(a, next())));
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--no-install') o.install = false;
     else if (a === '--keep-tmp') o.keepTmp = true;
@@ -95,6 +101,8 @@ function parseArgs(argv) {
     else fail(`unknown option ${a} (see --help)`);
   }
   const mode = MODES[o.quick ? 'quick' : 'full'];
+  o.rounds ??= 1;
+  if (o.budgetS === undefined) o.budgetS = mode.budgetS * o.rounds;
   for (const k of Object.keys(mode)) if (o[k] === undefined) o[k] = mode[k];
   if (o.durationS < 1) fail('--duration must be at least 1 second');
   return o;
@@ -176,6 +184,26 @@ async function runPeer(ctx, peer, scenarios, run) {
       set(s, { status: e instanceof Unavailable ? 'unavailable' : 'failed', reason: oneLine(e.message) });
     }
   }
+}
+
+/** `--rounds N` (see lib/rounds.js): every peer once per round, then each peer's median round. */
+async function runRounds(ctx, peers, run, rounds) {
+  const byRound = [];
+  for (let r = 0; r < rounds; r++) {
+    log(`round ${r + 1} of ${rounds}`);
+    const scenarios = run.scenarios
+      .filter((s) => r === 0 || s.scenario.kind === 'load')
+      .map((s) => ({ ...s, results: {} }));
+    // A measurement cached in one round must not stand in for the next round's.
+    ctx.cache = new Map();
+    for (const peer of peers) await runPeer(ctx, peer, scenarios, run);
+    byRound.push(scenarios);
+  }
+  for (const s of run.scenarios) {
+    const mine = byRound.map((sc) => sc.find((x) => x.scenario === s.scenario)).filter(Boolean);
+    s.results = combineRounds(mine.map((x) => x.results));
+  }
+  run.meta.notes.push(`load scenarios: each peer's median of ${rounds} rounds (peers interleaved round by round); idle and upgrades from the first round`);
 }
 
 /** The scenarios that share one started instance of the peer (load and idle). */
@@ -400,7 +428,8 @@ async function main() {
     if (bad) throw new Error(`backend nginx does not answer: ${bad}`);
     log(`backend nginx on 127.0.0.1:${ctx.backend.port}`);
 
-    for (const peer of sel.peers) await runPeer(ctx, peer, run.scenarios, run);
+    if (opts.rounds > 1) await runRounds(ctx, sel.peers, run, opts.rounds);
+    else for (const peer of sel.peers) await runPeer(ctx, peer, run.scenarios, run);
     await registry.stop(ctx.backend.proc, 'SIGTERM');
   } catch (e) {
     run.meta.notes.push(`run aborted: ${oneLine(e.message)}`);

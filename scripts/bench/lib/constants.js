@@ -39,9 +39,15 @@ module.exports = {
   // time; 10,000 connections open in about 2-5 s on this machine.
   IDLE_OP_TIMEOUT_MS: 90000,
 
-  // Time between "all idle connections open" and the RSS sample, letting allocators and GCs settle
-  // the way they would on a real idle proxy.
-  IDLE_SETTLE_MS: { quick: 500, full: 2000 },
+  // After "all idle connections open", RSS is first sampled after the minimum below, then every
+  // IDLE_SETTLE_STEP_MS until two samples differ by less than IDLE_SETTLE_EPSILON_BYTES or the
+  // maximum is reached: a real idle proxy's allocators and GCs settle. The minimum is 10 s because
+  // V8's memory reducer, which gives back the young generation grown while the connections were
+  // opening, acts about 8-10 s after the burst (RSS is flat before it, so no "stable" test can
+  // replace the wait); sampling at 2 s made a fresh mosnd worker look like 6.5 KB per connection.
+  IDLE_SETTLE_MS: { quick: { min: 500, max: 500 }, full: { min: 10000, max: 15000 } },
+  IDLE_SETTLE_STEP_MS: 1000,
+  IDLE_SETTLE_EPSILON_BYTES: 256 * 1024,
 
   // Idle timeouts given to every peer for client keep-alive connections: far above any scenario's
   // length so that no peer closes the "idle" connections while they are measured.

@@ -9,7 +9,7 @@ const { runWrk } = require('./wrk');
 const { runH2load } = require('./h2load');
 const { IdleClient } = require('./idle');
 const { peerPids, cpuByPid, rssBytes, privateBytes, cpuTimes, cpuBusy } = require('./proc-stats');
-const { SANITY_TIMEOUT_MS, IDLE_SETTLE_MS } = require('./constants');
+const { SANITY_TIMEOUT_MS, IDLE_SETTLE_MS, IDLE_SETTLE_STEP_MS, IDLE_SETTLE_EPSILON_BYTES } = require('./constants');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -113,6 +113,23 @@ async function measureLoad(ctx, peer, handle, scenario) {
   };
 }
 
+/** RSS once it stops moving (see IDLE_SETTLE_MS), with the pids it was read from and the wait. */
+async function settledRss(handle, { min, max }) {
+  const start = Date.now();
+  await sleep(min);
+  let pids = pidsOf(handle);
+  let rss = rssBytes(pids);
+  while (Date.now() - start + IDLE_SETTLE_STEP_MS <= max) {
+    await sleep(IDLE_SETTLE_STEP_MS);
+    pids = pidsOf(handle);
+    const next = rssBytes(pids);
+    const settled = Math.abs(next - rss) < IDLE_SETTLE_EPSILON_BYTES;
+    rss = next;
+    if (settled) break;
+  }
+  return { rss, pids, settleMs: Date.now() - start };
+}
+
 /** N idle keep-alive connections: RSS of the proxy before and with them, then a liveness probe. */
 async function measureIdle(ctx, peer, handle, scenario) {
   const port = portOf(handle, scenario);
@@ -121,9 +138,7 @@ async function measureIdle(ctx, peer, handle, scenario) {
   const client = new IdleClient(ctx.registry, ctx.plan.load);
   try {
     const opened = await client.open(port, scenario.path, ctx.idleConns);
-    await sleep(IDLE_SETTLE_MS[ctx.quick ? 'quick' : 'full']);
-    const pids = pidsOf(handle);
-    const rssAfter = rssBytes(pids);
+    const { rss: rssAfter, pids, settleMs } = await settledRss(handle, IDLE_SETTLE_MS[ctx.quick ? 'quick' : 'full']);
     const probe = await client.probe();
     return {
       status: 'ok',
@@ -139,6 +154,7 @@ async function measureIdle(ctx, peer, handle, scenario) {
       alive: probe.ok,
       closedWhileIdle: probe.closedWhileIdle,
       processes: pids.length,
+      settleMs,
     };
   } finally {
     await client.close();

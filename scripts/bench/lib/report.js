@@ -76,8 +76,8 @@ function errorsCell(e) {
 
 function idleTable(peers, results) {
   const lines = [
-    '| peer | connections open | RSS before MB | private before MB | RSS with idle MB | added KB / connection | still alive at probe | open time s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| peer | connections open | RSS before MB | private before MB | RSS with idle MB | added KB / connection | still alive at probe | open time s | settle s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const peer of peers) {
     const r = results[peer.id];
@@ -87,7 +87,7 @@ function idleTable(peers, results) {
       continue;
     }
     lines.push(
-      `| ${peer.label} | ${fmt.n(r.opened)} / ${fmt.n(r.count)}${r.openFailed ? ` (${r.firstError})` : ''} | ${fmt.mb(r.rssBefore)} | ${r.privateBefore == null ? '—' : fmt.mb(r.privateBefore)} | ${fmt.mb(r.rssAfter)} | ${fmt.n(r.perConnKB, 1)} | ${fmt.n(r.alive)}${r.closedWhileIdle ? ` (${r.closedWhileIdle} closed while idle)` : ''} | ${(r.openMs / 1000).toFixed(1)} |`,
+      `| ${peer.label} | ${fmt.n(r.opened)} / ${fmt.n(r.count)}${r.openFailed ? ` (${r.firstError})` : ''} | ${fmt.mb(r.rssBefore)} | ${r.privateBefore == null ? '—' : fmt.mb(r.privateBefore)} | ${fmt.mb(r.rssAfter)} | ${fmt.n(r.perConnKB, 1)} | ${fmt.n(r.alive)}${r.closedWhileIdle ? ` (${r.closedWhileIdle} closed while idle)` : ''} | ${(r.openMs / 1000).toFixed(1)} | ${r.settleMs == null ? '—' : (r.settleMs / 1000).toFixed(0)} |`,
     );
   }
   return lines.join('\n');

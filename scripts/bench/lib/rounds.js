@@ -1,0 +1,42 @@
+'use strict';
+// `--rounds N`: the load scenarios are measured N times, every peer once per round, and each peer
+// keeps its median round. On these shared 2-core VMs the speed of the machine drifts by 30-40 %
+// within minutes; a single pass measures peer A minutes before peer B, so their ratio carries that
+// drift. Rounds put every peer's measurements side by side in time, and the median drops the
+// outliers. Idle and upgrade scenarios are measured in the first round only (they are not
+// throughput figures).
+
+/** The value rounds are ranked by: MB/s for the 1 MB scenarios' peers too, since rps follows it. */
+function rank(r) {
+  return r.wrk.rps;
+}
+
+/**
+ * One result per peer from the results of every round ({peerId: result} per round): the median
+ * ok round (the lower of the two middle ones for an even count), annotated with the spread.
+ */
+function combineRounds(perRound) {
+  const out = {};
+  const peers = new Set(perRound.flatMap((res) => Object.keys(res)));
+  for (const id of peers) {
+    const all = perRound.map((res) => res[id]).filter(Boolean);
+    const ok = all.filter((r) => r.status === 'ok' && r.wrk);
+    if (ok.length === 0) {
+      out[id] = all[0];
+      continue;
+    }
+    if (ok.length === 1) {
+      out[id] = ok[0];
+      continue;
+    }
+    const sorted = [...ok].sort((a, b) => rank(a) - rank(b));
+    const median = sorted[Math.floor((sorted.length - 1) / 2)];
+    const rps = sorted.map(rank);
+    const failed = all.length - ok.length;
+    const spread = `median of ${ok.length} rounds, req/s ${Math.round(rps[0]).toLocaleString('en-US')}–${Math.round(rps[rps.length - 1]).toLocaleString('en-US')}${failed ? `, ${failed} round(s) failed` : ''}`;
+    out[id] = { ...median, rounds: rps, note: median.note ? `${median.note}; ${spread}` : `(${spread})` };
+  }
+  return out;
+}
+
+module.exports = { combineRounds };
