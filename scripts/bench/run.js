@@ -31,9 +31,11 @@ const DEFAULT_OUT = path.join(REPO_ROOT, 'bench', 'results', 'latest.md');
 // mosnd peer: ≈ 9.5 min, under the 10-minute bound (the upgrade loop stops early, and says so,
 // when the budget runs out on a slower or busier machine). Quick: three load/idle scenarios of
 // (1 + 2) s and upgrade-idle ≈ 50 s; `--only upgrades --quick` (10 upgrades) ≈ 30 s alone.
+// roundS: what each round after the first adds with --rounds (load scenarios only: 8 peers x
+// up to 8 scenarios of warm-up + measurement, ~490 s measured in full mode, plus starts).
 const MODES = {
-  full: { warmupS: 2, durationS: 8, idleConns: 10000, upgrades: 100, budgetS: 570 },
-  quick: { warmupS: 1, durationS: 2, idleConns: 1000, upgrades: 10, budgetS: 55 },
+  full: { warmupS: 2, durationS: 8, idleConns: 10000, upgrades: 100, budgetS: 570, roundS: 560 },
+  quick: { warmupS: 1, durationS: 2, idleConns: 1000, upgrades: 10, budgetS: 55, roundS: 40 },
 };
 // Open files wanted: 10,000 idle connections on each side plus upstream pools, with room to spare.
 const NOFILE_WANTED = 65536;
@@ -56,7 +58,7 @@ const HELP = `Usage: node scripts/bench/run.js [options]   (npm run bench -- [op
   --idle-conns N     idle connections for the idle scenario (default 10000, quick 1000)
   --upgrades N       upgrades in a row in the upgrades scenario (default 100, quick 10)
   --budget S         time budget in seconds; measurements that would pass it are skipped
-                     (default 570, quick 55; with --rounds, that many times the default)
+                     (default 570, quick 55; with --rounds, 560 / 40 more per extra round)
   --rounds N         measure the load scenarios N times, every peer once per round, and keep each
                      peer's median round: ratios between peers then do not carry the machine's
                      drift between one peer's turn and the next (idle and upgrades: first round only)
@@ -102,7 +104,7 @@ function parseArgs(argv) {
   }
   const mode = MODES[o.quick ? 'quick' : 'full'];
   o.rounds ??= 1;
-  if (o.budgetS === undefined) o.budgetS = mode.budgetS * o.rounds;
+  if (o.budgetS === undefined) o.budgetS = mode.budgetS + (o.rounds - 1) * mode.roundS;
   for (const k of Object.keys(mode)) if (o[k] === undefined) o[k] = mode[k];
   if (o.durationS < 1) fail('--duration must be at least 1 second');
   return o;

@@ -32,8 +32,10 @@ function combineRounds(perRound) {
     const sorted = [...ok].sort((a, b) => rank(a) - rank(b));
     const median = sorted[Math.floor((sorted.length - 1) / 2)];
     const rps = sorted.map(rank);
-    const failed = all.length - ok.length;
-    const spread = `median of ${ok.length} rounds, req/s ${Math.round(rps[0]).toLocaleString('en-US')}–${Math.round(rps[rps.length - 1]).toLocaleString('en-US')}${failed ? `, ${failed} round(s) failed` : ''}`;
+    const skipped = all.filter((r) => r.status === 'skipped').length;
+    const failed = all.length - ok.length - skipped;
+    const missing = [failed ? `${failed} round(s) failed` : '', skipped ? `${skipped} skipped (time budget)` : ''].filter(Boolean);
+    const spread = `median of ${ok.length} rounds, req/s ${Math.round(rps[0]).toLocaleString('en-US')}–${Math.round(rps[rps.length - 1]).toLocaleString('en-US')}${missing.length ? `; ${missing.join(', ')}` : ''}`;
     out[id] = { ...median, rounds: rps, note: median.note ? `${median.note}; ${spread}` : `(${spread})` };
   }
   return out;
