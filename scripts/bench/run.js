@@ -61,7 +61,7 @@ const HELP = `Usage: node scripts/bench/run.js [options]   (npm run bench -- [op
                      (default 570, quick 55; with --rounds, 560 / 40 more per extra round)
   --rounds N         measure the load scenarios N times, every peer once per round, and keep each
                      peer's median round: ratios between peers then do not carry the machine's
-                     drift between one peer's turn and the next (idle and upgrades: first round only)
+                     drift between one peer's turn and the next (idle and upgrades: last round only)
   --no-pin           do not pin processes to CPUs with taskset
   --no-install       do not run scripts/install-bench-tools.sh when a tool is missing
   --keep-tmp         keep the temp directory (configs and logs of every peer)
@@ -193,8 +193,10 @@ async function runRounds(ctx, peers, run, rounds) {
   const byRound = [];
   for (let r = 0; r < rounds; r++) {
     log(`round ${r + 1} of ${rounds}`);
+    // Idle and upgrades in the last round: the load rounds come first, and the upgrades loop
+    // (which stops early, and says so, when the budget runs out) gets what is left.
     const scenarios = run.scenarios
-      .filter((s) => r === 0 || s.scenario.kind === 'load')
+      .filter((s) => r === rounds - 1 || s.scenario.kind === 'load')
       .map((s) => ({ ...s, results: {} }));
     // A measurement cached in one round must not stand in for the next round's.
     ctx.cache = new Map();
@@ -205,7 +207,7 @@ async function runRounds(ctx, peers, run, rounds) {
     const mine = byRound.map((sc) => sc.find((x) => x.scenario === s.scenario)).filter(Boolean);
     s.results = combineRounds(mine.map((x) => x.results));
   }
-  run.meta.notes.push(`load scenarios: each peer's median of ${rounds} rounds (peers interleaved round by round); idle and upgrades from the first round`);
+  run.meta.notes.push(`load scenarios: each peer's median of ${rounds} rounds (peers interleaved round by round); idle and upgrades from the last round`);
 }
 
 /** The scenarios that share one started instance of the peer (load and idle). */

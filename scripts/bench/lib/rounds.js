@@ -3,8 +3,8 @@
 // keeps its median round. On these shared 2-core VMs the speed of the machine drifts by 30-40 %
 // within minutes; a single pass measures peer A minutes before peer B, so their ratio carries that
 // drift. Rounds put every peer's measurements side by side in time, and the median drops the
-// outliers. Idle and upgrade scenarios are measured in the first round only (they are not
-// throughput figures).
+// outliers. Idle and upgrade scenarios are measured in the last round only (they are not
+// throughput figures, and the upgrades loop takes whatever budget the load rounds left).
 
 /** The value rounds are ranked by: MB/s for the 1 MB scenarios' peers too, since rps follows it. */
 function rank(r) {
