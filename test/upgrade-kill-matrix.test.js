@@ -20,15 +20,19 @@ const HTTP_CLIENTS = 8;
 const TCP_STREAMS = 2;
 /** Killed processes disappear, orphans hand back and exit, old workers finish, within this. */
 const GONE_WAIT_MS = 10_000;
-/** The request that keeps an old worker busy (so its generation is still handing over when
- *  the new master dies): longer than the kill and the rollback take. */
-const BUSY_REQUEST_MS = 3_000;
-
 async function setup(t, { killAt, workers = 1, load = true } = {}) {
+  // /held: the request that keeps an old worker busy, so that its generation is still handing
+  // over when a master dies. The upstream says when it has it (the old worker has read and
+  // forwarded it: it is in flight there, not movable) and answers when the test releases it.
+  let heldArrived;
+  const heldInFlight = new Promise((resolve) => (heldArrived = resolve));
+  let releaseHeld;
+  const held = new Promise((resolve) => (releaseHeld = resolve));
   const up = await h.startHttpUpstream((req, res) => {
-    const ms = /^\/slow\?ms=(\d+)/.exec(req.url);
-    if (ms) setTimeout(() => res.end('slow'), Number(ms[1]));
-    else res.end('ok');
+    if (req.url === '/held') {
+      heldArrived();
+      held.then(() => res.end('held'));
+    } else res.end('ok');
   });
   const echo = await h.startEchoServer();
   const mark = u.processMark();
@@ -44,6 +48,7 @@ async function setup(t, { killAt, workers = 1, load = true } = {}) {
   const streams = load ? tcpStreams(m.ports.tcp, { streams: TCP_STREAMS }) : idle;
   const clis = [];
   t.after(async () => {
+    releaseHeld();
     for (const run of clis) run.child.kill('SIGKILL');
     await Promise.race([Promise.all([web.stop(), streams.stop()]), h.sleep(5_000)]);
     await h.runCli(['stop', '--fast', '--run-dir', m.runDir], { timeoutMs: 10_000 }).catch(() => {});
@@ -59,6 +64,8 @@ async function setup(t, { killAt, workers = 1, load = true } = {}) {
     mark,
     web,
     streams,
+    heldInFlight,
+    releaseHeld,
     upgradeStream() {
       const run = u.streamCli(['upgrade', '--binary', h.ROOT, '--run-dir', m.runDir]);
       clis.push(run);
@@ -145,16 +152,18 @@ test('the new master killed right after ready leaves the old generation serving,
 
 test('the new master killed after commit, with connections moved, gets them handed back: the old generation serves them all', async (t) => {
   const ctx = await setup(t);
-  // Busy in the old worker from before commit: its generation is still handing over when
-  // the new master dies.
+  // Busy in the old worker from before the upgrade: its generation is still handing over when
+  // the new master dies. (Sent after `ready:`, the request raced the commit: when the worker had
+  // not read it yet, its connection was idle and moved, and no `moving:` line came.)
   const busy = await u.keepAliveClient(ctx.m.ports.http);
+  const busyAnswer = busy.get('/held');
+  await ctx.heldInFlight;
   const run = ctx.upgradeStream();
-  await run.waitOutput(/ready: /);
-  const busyAnswer = busy.get(`/slow?ms=${BUSY_REQUEST_MS}`);
   await run.waitOutput(/moving: [1-9]\d* connections moved/);
   const [newMaster] = u.newMasterPids(ctx.m.runDir);
   assert.ok(newMaster, 'the new master runs');
   process.kill(newMaster, 'SIGKILL');
+  ctx.releaseHeld();
 
   const r = await run.done;
   assert.notEqual(r.code, 0, r.stdout);
@@ -171,11 +180,12 @@ test('the new master killed after commit, with connections moved, gets them hand
 test('the old master killed after commit leaves the new generation serving every connection, and the CLI says so', async (t) => {
   const ctx = await setup(t);
   const busy = await u.keepAliveClient(ctx.m.ports.http);
+  const busyAnswer = busy.get('/held');
+  await ctx.heldInFlight;
   const run = ctx.upgradeStream();
-  await run.waitOutput(/ready: /);
-  const busyAnswer = busy.get(`/slow?ms=${BUSY_REQUEST_MS}`);
   await run.waitOutput(/moving: [1-9]\d* connections moved/);
   process.kill(ctx.m.pid, 'SIGKILL');
+  ctx.releaseHeld();
 
   const r = await run.done;
   await assertLoadUnharmed(ctx);
