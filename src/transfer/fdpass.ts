@@ -375,13 +375,17 @@ function expectSocket(fd: number, listening: boolean): void {
   }
 }
 
-/** Wraps a received connected TCP (or Unix stream) socket; the Socket owns the fd from now on. */
-export function socketFromFd(fd: number, allowHalfOpen = false, paused = false): net.Socket {
+/**
+ * Wraps a received connected TCP (or Unix stream) socket; the Socket owns the fd from now on.
+ * `onread` (Node's option: libuv reads into the caller's buffer and calls back, no 'data'
+ * events) lets an adopted connection read the way the receiver's own sockets do.
+ */
+export function socketFromFd(fd: number, allowHalfOpen = false, paused = false, onread?: net.OnReadOpts): net.Socket {
   expectSocket(fd, false);
   // pauseOnCreate (what a server's pauseOnConnect uses): no kernel read until resume(), even
   // once 'data' listeners are attached — a moved connection must not be read before the old
   // owner has let go of it.
-  const opts = { fd, readable: true, writable: true, allowHalfOpen, pauseOnCreate: paused };
+  const opts = { fd, readable: true, writable: true, allowHalfOpen, pauseOnCreate: paused, ...(onread ? { onread } : {}) };
   return new net.Socket(opts as net.SocketConstructorOpts);
 }
 

@@ -17,6 +17,7 @@ import type { TrackedConnection, WorkerContext } from './context';
 import type { WorkerListeners } from './listeners';
 import { clientTimeouts, HttpConnection } from './http/connection';
 import { TcpProxyConnection } from './tcp/tcp-proxy';
+import { READ_OPTIONS } from './read-buffer';
 
 export interface HandoverResult {
   moved: number;
@@ -111,10 +112,12 @@ export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Ado
       if (!cfg) return refuse(fds);
       if (desc.kind === 'http') {
         if (cfg.kind !== 'http') return refuse(fds);
-        // Paused: nothing is read until the old owner has let go (start()).
-        const socket = socketFromFd(fds[0], true, true);
+        // Paused: nothing is read until the old owner has let go (start()). Moved connections are
+        // plain TCP (TLS ones are drained, not moved), so they read through `onread` as the
+        // listener's own do: a keep-alive connection lives on for hours after an upgrade.
+        const socket = socketFromFd(fds[0], true, true, READ_OPTIONS);
         sockets.push(socket);
-        const conn = new HttpConnection(socket, ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg));
+        const conn = new HttpConnection(socket, ctx, cfg.routerConfigName ?? '', cfg.name, clientTimeouts(cfg), true);
         const data = desc.data ? Buffer.from(desc.data, 'base64') : null;
         return {
           start: () => {
@@ -125,9 +128,9 @@ export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Ado
         };
       }
       if (cfg.kind !== 'tcp' || cfg.tcpCluster !== desc.cluster) return refuse(fds);
-      const client = socketFromFd(fds[0], true, true);
+      const client = socketFromFd(fds[0], true, true, READ_OPTIONS);
       sockets.push(client);
-      const upstream = socketFromFd(fds[1], true, true);
+      const upstream = socketFromFd(fds[1], true, true, READ_OPTIONS);
       sockets.push(upstream);
       const pair = new TcpProxyConnection(
         client,
@@ -139,6 +142,7 @@ export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Ado
           toUpstream: desc.toUpstream ? Buffer.from(desc.toUpstream, 'base64') : null,
           toClient: desc.toClient ? Buffer.from(desc.toClient, 'base64') : null,
         },
+        true,
       );
       return { start: () => pair.startAdopted(), discard: () => pair.discardAdopted() };
     } catch (e) {

@@ -1,9 +1,10 @@
 /**
  * Where a socket's bytes go, and reads without the Readable stream machinery for plain TCP
- * sockets: the client sockets of plain HTTP/1.1 and tcp_proxy listeners (made by listeners.ts)
- * and the upstreams the worker dials (HTTP/1.1 pools, tcp_proxy). Those are opened with Node's
- * `onread` option, so libuv reads into a buffer we give and calls back with the byte count. That
- * skips, per read, push(), a 'data' emit and the nextTick of maybeReadMore.
+ * sockets: the client sockets of plain HTTP/1.1 and tcp_proxy listeners (made by listeners.ts),
+ * the upstreams the worker dials (HTTP/1.1 pools, tcp_proxy), and the connections it adopts in
+ * an upgrade (handover.ts). Those are opened with Node's `onread` option, so libuv reads into a
+ * buffer we give and calls back with the byte count. That skips, per read, push(), a 'data'
+ * emit and the nextTick of maybeReadMore.
  *
  * Which buffer: small reads (a head, a small body) go into one buffer shared by every such
  * socket of the worker and are copied out at once (the consumer may keep them: a partial head;
@@ -17,9 +18,9 @@
  * costs no closures: Node calls the callback as a method of the socket, which names its
  * consumer (readInto), and asks for the next buffer right after the callback returns.
  *
- * Sockets adopted in an upgrade, and TLS sockets (Node's have no `onread`), keep 'data' events;
- * readInto gives them one shared listener that feeds the same consumer, so a consumer does not
- * care how its socket reads.
+ * Connections adopted in an upgrade read this way too (handover.ts opens their fds with the same
+ * options). TLS sockets (Node's have no `onread`) keep 'data' events; readInto gives them one
+ * shared listener that feeds the same consumer, so a consumer does not care how its socket reads.
  */
 import type * as net from 'node:net';
 

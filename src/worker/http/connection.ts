@@ -219,8 +219,8 @@ export class HttpConnection implements UpstreamOwner, TrackedConnection, IdleWat
     readonly routerName: string,
     readonly listenerName: string = '',
     private readonly timeouts: ClientTimeouts = DEFAULT_CLIENT_TIMEOUTS,
-    /** The socket was opened with `onread` (listeners.ts, ../read-buffer.ts); else it emits
-     *  'data' (adopted in an upgrade, TLS). Either way its bytes come to onBytes(). */
+    /** The socket was opened with `onread` (listeners.ts, handover.ts, ../read-buffer.ts); else
+     *  it emits 'data' (TLS). Either way its bytes come to onBytes(). */
     readsByCallback = false,
   ) {
     const ip = socket.remoteAddress ?? '';

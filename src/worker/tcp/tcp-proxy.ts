@@ -50,13 +50,14 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
     private readonly ctx: WorkerContext,
     private readonly opts: TcpProxyOptions,
     adopted?: AdoptedPair,
-    /** The client socket was opened with `onread` (listeners.ts, read-buffer.ts), else it emits 'data'. */
-    clientReadsByCallback = false,
+    /** The client socket (and an adopted upstream) was opened with `onread` (listeners.ts,
+     *  handover.ts, read-buffer.ts), else it emits 'data'. */
+    readsByCallback = false,
   ) {
     ctx.track(this);
     client.setNoDelay(true);
     client.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
-    readInto(client, this, clientReadsByCallback);
+    readInto(client, this, readsByCallback);
     client.on('end', () => this.onClientEnd());
     client.on('drain', () => this.upstream?.resume());
     client.on('error', () => {});
@@ -73,7 +74,7 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
       adopted.upstream.once('close', () => this.onUpstreamClose(true, this.host));
       // Held (both sockets paused) until the old owner has let go: startAdopted().
       this.held = adopted;
-      readInto(adopted.upstream, this, false);
+      readInto(adopted.upstream, this, readsByCallback);
       this.attachUpstream(adopted.upstream);
     } else {
       this.connect(undefined);
