@@ -84,6 +84,8 @@ class Client {
     if (!this.down.write(d)) this.up.pause();
     if (this.remaining === 0) {
       this.up.client = null;
+      // Paused by the write above if the client was slow: a pooled connection must read its next response.
+      this.up.resume();
       idle.push(this.up);
       this.up = null;
       this.next();
