@@ -6,7 +6,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { freePort, NGINX_STREAM_MODULE, which } = require('../lib/system');
-const { PEER_KEEPALIVE_TIMEOUT_S } = require('../lib/constants');
+const { PEER_KEEPALIVE_TIMEOUT_S, GLIBC_MALLOC_ENV } = require('../lib/constants');
 const { Unavailable, peerDir, waitReady, nginxPreamble, nginxHttpPaths } = require('./common');
 
 // Idle upstream connections nginx keeps per worker: at least the largest wrk connection count so
@@ -82,6 +82,7 @@ ${stream ? `stream {
     fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
     const proc = ctx.registry.spawn('nginx', 'nginx', ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf')], {
       cpus: ctx.plan.proxy,
+      env: { ...process.env, ...GLIBC_MALLOC_ENV },
       logFile: path.join(dir, 'stdout.log'),
     });
     try {
