@@ -3,8 +3,8 @@
  * not grpc-js's, so that every accepted connection can be checked before a byte of it is read
  * (SO_PEERCRED: the master's own user or root, see src/transfer/peer-cred.ts). A connection
  * that passes is handed to the gRPC server through its public connection injector
- * (`Server.createConnectionInjector`, made when the first connection passes); one that fails is closed and reported with the peer's
- * pid and uid. grpc-js itself never exposes the fd of a connection it accepted, which is why
+ * (`Server.createConnectionInjector`, made when the first connection passes); one that fails is
+ * closed and reported with the peer's pid and uid. grpc-js itself never exposes the fd of a connection it accepted, which is why
  * the check cannot live inside it.
  */
 import * as net from 'node:net';
@@ -27,6 +27,9 @@ export async function listenGated(
   /** The path clients use (named in the refusal message), where bindPath is renamed to. */
   publicPath: string,
   onRefused: RefusedControlPeer,
+  /** openSink threw (gRPC or the definition failed to load): that connection is closed, the
+   *  master goes on, and the next connection tries again. */
+  onSinkError: (err: Error) => void = () => {},
 ): Promise<net.Server> {
   let sink: ConnectionSink | undefined;
   // pauseOnConnect: nothing is read from a connection before its peer has been checked.
@@ -42,8 +45,16 @@ export async function listenGated(
       onRefused(describeRefusedPeer(publicPath, check), check);
       return;
     }
+    if (sink === undefined) {
+      try {
+        sink = openSink();
+      } catch (err) {
+        socket.destroy();
+        onSinkError(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+    }
     socket.resume();
-    sink ??= openSink();
     sink(socket);
   });
   await new Promise<void>((resolve, reject) => {

@@ -63,6 +63,8 @@ export async function startControlServer(
   socketPath: string,
   handlers: ControlHandlers,
   onRefusedPeer: RefusedControlPeer = () => {},
+  /** gRPC or the control API definition failed to load at a first connection (control-gate.ts). */
+  onLoadError: (err: Error) => void = () => {},
 ): Promise<ControlServer> {
   // The definition must be there (a broken install fails at start), but gRPC and the protobuf
   // tables are loaded when the first client connects (control-gate.ts).
@@ -87,7 +89,7 @@ export async function startControlServer(
   };
   let gate: import('node:net').Server | undefined;
   try {
-    gate = await listenGated(openSink, tmpPath, socketPath, onRefusedPeer);
+    gate = await listenGated(openSink, tmpPath, socketPath, onRefusedPeer, onLoadError);
     fs.chmodSync(tmpPath, SOCKET_MODE);
     fs.renameSync(tmpPath, socketPath);
   } catch (err) {

@@ -285,7 +285,8 @@ export class Master {
       },
       reload: (p) => this.reload(p),
       upgrade: (req, emit) => this.runUpgrade(req, emit),
-    }, (message, peer) => this.log.warn({ peerPid: peer.cred?.pid, peerUid: peer.cred?.uid }, message));
+    }, (message, peer) => this.log.warn({ peerPid: peer.cred?.pid, peerUid: peer.cred?.uid }, message),
+    (err) => this.log.error({ err: err.message }, 'the control API could not be loaded; the control connection was closed'));
   }
 
   private coordinator(): UpgradeCoordinator {
