@@ -142,7 +142,6 @@ export function makeAdopter(ctx: WorkerContext, listeners: WorkerListeners): Ado
           toUpstream: desc.toUpstream ? Buffer.from(desc.toUpstream, 'base64') : null,
           toClient: desc.toClient ? Buffer.from(desc.toClient, 'base64') : null,
         },
-        true,
       );
       return { start: () => pair.startAdopted(), discard: () => pair.discardAdopted() };
     } catch (e) {

@@ -216,13 +216,7 @@ export class WorkerListeners {
         this.acceptTls(entry, socket);
         return;
       case 'tcp':
-        new TcpProxyConnection(
-          socket,
-          this.ctx,
-          { listener: cfg.name, cluster: cfg.tcpCluster ?? '', idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0 },
-          undefined,
-          true,
-        );
+        new TcpProxyConnection(socket, this.ctx, { listener: cfg.name, cluster: cfg.tcpCluster ?? '', idleTimeoutMs: cfg.tcpIdleTimeoutMs ?? 0 });
         return;
       case 'http2':
         this.acceptHttp2(entry, socket, cfg);

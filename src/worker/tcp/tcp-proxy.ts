@@ -50,14 +50,13 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
     private readonly ctx: WorkerContext,
     private readonly opts: TcpProxyOptions,
     adopted?: AdoptedPair,
-    /** The client socket (and an adopted upstream) was opened with `onread` (listeners.ts,
-     *  handover.ts, read-buffer.ts), else it emits 'data'. */
-    readsByCallback = false,
   ) {
     ctx.track(this);
     client.setNoDelay(true);
     client.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
-    readInto(client, this, readsByCallback);
+    // Every socket of a pair reads through `onread` (read-buffer.ts): the client as the listener
+    // (listeners.ts) or the handover (handover.ts) opened it, the upstream as dialed below.
+    readInto(client, this, true);
     client.on('end', () => this.onClientEnd());
     client.on('drain', () => this.upstream?.resume());
     client.on('error', () => {});
@@ -74,7 +73,7 @@ export class TcpProxyConnection implements TrackedConnection, ReadSink {
       adopted.upstream.once('close', () => this.onUpstreamClose(true, this.host));
       // Held (both sockets paused) until the old owner has let go: startAdopted().
       this.held = adopted;
-      readInto(adopted.upstream, this, readsByCallback);
+      readInto(adopted.upstream, this, true);
       this.attachUpstream(adopted.upstream);
     } else {
       this.connect(undefined);
