@@ -21,12 +21,9 @@ function combineRounds(perRound) {
   for (const id of peers) {
     const all = perRound.map((res) => res[id]).filter(Boolean);
     const ok = all.filter((r) => r.status === 'ok' && r.wrk);
-    if (ok.length === 0) {
+    // One measurement (idle, upgrades: last round only) or none usable: nothing to combine.
+    if (all.length === 1 || ok.length === 0) {
       out[id] = all[0];
-      continue;
-    }
-    if (ok.length === 1) {
-      out[id] = ok[0];
       continue;
     }
     const sorted = [...ok].sort((a, b) => rank(a) - rank(b));
@@ -35,7 +32,8 @@ function combineRounds(perRound) {
     const skipped = all.filter((r) => r.status === 'skipped').length;
     const failed = all.length - ok.length - skipped;
     const missing = [failed ? `${failed} round(s) failed` : '', skipped ? `${skipped} skipped (time budget)` : ''].filter(Boolean);
-    const spread = `median of ${ok.length} rounds, req/s ${Math.round(rps[0]).toLocaleString('en-US')}–${Math.round(rps[rps.length - 1]).toLocaleString('en-US')}${missing.length ? `; ${missing.join(', ')}` : ''}`;
+    const range = `req/s ${Math.round(rps[0]).toLocaleString('en-US')}–${Math.round(rps[rps.length - 1]).toLocaleString('en-US')}`;
+    const spread = `${ok.length === 1 ? `1 round of ${all.length}` : `median of ${ok.length} rounds, ${range}`}${missing.length ? `; ${missing.join(', ')}` : ''}`;
     out[id] = { ...median, rounds: rps, note: median.note ? `${median.note}; ${spread}` : `(${spread})` };
   }
   return out;

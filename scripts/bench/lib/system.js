@@ -149,7 +149,6 @@ function currentNofile() {
   return 1024;
 }
 
-/** A free TCP port on 127.0.0.1 (bound then released; the small race is acceptable here). */
 /** Ports freePort() handed out in this run: the kernel may give a port it just freed again, and
  *  two listeners of one peer's config then collide (seen once: "listeners[1].address overlaps
  *  listeners[0]"). */
@@ -157,6 +156,7 @@ const portsGiven = new Set();
 /** Attempts at a port not handed out yet before giving up (the ephemeral range has thousands). */
 const FREE_PORT_ATTEMPTS = 100;
 
+/** A free TCP port on 127.0.0.1 (bound then released; the small race is acceptable here). */
 function probePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
